@@ -1,0 +1,175 @@
+"""Turn a general-LLM baseline config into one lm-eval invocation, check it, run it.
+
+The invocation is built as an argv list, printed shell-quoted and executed as printed, so the
+printed line is a complete reproduction recipe. API keys never appear in it: lm-eval's chat
+backends read $OPENAI_API_KEY, and when a config names another variable the child process gets
+`OPENAI_API_KEY` copied from it, shown as `OPENAI_API_KEY="$THAT_VARIABLE"`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from baselines import preflight
+from baselines.llm_registry import LLMBaseline
+from harness.errors import ConfigError
+from harness.registry import REGISTRY
+
+ALL_TASKS = "taiyi_*"
+DEFAULT_OUTPUT_ROOT = Path("results") / "runs"
+LM_EVAL_KEY_ENV = "OPENAI_API_KEY"  # what lm-eval's chat-completions backends read
+
+
+@dataclass
+class Invocation:
+    """An lm-eval command line plus the environment additions it needs."""
+
+    argv: list[str]
+    output_path: Path
+    env_from: dict[str, str] = field(default_factory=dict)  # child variable -> parent variable it copies
+
+    def shell(self) -> str:
+        """The command as one copy-pasteable shell line (variable references, never values)."""
+        prefix = " ".join(f'{child}="${parent}"' for child, parent in self.env_from.items())
+        return (prefix + " " if prefix else "") + shlex.join(self.argv)
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        for child, parent in self.env_from.items():
+            env[child] = os.environ.get(parent, "")
+        return env
+
+
+def task_names(tasks: list[str] | None) -> str:
+    """lm-eval's --tasks value: all 13 (`taiyi_*`) by default; set keys gain their `taiyi_` prefix,
+    task and group names (taiyibench_en) pass through."""
+    if not tasks:
+        return ALL_TASKS
+    names = []
+    for item in (t for chunk in tasks for t in chunk.split(",") if t.strip()):
+        item = item.strip()
+        names.append(f"taiyi_{item}" if item in REGISTRY else item)
+    return ",".join(names)
+
+
+def _format_value(value: Any) -> str:
+    # lm-eval parses key=value pairs with a literal-eval-like parser: booleans as True/False.
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    return str(value)
+
+
+def _key_values(pairs: dict[str, Any]) -> str:
+    return ",".join(f"{key}={_format_value(value)}" for key, value in pairs.items())
+
+
+def model_args(config: LLMBaseline, model_location: str) -> dict[str, Any]:
+    """The `--model_args` of a config, with the model already resolved (local:<name> -> directory)."""
+    args: dict[str, Any] = {}
+    if config.is_api:
+        endpoint = config.endpoint or {}
+        args["model"] = model_location
+        args["base_url"] = endpoint["base_url"]
+        for key in ("num_concurrent", "max_retries", "timeout"):
+            if key in endpoint:
+                args[key] = endpoint[key]
+    else:
+        args["pretrained"] = model_location
+        if config.revision:
+            args["revision"] = config.revision
+        if config.trust_remote_code:
+            args["trust_remote_code"] = True
+    args.update(config.model_args)
+    return args
+
+
+def build_invocation(
+    config: LLMBaseline,
+    *,
+    model_location: str | None = None,
+    tasks: list[str] | None = None,
+    limit: float | None = None,
+    data_dir: str | os.PathLike | None = None,
+    output_root: str | os.PathLike = DEFAULT_OUTPUT_ROOT,
+    device: str | None = None,
+    batch_size: int | str | None = None,
+    gen_kwargs: dict[str, Any] | None = None,
+) -> Invocation:
+    """The exact lm-eval command for `config`. `model_location` defaults to `config.model`
+    (pass the resolved one for local:<name> models)."""
+    output_path = Path(output_root) / config.name
+    argv = [
+        "lm_eval", "run",
+        "--model", config.backend,
+        "--model_args", _key_values(model_args(config, model_location or config.model)),
+        "--tasks", task_names(tasks),
+        "--batch_size", str(batch_size if batch_size is not None else config.batch_size),
+        "--output_path", str(output_path),
+        "--log_samples",
+    ]
+    if config.apply_chat_template:
+        argv.append("--apply_chat_template")
+    if config.system_instruction:
+        argv += ["--system_instruction", config.system_instruction]
+    merged_gen = {**config.gen_kwargs, **(gen_kwargs or {})}
+    if merged_gen:
+        argv += ["--gen_kwargs", _key_values(merged_gen)]
+    chosen_device = device or config.device
+    if chosen_device and not config.is_api:
+        argv += ["--device", chosen_device]
+    if limit is not None:
+        argv += ["--limit", _format_value(int(limit) if float(limit).is_integer() and limit >= 1 else limit)]
+    if data_dir is not None:
+        argv += ["--metadata", json.dumps({"data_dir": str(Path(data_dir).expanduser().resolve())})]
+    env_from = {}
+    if config.is_api:
+        key_env = (config.endpoint or {})["api_key_env"]
+        if key_env != LM_EVAL_KEY_ENV:
+            env_from[LM_EVAL_KEY_ENV] = key_env
+    return Invocation(argv=argv, output_path=output_path, env_from=env_from)
+
+
+def run_preflight(config: LLMBaseline, *, data_dir: str | os.PathLike | None = None, timeout: float = preflight.DEFAULT_TIMEOUT_S) -> str:
+    """Every check that can fail before lm-eval starts; returns the resolved model location."""
+    preflight.check_backend(config.backend)
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
+        raise preflight.PreflightError(f"data directory {data_dir} does not exist")
+    if config.is_api:
+        endpoint = config.endpoint or {}
+        preflight.check_api_key(endpoint["api_key_env"], config.name)
+        preflight.check_endpoint(endpoint["base_url"], timeout=timeout)
+        return config.model
+    source = preflight.resolve_model(config.model)
+    preflight.check_model_available(source, revision=config.revision, timeout=timeout)
+    return source.location
+
+
+def _lm_eval_executable() -> list[str]:
+    # The console script next to this interpreter, so a venv's lm-eval runs, not another one.
+    beside = Path(sys.executable).with_name("lm_eval")
+    if beside.is_file():
+        return [str(beside)]
+    found = shutil.which("lm_eval")
+    return [found] if found else [sys.executable, "-m", "lm_eval"]
+
+
+def execute(invocation: Invocation) -> int:
+    """Run lm-eval (output streams through) and return its exit status."""
+    if not invocation.argv or invocation.argv[0] != "lm_eval":
+        raise ConfigError("not an lm_eval invocation")
+    argv = _lm_eval_executable() + invocation.argv[1:]
+    return subprocess.call(argv, env=invocation.environment())
+
+
+def newest_results(output_path: Path) -> Path | None:
+    """The results file lm-eval just wrote under `output_path` (it adds a model-name folder)."""
+    files = sorted(output_path.glob("**/results_*.json"), key=lambda p: p.stat().st_mtime)
+    return files[-1] if files else None

@@ -1,0 +1,193 @@
+"""Checks that stop a baseline run with a clear message BEFORE any work (model loading, training,
+lm-eval start-up): an unknown model name or path, a missing API key, an unreachable endpoint, a
+backend that cannot run here.
+
+Every check is cheap and offline-safe: local paths are looked at on disk, Hub names in the local
+Hugging Face cache (`try_to_load_from_cache`); only when a name is not cached and offline mode
+is off do we ask the Hub, with a short timeout, whether it exists.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import re
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from harness.errors import ConfigError
+
+# Models that need no download, as `local:<name>`; resolved lazily (building one takes seconds).
+LOCAL_MODELS: dict[str, str] = {
+    "smollm2": "harness.local_models:smollm2_dir",
+    "minilm": "harness.local_models:minilm_dir",
+}
+LOCAL_PREFIX = "local:"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
+_TRUTHY = {"1", "true", "yes", "on"}
+DEFAULT_TIMEOUT_S = 3.0
+
+
+class PreflightError(ConfigError):
+    """A run cannot start; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model comes from. `location` is a directory (local kinds) or a Hub repo id."""
+
+    requested: str
+    kind: Literal["builtin", "path", "hub"]
+    location: str
+
+
+def offline_mode() -> bool:
+    """True when Hugging Face libraries are told not to touch the network."""
+    return any(os.environ.get(var, "").strip().lower() in _TRUTHY for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _looks_like_path(name: str) -> bool:
+    # A Hub id has at most one "/"; anything rooted, relative-dotted or deeper is a path.
+    return name.startswith(("/", "./", "../", "~", ".")) or name.count("/") > 1 or "\\" in name
+
+
+def resolve_model(name: str) -> ModelSource:
+    """Classify a model name; raises PreflightError for a missing local path or a malformed name.
+
+    `local:<name>` is built/located through harness.local_models; an existing directory is a
+    path; `org/name` is a Hub id. Anything else is rejected here rather than by a stack trace
+    from deep inside transformers.
+    """
+    name = name.strip()
+    if not name:
+        raise PreflightError("no model given")
+    if name.startswith(LOCAL_PREFIX):
+        key = name[len(LOCAL_PREFIX):]
+        if key not in LOCAL_MODELS:
+            raise PreflightError(f"unknown local model {name!r}; local models: {', '.join(LOCAL_PREFIX + k for k in LOCAL_MODELS)}")
+        module_name, _, function = LOCAL_MODELS[key].partition(":")
+        builder: Callable[[], Path] = getattr(importlib.import_module(module_name), function)
+        try:
+            return ModelSource(name, "builtin", str(builder()))
+        except (FileNotFoundError, ImportError) as exc:
+            raise PreflightError(f"local model {name!r} is not available: {exc}") from exc
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise PreflightError(f"model path {path} is a file; give the model directory")
+        return ModelSource(name, "path", str(path.resolve()))
+    if _looks_like_path(name) or not _HUB_ID.match(name):
+        raise PreflightError(
+            f"model {name!r} is neither an existing directory nor a Hugging Face model id (org/name): "
+            f"{path} does not exist"
+        )
+    return ModelSource(name, "hub", name)
+
+
+def check_model_available(source: ModelSource, *, revision: str | None = None, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+    """Raise PreflightError unless the model can be loaded here.
+
+    A directory must hold a config.json (or a .gguf file). A Hub id must be in the local cache,
+    or - when offline mode is off - known to the Hub (asked once, with `timeout`).
+    """
+    if source.kind in ("builtin", "path"):
+        folder = Path(source.location)
+        if not (folder / "config.json").is_file() and not any(folder.glob("*.gguf")):
+            raise PreflightError(f"{folder} is not a model directory (no config.json or .gguf file)")
+        return
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(source.location, "config.json", revision=revision)
+    if isinstance(cached, str):
+        return
+    if offline_mode():
+        raise PreflightError(
+            f"model {source.location!r} is not in the local Hugging Face cache and offline mode is on "
+            "(HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE), so it cannot be resolved. Download it first "
+            f"(`huggingface-cli download {source.location}`) or give a local directory."
+        )
+    _ask_hub(source.location, revision, timeout)
+
+
+def _ask_hub(repo_id: str, revision: str | None, timeout: float) -> None:
+    from huggingface_hub import HfApi
+    from huggingface_hub.utils import (
+        GatedRepoError,
+        HfHubHTTPError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    try:
+        HfApi().model_info(repo_id, revision=revision, timeout=timeout)
+    except GatedRepoError as exc:
+        raise PreflightError(
+            f"model {repo_id!r} is gated on the Hub: accept its licence on huggingface.co and export HF_TOKEN"
+        ) from exc
+    except RepositoryNotFoundError as exc:
+        raise PreflightError(
+            f"model {repo_id!r} does not exist on the Hugging Face Hub (or is private: export HF_TOKEN), "
+            "and it is not a local directory"
+        ) from exc
+    except RevisionNotFoundError as exc:
+        raise PreflightError(f"model {repo_id!r} has no revision {revision!r}") from exc
+    except HfHubHTTPError as exc:
+        raise PreflightError(f"the Hugging Face Hub refused model {repo_id!r}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - any network failure means the same thing here
+        raise PreflightError(
+            f"model {repo_id!r} is not in the local Hugging Face cache and the Hub could not be reached "
+            f"({type(exc).__name__}: {exc}). Download it where there is network, or give a local directory."
+        ) from exc
+
+
+def check_api_key(env_name: str, config_name: str = "") -> None:
+    """The API key must be in the environment variable the config names. Its value is never shown."""
+    if not os.environ.get(env_name, "").strip():
+        where = f" (config {config_name}: endpoint.api_key_env)" if config_name else ""
+        raise PreflightError(f"the API key environment variable ${env_name} is not set or empty{where}; export it first")
+
+
+def check_endpoint(base_url: str, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+    """The endpoint must accept a TCP connection and answer HTTP (any status: 401/404/405 still
+    prove a server is there). No credentials are sent."""
+    parsed = urlparse(base_url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise PreflightError(f"endpoint {base_url!r} is not an http(s) URL")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise PreflightError(
+            f"endpoint {base_url} is unreachable: cannot connect to {parsed.hostname}:{port} within {timeout:g}s ({exc})"
+        ) from exc
+    request = urllib.request.Request(base_url, method="GET")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310 - scheme checked above
+            pass
+    except urllib.error.HTTPError:
+        return  # the server answered
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise PreflightError(f"endpoint {base_url} accepted a connection but did not answer HTTP within {timeout:g}s ({exc})") from exc
+
+
+def check_backend(backend: str) -> None:
+    """Backends with hard requirements that fail late inside lm-eval: say so now."""
+    if backend == "vllm":
+        if importlib.util.find_spec("vllm") is None:
+            raise PreflightError("backend vllm needs the vllm package: pip install 'taiyi-bench[vllm]'")
+        import torch
+
+        if not torch.cuda.is_available():
+            raise PreflightError("backend vllm needs a CUDA GPU; none is visible here (use the hf backend on CPU)")
+    if backend in ("local-chat-completions", "openai-chat-completions"):
+        missing = [m for m in ("aiohttp", "tenacity", "requests") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise PreflightError(f"backend {backend} needs {', '.join(missing)}: pip install 'taiyi-bench[api]'")

@@ -1,0 +1,253 @@
+"""Score a discriminative baseline's predictions with harness.scoring and write them in lm-eval's
+results layout, so that the leaderboard reads BERT and LLM runs alike.
+
+Mirrors what lm-eval 0.4.13 writes (`evaluator.simple_evaluate`, `EvaluationTracker.
+save_results_aggregated` / `save_results_samples`):
+
+    results/runs/<model_slug>/<date_id>/results_<date_id>.json
+    results/runs/<model_slug>/<date_id>/samples_<task>_<date_id>.jsonl
+
+with `results[task]["<metric>,none"]`, `configs[task]["metadata"]["data_source"]`, `n-samples`,
+`config.model` / `model_name` / `limit`, `date`, and per unit `doc_id`, `doc` (the same doc
+lm-eval's taiyi_* tasks log), `target`, `resps` (the prediction rendered in Taiyi's answer
+format), the per-unit metric values of `harness.scoring.unit_metric_values` and hashes. Both
+files are written atomically (temporary file + os.replace).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import re
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from harness import scoring
+from harness.leaderboard.files import atomic_write_text
+from harness.prompts import PROMPT_VERSION, render_answer
+from harness.records import Entity, Example, Prediction, Relation
+from harness.registry import DatasetSpec
+
+MODEL_SOURCE = "taiyi-bert"  # plays the part of lm-eval's `--model hf`
+FILTER = "none"
+# Metrics lm-eval aggregates with its built-in `mean` (the task YAMLs say so) get its standard
+# error; the custom micro-F1 aggregations get "N/A", as lm-eval writes for them.
+_MEAN_METRICS = {"acc", "parse_fail"}
+
+
+def lm_eval_doc(example: Example, source: str) -> dict[str, Any]:
+    """The doc exactly as the taiyi_* lm-eval tasks build it (harness.lm_eval_tasks), so that
+    samples of BERT and LLM runs pair up by doc."""
+    return {
+        "id": example.id,
+        "dataset": example.dataset,
+        "split": example.split,
+        "data_source": source,
+        "example": json.dumps(example.to_dict(), ensure_ascii=False),
+    }
+
+
+def render_prediction(spec: DatasetSpec, example: Example, prediction: Prediction) -> str:
+    """The prediction in Taiyi's answer format (what an LLM would have had to write to score
+    the same); `harness.parsers.parse_output` reads it back to the same Prediction."""
+    shadow = Example(id=example.id, dataset=example.dataset, split=example.split, options=dict(example.options))
+    if spec.task_type == "ner":
+        shadow.entities = [Entity(t, m) for t, m in sorted(prediction.entities)]
+    elif spec.task_type == "re":
+        shadow.relations = [Relation(h, r, t) for h, r, t in sorted(prediction.relations)]
+    elif spec.task_type == "tc":
+        shadow.labels = sorted(prediction.labels)
+    else:
+        shadow.answer = prediction.choice or ""
+    return render_answer(spec, shadow)
+
+
+def model_slug(model_name: str) -> str:
+    """A folder name for a model name (lm-eval's sanitising, plus no spaces or brackets)."""
+    slug = re.sub(r"[\"<>:/|\\?*\[\]]+", "__", model_name)
+    return re.sub(r"[^\w.+-]+", "_", slug).strip("_") or "model"
+
+
+def _hash(text: str) -> str:
+    from lm_eval.utils import hash_string
+
+    return hash_string(text)
+
+
+def _mean_stderr(values: Sequence[float]) -> float | str:
+    n = len(values)
+    if n < 2:
+        return "N/A"
+    mu = sum(values) / n
+    return math.sqrt(sum((v - mu) ** 2 for v in values) / (n - 1)) / math.sqrt(n)
+
+
+def _git_hash() -> str | None:
+    try:
+        from lm_eval.loggers.utils import get_git_commit_hash
+
+        return get_git_commit_hash()
+    except Exception:  # noqa: BLE001 - provenance is best effort, as in lm-eval
+        return None
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for package in ("transformers", "lm_eval", "torch"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = None
+    return out
+
+
+def write_run(
+    spec: DatasetSpec,
+    examples: Sequence[Example],
+    predictions: Sequence[Prediction],
+    *,
+    model_name: str,
+    model_args: dict[str, Any],
+    data_source: str,
+    results_dir: str | os.PathLike,
+    n_original: int,
+    split: str,
+    limit: float | None = None,
+    inputs: Sequence[str] | None = None,
+    extra_metrics: dict[str, float] | None = None,
+    extra_unit_values: Sequence[dict[str, Any]] | None = None,
+    metadata: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+    baseline_info: dict[str, Any] | None = None,
+    start_time: float | None = None,
+) -> Path:
+    """Score `predictions` against `examples` (harness.scoring) and write the results and samples
+    files; returns the results file's path.
+
+    `extra_metrics` (e.g. `seqeval_f1`) go into `results[task]` next to the scorer's metrics
+    under their own names; they never replace one.
+    """
+    if len(examples) != len(predictions):
+        raise ValueError(f"{len(examples)} examples but {len(predictions)} predictions")
+    started = start_time if start_time is not None else time.time()
+    task = spec.task_name
+    names = scoring.metric_names(spec)
+    unit_scores = [scoring.score_unit(spec, ex, pred) for ex, pred in zip(examples, predictions, strict=True)]
+    unit_values = [scoring.unit_metric_values(spec, score) for score in unit_scores]
+    headline = scoring.headline_metric_name(spec)
+
+    entry: dict[str, Any] = {"name": task, "alias": task, "sample_len": len(examples)}
+    for name in names:
+        values = [u[name] for u in unit_values]
+        aggregation = scoring.AGGREGATIONS.get(name) or scoring.AGGREGATIONS[headline]  # "score" = the headline
+        entry[f"{name},{FILTER}"] = float(aggregation(values))
+        base = headline if name == "score" else name
+        entry[f"{name}_stderr,{FILTER}"] = _mean_stderr([float(v) for v in values]) if base in _MEAN_METRICS else "N/A"
+    for name, value in (extra_metrics or {}).items():
+        entry[f"{name},{FILTER}"] = float(value)
+        entry[f"{name}_stderr,{FILTER}"] = "N/A"
+
+    date_id = datetime.now().isoformat().replace(":", "-")
+    run_dir = Path(results_dir) / model_slug(model_name) / date_id
+    results_path = run_dir / f"results_{date_id}.json"
+    samples_path = run_dir / f"samples_{task}_{date_id}.jsonl"
+
+    sample_lines, hashes = [], []
+    for index, (example, prediction, score, values) in enumerate(zip(examples, predictions, unit_scores, unit_values, strict=True)):
+        doc = lm_eval_doc(example, data_source)
+        target = render_answer(spec, example)
+        response = render_prediction(spec, example, prediction)
+        prompt = inputs[index] if inputs is not None else example.text or example.question
+        sample = {
+            "doc_id": index,
+            "doc": doc,
+            "target": target,
+            "arguments": {"gen_args_0": {"arg_0": prompt, "arg_1": {"model_source": MODEL_SOURCE}}},
+            "resps": [[response]],
+            "filtered_resps": [response],
+            "filter": FILTER,
+            "metrics": list(names) + list((extra_unit_values[index] if extra_unit_values else {}).keys()),
+            "doc_hash": _hash(json.dumps(doc, indent=2, ensure_ascii=False)),
+            "prompt_hash": _hash(prompt),
+            "target_hash": _hash(str(target)),
+        }
+        sample.update(values)
+        if extra_unit_values:
+            sample.update(extra_unit_values[index])
+        sample["prediction"] = {
+            "entities": sorted(prediction.entities), "relations": sorted(prediction.relations),
+            "labels": sorted(prediction.labels), "choice": prediction.choice,
+        }
+        sample["score_detail"] = score.detail
+        hashes.append(sample["doc_hash"] + sample["prompt_hash"] + sample["target_hash"])
+        sample_lines.append(json.dumps(sample, ensure_ascii=False))
+
+    task_metadata = {
+        "version": 1, "prompt_version": PROMPT_VERSION, "data_source": data_source, "eval_units": n_original,
+        **(metadata or {}),
+    }
+    metric_list = [{"metric": name, "higher_is_better": name != "parse_fail"} for name in names]
+    metric_list += [{"metric": name, "higher_is_better": True} for name in (extra_metrics or {})]
+    finished = time.time()
+    versions = _versions()
+    results: dict[str, Any] = {
+        "results": {task: entry},
+        "group_subtasks": {task: []},
+        "configs": {
+            task: {
+                "task": task,
+                "dataset_kwargs": {"taiyi_set": spec.key},
+                "test_split": split,
+                "output_type": "discriminative",
+                "num_fewshot": 0,
+                "metric_list": metric_list,
+                "metadata": task_metadata,
+            }
+        },
+        "versions": {task: 1},
+        "n-shot": {task: 0},
+        "higher_is_better": {task: {m["metric"]: m["higher_is_better"] for m in metric_list}},
+        "n-samples": {task: {"original": n_original, "effective": len(examples)}},
+        "config": {
+            "model": MODEL_SOURCE,
+            "model_args": model_args,
+            "batch_size": None,
+            "batch_sizes": [],
+            "device": None,
+            "use_cache": None,
+            "limit": limit,
+            "bootstrap_iters": 0,
+            "gen_kwargs": None,
+            **(config or {}),
+        },
+        "git_hash": _git_hash(),
+        "date": started,
+        "pretty_env_info": f"{platform.platform()}; python {platform.python_version()}; torch {versions['torch']}",
+        "transformers_version": versions["transformers"],
+        "lm_eval_version": versions["lm_eval"],
+        "upper_git_hash": None,
+        "task_hashes": {task: _hash("".join(hashes))},
+        "model_source": MODEL_SOURCE,
+        "model_name": model_name,
+        "model_name_sanitized": model_slug(model_name),
+        "system_instruction": None,
+        "system_instruction_sha": None,
+        "fewshot_as_multiturn": False,
+        "chat_template": None,
+        "chat_template_sha": None,
+        "start_time": started,
+        "end_time": finished,
+        "total_evaluation_time_seconds": str(finished - started),
+        "taiyi_baseline": baseline_info or {},
+    }
+    # Samples first: a results file never points at samples that are not there yet.
+    atomic_write_text(samples_path, "\n".join(sample_lines) + ("\n" if sample_lines else ""))
+    atomic_write_text(results_path, json.dumps(results, indent=2, ensure_ascii=False, default=list) + "\n")
+    return results_path

@@ -1,0 +1,231 @@
+"""`taiyi baseline train` / `predict` as functions: check, load data, fine-tune, save, predict,
+score, write results. Every check that can fail (encoder, data files) runs before any model is
+loaded or trained.
+
+A trained baseline is a folder:
+
+    <output_dir>/baseline.json      task, family, encoder, hyperparameters, training record
+    <output_dir>/<head>/            one transformers checkpoint per head (tagger, pairs, model)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from baselines import preflight, settings
+from baselines.pipelines import BASELINES, Baseline, baseline_class
+from baselines.results import model_slug, write_run
+from harness.datasets import LoadedSplit, load_split
+from harness.errors import ConfigError
+from harness.records import Example
+from harness.registry import DatasetSpec, get_spec
+
+logger = logging.getLogger("taiyi-bench.baselines")
+
+MANIFEST = "baseline.json"
+DEFAULT_RESULTS_DIR = Path("results") / "runs"
+DEFAULT_CHECKPOINT_ROOT = Path("runs") / "baselines"
+SAMPLES_BANNER = (
+    "!! taiyi-bench: {what} the BUNDLED SAMPLES written by the team, not the real data set. "
+    "Scores on them say nothing about the model. Pass --data-dir or set $TAIYI_DATA_DIR."
+)
+
+
+@dataclass
+class RunResult:
+    checkpoint: Path
+    results_path: Path | None
+    metrics: dict[str, float]
+    train_stats: dict[str, Any]
+
+
+def limit_examples(examples: list[Example], limit: float | None) -> list[Example]:
+    """lm-eval's --limit: an integer count, or a fraction of the split when below 1."""
+    if limit is None:
+        return examples
+    if limit <= 0:
+        raise ConfigError("--limit must be > 0")
+    count = math.ceil(limit * len(examples)) if limit < 1 else int(limit)
+    return examples[:count]
+
+
+def _encoder(name: str | None, spec: DatasetSpec) -> tuple[str, preflight.ModelSource]:
+    requested = settings.expand_encoder(name, spec.language)
+    source = preflight.resolve_model(requested)
+    preflight.check_model_available(source)
+    return requested, source
+
+
+def _load(spec: DatasetSpec, split: str, data_dir: str | os.PathLike | None, what: str) -> LoadedSplit:
+    loaded = load_split(spec.key, split, data_dir)
+    if loaded.source == "samples":
+        logger.warning(SAMPLES_BANNER.format(what=f"{spec.task_name} {what} ({split}) uses"))
+    if not loaded.examples:
+        raise ConfigError(f"{spec.display_name} {split}: no units in {', '.join(map(str, loaded.paths))}")
+    return loaded
+
+
+def default_model_name(encoder: str) -> str:
+    return f"{encoder} (fine-tuned)"
+
+
+def train(
+    task: str,
+    *,
+    encoder: str | None = None,
+    data_dir: str | os.PathLike | None = None,
+    output_dir: str | os.PathLike | None = None,
+    train_split: str = "train",
+    train_limit: int | None = None,
+    hyperparameters: dict[str, Any] | None = None,
+    evaluate: bool = True,
+    limit: float | None = None,
+    results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR,
+    model_name: str | None = None,
+) -> RunResult:
+    """Fine-tune the baseline of `task`, save it, and (by default) predict and score the
+    evaluation split. `hyperparameters` override encoders.yaml for every head (epochs,
+    max_steps, batch_size, learning_rate, max_length, seed, device, ...)."""
+    spec = get_spec(task)
+    requested, source = _encoder(encoder, spec)
+    train_data = _load(spec, train_split, data_dir, "training")
+    eval_data = _load(spec, spec.eval_split, data_dir, "evaluation") if evaluate else None
+    if train_split == spec.eval_split:
+        logger.warning("!! %s: training on the evaluation split (%s): the scores are not a held-out evaluation", spec.task_name, train_split)
+    family = baseline_class(spec)
+    # One hyperparameter block per head (encoders.yaml: heads.tagger, heads.pairs, ...).
+    configs = {head: settings.head_config(spec.key, head, hyperparameters) for head in family.head_names().values()}
+    examples = train_data.examples[:train_limit] if train_limit else train_data.examples
+    checkpoint = Path(output_dir) if output_dir else DEFAULT_CHECKPOINT_ROOT / spec.key / model_slug(requested)
+
+    baseline = family.create(spec, source.location, configs, examples)
+    started = time.perf_counter()
+    stats = baseline.fit(examples)
+    baseline.save(checkpoint)
+    manifest = {
+        "format": 1,
+        "task": spec.key,
+        "family": type(baseline).__name__,
+        "encoder": {"requested": requested, "location": source.location, "kind": source.kind},
+        "heads": {folder: baseline.heads[folder].config.to_dict() for folder in baseline.heads},
+        "train": {
+            "split": train_split, "data_source": train_data.source, "units": len(examples),
+            "files": [str(p) for p in train_data.paths], "stats": stats,
+            "seconds": round(time.perf_counter() - started, 1),
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        },
+        "parameters": baseline.parameter_count(),
+    }
+    (checkpoint / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    logger.info("saved %s baseline to %s", spec.task_name, checkpoint)
+    if eval_data is None:
+        return RunResult(checkpoint, None, {}, stats)
+    results_path, metrics = _predict_and_write(
+        baseline, manifest, checkpoint, eval_data, limit=limit, results_dir=results_dir, model_name=model_name
+    )
+    return RunResult(checkpoint, results_path, metrics, stats)
+
+
+def read_manifest(checkpoint: str | os.PathLike) -> dict[str, Any]:
+    path = Path(checkpoint) / MANIFEST
+    if not path.is_file():
+        raise preflight.PreflightError(f"{checkpoint} is not a trained baseline (no {MANIFEST}); run `taiyi baseline train` first")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def predict(
+    checkpoint: str | os.PathLike,
+    *,
+    task: str | None = None,
+    data_dir: str | os.PathLike | None = None,
+    split: str | None = None,
+    limit: float | None = None,
+    results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR,
+    model_name: str | None = None,
+    device: str | None = None,
+    eval_batch_size: int | None = None,
+) -> RunResult:
+    """Load a trained baseline, predict a split (default: the set's evaluation split), score it
+    and write the results files."""
+    manifest = read_manifest(checkpoint)
+    spec = get_spec(manifest["task"])
+    if task is not None and get_spec(task).key != spec.key:
+        raise ConfigError(f"{checkpoint} was trained for {spec.task_name}, not {get_spec(task).task_name}")
+    eval_data = _load(spec, split or spec.eval_split, data_dir, "evaluation")
+    family = BASELINES[manifest["family"]]
+    baseline = family.load(spec, checkpoint, {"device": device, "eval_batch_size": eval_batch_size})
+    results_path, metrics = _predict_and_write(
+        baseline, manifest, Path(checkpoint), eval_data, limit=limit, results_dir=results_dir, model_name=model_name
+    )
+    return RunResult(Path(checkpoint), results_path, metrics, manifest.get("train", {}).get("stats", {}))
+
+
+def _predict_and_write(
+    baseline: Baseline,
+    manifest: dict[str, Any],
+    checkpoint: Path,
+    eval_data: LoadedSplit,
+    *,
+    limit: float | None,
+    results_dir: str | os.PathLike,
+    model_name: str | None,
+) -> tuple[Path, dict[str, float]]:
+    from harness import scoring
+
+    spec = baseline.spec
+    examples = limit_examples(eval_data.examples, limit)
+    started = time.time()
+    output = baseline.predict(examples)
+    encoder = manifest["encoder"]["requested"]
+    name = model_name or default_model_name(encoder)
+    train_info = manifest.get("train", {})
+    first_config = next(iter(manifest.get("heads", {}).values()), {})
+    results_path = write_run(
+        spec,
+        examples,
+        output.predictions,
+        model_name=name,
+        model_args={"encoder": encoder, "checkpoint": str(checkpoint), "family": manifest["family"]},
+        data_source=eval_data.source,
+        results_dir=results_dir,
+        n_original=len(eval_data.examples),
+        split=eval_data.split,
+        limit=limit,
+        inputs=output.inputs,
+        extra_metrics=output.extra_metrics,
+        extra_unit_values=output.extra_unit_values,
+        metadata={
+            "data_dir": None if eval_data.source == "samples" else str(eval_data.root),
+            "train_split": train_info.get("split"),
+            "train_data_source": train_info.get("data_source"),
+        },
+        config={
+            "model_num_parameters": manifest.get("parameters"),
+            "model_dtype": "torch.float32",
+            "batch_size": first_config.get("eval_batch_size"),
+            "device": first_config.get("device"),
+            "random_seed": first_config.get("seed"),
+        },
+        baseline_info={
+            "kind": "discriminative",
+            "family": manifest["family"],
+            "encoder": manifest["encoder"],
+            "checkpoint": str(checkpoint),
+            "heads": manifest.get("heads", {}),
+            "train": train_info,
+            "predict_seconds": round(time.time() - started, 1),
+        },
+        start_time=started,
+    )
+    scores = [scoring.score_unit(spec, ex, pred) for ex, pred in zip(examples, output.predictions, strict=True)]
+    metrics = scoring.aggregate(spec, scores)
+    metrics.update(output.extra_metrics)
+    return results_path, metrics

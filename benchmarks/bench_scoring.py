@@ -1,0 +1,113 @@
+"""Parse + score throughput (units/s) on the full eval splits, per task.
+
+For every set it renders each unit's gold in the Taiyi format (`harness.prompts.render_answer`)
+and times `parse_output` + `score_unit` (+ `aggregate`) on three kinds of output:
+  oracle  the rendered gold (must score 1.0: checked and printed);
+  noisy   the same answer wrapped the way chat models write: a chatter line first, markdown
+          numbering and bold keys, full-width colons, and an explanation after the answer;
+  garbage a sentence with no answer in it (the parse-failure path).
+Caches (normalisation, label resolution) are cleared before each run, so the numbers include
+warm-up. Usage:
+
+    python benchmarks/bench_scoring.py [--data-dir DIR] [--repeat N] [--tasks bc5cdr_chem,hoc]
+
+Without a data directory ($TAIYI_DATA_DIR or --data-dir) it runs on the bundled samples and
+says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from collections.abc import Callable
+
+from harness import normalize
+from harness.datasets import load_split
+from harness.parsers import parse_output
+from harness.prompts import render_answer
+from harness.records import Example
+from harness.registry import DatasetSpec, iter_specs
+from harness.scoring import aggregate, score_unit
+
+_KEY_LINE = re.compile(r"^([^:：\n]{1,40})[:：]\s*", re.M)
+
+
+def noisy(spec: DatasetSpec, answer: str) -> str:
+    """The oracle answer dressed as a chat model would write it."""
+    if spec.task_type == "qa":
+        return f"After considering each option, the correct answer is ({answer[:1]}).\nThe others are less likely."
+    lines = [line for line in answer.split("\n") if line.strip()]
+    dressed = [f"{i}. **{m.group(1)}**：{line[m.end():]}" if (m := _KEY_LINE.match(line)) else line
+               for i, line in enumerate(lines, start=1)]
+    chatter = "以下是答案：" if spec.language == "zh" else "Sure! Here is my answer:"
+    note = "说明：以上结果根据文本得出。" if spec.language == "zh" else "Explanation: these follow from the text above."
+    return "\n".join([chatter, *dressed, "", note])
+
+
+def garbage(spec: DatasetSpec, answer: str) -> str:
+    return "I am sorry, but I cannot help with that request." if spec.language == "en" else "抱歉，我无法回答这个问题。"
+
+
+def run(spec: DatasetSpec, examples: list[Example], outputs: list[str], repeat: int) -> tuple[float, float]:
+    """(units per second, headline score) over `repeat` passes."""
+    best = float("inf")
+    score = 0.0
+    for _ in range(repeat):
+        normalize.normalize_mention.cache_clear()
+        normalize.normalize_label.cache_clear()
+        normalize._RESOLVERS.clear()
+        start = time.perf_counter()
+        units = [
+            score_unit(spec, ex, parse_output(spec, text, options=ex.options or None))
+            for ex, text in zip(examples, outputs, strict=True)
+        ]
+        score = aggregate(spec, units)["score"]
+        best = min(best, time.perf_counter() - start)
+    return len(examples) / best if best > 0 else float("inf"), score
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", default=os.environ.get("TAIYI_DATA_DIR"))
+    parser.add_argument("--repeat", type=int, default=3, help="passes per measurement; the fastest is reported")
+    parser.add_argument("--tasks", default="", help="comma-separated set keys (default: all)")
+    args = parser.parse_args(argv)
+    wanted = {t.strip().removeprefix("taiyi_") for t in args.tasks.split(",") if t.strip()}
+
+    variants: dict[str, Callable[[DatasetSpec, str], str]] = {
+        "oracle": lambda spec, answer: answer,
+        "noisy": noisy,
+        "garbage": garbage,
+    }
+    header = f"{'task':<20}{'units':>7}{'source':>9}" + "".join(f"{v + ' u/s':>14}{'score':>8}" for v in variants)
+    print(header)
+    print("-" * len(header))
+    total_units = 0
+    for spec in iter_specs():
+        if wanted and spec.key not in wanted:
+            continue
+        try:
+            loaded = load_split(spec.key, data_dir=args.data_dir)
+        except Exception as err:  # a missing set is reported, the others still run
+            print(f"{spec.task_name:<20}  skipped: {type(err).__name__}: {str(err).splitlines()[0][:80]}")
+            continue
+        examples, used_spec = loaded.examples, loaded.spec
+        answers = [render_answer(used_spec, ex) for ex in examples]
+        row = f"{spec.task_name:<20}{len(examples):>7}{loaded.source:>9}"
+        for make in variants.values():
+            outputs = [make(used_spec, answer) for answer in answers]
+            rate, score = run(used_spec, examples, outputs, args.repeat)
+            row += f"{rate:>14,.0f}{score:>8.3f}"
+        total_units += len(examples)
+        print(row, flush=True)
+    if args.data_dir is None:
+        print("\nNOTE: no data directory given: these are the BUNDLED SAMPLES, not the real eval splits.")
+    print(f"\n{total_units} units; python {sys.version.split()[0]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

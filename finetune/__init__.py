@@ -1,0 +1,6 @@
+"""Two-stage LoRA/QLoRA supervised fine-tuning that produces a Taiyi-style model.
+
+`finetune.train` is the recipe (one linear file), `finetune.data` builds the instruction data,
+`finetune.encoding` tokenises with assistant-only labels and packs, `finetune.config` resolves
+the YAML recipes in `finetune/recipes/`, `finetune.cli` is `taiyi finetune`.
+"""

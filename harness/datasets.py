@@ -1,0 +1,226 @@
+"""Choosing the files of a split (data directory or bundled samples) and loading them, cached.
+
+`load_split` is the one way the rest of the project gets examples. It reads the user's data
+directory when one is given (argument, then $TAIYI_DATA_DIR) and the bundled samples otherwise;
+when a data directory is given but a file is missing it raises `DataNotFoundError` (naming the
+path and where to get the set) and never falls back to the samples silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Literal
+
+from harness.errors import ConfigError, DataNotFoundError
+from harness.paths import DATA_DIR_ENV, SAMPLES_DIR, resolve_data_dir
+from harness.readers import READERS
+from harness.records import Example
+from harness.registry import DatasetSpec, SplitCounts, get_spec
+
+logger = logging.getLogger("taiyi-bench")
+
+MCMLE_OPTION_LETTERS = MappingProxyType({4: ("A", "B", "C", "D"), 5: ("A", "B", "C", "D", "E")})
+# Readers that need every file listed for a split; for the others a tuple lists alternatives
+# (LitCovid: the official CSV, else the TSV derivative), the first present one is read.
+_ALL_FILES_READERS = frozenset({"read_pubmedqa"})
+
+
+@dataclass
+class LoadedSplit:
+    """The examples of one split and where they came from.
+
+    `source` is "samples" when the bundled team-written samples were read: anything computed
+    from them must say so. `spec` is the spec actually used (for the 5-option MCMLE variant its
+    labels are A-E and its files the 5-option ones).
+    """
+
+    examples: list[Example]
+    source: Literal["data", "samples"]
+    paths: list[Path]
+    spec: DatasetSpec
+    split: str
+    root: Path = field(default=SAMPLES_DIR)  # the data directory, or the samples folder
+
+    @property
+    def is_samples(self) -> bool:
+        return self.source == "samples"
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __iter__(self) -> Iterator[Example]:
+        return iter(self.examples)
+
+
+def spec_for(name: str, *, mcmle_options: int = 4) -> DatasetSpec:
+    """The spec of a set, with the MCMLE option variant applied.
+
+    `mcmle_options=5` selects the original 5-option MCMLE files (`MedQA-MCMLE/{split}.jsonl`,
+    letters A-E, same question counts, no per-letter expectations). Other sets ignore it, so
+    one lm-eval `--metadata` can be passed to every task.
+    """
+    spec = get_spec(name)
+    if mcmle_options not in MCMLE_OPTION_LETTERS:
+        raise ConfigError(f"mcmle_options must be 4 or 5, not {mcmle_options!r}")
+    if spec.key != "medqa_mcmle" or mcmle_options == 4:
+        return spec
+    return dataclasses.replace(
+        spec,
+        files=MappingProxyType({split: f"{split}.jsonl" for split in spec.files}),
+        labels=MCMLE_OPTION_LETTERS[5],
+        expected=MappingProxyType({split: SplitCounts(c.units, c.gold) for split, c in spec.expected.items()}),
+        notes="5-option originals (MedQA-MCMLE/{split}.jsonl).",
+    )
+
+
+def _root(data_dir: str | os.PathLike | None) -> tuple[Path, Literal["data", "samples"]]:
+    chosen = resolve_data_dir(data_dir)
+    return (chosen, "data") if chosen is not None else (SAMPLES_DIR, "samples")
+
+
+def split_files(spec: DatasetSpec, split: str, root: Path) -> list[Path]:
+    """The files to read for `split` under `root`; `DataNotFoundError` when they are missing."""
+    if split not in spec.files:
+        raise KeyError(f"{spec.display_name} has no split {split!r}; its splits are {list(spec.files)}")
+    names = spec.files[split]
+    names = (names,) if isinstance(names, str) else tuple(names)
+    folder = root / spec.data_subdir
+    candidates = [folder / name for name in names]
+    if spec.reader in _ALL_FILES_READERS or len(candidates) == 1:
+        missing = [path for path in candidates if not path.is_file()]
+        if not missing:
+            return candidates
+        raise _not_found(spec, split, root, f"missing {', '.join(map(str, missing))}")
+    for path in candidates:
+        if path.is_file():
+            return [path]
+    raise _not_found(spec, split, root, f"none of {', '.join(map(str, candidates))} exists")
+
+
+def _not_found(spec: DatasetSpec, split: str, root: Path, what: str) -> DataNotFoundError:
+    if root == SAMPLES_DIR:
+        shipped = [s for s in spec.files if _present(spec, s, root)]
+        return DataNotFoundError(
+            f"{spec.display_name} {split}: {what}. The bundled samples ship only {shipped}; "
+            f"for the real data set $TAIYI_DATA_DIR. How to get it: {spec.how_to_get}"
+        )
+    return DataNotFoundError(f"{spec.display_name} {split}: {what} (data directory {root}). How to get it: {spec.how_to_get}")
+
+
+def _present(spec: DatasetSpec, split: str, root: Path) -> bool:
+    try:
+        split_files(spec, split, root)
+    except DataNotFoundError:
+        return False
+    return True
+
+
+def available_splits(name: str, data_dir: str | os.PathLike | None = None, *, mcmle_options: int = 4) -> list[str]:
+    """The splits of `name` whose files are present (in the data directory, else the samples)."""
+    spec = spec_for(name, mcmle_options=mcmle_options)
+    root, _ = _root(data_dir)
+    return [split for split in spec.files if _present(spec, split, root)]
+
+
+def load_split(
+    name: str, split: str | None = None, data_dir: str | os.PathLike | None = None, *, mcmle_options: int = 4
+) -> LoadedSplit:
+    """Load one split of a set as `Example`s (split None = the set's evaluation split).
+
+    Repeated loads of unchanged files in one process come from a cache keyed on (path, mtime,
+    size); the returned list is new each time, but the `Example` objects are shared: treat them
+    as read-only.
+    """
+    spec = spec_for(name, mcmle_options=mcmle_options)
+    split = spec.eval_split if split is None else split
+    root, source = _root(data_dir)
+    if source == "data" and not root.is_dir():
+        raise DataNotFoundError(f"data directory {root} does not exist (given as argument or ${DATA_DIR_ENV})")
+    paths = split_files(spec, split, root)
+    if source == "samples":
+        _warn_samples(spec, split)
+    stamps = tuple((str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    examples = _read_cached(spec.key, mcmle_options if spec.key == "medqa_mcmle" else 4, split, stamps)
+    return LoadedSplit(list(examples), source, paths, spec, split, root)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_cached(key: str, mcmle_options: int, split: str, stamps: tuple[tuple[str, int, int], ...]) -> tuple[Example, ...]:
+    # Keyed on the files' mtime and size, so an edited file is re-read; specs themselves are
+    # not hashable (they hold mappings), hence the key and option count instead of the spec.
+    spec = spec_for(key, mcmle_options=mcmle_options)
+    reader = READERS[spec.reader]
+    paths = [Path(path) for path, _, _ in stamps]
+    if spec.reader in _ALL_FILES_READERS:
+        return tuple(reader(paths[0], spec, split, *paths[1:]))
+    return tuple(reader(paths[0], spec, split))
+
+
+def clear_cache() -> None:
+    """Forget every cached split (benchmarks use it to time cold loads)."""
+    _read_cached.cache_clear()
+
+
+_WARNED: set[tuple[str, str]] = set()
+
+
+def _warn_samples(spec: DatasetSpec, split: str) -> None:
+    if (spec.key, split) in _WARNED:  # once per split and process: loud, not flooding
+        return
+    _WARNED.add((spec.key, split))
+    logger.warning(
+        "taiyi-bench: %s %s comes from the BUNDLED SAMPLES written by the team, not the real data set "
+        "(set $TAIYI_DATA_DIR or pass data_dir).", spec.display_name, split,
+    )
+
+
+def observed_counts(spec: DatasetSpec, examples: list[Example]) -> SplitCounts:
+    """Counts of a loaded split in the registry's terms (`SplitCounts`), for checks and reports.
+
+    gold: NER mentions, RE relations, HoC-style multi-label sets: units with at least one label,
+    otherwise None. extra: NER/RE per entity type, TC per label, QA per answer (the option text
+    when the set's labels are texts, as PubMedQA's yes/no/maybe, else the letter).
+    """
+    extra: Counter[str] = Counter()
+    gold: int | None = None
+    if spec.task_type in ("ner", "re"):
+        extra.update(entity.type for example in examples for entity in example.entities)
+        if spec.task_type == "ner":
+            gold = sum(len(example.entities) for example in examples)
+        else:
+            gold = sum(len(example.relations) for example in examples)
+            extra.update(relation.relation for example in examples for relation in example.relations)
+    elif spec.task_type == "tc":
+        extra.update(label for example in examples for label in example.labels)
+        if spec.multi_label:
+            gold = sum(bool(example.labels) for example in examples)
+    else:
+        by_text = bool(examples) and examples[0].answer not in spec.labels
+        extra.update(example.options[example.answer] if by_text else example.answer for example in examples)
+    return SplitCounts(len(examples), gold, MappingProxyType(dict(extra)))
+
+
+def compare_counts(expected: SplitCounts | None, observed: SplitCounts) -> list[str]:
+    """Human-readable differences between expected and observed counts (empty when they agree).
+
+    Only what the registry states is compared: a None gold or an absent extra key is unchecked.
+    """
+    if expected is None:
+        return []
+    problems = []
+    if observed.units != expected.units:
+        problems.append(f"units {observed.units} != expected {expected.units}")
+    if expected.gold is not None and observed.gold != expected.gold:
+        problems.append(f"gold {observed.gold} != expected {expected.gold}")
+    for key, count in expected.extra.items():
+        if observed.extra.get(key, 0) != count:
+            problems.append(f"{key} {observed.extra.get(key, 0)} != expected {count}")
+    return problems

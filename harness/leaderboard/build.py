@@ -1,0 +1,252 @@
+"""Assemble the tables `taiyi leaderboard` renders: the leaderboard, the paper tables, a run
+compared with the published numbers, and a paired comparison of two runs."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from harness.leaderboard.bootstrap import PairedResult, bootstrap_ci, paired_bootstrap, read_units
+from harness.leaderboard.collect import (
+    HEADLINE_METRIC,
+    Collection,
+    RunColumn,
+    TaskResult,
+    build_run_columns,
+    collect_runs,
+    display_path,
+)
+from harness.leaderboard.published import PublishedTable, flag_note, load_published, published_columns
+from harness.leaderboard.table import AVERAGE_KEYS, Column, Table, delta_column, sets_of
+from harness.registry import PAPER_ORDER, REGISTRY
+
+DEFAULT_RESAMPLES = 1000
+DEFAULT_SEED = 0
+CI_NOTE = "Intervals: 95% percentile bootstrap over units ({n} resamples, seed {seed}); averages resample every set."
+
+
+def _set_seeds(seed: int) -> dict[str, np.random.SeedSequence]:
+    # One independent stream per set (spawned, not seed+i), identical for every column and call.
+    children = np.random.SeedSequence(seed).spawn(len(PAPER_ORDER))
+    return dict(zip(PAPER_ORDER, children, strict=True))
+
+
+def _load_task_units(result: TaskResult, warnings: list[str]):
+    """Units of one task result's headline metric, or None with a warning naming the file."""
+    where = display_path(result.run.path)
+    if result.samples_path is None:
+        warnings.append(
+            f"{where}: no samples_{result.task}_{result.run.date_id}.jsonl beside it (run lm_eval with --log_samples); "
+            f"no interval for {result.task}"
+        )
+        return None
+    kind = REGISTRY[result.key].metric
+    units = read_units(result.samples_path, HEADLINE_METRIC[kind], kind, filter_name=result.filter_name, warnings=warnings)
+    if len(units) == 0:
+        warnings.append(f"{display_path(result.samples_path)}: no usable {HEADLINE_METRIC[kind]!r} values; no interval")
+        return None
+    return units
+
+
+def attach_intervals(
+    run_columns: Sequence[RunColumn],
+    *,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    warnings: list[str],
+) -> None:
+    """Add 95% bootstrap intervals to run cells, and to averages whose sets all have samples.
+
+    An average's interval averages the per-set resample statistics (sets are resampled
+    independently: they share no units), so it costs nothing beyond the per-set bootstraps.
+    """
+    seeds = _set_seeds(seed)
+    for run_column in run_columns:
+        column = run_column.column
+        resamples: dict[str, np.ndarray] = {}
+        for key in PAPER_ORDER:
+            result = run_column.results.get(key)
+            if result is None or result.value is None:
+                continue
+            units = _load_task_units(result, warnings)
+            if units is None:
+                continue
+            boot = bootstrap_ci(units, n_resamples, seed=seeds[key])
+            # The samples must be the ones the headline came from; a mismatch means stale files.
+            if abs(boot.point * 100 - result.value) > 0.05:
+                warnings.append(
+                    f"{display_path(result.samples_path)}: recomputed {result.task} = {boot.point * 100:.2f} "
+                    f"but {display_path(result.run.path)} says {result.value:.2f}; interval kept, check the files"
+                )
+            if result.n_effective is not None and len(units) != result.n_effective:
+                warnings.append(
+                    f"{display_path(result.samples_path)}: {len(units)} units, but the results file counts {result.n_effective}"
+                )
+            column.cells[key].ci = (boot.low * 100, boot.high * 100)
+            resamples[key] = boot.resamples * 100
+        for group in AVERAGE_KEYS:
+            keys = sets_of(group)
+            if resamples and all(k in resamples for k in keys):
+                stacked = np.mean(np.vstack([resamples[k] for k in keys]), axis=0)
+                low, high = np.quantile(stacked, [0.025, 0.975])
+                column.average_cis[group] = (float(low), float(high))
+        if resamples:
+            column.provenance.append(CI_NOTE.format(n=n_resamples, seed=seed))
+
+
+def _published_flag_notes(columns: Sequence[Column], tables: dict[str, PublishedTable]) -> list[str]:
+    """The published tables' notes that concern the published columns shown."""
+    notes: list[str] = []
+    by_id = {t.id: t for t in tables.values()}
+    shown: dict[str, set[str]] = {}
+    for column in columns:
+        if column.kind == "published":
+            _, table_id, column_id = column.key.split(":", 2)
+            shown.setdefault(table_id, set()).add(column_id)
+    for table_id, column_ids in shown.items():
+        table = by_id[table_id]
+        notes += [flag_note(table, flag) for flag in table.flags if flag.get("column") in column_ids]
+    return notes
+
+
+def leaderboard_table(
+    paths: Sequence[str | os.PathLike],
+    *,
+    include_partial: bool = False,
+    published: str = "A",
+    ci: bool = False,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    title: str = "taiyi-bench leaderboard",
+    slug: str = "leaderboard",
+) -> Table:
+    """Published columns (`published` selection) followed by one column per model run."""
+    collection = collect_runs(paths)
+    warnings = collection.warnings
+    run_columns = build_run_columns(collection, include_partial=include_partial, warnings=warnings)
+    if not collection.runs:
+        warnings.append("no run results found; only the published columns are shown")
+    if ci:
+        attach_intervals(run_columns, n_resamples=n_resamples, seed=seed, warnings=warnings)
+    tables = load_published()
+    pub = published_columns(published, tables)
+    columns = [*pub, *(rc.column for rc in run_columns)]
+    notes = _published_flag_notes(columns, tables)
+    if any(c.partial for c in columns):
+        notes.append("Columns marked [samples] ran on the bundled samples, [limit=N] on the first N units: not comparable with full runs.")
+    notes.append("An average is shown only when every set of its group has a value.")
+    return Table(title=title, slug=slug, columns=columns, notes=notes, warnings=warnings)
+
+
+def paper_tables(directory: str | os.PathLike | None = None) -> list[Table]:
+    """Table A (Taiyi 1 paper) and Table B (authors' Taiyi 2 table), averages recomputed."""
+    tables = load_published(directory)
+    return [tables[letter].to_table() for letter in sorted(tables)]
+
+
+def _explicit_run_columns(run: str | os.PathLike, warnings: list[str], *, ci: bool, n_resamples: int, seed: int) -> list[RunColumn]:
+    # A run named explicitly is shown even when partial (the user asked for it); it stays marked.
+    collection: Collection = collect_runs([run])
+    warnings.extend(collection.warnings)
+    columns = build_run_columns(collection, include_partial=True, warnings=warnings)
+    if ci:
+        attach_intervals(columns, n_resamples=n_resamples, seed=seed, warnings=warnings)
+    return columns
+
+
+def compare_table(
+    run: str | os.PathLike,
+    *,
+    against: str = "A:taiyi1",
+    ci: bool = False,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+) -> Table:
+    """A reproduced run beside published columns, with `run - published` delta columns."""
+    warnings: list[str] = []
+    run_columns = _explicit_run_columns(run, warnings, ci=ci, n_resamples=n_resamples, seed=seed)
+    tables = load_published()
+    references = published_columns(against, tables)
+    columns: list[Column] = []
+    for run_column in run_columns:
+        columns.append(run_column.column)
+        for reference in references:
+            columns.append(delta_column(run_column.column, reference))
+    columns += references
+    if not run_columns:
+        warnings.append(f"{run}: no run results to compare")
+    name = Path(run).name.removesuffix(".json") or "run"
+    notes = _published_flag_notes(columns, tables)
+    notes.append("Δ = reproduced minus published, in percentage points.")
+    return Table(
+        title="Reproduced run vs published numbers",
+        slug=f"compare_{_slug(name)}",
+        columns=columns,
+        notes=notes,
+        warnings=warnings,
+    )
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:80] or "run"
+
+
+@dataclass
+class PairedReport:
+    """Per-set paired bootstrap results of run A against run B."""
+
+    a: Column
+    b: Column
+    rows: dict[str, PairedResult]
+    n_resamples: int
+    seed: int
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def slug(self) -> str:
+        return f"paired_{_slug(self.a.header)}_vs_{_slug(self.b.header)}"
+
+
+def paired_report(
+    run_a: str | os.PathLike,
+    run_b: str | os.PathLike,
+    *,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+) -> PairedReport:
+    """Paired bootstrap test per set between two runs, on the units both scored (matched by id)."""
+    warnings: list[str] = []
+    picked = []
+    for run in (run_a, run_b):
+        columns = _explicit_run_columns(run, warnings, ci=False, n_resamples=n_resamples, seed=seed)
+        if len(columns) != 1:
+            found = ", ".join(c.column.display_header for c in columns) or "none"
+            raise ValueError(f"{run}: expected exactly one model run, found {len(columns)} ({found}); name a results file")
+        picked.append(columns[0])
+    seeds = _set_seeds(seed)
+    rows: dict[str, PairedResult] = {}
+    for key in PAPER_ORDER:
+        ra, rb = picked[0].results.get(key), picked[1].results.get(key)
+        if ra is None or rb is None:
+            continue
+        ua, ub = _load_task_units(ra, warnings), _load_task_units(rb, warnings)
+        if ua is None or ub is None:
+            continue
+        try:
+            result = paired_bootstrap(ua, ub, n_resamples, seed=seeds[key])
+        except ValueError as exc:
+            warnings.append(f"{REGISTRY[key].task_name}: {exc}")
+            continue
+        if result.only_a or result.only_b:
+            warnings.append(
+                f"{REGISTRY[key].task_name}: {result.only_a} units only in {display_path(ua.path)}, {result.only_b} only in "
+                f"{display_path(ub.path)}; compared on the {result.n_units} shared units"
+            )
+        rows[key] = result
+    # The same file named twice (or shared folders) would repeat its warnings.
+    return PairedReport(picked[0].column, picked[1].column, rows, n_resamples, seed, list(dict.fromkeys(warnings)))

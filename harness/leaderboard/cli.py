@@ -1,0 +1,91 @@
+"""`taiyi leaderboard`: render runs and published numbers as tables and plots.
+
+    taiyi leaderboard [RESULTS_DIR ...] [--out DIR] [--formats md,csv,tex,html,png,svg]
+                      [--include-partial] [--ci] [--published A]
+    taiyi leaderboard --paper                 # Table A and Table B from results/published
+    taiyi leaderboard --compare RUN           # a run next to the published numbers, with deltas
+    taiyi leaderboard --paired RUN_A RUN_B    # paired bootstrap test per set
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DEFAULT_RUNS_DIR = Path("results") / "runs"
+DEFAULT_OUT_DIR = Path("results") / "leaderboard"
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "leaderboard",
+        help="render run results and published numbers (tables, plots, paper tables, comparisons)",
+        description=(
+            "Collect lm-eval results files (results_*.json) below RESULTS_DIR and render the 13-set "
+            "leaderboard with the published numbers, as a terminal table and as files in --out. "
+            "Runs on the bundled samples or with --limit are left out unless --include-partial."
+        ),
+    )
+    parser.add_argument("results_dirs", nargs="*", metavar="RESULTS_DIR",
+                        help=f"folders (searched recursively) or results_*.json files; default {DEFAULT_RUNS_DIR}")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR, help=f"output folder (default {DEFAULT_OUT_DIR})")
+    parser.add_argument("--formats", default="md,csv,tex,html,png,svg",
+                        help="comma-separated: md,csv,tex,html,png,svg (default all); 'none' prints only")
+    parser.add_argument("--include-partial", action="store_true",
+                        help="also show runs on the bundled samples or with a limit (marked, in their own columns)")
+    parser.add_argument("--ci", action="store_true",
+                        help="95%% bootstrap intervals from the samples_*.jsonl files (lm_eval --log_samples)")
+    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--published", default="A",
+                        help="published columns to show: A, B, all, none, or e.g. A:taiyi1,B:taiyi2 (default A)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--paper", action="store_true",
+                      help="regenerate Table A (Taiyi paper) and Table B (Taiyi 2 README) from results/published")
+    mode.add_argument("--compare", metavar="RUN", help="a run (results file or folder) next to published numbers, with deltas")
+    mode.add_argument("--paired", nargs=2, metavar=("RUN_A", "RUN_B"), help="paired bootstrap test per set between two runs")
+    parser.add_argument("--against", default="A:taiyi1",
+                        help="published columns for --compare, e.g. A:taiyi1,B:taiyi2 (default A:taiyi1)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.text import Text
+
+    from harness.leaderboard import build, render
+
+    console = Console()
+    errors = Console(stderr=True)
+    try:
+        formats = [] if args.formats.strip().lower() == "none" else render.parse_formats(args.formats)
+        if args.resamples < 1:
+            raise ValueError("--resamples must be at least 1")
+        if args.paired:
+            report = build.paired_report(args.paired[0], args.paired[1], n_resamples=args.resamples, seed=args.seed)
+            render.render_paired_terminal(report, console)
+            written = render.write_paired(report, args.out, formats)
+        else:
+            if args.paper:
+                tables = build.paper_tables()
+            elif args.compare:
+                tables = [build.compare_table(args.compare, against=args.against, ci=args.ci,
+                                              n_resamples=args.resamples, seed=args.seed)]
+            else:
+                dirs = args.results_dirs or [DEFAULT_RUNS_DIR]
+                tables = [build.leaderboard_table(dirs, include_partial=args.include_partial, published=args.published,
+                                                  ci=args.ci, n_resamples=args.resamples, seed=args.seed)]
+            written = []
+            for table in tables:
+                render.render_terminal(table, console, show_warnings=False)
+                for warning in table.warnings:
+                    errors.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
+                written += render.write_table(table, args.out, formats)
+    except (ValueError, KeyError, FileNotFoundError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        errors.print(Text(f"error: {message}", style="bold red"), soft_wrap=True)
+        return 2
+    for path in written:
+        console.print(Text(f"wrote {path}", style="green"), soft_wrap=True)
+    return 0

@@ -1,0 +1,400 @@
+"""Render a `Table` as a rich terminal table, Markdown, CSV, LaTeX or HTML (plots: `plot.py`).
+
+Every format has the same rows (13 sets in paper order, then per-type and overall averages),
+the same one-decimal values, and a provenance section naming where each column comes from.
+Markdown, LaTeX and HTML are built as plain strings with their own escaping.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from harness.leaderboard.files import atomic_write_text
+from harness.leaderboard.table import (
+    Column,
+    Table,
+    average_text,
+    cell_text,
+    fmt_pct,
+    iter_average_rows,
+    iter_body_rows,
+    provenance_lines,
+)
+
+TEXT_FORMATS = ("md", "csv", "tex", "html")
+PLOT_FORMATS = ("png", "svg")
+ALL_FORMATS = (*TEXT_FORMATS, *PLOT_FORMATS)
+
+
+# --- terminal ---------------------------------------------------------------------------------
+
+
+def render_terminal(table: Table, console=None, *, show_warnings: bool = True) -> None:
+    """Print the table with rich; `console` defaults to a new stdout console."""
+    from rich.console import Console
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    console = console or Console()
+    # Text objects throughout: headers like "model [samples]" must not be read as rich markup.
+    rich_table = RichTable(title=Text(table.title, style="bold"), caption=Text(table.caption), show_lines=False)
+    rich_table.add_column("Type")
+    rich_table.add_column("Set")
+    for column in table.columns:
+        style = "yellow" if column.partial else ("cyan" if column.kind == "run" else None)
+        rich_table.add_column(Text(column.display_header, style=style or ""), justify="right")
+    previous_type = None
+    rows = list(iter_body_rows(table))
+    for index, (type_label, label, key) in enumerate(rows):
+        shown_type = type_label if type_label != previous_type else ""
+        previous_type = type_label
+        last_of_type = index + 1 == len(rows) or rows[index + 1][0] != type_label
+        rich_table.add_row(
+            Text(shown_type), Text(label), *(Text(cell_text(c, key)) for c in table.columns), end_section=last_of_type
+        )
+    for group_label, label, group in iter_average_rows():
+        style = "bold" if group == "all" else ""
+        rich_table.add_row(
+            Text(group_label, style=style), Text(label, style=style),
+            *(Text(average_text(c, group), style=style) for c in table.columns),
+        )
+    console.print(rich_table)
+    console.print(Text("Provenance", style="bold"))
+    for header, lines in provenance_lines(table.columns):
+        # soft_wrap: long paths stay on one line, copyable.
+        console.print(Text(f"- {header}: " + " ".join(lines)), soft_wrap=True)
+    for note in table.notes:
+        console.print(Text(f"Note: {note}", style="dim"), soft_wrap=True)
+    if show_warnings:
+        for warning in table.warnings:
+            console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
+
+
+# --- Markdown ---------------------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|#])")
+
+
+def md_escape(text: str) -> str:
+    """Escape Markdown inline syntax (and the table pipe); newlines become spaces."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def render_markdown(table: Table) -> str:
+    out: list[str] = [f"# {md_escape(table.title)}", "", md_escape(table.caption), ""]
+    headers = ["Type", "Set", *(c.display_header for c in table.columns)]
+    out.append("| " + " | ".join(md_escape(h) for h in headers) + " |")
+    out.append("|" + "|".join([":--", ":--", *("--:" for _ in table.columns)]) + "|")
+    for type_label, label, key in iter_body_rows(table):
+        cells = [type_label, label, *(cell_text(c, key) for c in table.columns)]
+        out.append("| " + " | ".join(md_escape(x) for x in cells) + " |")
+    for group_label, label, group in iter_average_rows():
+        cells = [group_label, label, *(average_text(c, group) for c in table.columns)]
+        out.append("| " + " | ".join(md_escape(x) for x in cells) + " |")
+    out += ["", "## Provenance", ""]
+    for header, lines in provenance_lines(table.columns):
+        out.append(f"- **{md_escape(header)}**: " + " ".join(md_escape(line) for line in lines))
+    if table.notes:
+        out += ["", "## Notes", ""]
+        out += [f"- {md_escape(note)}" for note in table.notes]
+    if table.warnings:
+        out += ["", "## Warnings", ""]
+        out += [f"- {md_escape(w)}" for w in table.warnings]
+    return "\n".join(out) + "\n"
+
+
+# --- CSV --------------------------------------------------------------------------------------
+
+
+def render_csv(table: Table) -> str:
+    """Wide CSV: one row per set/average; annotation and interval columns beside their column.
+
+    After a blank row come the provenance rows (`column, provenance`) and the notes, so the file
+    carries its provenance like every other format; a reader wanting only numbers stops at the
+    first blank row.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    header = ["type", "set", "task"]
+    for column in table.columns:
+        header.append(column.display_header)
+        if column.has_notes:
+            header.append(f"{column.display_header} model")
+        if column.has_ci or column.average_cis:
+            header += [f"{column.display_header} ci_low", f"{column.display_header} ci_high"]
+    writer.writerow(header)
+
+    def value_cells(column: Column, value: float | None, note: str | None, ci) -> list[str]:
+        row = [fmt_pct(value, signed=column.kind == "delta")]
+        if column.has_notes:
+            row.append(note or "")
+        if column.has_ci or column.average_cis:
+            row += ["", ""] if ci is None else [fmt_pct(ci[0]), fmt_pct(ci[1])]
+        return row
+
+    from harness.registry import REGISTRY
+
+    for type_label, label, key in iter_body_rows(table):
+        row = [type_label, label, REGISTRY[key].task_name]
+        for column in table.columns:
+            cell = column.cells.get(key)
+            row += value_cells(column, cell.value if cell else None, cell.note if cell else None, cell.ci if cell else None)
+        writer.writerow(row)
+    for group_label, label, group in iter_average_rows():
+        row = [group_label, label, ""]
+        for column in table.columns:
+            row += value_cells(column, column.averages()[group], None, column.average_cis.get(group))
+        writer.writerow(row)
+    writer.writerow([])
+    writer.writerow(["# provenance"])
+    writer.writerow(["column", "provenance"])
+    for header_text, lines in provenance_lines(table.columns):
+        writer.writerow([header_text, " ".join(lines)])
+    if table.notes:
+        writer.writerow([])
+        writer.writerow(["# notes"])
+        for note in table.notes:
+            writer.writerow([note])
+    if table.warnings:
+        writer.writerow([])
+        writer.writerow(["# warnings"])
+        for warning in table.warnings:
+            writer.writerow([warning])
+    return buffer.getvalue()
+
+
+# --- LaTeX ------------------------------------------------------------------------------------
+
+_TEX_MAP = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
+    "Δ": r"$\Delta$", "—": "---", "–": "--", "±": r"$\pm$", "≠": r"$\neq$", "…": r"\ldots{}",
+}
+_TEX_RE = re.compile("|".join(re.escape(k) for k in _TEX_MAP))
+
+
+def tex_escape(text: str) -> str:
+    return _TEX_RE.sub(lambda m: _TEX_MAP[m.group(0)], " ".join(str(text).split()))
+
+
+def render_latex(table: Table) -> str:
+    n = len(table.columns)
+    out = [
+        "% Generated by `taiyi leaderboard` (taiyi-bench). Needs \\usepackage{booktabs}.",
+        "\\begin{table}[t]",
+        "\\centering",
+        "\\small",
+        f"\\caption{{{tex_escape(table.title)}. {tex_escape(table.caption)}}}",
+        f"\\label{{tab:{re.sub(r'[^A-Za-z0-9:_-]', '-', table.slug)}}}",
+        f"\\begin{{tabular}}{{ll{'r' * n}}}",
+        "\\toprule",
+        " & ".join(["Type", "Set", *(tex_escape(c.display_header) for c in table.columns)]) + " \\\\",
+        "\\midrule",
+    ]
+    previous = None
+    for type_label, label, key in iter_body_rows(table):
+        if previous is not None and type_label != previous:
+            out.append("\\midrule")
+        shown = type_label if type_label != previous else ""
+        previous = type_label
+        cells = [shown, label, *(cell_text(c, key) for c in table.columns)]
+        out.append(" & ".join(tex_escape(x) for x in cells) + " \\\\")
+    out.append("\\midrule")
+    for group_label, label, group in iter_average_rows():
+        cells = [tex_escape(group_label), tex_escape(label), *(tex_escape(average_text(c, group)) for c in table.columns)]
+        if group == "all":
+            out.append("\\midrule")
+            cells = [f"\\textbf{{{x}}}" for x in cells]
+        out.append(" & ".join(cells) + " \\\\")
+    out += ["\\bottomrule", "\\end{tabular}", "", "\\par\\smallskip", "\\begin{minipage}{\\linewidth}\\footnotesize"]
+    out.append("\\textbf{Provenance.}")
+    for header, lines in provenance_lines(table.columns):
+        out.append(f"\\textit{{{tex_escape(header)}}}: " + tex_escape(" ".join(lines)) + "\\par")
+    if table.notes:
+        out.append("\\textbf{Notes.}")
+        out += [tex_escape(note) + "\\par" for note in table.notes]
+    out += ["\\end{minipage}", "\\end{table}"]
+    return "\n".join(out) + "\n"
+
+
+# --- HTML -------------------------------------------------------------------------------------
+
+_CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;font-variant-numeric:tabular-nums}
+th,td{padding:.25em .6em;border-bottom:1px solid #ddd}
+td.num,th.num{text-align:right}
+tr.avg td{background:#f6f6f6}
+tr.all td{font-weight:bold;border-top:2px solid #999}
+th.partial{color:#a60}
+caption{caption-side:bottom;text-align:left;font-size:.9em;color:#555;padding-top:.5em}
+section{max-width:60em;font-size:.9em}"""
+
+
+def render_html(table: Table) -> str:
+    esc = html.escape
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        f"<title>{esc(table.title)}</title>",
+        f"<style>{_CSS}</style>",
+        "</head>",
+        "<body>",
+        f"<h1>{esc(table.title)}</h1>",
+        f'<table id="{esc(table.slug)}">',
+        f"<caption>{esc(table.caption)}</caption>",
+        "<thead><tr><th>Type</th><th>Set</th>"
+        + "".join(
+            f'<th class="num{" partial" if c.partial else ""}" title="{esc(" ".join(c.provenance))}">{esc(c.display_header)}</th>'
+            for c in table.columns
+        )
+        + "</tr></thead>",
+        "<tbody>",
+    ]
+    for type_label, label, key in iter_body_rows(table):
+        cells = "".join(f'<td class="num">{esc(cell_text(c, key))}</td>' for c in table.columns)
+        out.append(f'<tr data-set="{esc(key)}"><td>{esc(type_label)}</td><td>{esc(label)}</td>{cells}</tr>')
+    for group_label, label, group in iter_average_rows():
+        cells = "".join(f'<td class="num">{esc(average_text(c, group))}</td>' for c in table.columns)
+        css = "avg all" if group == "all" else "avg"
+        out.append(f'<tr class="{css}" data-average="{esc(group)}"><td>{esc(group_label)}</td><td>{esc(label)}</td>{cells}</tr>')
+    out += ["</tbody>", "</table>", '<section id="provenance">', "<h2>Provenance</h2>", "<dl>"]
+    for header, lines in provenance_lines(table.columns):
+        out.append(f"<dt>{esc(header)}</dt>" + "".join(f"<dd>{esc(line)}</dd>" for line in lines))
+    out += ["</dl>", "</section>"]
+    out += _html_list("notes", "Notes", table.notes)
+    out += _html_list("warnings", "Warnings", table.warnings)
+    out += ["</body>", "</html>"]
+    return "\n".join(out) + "\n"
+
+
+def _html_list(section_id: str, title: str, items: Sequence[str]) -> list[str]:
+    if not items:
+        return []
+    return [f'<section id="{section_id}">', f"<h2>{title}</h2>", "<ul>", *(f"<li>{html.escape(x)}</li>" for x in items), "</ul>", "</section>"]
+
+
+# --- files ------------------------------------------------------------------------------------
+
+RENDERERS = {"md": render_markdown, "csv": render_csv, "tex": render_latex, "html": render_html}
+
+
+def parse_formats(text: str | Iterable[str]) -> list[str]:
+    """`md,csv,png` -> ["md", "csv", "png"]; unknown names raise ValueError listing the known ones."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    formats = [item.strip().lower().lstrip(".") for item in items if item.strip()]
+    aliases = {"markdown": "md", "latex": "tex", "htm": "html"}
+    formats = [aliases.get(f, f) for f in formats]
+    unknown = [f for f in formats if f not in ALL_FORMATS]
+    if unknown:
+        raise ValueError(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(ALL_FORMATS)}")
+    return list(dict.fromkeys(formats))
+
+
+def write_table(table: Table, out_dir: str | os.PathLike, formats: Iterable[str] = ALL_FORMATS) -> list[Path]:
+    """Write `<out_dir>/<table.slug>.<fmt>` for each format, each atomically. Returns the paths."""
+    out = Path(out_dir)
+    written: list[Path] = []
+    for fmt in formats:
+        path = out / f"{table.slug}.{fmt}"
+        if fmt in RENDERERS:
+            written.append(atomic_write_text(path, RENDERERS[fmt](table)))
+        elif fmt in PLOT_FORMATS:
+            from harness.leaderboard.plot import write_plot
+
+            written.append(write_plot(table, path, fmt))
+        else:
+            raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(ALL_FORMATS)}")
+    return written
+
+
+# --- paired comparison ------------------------------------------------------------------------
+
+
+def _paired_rows(report) -> list[list[str]]:
+    """Set, A, B, delta, CI of delta, p, units: one row per set both runs have samples for."""
+    from harness.registry import PAPER_ORDER, REGISTRY
+
+    rows = []
+    for key in PAPER_ORDER:
+        result = report.rows.get(key)
+        if result is None:
+            continue
+        rows.append([
+            REGISTRY[key].display_name,
+            fmt_pct(result.point_a * 100),
+            fmt_pct(result.point_b * 100),
+            fmt_pct(result.delta * 100, signed=True),
+            f"[{fmt_pct(result.low * 100, signed=True)}, {fmt_pct(result.high * 100, signed=True)}]",
+            f"{result.p_value:.3f}",
+            str(result.n_units),
+        ])
+    return rows
+
+
+def _paired_headers(report) -> list[str]:
+    return ["Set", f"A: {report.a.display_header}", f"B: {report.b.display_header}", "Δ (A−B)", "95% CI of Δ", "p", "units"]
+
+
+def _paired_footer(report) -> list[str]:
+    return [
+        f"Paired bootstrap over the units both runs scored (matched by unit id), {report.n_resamples} resamples, "
+        f"seed {report.seed}; two-sided p-value against no difference.",
+        f"A = {report.a.display_header}: " + " ".join(report.a.provenance),
+        f"B = {report.b.display_header}: " + " ".join(report.b.provenance),
+    ]
+
+
+def render_paired_terminal(report, console=None) -> None:
+    from rich.console import Console
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    console = console or Console()
+    rich_table = RichTable(title=Text("Paired bootstrap test", style="bold"))
+    for index, header in enumerate(_paired_headers(report)):
+        rich_table.add_column(Text(header), justify="left" if index == 0 else "right")
+    for row in _paired_rows(report):
+        rich_table.add_row(*(Text(x) for x in row))
+    console.print(rich_table)
+    for line in _paired_footer(report):
+        console.print(Text(line, style="dim"), soft_wrap=True)
+    for warning in report.warnings:
+        console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
+
+
+def render_paired_markdown(report) -> str:
+    out = ["# Paired bootstrap test", ""]
+    headers = _paired_headers(report)
+    out.append("| " + " | ".join(md_escape(h) for h in headers) + " |")
+    out.append("|" + "|".join([":--", *("--:" for _ in headers[1:])]) + "|")
+    out += ["| " + " | ".join(md_escape(x) for x in row) + " |" for row in _paired_rows(report)]
+    out += ["", "## Provenance", "", *(f"- {md_escape(line)}" for line in _paired_footer(report))]
+    if report.warnings:
+        out += ["", "## Warnings", "", *(f"- {md_escape(w)}" for w in report.warnings)]
+    return "\n".join(out) + "\n"
+
+
+def render_paired_csv(report) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(_paired_headers(report))
+    writer.writerows(_paired_rows(report))
+    writer.writerow([])
+    writer.writerow(["# provenance"])
+    writer.writerows([line] for line in _paired_footer(report))
+    return buffer.getvalue()
+
+
+def write_paired(report, out_dir: str | os.PathLike, formats: Iterable[str]) -> list[Path]:
+    """Markdown and CSV of a paired report (the other formats do not apply to it)."""
+    writers = {"md": render_paired_markdown, "csv": render_paired_csv}
+    return [atomic_write_text(Path(out_dir) / f"{report.slug}.{fmt}", writers[fmt](report)) for fmt in formats if fmt in writers]

@@ -1,0 +1,206 @@
+"""The leaderboard's table model, shared by every renderer.
+
+Rows are the 13 sets in the paper's order (`harness.registry.PAPER_ORDER`), grouped by task type;
+columns are published tables' columns, runs, or deltas between two columns. Every value is a
+percent. Averages are always recomputed here from the cells, never copied from a source.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal
+
+from harness.registry import PAPER_ORDER, REGISTRY, TASK_TYPE_NAMES, DatasetSpec
+
+ColumnKind = Literal["published", "run", "delta"]
+
+# Average rows: one per task type (in registry order), then the overall average.
+TYPE_ORDER: tuple[str, ...] = tuple(dict.fromkeys(REGISTRY[key].task_type for key in PAPER_ORDER))
+ALL = "all"
+AVERAGE_KEYS: tuple[str, ...] = (*TYPE_ORDER, ALL)
+MISSING = "—"
+
+
+def sets_of(group: str) -> tuple[str, ...]:
+    """Registry keys averaged in `group` (a task type, or `all`)."""
+    if group == ALL:
+        return PAPER_ORDER
+    return tuple(key for key in PAPER_ORDER if REGISTRY[key].task_type == group)
+
+
+def row_label(spec: DatasetSpec) -> str:
+    """Row name: the display name, marked `(dev)` for sets scored on dev (as the paper does)."""
+    return f"{spec.display_name} (dev)" if spec.eval_split == "dev" else spec.display_name
+
+
+def average_label(group: str) -> str:
+    if group == ALL:
+        return f"Average ({len(PAPER_ORDER)} sets)"
+    return f"{TASK_TYPE_NAMES[group]} average ({len(sets_of(group))} sets)"
+
+
+def group_label(group: str) -> str:
+    return "All" if group == ALL else TASK_TYPE_NAMES[group]
+
+
+def round_half_up(value: float, digits: int = 1) -> Decimal:
+    """Round as people do on paper (65.05 -> 65.1); `repr` avoids binary-float surprises."""
+    return Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+
+
+def fmt_pct(value: float | None, *, signed: bool = False) -> str:
+    """One decimal, or the missing marker."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    rounded = round_half_up(value)
+    if rounded == 0:
+        rounded = abs(rounded)  # no "-0.0"
+    text = f"{rounded:.1f}"
+    return f"+{text}" if signed and rounded > 0 else text
+
+
+def fmt_ci(ci: tuple[float, float] | None) -> str:
+    return "" if ci is None else f"[{fmt_pct(ci[0])}, {fmt_pct(ci[1])}]"
+
+
+@dataclass
+class Cell:
+    """One value in percent; `note` is shown next to it (e.g. the SOTA model's name)."""
+
+    value: float | None
+    note: str | None = None
+    ci: tuple[float, float] | None = None
+
+
+@dataclass
+class Column:
+    """A leaderboard column and where its numbers come from."""
+
+    key: str
+    header: str
+    kind: ColumnKind
+    cells: dict[str, Cell]
+    provenance: list[str] = field(default_factory=list)
+    # Why the column is not a full run on the official data ("samples", "limit=50"), or None.
+    partial: str | None = None
+    # Bootstrap intervals of the averages (same resamples across sets), when computed.
+    average_cis: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # Recomputed averages override for delta columns (difference of the two columns' averages).
+    fixed_averages: dict[str, float | None] | None = None
+
+    def value(self, key: str) -> float | None:
+        cell = self.cells.get(key)
+        return None if cell is None else cell.value
+
+    def averages(self) -> dict[str, float | None]:
+        """Per-type and overall means of the cells; None unless every set of the group has a value.
+
+        A mean over a subset of sets is not comparable with a published mean over all of them, so a
+        group with a missing set gets no average at all rather than a misleading one.
+        """
+        if self.fixed_averages is not None:
+            return dict(self.fixed_averages)
+        out: dict[str, float | None] = {}
+        for group in AVERAGE_KEYS:
+            values = [self.value(key) for key in sets_of(group)]
+            out[group] = None if any(v is None for v in values) else math.fsum(values) / len(values)  # type: ignore[arg-type]
+        return out
+
+    @property
+    def has_notes(self) -> bool:
+        return any(cell.note for cell in self.cells.values())
+
+    @property
+    def has_ci(self) -> bool:
+        return any(cell.ci for cell in self.cells.values())
+
+    @property
+    def display_header(self) -> str:
+        """Header as rendered: partial columns carry their reason so they cannot be mistaken."""
+        return f"{self.header} [{self.partial}]" if self.partial else self.header
+
+
+@dataclass
+class Table:
+    """Everything a renderer needs: title, columns, notes and the warnings met while building it."""
+
+    title: str
+    slug: str
+    columns: list[Column]
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    caption: str = "Micro-F1 (NER, RE, TC) or accuracy (QA), percent. Averages recomputed from the cells."
+
+    @property
+    def rows(self) -> tuple[str, ...]:
+        return PAPER_ORDER
+
+    def column(self, key: str) -> Column:
+        for column in self.columns:
+            if column.key == key:
+                return column
+        raise KeyError(f"no column {key!r}; columns: {', '.join(c.key for c in self.columns)}")
+
+
+def delta_column(run: Column, reference: Column) -> Column:
+    """`run - reference` per set, and the difference of the two columns' averages."""
+    cells = {}
+    for key in PAPER_ORDER:
+        a, b = run.value(key), reference.value(key)
+        cells[key] = Cell(None if a is None or b is None else a - b)
+    run_avg, ref_avg = run.averages(), reference.averages()
+    fixed = {
+        group: None if run_avg[group] is None or ref_avg[group] is None else run_avg[group] - ref_avg[group]  # type: ignore[operator]
+        for group in AVERAGE_KEYS
+    }
+    return Column(
+        key=f"delta:{run.key}:{reference.key}",
+        header=f"Δ vs {reference.header}",
+        kind="delta",
+        cells=cells,
+        provenance=[f"{run.display_header} minus {reference.header}, per set; averages are the difference of the averages."],
+        fixed_averages=fixed,
+    )
+
+
+def iter_body_rows(table: Table) -> Iterable[tuple[str, str, str]]:
+    """(type label, row label, registry key) for the 13 set rows, in paper order."""
+    for key in table.rows:
+        spec = REGISTRY[key]
+        yield TASK_TYPE_NAMES[spec.task_type], row_label(spec), key
+
+
+def iter_average_rows() -> Iterable[tuple[str, str, str]]:
+    """(group label, row label, average key) for the per-type and overall average rows."""
+    for group in AVERAGE_KEYS:
+        yield group_label(group), average_label(group), group
+
+
+def cell_text(column: Column, key: str, *, with_ci: bool = True, with_note: bool = True) -> str:
+    """A body cell as text: value, then the note in parentheses, then the interval."""
+    cell = column.cells.get(key)
+    if cell is None:
+        return MISSING
+    text = fmt_pct(cell.value, signed=column.kind == "delta")
+    if with_note and cell.note and cell.value is not None:
+        text += f" ({cell.note})"
+    if with_ci and cell.ci is not None and cell.value is not None:
+        text += f" {fmt_ci(cell.ci)}"
+    return text
+
+
+def average_text(column: Column, group: str, *, with_ci: bool = True) -> str:
+    value = column.averages()[group]
+    text = fmt_pct(value, signed=column.kind == "delta")
+    ci = column.average_cis.get(group)
+    if with_ci and ci is not None and value is not None:
+        text += f" {fmt_ci(ci)}"
+    return text
+
+
+def provenance_lines(columns: Sequence[Column]) -> list[tuple[str, list[str]]]:
+    """(header, provenance lines) per column, for the provenance section of every format."""
+    return [(column.display_header, list(column.provenance) or ["(no provenance recorded)"]) for column in columns]

@@ -1,0 +1,125 @@
+"""Make `lm_eval --tasks 'taiyi_*'` find this project's tasks with no extra flag.
+
+lm-eval 0.4.13 reads tasks only from its own folder and `--include_path`; it has no plugin
+mechanism for task suites yet (upstream is adding an `lm_eval.tasks` entry-point group, which
+pyproject.toml also declares). Until then, the wheel installs `taiyi_bench_lm_eval.pth`, which
+Python executes at start-up; it calls `install()` below. That adds a tiny import hook and does
+nothing else: only when a process imports `lm_eval.tasks` does the hook wrap
+`TaskManager.__init__` so that our task folder is appended to `include_path`. Processes that
+never import lm-eval pay one `sys.meta_path` entry.
+
+The patch is guarded by a version check: on an lm-eval outside the tested range it does not
+patch and warns once, telling the user to pass `--include_path` instead.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.util
+import os
+import sys
+import warnings
+from pathlib import Path
+
+TESTED_LM_EVAL = ((0, 4, 13), (0, 5, 0))  # [min, max)
+DISABLE_ENV = "TAIYI_NO_LM_EVAL_HOOK"
+_TARGET_MODULE = "lm_eval.tasks"
+
+
+def tasks_dir() -> Path:
+    """The folder holding the taiyi_* task YAMLs (also the `lm_eval.tasks` entry point)."""
+    from harness.paths import bundled_dir
+
+    return bundled_dir("tasks")
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def lm_eval_version_supported(version: str) -> bool:
+    low, high = TESTED_LM_EVAL
+    return low <= _version_tuple(version) < high
+
+
+def patch_task_manager(tasks_module) -> bool:
+    """Wrap `tasks_module.TaskManager.__init__` to include our tasks. Returns True if patched."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("lm_eval")
+    except PackageNotFoundError:
+        installed = "unknown"
+    manager_cls = getattr(tasks_module, "TaskManager", None)
+    if manager_cls is None or getattr(manager_cls, "_taiyi_bench_patched", False):
+        return False
+    if installed == "unknown" or not lm_eval_version_supported(installed):
+        warnings.warn(
+            f"taiyi-bench: lm-eval {installed} is outside the tested range "
+            f"{'.'.join(map(str, TESTED_LM_EVAL[0]))}..<{'.'.join(map(str, TESTED_LM_EVAL[1]))}; "
+            f"taiyi_* tasks are not registered automatically. Pass --include_path {tasks_dir()}",
+            stacklevel=2,
+        )
+        return False
+    original_init = manager_cls.__init__
+    our_dir = str(tasks_dir())
+
+    def __init__(self, *args, include_path=None, **kwargs):
+        paths = [] if include_path is None else list(include_path) if isinstance(include_path, (list, tuple)) else [include_path]
+        # lm-eval lets later paths override earlier ones: a user's --include_path wins over ours.
+        if our_dir not in map(str, paths):
+            paths.insert(0, our_dir)
+        original_init(self, *args, include_path=paths, **kwargs)
+
+    __init__.__wrapped__ = original_init
+    manager_cls.__init__ = __init__
+    manager_cls._taiyi_bench_patched = True
+    return True
+
+
+class _PatchAfterImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds `lm_eval.tasks` through the normal machinery, then patches it once executed."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != _TARGET_MODULE:
+            return None
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            sys.meta_path.insert(0, self)
+        if spec is None or spec.loader is None:
+            return None
+        self._inner_loader = spec.loader
+        spec.loader = self
+        return spec
+
+    def create_module(self, spec):
+        return self._inner_loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._inner_loader.exec_module(module)
+        module.__spec__.loader = self._inner_loader
+        try:
+            patch_task_manager(module)
+        finally:
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
+
+
+def install() -> None:
+    """Called from the .pth file at interpreter start-up. Must never raise."""
+    try:
+        if os.environ.get(DISABLE_ENV):
+            return
+        if _TARGET_MODULE in sys.modules:
+            patch_task_manager(sys.modules[_TARGET_MODULE])
+            return
+        if not any(isinstance(f, _PatchAfterImport) for f in sys.meta_path):
+            sys.meta_path.insert(0, _PatchAfterImport())
+    except Exception as exc:  # a broken hook must not break every Python process
+        warnings.warn(f"taiyi-bench: lm-eval task hook not installed: {exc}", stacklevel=2)

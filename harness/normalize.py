@@ -1,0 +1,332 @@
+"""The one text normalisation, applied to gold and prediction alike before any comparison.
+
+Rules (DESIGN.md, "Scoring rules"), in order:
+1. Unicode NFKC. This also maps full-width forms to half-width (`，` → `,`, `（` → `(`, `Ａ` → `A`)
+   and compatibility characters (`µ` → `μ`, `²` → `2`).
+2. Case folding (`str.casefold`): Latin and Greek letters lose case; CJK is unaffected.
+3. Whitespace: runs collapse to one space, and a space is dropped unless it separates two
+   "word" characters of a spaced script (Latin letters, digits, ...). The IOB sets are
+   tokenised ("2 , 4 - dinitrophenol", "56 - year - old") while a model usually writes
+   "2,4-dinitrophenol"; Chinese has no spaces, so "肺 癌" and "肺癌" are one mention.
+4. Surrounding punctuation is stripped repeatedly from both ends: quotes of every kind
+   (" ' ` “ ” ‘ ’ 「 」 『 』), sentence punctuation (. , ; : ! ? 、 。 and their full-width forms,
+   which NFKC has already made half-width), markdown emphasis (`*`), and brackets
+   (( ) [ ] { } 【 】 《 》 〈 〉 〔 〕) - but a bracket only when it is unbalanced or when one
+   pair encloses the whole string. So "(famotidine)" becomes "famotidine" while
+   "(S)-propranolol", "[3H]thymidine" and "IL-2 (interleukin)" keep theirs.
+   `<` and `>` are not brackets here: they are comparison signs in clinical text ("<2.0 mg/dL").
+
+Because both sides go through the same function, an over-eager rule can only merge two
+strings that differ in nothing but punctuation or case; it can never make equal strings differ.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+# Stripped from either end whenever they appear there (after NFKC).
+_EDGE_PUNCT = frozenset(
+    "\"'`“”‘’「」『』〝〞„‟‹›«»"  # quotes
+    ".,;:!?、。・･…"  # sentence punctuation (full-width forms are half-width after NFKC)
+    "*"  # markdown emphasis residue
+)
+_OPEN_TO_CLOSE = {"(": ")", "[": "]", "{": "}", "【": "】", "《": "》", "〈": "〉", "〔": "〕", "〖": "〗"}
+_CLOSE_TO_OPEN = {close: open_ for open_, close in _OPEN_TO_CLOSE.items()}
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _is_spaced_word_char(ch: str) -> bool:
+    """True for characters of scripts that separate words by spaces (Latin letters, digits...).
+
+    After NFKC, full-width Latin is half-width, so "wide" characters are CJK ideographs, kana,
+    hangul and CJK punctuation: spaces next to them carry no meaning.
+    """
+    return ch.isalnum() and unicodedata.east_asian_width(ch) not in ("W", "F")
+
+
+def _squeeze_spaces(s: str) -> str:
+    s = _WHITESPACE.sub(" ", s).strip()
+    if " " not in s:
+        return s
+    out = []
+    for i, ch in enumerate(s):
+        if ch == " " and not (_is_spaced_word_char(s[i - 1]) and _is_spaced_word_char(s[i + 1])):
+            continue
+        out.append(ch)
+    return "".join(out)
+
+
+def _matching_close(s: str, start: int) -> int:
+    """Index of the bracket closing s[start], or -1 when it is never closed."""
+    stack = []
+    for i in range(start, len(s)):
+        ch = s[i]
+        if ch in _OPEN_TO_CLOSE:
+            stack.append(ch)
+        elif ch in _CLOSE_TO_OPEN:
+            if not stack or _OPEN_TO_CLOSE[stack[-1]] != ch:
+                return -1  # mismatched nesting: treat as unclosed
+            stack.pop()
+            if not stack:
+                return i
+    return -1
+
+
+def _has_matching_open(s: str, end: int) -> bool:
+    """Whether the closing bracket s[end] is opened somewhere before it."""
+    depth = 0
+    close = s[end]
+    open_ = _CLOSE_TO_OPEN[close]
+    for i in range(end, -1, -1):
+        if s[i] == close:
+            depth += 1
+        elif s[i] == open_:
+            depth -= 1
+            if depth == 0:
+                return True
+    return False
+
+
+def _strip_edges(s: str) -> str:
+    while s:
+        before = s
+        s = s.strip()
+        while s and s[0] in _EDGE_PUNCT:
+            s = s[1:].lstrip()
+        while s and s[-1] in _EDGE_PUNCT:
+            s = s[:-1].rstrip()
+        if not s:
+            break
+        if s[0] in _OPEN_TO_CLOSE:
+            close_at = _matching_close(s, 0)
+            if close_at == len(s) - 1:  # one pair encloses everything
+                s = s[1:-1]
+            elif close_at == -1:  # never closed
+                s = s[1:]
+        if s and s[-1] in _CLOSE_TO_OPEN and not _has_matching_open(s, len(s) - 1):
+            s = s[:-1]
+        if s == before:
+            break
+    return s
+
+
+@lru_cache(maxsize=200_000)
+def normalize_mention(s: str) -> str:
+    """Normalise an entity mention / relation argument / option text for comparison."""
+    if not s:
+        return ""
+    s = unicodedata.normalize("NFKC", s).casefold()
+    s = _squeeze_spaces(s)
+    s = _strip_edges(s)
+    # Stripping can expose inner spaces at the ends; squeeze once more for a canonical form.
+    return _squeeze_spaces(s)
+
+
+_LABEL_SEPARATORS = re.compile(r"[-_/\s]+")
+
+
+@lru_cache(maxsize=50_000)
+def normalize_label(s: str) -> str:
+    """Normalise a label, type key or predicate: `normalize_mention`, with `-`, `_` and `/`
+    read as spaces so that "Case-Report", "case_report" and "Case Report" agree."""
+    if not s:
+        return ""
+    s = unicodedata.normalize("NFKC", s)
+    s = _LABEL_SEPARATORS.sub(" ", s)
+    return normalize_mention(s)
+
+
+def singular(word: str) -> str:
+    """A crude English singular for matching type keys ("chemicals" → "chemical",
+    "diseases" → "disease", "entities" → "entity"). Only used on keys, never on mentions."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+_CJK_CHAR = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def _words(normalised: str) -> tuple[str, ...]:
+    return tuple(singular(w) for w in normalised.split())
+
+
+class LabelResolver:
+    """Maps a label as a model writes it to a label id of the registry.
+
+    Built from `{label id: names}` (the id itself, `spec.label_name(id)`, any other names); no
+    label list is hard-coded here. `resolve(key)` tries, in order:
+      1. exact match after `normalize_label` (so "CHEMICAL", "chemical", "疾病", "dis" work);
+      2. the same with English words made singular ("Chemicals" → Chemical);
+      3. containment, only for short keys (at most `max_key_words` words / `max_key_chars`
+         characters) so that a sentence of chatter never resolves: the key's words contain the
+         words of exactly one label ("Chemical entities", "Here are the chemicals"), or, for
+         Chinese, the key contains exactly one label name ("身体部位" → bod, "疾病实体" → dis) or
+         is a part of exactly one ("检验项目" → ite, "微生物" → mic);
+      4. optionally (`fuzzy` > 0) a difflib similarity of at least `fuzzy` to exactly one label,
+         for long free-text labels (HoC: "tumour promoting inflammation", "...signalling").
+    Anything ambiguous (two labels match at the same step) resolves to None.
+    """
+
+    def __init__(
+        self,
+        names: dict[str, tuple[str, ...]] | dict[str, list[str]],
+        *,
+        containment: bool = True,
+        fuzzy: float = 0.0,
+        max_key_words: int = 6,
+        max_key_chars: int = 40,
+    ) -> None:
+        self._exact: dict[str, str] = {}
+        self._singular: dict[tuple[str, ...], str] = {}
+        self._forms: list[tuple[str, tuple[str, ...], str]] = []  # (normalised, words, id)
+        for label, label_names in names.items():
+            for name in (label, *label_names):
+                norm = normalize_label(name)
+                if not norm:
+                    continue
+                # The first label to claim a name keeps it (callers list the primary labels first).
+                self._exact.setdefault(norm, label)
+                self._singular.setdefault(_words(norm), label)
+                self._forms.append((norm, _words(norm), label))
+        self.containment = containment
+        self.fuzzy = fuzzy
+        self.max_key_words = max_key_words
+        self.max_key_chars = max_key_chars
+        self._cache: dict[str, str | None] = {}
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(label for _, _, label in self._forms))
+
+    def resolve(self, key: str) -> str | None:
+        if key in self._cache:
+            return self._cache[key]
+        result = self._resolve(key)
+        if len(self._cache) < 100_000:
+            self._cache[key] = result
+        return result
+
+    def _resolve(self, key: str) -> str | None:
+        norm = normalize_label(key)
+        if not norm:
+            return None
+        if norm in self._exact:
+            return self._exact[norm]
+        words = _words(norm)
+        if words in self._singular:
+            return self._singular[words]
+        if self.containment and len(words) <= self.max_key_words and len(norm) <= self.max_key_chars:
+            found = self._contained(norm, words)
+            if found is not _AMBIGUOUS:
+                if found is not None:
+                    return found
+            else:
+                return None
+        if self.fuzzy > 0:
+            return self._fuzzy(norm)
+        return None
+
+    def _contained(self, norm: str, words: tuple[str, ...]) -> str | None | object:
+        hits: set[str] = set()
+        for form, form_words, label in self._forms:
+            if _CJK_CHAR.search(form):
+                if form in norm:
+                    hits.add(label)
+            elif _contains_run(words, form_words):
+                hits.add(label)
+        if not hits and _CJK_CHAR.search(norm) and len(norm) >= 2:
+            hits = {label for form, _, label in self._forms if norm in form}
+        if len(hits) > 1:
+            return _AMBIGUOUS
+        return next(iter(hits), None)
+
+    def _fuzzy(self, norm: str) -> str | None:
+        from difflib import SequenceMatcher
+
+        best: dict[str, float] = {}
+        for form, _, label in self._forms:
+            ratio = SequenceMatcher(None, norm, form).ratio()
+            if ratio >= self.fuzzy:
+                best[label] = max(best.get(label, 0.0), ratio)
+        return next(iter(best)) if len(best) == 1 else None
+
+
+_AMBIGUOUS = object()
+
+
+def _contains_run(words: tuple[str, ...], run: tuple[str, ...]) -> bool:
+    n = len(run)
+    return n > 0 and any(words[i : i + n] == run for i in range(len(words) - n + 1))
+
+
+def _spec_names(spec) -> dict[str, tuple[str, ...]]:
+    return {label: (spec.label_name(label),) for label in spec.labels}
+
+
+_RESOLVERS: dict[tuple, LabelResolver] = {}
+
+
+def _cached(key: tuple, build) -> LabelResolver:
+    resolver = _RESOLVERS.get(key)
+    if resolver is None:
+        resolver = _RESOLVERS[key] = build()
+    return resolver
+
+
+def _spec_fingerprint(spec) -> tuple:
+    return (spec.key, spec.task_type, spec.language, spec.labels, tuple(spec.label_names.items()))
+
+
+def type_resolver(spec) -> LabelResolver:
+    """Entity-type resolver of a NER set: its own types first, then the NER types of every other
+    set of the same language in the registry ("a type of the benchmark"). A line keyed by one of
+    those other types is kept, so that a wrong-type entity is a false positive (bc5cdr_chem:
+    "Disease: ..." lines count against the model); keys that are no type resolve to None."""
+    from harness.registry import iter_specs
+
+    def build() -> LabelResolver:
+        names = _spec_names(spec)
+        for other in iter_specs(language=spec.language, task_type="ner"):
+            for label, label_names in _spec_names(other).items():
+                names.setdefault(label, label_names)
+        return LabelResolver(names)
+
+    return _cached(("type", *_spec_fingerprint(spec)), build)
+
+
+def label_resolver(spec) -> LabelResolver:
+    """Label resolver of a set's own labels: CMeIE predicates, TC classes. TC labels also match
+    by similarity (≥ 0.9, unique) to absorb spelling variants of long labels; containment is
+    off for TC (a sentence mentioning a label is not that label)."""
+    if spec.task_type == "tc":
+        return _cached(("tc", *_spec_fingerprint(spec)), lambda: LabelResolver(_spec_names(spec), containment=False, fuzzy=0.9))
+    return _cached(("label", *_spec_fingerprint(spec)), lambda: LabelResolver(_spec_names(spec)))
+
+
+def resolve_type(spec, key: str) -> str | None:
+    """The registry entity-type id a model's type key stands for ("Chemicals" → "Chemical",
+    "疾病" → "dis", "DIS" → "dis"), or None when the key is no entity type of the benchmark."""
+    return type_resolver(spec).resolve(key)
+
+
+def resolve_label(spec, key: str) -> str | None:
+    """The registry label id (predicate, class) `key` stands for, or None."""
+    return label_resolver(spec).resolve(key)
+
+
+__all__ = [
+    "LabelResolver",
+    "label_resolver",
+    "normalize_label",
+    "normalize_mention",
+    "resolve_label",
+    "resolve_type",
+    "singular",
+    "type_resolver",
+]

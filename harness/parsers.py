@@ -1,0 +1,870 @@
+"""LLM text → `Prediction`: one parser per output kind, dispatched on `spec.task_type`.
+
+The expected formats are Taiyi's (DESIGN.md, "Prompts and expected output"); the parsers accept
+the deviations general chat models produce. Every rule is written down here because it is part
+of the benchmark definition (the README repeats them in plain words):
+
+Common to all kinds
+  - `<think>…</think>` blocks (reasoning models) and markdown code fences are removed first; an
+    unterminated `<think>` swallows the rest of the output.
+  - Per line: leading bullets (`-`, `*`, `•`, `·`, `+`, `–`, `—`), numbering (`1.`, `1)`, `(1)`,
+    `1、`, `①`), markdown headers (`#`) and quote marks (`>`), and `**bold**` markers are removed.
+  - A key is the text before the first `:` or `：` outside brackets; either colon works in
+    either language.
+  - `none`, `None`, `N/A`, `null`, `nothing`, `无`, `没有`, `空`, `暂无` ... (alone, or as a key's
+    value) are a valid empty answer, not a parse failure. `no` and `na` are NOT empty words: they
+    are nitric oxide and sodium in chemistry.
+  - Empty or whitespace-only output, and output in which nothing is recognised, is
+    `Prediction(parse_failed=True)`; the scorer treats it as an empty prediction. The parsers
+    never raise on model output.
+  - Mentions and arguments are returned as written (trimmed); normalisation happens once, in
+    scoring (`harness.normalize`).
+
+NER (`Type: e1; e2`)
+  - A line whose key resolves to an entity type of the benchmark (`harness.normalize.
+    resolve_type`: the set's own types, then the NER types of the other sets of the same
+    language) yields entities of that type - also when the task did not ask for it, so a
+    wrong-type entity is a false positive. Keys that are no type ("Explanation:", "Note:") are
+    chatter and ignored.
+  - A type key with nothing after it is a header: the bullet/numbered lines below it (or plain
+    lines, until the first bullet or a blank line after content) are its mentions ("Chemicals:\\n
+    - a\\n- b").
+  - Values split on `;` `；` outside brackets (so "t（8；14）" survives), and in English also on `、`
+    and `|`. Commas are NOT separators when the value has a `;`. An English value without `;` is
+    split on a comma that is followed by a space, not preceded by one, and not between digits
+    (splits "famotidine, cimetidine" and "2,4-dinitrophenol, aspirin"; keeps the tokenised
+    "2 , 6 - dimethoxy…" and the locants "1, 2, 3, 4-tetrahydro…"). Chinese values are never
+    split on `，` or `、`: 2.3% of CMeEE-V2 dev mentions contain one.
+  - JSON-like values: `["a", "b"]`, `['a', 'b']`, `"a", "b"`; whole-output JSON objects
+    `{"Chemical": ["a"]}` and lists `[{"type": …, "mention": …}]`. For a single-type set a bare
+    JSON list or a bullet list with no type key anywhere is read as mentions of that type.
+RE (`relation: [head, tail]; [head, tail]`)
+  - Pairs are the top-level bracket groups `[h, t]`, `(h, t)`, `【h，t】`, `（h，t）` of a value;
+    a value without brackets may use `h -> t` / `h → t` or `h, t` pieces separated by `;`.
+  - Inside a pair the split point is `，` or a comma followed by a space (not between digits),
+    else a bare comma. With several candidates, BC5CDR splits at the last one (chemical names
+    carry commas, disease names rarely do), CMeIE at the first (objects carry commas, disease
+    subjects rarely do).
+  - BC5CDR is single-relation: any line's key is ignored and bracketed pairs count on any line
+    (keyed or not); unbracketed pieces only under a key naming the relation ("CID" or the
+    prompt's "chemical-induced disease"). Pairs are ordered (chemical, disease).
+  - CMeIE: a line's key must resolve to one of the 44 predicates (exactly, or by containing
+    exactly one predicate name: "具有临床表现关系的实体对"); otherwise the line is chatter. A
+    keyless line can also carry triples `(subject, predicate, object)` whose middle resolves.
+TC (`Result: l1; l2` / `上述文本被分类为：l`)
+  - The value of the first line keyed by a result word (Result, Label, Category, Topic, Class,
+    Answer, Hallmark, Intent, 结果, 分类, 类别, 标签, 答案, 意图 …) or of "…被分类为" / "classified as"
+    is the answer; it is cut at the first sentence end and split on `;` `；` `,` `，` `、` `|`.
+  - Without such a line, a line whose items are all labels (or none-words) is the answer.
+  - Items resolve to label ids (`harness.normalize.resolve_label`: exact after normalisation, or
+    a unique ≥ 0.9 string similarity for spelling variants); an unresolved item is kept as its
+    normalised text, which the scorer counts as a false positive.
+  - Single-label sets (KUAKE-QIC) keep only the first item.
+QA
+  - Letters are the example's option keys (`options`), else the set's labels. Tried in order on
+    the first non-empty line, then on the text after each answer cue ("answer is", "Answer:",
+    "答案：", "正确答案是", "选"): a leading option letter ("B", "B.", "(B)", "B)", "【B】"), a
+    yes/no/maybe word (PubMedQA), the exact option text (normalised), an option text the
+    segment starts with (longest). Last resort on the whole text: exactly one distinct letter in
+    brackets "(B)"/"【B】". A lone "A" followed by a word ("A 45-year-old…") is not a letter.
+  - The choice is the option letter when options are known, else the label (PubMedQA word).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import logging
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+
+from harness.normalize import label_resolver, normalize_mention, type_resolver
+from harness.records import Prediction
+from harness.registry import DatasetSpec
+
+logger = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------------------------
+# shared helpers
+
+_THINK = re.compile(r"<think>.*?(?:</think>|\Z)", re.S | re.I)
+_FENCE = re.compile(r"^\s*```[\w-]*\s*$", re.M)
+_BULLET = re.compile(
+    r"^(?:[-*•·+–—●○▪◦]\s+|\(?\d{1,3}[.)．]\s+|\(?\d{1,3}[)）]\s*|[（(]\d{1,3}[)）]\s*|\d{1,3}、\s*|[①-⑳]\s*|[一二三四五六七八九十]、\s*)"
+)
+_HEADER = re.compile(r"^(?:#{1,6}\s+|>\s*)")
+
+_OPENERS = {"(": ")", "[": "]", "{": "}", "（": "）", "［": "］", "【": "】", "〔": "〕", "｛": "｝", "《": "》", "〈": "〉"}
+_CLOSERS = {v: k for k, v in _OPENERS.items()}
+_WIDTH_FOLD = {"（": "(", "［": "[", "｛": "{"}
+_QUOTE_PAIRS = {'"': '"', "“": "”", "「": "」", "『": "』"}
+
+# Empty answers, compared after `normalize_mention`. "no" and "na" are deliberately absent.
+_NONE_WORDS = frozenset(
+    {
+        "none", "n/a", "null", "nil", "nothing", "none found", "not found", "not applicable", "not available",
+        "no entity", "no entities", "no relation", "no relations", "no label", "no labels", "none of the above",
+        "empty", "-", "—", "–", "[]", "{}",
+        "无", "没有", "空", "暂无", "无实体", "无相关实体", "无关系", "无相关关系", "不存在", "均无", "都没有",
+    }
+)
+
+
+def _is_none(text: str) -> bool:
+    return normalize_mention(text) in _NONE_WORDS or text.strip() in ("[]", "{}")
+
+
+def _preclean(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _THINK.sub("", text)
+    return _FENCE.sub("", text)
+
+
+def _clean_line(raw: str) -> tuple[str, bool]:
+    """(line without bullets/numbering/markdown, whether it was a list item)."""
+    line = raw.strip().replace("**", "").replace("__", "")
+    line = _HEADER.sub("", line)
+    match = _BULLET.match(line)
+    is_item = bool(match)
+    if match:
+        line = line[match.end() :]
+    return line.strip().strip("`").strip(), is_item
+
+
+def _depth_scan(text: str) -> Iterable[tuple[int, str, int]]:
+    """(index, char, bracket depth before the char) for each character.
+
+    A closer pops back to its own opener, so an unclosed inner bracket ("[老年人（年龄大于60岁]",
+    "[FEV1 ratio, (FEV1]" - both in CMeIE gold) cannot swallow the rest of the line; a closer
+    with no opener is ordinary text."""
+    stack: list[str] = []
+    for i, ch in enumerate(text):
+        if ch in _CLOSERS:
+            opener = _WIDTH_FOLD.get(_CLOSERS[ch], _CLOSERS[ch])  # "（…)" is one pair
+            if opener in stack:
+                while stack and stack.pop() != opener:
+                    pass
+                yield i, ch, len(stack)
+                continue
+        yield i, ch, len(stack)
+        if ch in _OPENERS:
+            stack.append(_WIDTH_FOLD.get(ch, ch))
+
+
+def _split_key(line: str, max_key_chars: int = 60) -> tuple[str, str] | None:
+    """Split `key: value` at the first colon (either width) outside brackets."""
+    for i, ch, depth in _depth_scan(line):
+        if ch in ":：" and depth == 0:
+            key = line[:i].strip().strip("*").strip()
+            if not key or len(key) > max_key_chars:
+                return None
+            return key, line[i + 1 :].strip()
+    return None
+
+
+def _split_depth0(text: str, separators: str) -> list[str]:
+    parts, start = [], 0
+    for i, ch, depth in _depth_scan(text):
+        if depth == 0 and ch in separators:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+def _comma_split_points(text: str, *, fullwidth: bool = True) -> list[int]:
+    """Depth-0 comma positions that look like list separators (see module docstring)."""
+    points = []
+    for i, ch, depth in _depth_scan(text):
+        if depth != 0:
+            continue
+        if ch == "，" and fullwidth:
+            if not (text[i - 1 : i].isdigit() and text[i + 1 : i + 2].isdigit()):  # "淀粉-1，6-葡萄糖苷酶"
+                points.append(i)
+        elif ch == ",":
+            after = text[i + 1 : i + 2]
+            before = text[i - 1 : i]
+            if not after.isspace() or not before or before.isspace():
+                continue
+            nxt = text[i + 1 :].lstrip()[:1]
+            if before.isdigit() and nxt.isdigit():
+                continue  # locants: "1, 2, 3, 4-tetrahydro"
+            points.append(i)
+    return points
+
+
+def _cut(text: str, points: list[int]) -> list[str]:
+    parts, start = [], 0
+    for p in points:
+        parts.append(text[start:p])
+        start = p + 1
+    parts.append(text[start:])
+    return parts
+
+
+def _wrapped(text: str, open_: str) -> bool:
+    """Whether one bracket pair opened by text[0] encloses the whole text."""
+    if not text or text[0] != open_:
+        return False
+    for i, ch, depth in _depth_scan(text):
+        if ch in _CLOSERS and depth == 0:
+            return i == len(text) - 1
+    return False
+
+
+def _literal(text: str) -> object | None:
+    """JSON or Python literal, or None."""
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError):
+        pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+
+
+_QUOTED = re.compile(r'"([^"]*)"|“([^”]*)”|「([^」]*)」')
+
+
+def _quoted_list(text: str) -> list[str] | None:
+    """`"a", "b"` → [a, b] when the text is nothing but quoted strings and separators."""
+    if not text or text[0] not in _QUOTE_PAIRS:
+        return None
+    items = [next(g for g in m.groups() if g is not None) for m in _QUOTED.finditer(text)]
+    rest = _QUOTED.sub("", text)
+    if items and not rest.strip(" ,，;；、\t"):
+        return items
+    return None
+
+
+def _strings_of(value: object) -> list[str] | None:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple, set)) and all(isinstance(v, (str, int, float)) for v in value):
+        return [str(v) for v in value]
+    return None
+
+
+def _list_value(value: str) -> list[str] | None:
+    """A value written as a JSON/Python list or as quoted strings, else None."""
+    value = value.strip()
+    if _wrapped(value, "["):
+        parsed = _literal(value)
+        strings = _strings_of(parsed) if isinstance(parsed, list) else None
+        if strings is not None:
+            return strings
+    return _quoted_list(value)
+
+
+def _load_json_block(text: str) -> object | None:
+    """The whole output as a JSON/Python literal (dict or list), if it is one."""
+    stripped = text.strip()
+    if stripped[:4].lower() == "json":
+        stripped = stripped[4:].strip()
+    if not stripped or stripped[0] not in "[{":
+        return None
+    close = "]" if stripped[0] == "[" else "}"
+    end = stripped.rfind(close)
+    if end <= 0:
+        return None
+    parsed = _literal(stripped[: end + 1])
+    return parsed if isinstance(parsed, (dict, list)) else None
+
+
+def _lines(text: str) -> list[str]:
+    return text.split("\n")
+
+
+# --------------------------------------------------------------------------------------------
+# NER
+
+_EN_SEPARATORS = ";；、|"
+_ZH_SEPARATORS = ";；"
+_LEADING_CONJ = re.compile(r"^(?:and|or)\s+", re.I)
+
+
+def split_mentions(value: str, language: str) -> list[str]:
+    """Split a type's value into mentions (rules in the module docstring)."""
+    value = value.strip()
+    if not value or _is_none(value):
+        return []
+    listed = _list_value(value)
+    if listed is not None:
+        return [m.strip() for m in listed if m.strip() and not _is_none(m)]
+    if _wrapped(value, "["):  # [a; b] / [a, b] unquoted
+        value = value[1:-1]
+    separators = _EN_SEPARATORS if language == "en" else _ZH_SEPARATORS
+    parts = _split_depth0(value, separators)
+    if len(parts) == 1 and language == "en":
+        points = _comma_split_points(value)
+        if points:
+            parts = [_LEADING_CONJ.sub("", p.strip()) for p in _cut(value, points)]
+    out = []
+    for part in parts:
+        part = part.strip()
+        if part and not _is_none(part):
+            out.append(part)
+    return out
+
+
+_MENTION_KEYS = ("mention", "entity", "text", "name", "span", "value", "word", "实体", "实体名称", "名称")
+_TYPE_KEYS = ("type", "label", "entity_type", "category", "tag", "类型", "实体类型", "类别")
+_WRAPPER_KEYS = ("entities", "entity", "results", "result", "output", "answer", "ner", "实体", "结果", "答案")
+
+
+def _ner_from_json(obj: object, spec: DatasetSpec, resolver) -> tuple[set[tuple[str, str]], bool]:
+    entities: set[tuple[str, str]] = set()
+    understood = False
+    sole = spec.labels[0] if len(spec.labels) == 1 else None
+    if isinstance(obj, dict):
+        lowered = {str(k).strip().lower(): v for k, v in obj.items()}
+        mention_key = next((k for k in _MENTION_KEYS if k in lowered and isinstance(lowered[k], str)), None)
+        type_key = next((k for k in _TYPE_KEYS if k in lowered and isinstance(lowered[k], str)), None)
+        if mention_key and (type_key or sole):
+            entity_type = resolver.resolve(lowered[type_key]) if type_key else sole
+            if entity_type:
+                return {(entity_type, lowered[mention_key].strip())}, True
+            return set(), False
+        for key, value in obj.items():
+            entity_type = resolver.resolve(str(key))
+            if entity_type is not None:
+                understood = True
+                if isinstance(value, str):
+                    entities |= {(entity_type, m) for m in split_mentions(value, spec.language)}
+                elif isinstance(value, (list, tuple)):
+                    for item in value:
+                        if isinstance(item, str) and item.strip() and not _is_none(item):
+                            entities.add((entity_type, item.strip()))
+                        elif isinstance(item, dict):
+                            found = next((item[k] for k in _MENTION_KEYS if isinstance(item.get(k), str)), None)
+                            if found and found.strip():
+                                entities.add((entity_type, found.strip()))
+            elif str(key).strip().lower() in _WRAPPER_KEYS and isinstance(value, (dict, list)):
+                inner, ok = _ner_from_json(value, spec, resolver)
+                entities |= inner
+                understood = understood or ok
+    elif isinstance(obj, list):
+        if not obj:
+            return set(), True  # `[]`: an empty answer
+        for item in obj:
+            if isinstance(item, str):
+                if sole and item.strip() and not _is_none(item):
+                    entities.add((sole, item.strip()))
+                    understood = True
+            elif isinstance(item, (dict, list)):
+                inner, ok = _ner_from_json(item, spec, resolver)
+                entities |= inner
+                understood = understood or ok
+    return entities, understood
+
+
+def _parse_ner(spec: DatasetSpec, text: str, options: Mapping[str, str] | None = None) -> Prediction:
+    resolver = type_resolver(spec)
+    block = _load_json_block(text)
+    if block is not None:
+        entities, understood = _ner_from_json(block, spec, resolver)
+        if understood:
+            return Prediction(entities=entities)
+    if _is_none(text):
+        return Prediction()
+
+    entities: set[tuple[str, str]] = set()
+    understood = False
+    header: str | None = None
+    header_items = 0  # lines taken under the current header
+    header_bullets = False
+    bare_items: list[str] = []  # bullet lines outside any header (single-type sets)
+    for raw in _lines(text):
+        if not raw.strip():
+            if header is not None and header_items:
+                header = None  # a blank line after content ends a header's list
+            continue
+        line, is_item = _clean_line(raw)
+        if not line:
+            continue
+        kv = _split_key(line)
+        if kv is not None:
+            entity_type = resolver.resolve(kv[0])
+            if entity_type is not None:
+                understood = True
+                if kv[1]:
+                    entities |= {(entity_type, m) for m in split_mentions(kv[1], spec.language)}
+                    header = None
+                else:
+                    header, header_items, header_bullets = entity_type, 0, False
+                continue
+            if not (is_item and header is not None):
+                header = None  # "Explanation: ..." closes a list
+                continue
+        if header is not None:
+            if is_item or not header_bullets:
+                header_items += 1
+                header_bullets = header_bullets or is_item
+                understood = True
+                entities |= {(header, m) for m in split_mentions(line, spec.language)}
+            continue
+        if not is_item and len(line) <= 40:
+            entity_type = resolver.resolve(line)  # "**Chemicals**" or "### 疾病" as a header
+            if entity_type is not None:
+                header, header_items, header_bullets = entity_type, 0, False
+                understood = True
+                continue
+        if is_item:
+            bare_items.append(line)
+    if not understood and len(spec.labels) == 1 and bare_items:
+        # A plain bullet list answering a single-type task.
+        entities = {(spec.labels[0], m) for item in bare_items for m in split_mentions(item, spec.language)}
+        understood = True
+    if not understood:
+        return Prediction(parse_failed=True)
+    return Prediction(entities=entities)
+
+
+# --------------------------------------------------------------------------------------------
+# RE
+
+_ARROW = re.compile(r"\s*(?:->|→|=>|—>|-->|⟶)\s*")
+
+
+def _relation_names(spec: DatasetSpec) -> dict[str, tuple[str, ...]]:
+    """Predicates with the names the prompts show for them (prompts own those names)."""
+    try:
+        from harness.prompts import relation_name
+    except ImportError:  # prompts are optional for parsing
+        def relation_name(spec: DatasetSpec, relation: str) -> str:
+            return spec.label_name(relation)
+    return {label: (spec.label_name(label), relation_name(spec, label)) for label in spec.labels}
+
+
+_RE_RESOLVERS: dict[tuple, object] = {}
+
+
+def _re_resolver(spec: DatasetSpec):
+    from harness.normalize import LabelResolver
+
+    key = (spec.key, spec.labels)
+    if key not in _RE_RESOLVERS:
+        _RE_RESOLVERS[key] = LabelResolver(_relation_names(spec)) if len(spec.labels) == 1 else label_resolver(spec)
+    return _RE_RESOLVERS[key]
+
+
+def split_pair(content: str, *, prefer_last: bool) -> list[str]:
+    """Split the inside of a pair group into its arguments (2 for a pair, 3 for a triple)."""
+    content = content.strip()
+    listed = _list_value(f"[{content}]") if content[:1] in _QUOTE_PAIRS else None
+    if listed is not None:
+        return [x.strip() for x in listed]
+    # Split points by preference: "，" / ", " not between digits; a bare "," not between
+    # digits; finally any comma ("[L1，90%]" is a pair, "淀粉-1，6-葡萄糖苷酶" a locant).
+    depth0 = [i for i, ch, depth in _depth_scan(content) if depth == 0 and ch in ",，"]
+    points = _comma_split_points(content)
+    if not points:
+        points = [i for i in depth0 if not (content[i - 1 : i].isdigit() and content[i + 1 : i + 2].isdigit())]
+    if not points:
+        points = depth0
+    if not points:
+        arrow = _ARROW.split(content)
+        return [a.strip() for a in arrow] if len(arrow) == 2 else [content]
+    if len(points) == 1:
+        return [p.strip() for p in _cut(content, points)]
+    # Several candidates: a triple if the middle is a predicate is decided by the caller;
+    # here offer the pair split and let `_pairs_in` try the triple reading first.
+    point = points[-1] if prefer_last else points[0]
+    return [p.strip() for p in _cut(content, [point])]
+
+
+def _groups(value: str) -> list[str]:
+    """Contents of the top-level bracket groups of a value."""
+    groups, start = [], None
+    for i, ch, depth in _depth_scan(value):
+        if depth == 0 and ch in _OPENERS:
+            start = i
+        elif depth == 0 and ch in _CLOSERS and start is not None:
+            groups.append(value[start + 1 : i])
+            start = None
+    return groups
+
+
+def _triple(content: str, resolver) -> tuple[str, str, str] | None:
+    points = _comma_split_points(content) or [i for i, ch, d in _depth_scan(content) if d == 0 and ch == ","]
+    if len(points) < 2:
+        return None
+    for a in range(len(points) - 1):
+        for b in range(a + 1, len(points)):
+            head, middle, tail = (x.strip() for x in _cut(content, [points[a], points[b]]))
+            predicate = resolver.resolve(middle)
+            if predicate is not None and head and tail and len(middle) <= 20:
+                return head, predicate, tail
+    return None
+
+
+def _pairs_in(
+    value: str, *, prefer_last: bool, allow_unbracketed: bool, resolver, triples: bool
+) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
+    pairs: list[tuple[str, str]] = []
+    found_triples: list[tuple[str, str, str]] = []
+    listed = _literal(value.strip()) if _wrapped(value.strip(), "[") else None
+    if isinstance(listed, list) and listed and all(isinstance(x, (list, tuple)) for x in listed):
+        for item in listed:
+            strings = _strings_of(item)
+            if strings and len(strings) == 2:
+                pairs.append((strings[0].strip(), strings[1].strip()))
+            elif strings and len(strings) == 3 and triples and resolver.resolve(strings[1]):
+                found_triples.append((strings[0].strip(), resolver.resolve(strings[1]), strings[2].strip()))
+        return pairs, found_triples
+    groups = _groups(value)
+    if not groups and allow_unbracketed:
+        groups = [g for g in _split_depth0(value, ";；") if g.strip()]
+    for content in groups:
+        if triples:
+            triple = _triple(content, resolver)
+            if triple is not None:
+                found_triples.append(triple)
+                continue
+        parts = split_pair(content, prefer_last=prefer_last)
+        if len(parts) == 2 and all(parts):
+            pairs.append((parts[0], parts[1]))
+    return pairs, found_triples
+
+
+def _parse_re(spec: DatasetSpec, text: str, options: Mapping[str, str] | None = None) -> Prediction:
+    single = len(spec.labels) == 1
+    resolver = _re_resolver(spec)
+    prefer_last = single  # BC5CDR: chemical heads carry commas; CMeIE: objects do
+    relations: set[tuple[str, str, str]] = set()
+    understood = False
+
+    block = _load_json_block(text)
+    if isinstance(block, dict):
+        for key, value in block.items():
+            relation = spec.labels[0] if single else resolver.resolve(str(key))
+            if relation is None:
+                continue
+            understood = True
+            if isinstance(value, (list, tuple)):
+                for item in value:
+                    strings = _strings_of(item)
+                    if strings and len(strings) == 2:
+                        relations.add((strings[0].strip(), relation, strings[1].strip()))
+        if understood:
+            return Prediction(relations=relations)
+    if _is_none(text):
+        return Prediction()
+
+    header: str | None = None
+    for raw in _lines(text):
+        if not raw.strip():
+            continue
+        line, is_item = _clean_line(raw)
+        if not line:
+            continue
+        kv = _split_key(line)
+        if kv is not None:
+            key, value = kv
+            named = resolver.resolve(key)
+            relation = spec.labels[0] if single else named
+            if relation is None:
+                header = None
+                # A chatter key; a keyless-style triple may still follow the colon.
+                _, triples = _pairs_in(value, prefer_last=prefer_last, allow_unbracketed=False, resolver=resolver, triples=True)
+                for head, predicate, tail in triples:
+                    relations.add((head, predicate, tail))
+                    understood = True
+                continue
+            if not value:
+                header = relation if (named is not None or single) else None
+                if named is not None:
+                    understood = True
+                continue
+            if _is_none(value):
+                understood = True
+                continue
+            # Under a predicate key a 3-part group is a pair whose object has a comma, not a triple.
+            pairs, triples = _pairs_in(
+                value, prefer_last=prefer_last, allow_unbracketed=named is not None, resolver=resolver, triples=False
+            )
+            for head, tail in pairs:
+                relations.add((head, relation, tail))
+            for triple in triples:
+                relations.add(triple)
+            understood = understood or bool(pairs or triples) or named is not None
+            continue
+        relation = header or (spec.labels[0] if single else None)
+        pairs, triples = _pairs_in(
+            line, prefer_last=prefer_last, allow_unbracketed=header is not None and is_item, resolver=resolver,
+            triples=not single,
+        )
+        if relation is not None:
+            for head, tail in pairs:
+                relations.add((head, relation, tail))
+                understood = True
+        for triple in triples:
+            relations.add(triple)
+            understood = True
+        if not is_item and not pairs and not triples and len(line) <= 40 and (named := resolver.resolve(line)):
+            header = spec.labels[0] if single else named
+            understood = True
+    if not understood:
+        return Prediction(parse_failed=True)
+    return Prediction(relations=relations)
+
+
+# --------------------------------------------------------------------------------------------
+# TC
+
+_RESULT_KEY = re.compile(
+    r"(?:result|label|categor|topic|class|answer|hallmark|intent|prediction|output|"
+    r"结果|分类|类别|标签|答案|意图|类型)",
+    re.I,
+)
+_CLASSIFIED_AS = re.compile(r"(?:被?分类为|属于|classified\s+as|categori[sz]ed\s+as)\s*[:：]?\s*(.+)", re.I)
+_SENTENCE_END = re.compile(r"(?<=[^\s.])\.\s+(?=\S)|。(?=.)|\n")
+_TC_SEPARATORS = ";；,，、|"
+
+
+def _is_result_key(key: str) -> bool:
+    """A short key naming the answer ("Result", "Predicted labels", "上述文本被分类为"); a long one
+    ("Classification rationale for this article") is chatter."""
+    return bool(_RESULT_KEY.search(key)) and len(key.split()) <= 4 and len(key) <= 24
+
+
+def _tc_items(value: str) -> list[str]:
+    value = value.strip()
+    listed = _list_value(value)
+    if listed is not None:
+        return [x.strip() for x in listed if x.strip()]
+    value = _SENTENCE_END.split(value, maxsplit=1)[0]
+    if _wrapped(value, "["):
+        value = value[1:-1]
+    return [p.strip() for p in _split_depth0(value, _TC_SEPARATORS) if p.strip()]
+
+
+_CONJUNCTION = re.compile(r"\s+(?:and|&)\s+|\s*[和及与]\s*", re.I)
+
+
+def _resolve_tc(spec: DatasetSpec, items: list[str]) -> set[str]:
+    resolver = label_resolver(spec)
+    labels: list[str] = []
+    for item in items:
+        if _is_none(item):
+            continue
+        resolved = resolver.resolve(item)
+        if resolved is None:
+            # "Treatment and Prevention": split on a conjunction only if every part is a label
+            # (HoC labels themselves contain "and").
+            parts = [resolver.resolve(p) for p in _CONJUNCTION.split(item) if p.strip()]
+            if len(parts) > 1 and all(parts):
+                labels.extend(parts)
+                continue
+        labels.append(resolved if resolved is not None else normalize_mention(item))
+    labels = [x for x in labels if x]
+    if not spec.multi_label:
+        labels = labels[:1]
+    return set(labels)
+
+
+def _parse_tc(spec: DatasetSpec, text: str, options: Mapping[str, str] | None = None) -> Prediction:
+    resolver = label_resolver(spec)
+    block = _load_json_block(text)
+    if block is not None:
+        values = block
+        if isinstance(block, dict):
+            values = next((v for k, v in block.items() if _is_result_key(str(k))), None)
+        strings = _strings_of(values) if values is not None else None
+        if strings is not None:
+            return Prediction(labels=_resolve_tc(spec, strings))
+    if _is_none(text):
+        return Prediction()
+
+    lines = [_clean_line(raw) for raw in _lines(text)]
+    # 1. A line keyed by a result word (or "…被分类为 X"); one with its value on the line wins
+    #    over a bare "Result:" header followed by a list.
+    headers: list[int] = []
+    for index, (line, _) in enumerate(lines):
+        if not line:
+            continue
+        kv = _split_key(line)
+        value = None
+        if kv is not None and _is_result_key(kv[0]) and resolver.resolve(kv[0]) is None:
+            value = kv[1]
+        else:
+            match = _CLASSIFIED_AS.search(line)
+            if match:
+                value = match.group(1)
+        if value is None:
+            continue
+        if not value.strip():
+            headers.append(index)
+            continue
+        if _is_none(value):
+            return Prediction()
+        return Prediction(labels=_resolve_tc(spec, _tc_items(value)))
+    for index in headers:
+        following = []
+        for next_line, is_item in lines[index + 1 :]:
+            if not next_line:
+                if following:
+                    break
+                continue
+            if not is_item and following and _split_key(next_line):
+                break
+            following.append(next_line)
+        if following:
+            if all(_is_none(x) for x in following):
+                return Prediction()
+            return Prediction(labels=_resolve_tc(spec, [i for x in following for i in _tc_items(x)]))
+    # 2. Lines made only of labels.
+    labels: set[str] = set()
+    understood = False
+    for line, _ in lines:
+        if not line:
+            continue
+        if _is_none(line):
+            understood = True
+            continue
+        items = _tc_items(line)
+        resolved = [resolver.resolve(item) for item in items]
+        if items and all(r is not None or _is_none(i) for r, i in zip(resolved, items, strict=True)):
+            labels |= {r for r in resolved if r is not None}
+            understood = True
+    if not understood:
+        return Prediction(parse_failed=True)
+    if not spec.multi_label and len(labels) > 1:
+        # Keep the first one written.
+        first = next(r for line, _ in lines if line for r in map(resolver.resolve, _tc_items(line)) if r in labels)
+        labels = {first}
+    return Prediction(labels=labels)
+
+
+# --------------------------------------------------------------------------------------------
+# QA
+
+_ANSWER_CUE = re.compile(
+    r"(?:final\s+answer|correct\s+(?:answer|option|choice)|the\s+answer|answer|best\s+(?:answer|option)|"
+    r"正确答案|最佳答案|答案|应选|选择|选)"
+    r"\s*(?:is|would\s+be|should\s+be|will\s+be|:|为|是|应为|应该是|应是)?\s*(?:option|选项)?\s*[:：]?\s*",
+    re.I,
+)
+_LEADING_LETTER = r"^\s*[\(（\[【「]?\s*(?:option\s*|选项\s*)?({letters})\s*(?:[\)）\]】」.．:：、,，。;；]|$)"
+_BRACKETED_LETTER = r"[\(（\[【]\s*({letters})\s*[\)）\]】]"
+
+
+def _qa_vocabulary(spec: DatasetSpec, options: Mapping[str, str] | None) -> tuple[list[str], dict[str, str]]:
+    """(option letters, option text by letter)."""
+    if options:
+        return [str(k) for k in options], {str(k): str(v) for k, v in options.items()}
+    if all(len(label) == 1 and label.isalpha() for label in spec.labels):
+        return list(spec.labels), {}
+    return [], {}
+
+
+def _is_prefix(prefix: str, text: str) -> bool:
+    """`text` starts with `prefix` and the prefix ends at a word boundary ("no" is not a prefix
+    of "not sure")."""
+    if not prefix or not text.startswith(prefix):
+        return False
+    rest = text[len(prefix) : len(prefix) + 1]
+    return not (rest and rest.isalnum() and prefix[-1].isalnum() and rest.isascii())
+
+
+def _choice_in_segment(
+    segment: str, letters: list[str], texts: dict[str, str], words: dict[str, str], *, loose: bool
+) -> str | None:
+    """The choice a segment names, or None. `loose`: the segment follows an answer cue, so a
+    letter followed by a word ("answer is B because") still counts."""
+    segment = segment.strip().replace("**", "")
+    if not segment:
+        return None
+    if letters:
+        alternatives = "|".join(map(re.escape, letters))
+        match = re.match(_LEADING_LETTER.format(letters=alternatives), segment)
+        if match:
+            return match.group(1)
+        match = re.match(rf"^\s*({alternatives})\s+(\S.*)$", segment, re.S)
+        if match:
+            letter, rest = match.groups()
+            option = normalize_mention(texts.get(letter, ""))
+            if loose or (option and _is_prefix(option, normalize_mention(rest))):
+                return letter
+    norm = normalize_mention(segment)
+    if texts:
+        for letter, option in texts.items():
+            if normalize_mention(option) == norm:
+                return letter
+        prefixes = sorted(
+            ((len(n), letter) for letter, option in texts.items() if _is_prefix(n := normalize_mention(option), norm)),
+            reverse=True,
+        )
+        if prefixes and (len(prefixes) == 1 or prefixes[0][0] > prefixes[1][0]):
+            return prefixes[0][1]
+    if words:
+        first = re.split(r"[\s,.;:!?，。；：！？]+", norm, maxsplit=1)[0] if norm else ""
+        if first in words:
+            return words[first]
+    return None
+
+
+def _echoes_options(lines: list[str], letters: list[str]) -> bool:
+    """Whether the output starts by repeating the options ("A. …\nB. …"): its first line is
+    then no answer."""
+    if not letters or len(lines) < 2:
+        return False
+    pattern = re.compile(r"^\s*[\(（\[【]?\s*(" + "|".join(map(re.escape, letters)) + r")\s*[\)）\]】.．:：、]")
+    starts = [m.group(1) for line in lines[:3] if (m := pattern.match(line))]
+    return len(set(starts)) >= 2
+
+
+def _parse_qa(spec: DatasetSpec, text: str, options: Mapping[str, str] | None = None) -> Prediction:
+    text = unicodedata.normalize("NFKC", text)
+    letters, texts = _qa_vocabulary(spec, options)
+    # Words that name a choice directly (PubMedQA yes/no/maybe): word → choice.
+    words: dict[str, str] = {}
+    if texts:
+        for letter, option in texts.items():
+            norm = normalize_mention(option)
+            if norm and " " not in norm:
+                words.setdefault(norm, letter)
+    if not letters:
+        words.update({normalize_mention(label): label for label in spec.labels})
+    cleaned = [line for line in (_clean_line(r)[0] for r in _lines(text)) if line]
+    segments = []
+    if not _echoes_options(cleaned, letters):
+        segments.append((cleaned[0] if cleaned else "", False))
+    segments.extend((text[m.end() :].split("\n", 1)[0], True) for m in _ANSWER_CUE.finditer(text))
+    for segment, loose in segments:
+        choice = _choice_in_segment(segment, letters, texts, words, loose=loose)
+        if choice is not None:
+            return Prediction(choice=choice)
+    if letters:
+        found = set(re.findall(_BRACKETED_LETTER.format(letters="|".join(map(re.escape, letters))), text))
+        if len(found) == 1:
+            return Prediction(choice=found.pop())
+    return Prediction(parse_failed=True)
+
+
+# --------------------------------------------------------------------------------------------
+
+_PARSERS = {"ner": _parse_ner, "re": _parse_re, "tc": _parse_tc, "qa": _parse_qa}
+
+
+def parse_output(spec: DatasetSpec, text: str | None, options: Mapping[str, str] | None = None) -> Prediction:
+    """Parse one model output for `spec` into a `Prediction`. Never raises on model output.
+
+    `options` (QA): the example's option letters → texts, so that option text is recognised and
+    a 5-option variant accepts `E`.
+    """
+    if not isinstance(text, str) or not text.strip():
+        return Prediction(parse_failed=True)
+    try:
+        cleaned = _preclean(text)
+        if not cleaned.strip():
+            return Prediction(parse_failed=True)
+        return _PARSERS[spec.task_type](spec, cleaned, options)
+    except Exception:  # a parser bug must not abort a whole evaluation run
+        logger.exception("parser error on %s output %.200r; scored as a parse failure", spec.key, text)
+        return Prediction(parse_failed=True)
+
+
+__all__ = ["parse_output", "split_mentions", "split_pair"]

@@ -1,0 +1,45 @@
+"""Readers of the official file formats: one module per format family, each returning `Example`s.
+
+Every reader has the signature `read_x(path, spec, split) -> list[Example]` (PubMedQA also takes
+its ground-truth file) and raises `harness.errors.DataFormatError` naming the file, the line or
+record and what was expected. Nothing is repaired or dropped silently. `READERS` maps the
+`DatasetSpec.reader` names to the functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from harness.readers.cblue import read_cmeee, read_cmeie, read_cmeie_schemas, read_kuake_qic
+from harness.readers.hoc import read_hoc
+from harness.readers.iob import read_iob
+from harness.readers.litcovid import read_litcovid
+from harness.readers.medqa import read_medqa
+from harness.readers.pubmedqa import read_pubmedqa
+from harness.readers.pubtator import read_pubtator_cdr
+
+READERS: dict[str, Callable[..., list]] = {
+    "read_iob": read_iob,
+    "read_pubtator_cdr": read_pubtator_cdr,
+    "read_cmeee": read_cmeee,
+    "read_cmeie": read_cmeie,
+    "read_litcovid": read_litcovid,
+    "read_hoc": read_hoc,
+    "read_kuake_qic": read_kuake_qic,
+    "read_pubmedqa": read_pubmedqa,
+    "read_medqa": read_medqa,
+}
+
+__all__ = [
+    "READERS",
+    "read_cmeee",
+    "read_cmeie",
+    "read_cmeie_schemas",
+    "read_hoc",
+    "read_iob",
+    "read_kuake_qic",
+    "read_litcovid",
+    "read_medqa",
+    "read_pubmedqa",
+    "read_pubtator_cdr",
+]

@@ -1,0 +1,534 @@
+"""The matching rules and metrics: one scorer for LLM text (via `harness.parsers`) and for
+discriminative models (which build `Prediction`s directly).
+
+Per unit (`score_unit`) the gold and the prediction are turned into sets of normalised items
+(`harness.normalize.normalize_mention` on both sides) and compared; over a split (`aggregate`, or
+lm-eval's aggregation functions below) the counts are summed, never the per-unit scores
+averaged. Rules (DESIGN.md, "Scoring rules"; the README states them in plain words):
+
+NER   items = {(type id, normalised mention)} per unit; micro P/R/F1 over all units. Duplicates
+      collapse (a set), on both sides. Lenient: after exact matches, a remaining prediction
+      matches a remaining gold item of the same type when one normalised mention contains the
+      other at word boundaries for spaced scripts ("breast cancer" ⊇ "cancer", but "calcium" ⊉
+      "ca"; each CJK character is a boundary) - LLM output has no offsets, so overlap is judged on
+      strings; matching is one-to-one (maximum bipartite matching). Per-type counts cover the
+      set's types plus any other type that was predicted (a wrong-type entity is a false
+      positive of its type); macro-F1 over types averages the types that have any gold or
+      prediction in the split.
+RE    CMeIE: items = {(normalised subject, predicate id, normalised object)}; exact, ordered (the
+      official CBLUE rule; the symmetric predicates are not swapped).
+      BC5CDR CID (concept mode; the example has `concept_mentions`): gold items are (chemical
+      MeSH, disease MeSH) pairs. A predicted string pair (h, t) maps h to every chemical concept
+      with a mention equal to h after normalisation in that abstract (concept_mentions plus the
+      entities' own text and concept ids, so a composite mention maps to each of its concepts),
+      and t likewise to disease concepts; MeSH "-1" (unnormalised) is never a concept. The pair is
+      correct when some (chemical, disease) combination is a gold pair: every gold pair it covers
+      is a TP. Gold pairs covered by several string pairs (synonyms, abbreviations) count once.
+      A string pair that covers no gold pair is one FP, deduplicated by its concept pairs when
+      both sides map (so "DOX"/"doxorubicin" variants of a wrong pair count once) and by its
+      normalised strings otherwise. Order matters: a (disease, chemical) pair maps to nothing.
+TC    items = {label id} per unit; micro-F1 over (unit, label) decisions: units with neither gold
+      nor predicted labels add nothing (HoC's "none" is a legal answer). A label outside the set
+      stays as its normalised text and is a false positive. Single-label sets also get `acc`.
+QA    accuracy of the chosen option; the choice and the gold are both mapped to the option letter
+      (a letter, or text equal to an option's text after normalisation).
+All   `parse_fail` = share of units whose output could not be parsed; such a unit is scored as an
+      empty prediction (its gold items are false negatives, nothing is guessed).
+
+Metric values are fractions in [0, 1]. An F1 with nothing to count (no gold and no prediction
+anywhere) is 0.0, as in seqeval and scikit-learn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.normalize import label_resolver, normalize_label, normalize_mention
+from harness.records import Example, Prediction
+from harness.registry import DatasetSpec
+
+Counts = tuple[int, int, int]  # (tp, fp, fn)
+
+_NO_CONCEPT = {"", "-1", "-"}
+
+
+@dataclass
+class UnitScore:
+    """The score of one unit. Micro metrics use (tp, fp, fn); QA (and single-label TC) `correct`."""
+
+    task_type: str
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    lenient: Counts | None = None  # NER only
+    per_type: dict[str, list[int]] = field(default_factory=dict)  # type/predicate/label -> [tp, fp, fn]
+    correct: int | None = None
+    parse_failed: bool = False
+    # For the samples log: what matched, what was missed, what was spurious (normalised).
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> Counts:
+        return (self.tp, self.fp, self.fn)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form (samples logs, reports)."""
+        return {
+            "counts": list(self.counts),
+            "lenient": list(self.lenient) if self.lenient is not None else None,
+            "per_type": {k: list(v) for k, v in self.per_type.items()},
+            "correct": self.correct,
+            "parse_failed": self.parse_failed,
+            "detail": self.detail,
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# arithmetic
+
+
+def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+    """Precision, recall, F1 from counts (0.0 where a denominator is 0)."""
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+    return precision, recall, f1
+
+
+def _sum_counts(items: Iterable[Sequence[int]]) -> Counts:
+    tp = fp = fn = 0
+    for item in items:
+        tp += int(item[0])
+        fp += int(item[1])
+        fn += int(item[2])
+    return tp, fp, fn
+
+
+def micro_prf(items: Iterable[Sequence[int]]) -> tuple[float, float, float]:
+    """Corpus-level micro (precision, recall, F1) from per-unit [tp, fp, fn] values."""
+    return prf(*_sum_counts(items))
+
+
+def micro_f1(items: Iterable[Sequence[int]]) -> float:
+    return micro_prf(items)[2]
+
+
+def micro_precision(items: Iterable[Sequence[int]]) -> float:
+    return micro_prf(items)[0]
+
+
+def micro_recall(items: Iterable[Sequence[int]]) -> float:
+    return micro_prf(items)[1]
+
+
+def _sum_per_type(items: Iterable[Mapping[str, Sequence[int]]]) -> dict[str, list[int]]:
+    totals: dict[str, list[int]] = {}
+    for item in items:
+        for key, (tp, fp, fn) in item.items():
+            slot = totals.setdefault(key, [0, 0, 0])
+            slot[0] += int(tp)
+            slot[1] += int(fp)
+            slot[2] += int(fn)
+    return totals
+
+
+def macro_f1_over_types(items: Iterable[Mapping[str, Sequence[int]]]) -> float:
+    """Mean per-type F1 from per-unit {type: [tp, fp, fn]} values, over the types that have any
+    gold or predicted item in the split (as seqeval's and scikit-learn's macro average)."""
+    totals = [c for c in _sum_per_type(items).values() if any(c)]
+    if not totals:
+        return 0.0
+    return sum(prf(*c)[2] for c in totals) / len(totals)
+
+
+def mean(items: Iterable[float]) -> float:
+    values = [float(x) for x in items]
+    return sum(values) / len(values) if values else 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# matching helpers
+
+
+def _spaced_word_char(ch: str) -> bool:
+    import unicodedata
+
+    return ch.isalnum() and unicodedata.east_asian_width(ch) not in ("W", "F")
+
+
+def overlaps(a: str, b: str) -> bool:
+    """Lenient overlap of two normalised mentions: one contains the other at word boundaries."""
+    if not a or not b:
+        return False
+    short, long = (a, b) if len(a) <= len(b) else (b, a)
+    start = long.find(short)
+    while start != -1:
+        end = start + len(short)
+        left_ok = start == 0 or not (_spaced_word_char(long[start - 1]) and _spaced_word_char(short[0]))
+        right_ok = end == len(long) or not (_spaced_word_char(long[end]) and _spaced_word_char(short[-1]))
+        if left_ok and right_ok:
+            return True
+        start = long.find(short, start + 1)
+    return False
+
+
+def _max_matching(left: list[Any], right: list[Any], edge) -> int:
+    """Size of a maximum bipartite matching (Kuhn's algorithm; the sets are a few items)."""
+    adjacency = [[j for j, r in enumerate(right) if edge(item, r)] for item in left]
+    owner: list[int | None] = [None] * len(right)
+
+    def augment(i: int, seen: set[int]) -> bool:
+        for j in adjacency[i]:
+            if j in seen:
+                continue
+            seen.add(j)
+            if owner[j] is None or augment(owner[j], seen):
+                owner[j] = i
+                return True
+        return False
+
+    return sum(augment(i, set()) for i in range(len(left)) if adjacency[i])
+
+
+def _count_per_key(gold: set, pred: set, key_of, keys: Iterable[str]) -> dict[str, list[int]]:
+    per: dict[str, list[int]] = {k: [0, 0, 0] for k in keys}
+    for item in gold & pred:
+        per.setdefault(key_of(item), [0, 0, 0])[0] += 1
+    for item in pred - gold:
+        per.setdefault(key_of(item), [0, 0, 0])[1] += 1
+    for item in gold - pred:
+        per.setdefault(key_of(item), [0, 0, 0])[2] += 1
+    return per
+
+
+def _sorted(items: Iterable[tuple]) -> list[list[str]]:
+    return [list(x) for x in sorted(items)]
+
+
+# --------------------------------------------------------------------------------------------
+# per task type
+
+
+def _score_ner(spec: DatasetSpec, example: Example, prediction: Prediction) -> UnitScore:
+    gold = {(e.type, m) for e in example.entities if (m := normalize_mention(e.mention))}
+    pred = {(t, m) for t, raw in prediction.entities if (m := normalize_mention(raw))}
+    hit, spurious, missed = gold & pred, pred - gold, gold - pred
+    tp, fp, fn = len(hit), len(spurious), len(missed)
+    extra = 0
+    if spurious and missed:
+        extra = _max_matching(
+            sorted(spurious), sorted(missed), lambda p, g: p[0] == g[0] and overlaps(p[1], g[1])
+        )
+    return UnitScore(
+        task_type="ner",
+        tp=tp,
+        fp=fp,
+        fn=fn,
+        lenient=(tp + extra, fp - extra, fn - extra),
+        per_type=_count_per_key(gold, pred, lambda x: x[0], spec.labels),
+        parse_failed=prediction.parse_failed,
+        detail={"matched": _sorted(hit), "missed": _sorted(missed), "spurious": _sorted(spurious)},
+    )
+
+
+def _canonical_relation(spec: DatasetSpec, relation: str) -> str:
+    return label_resolver(spec).resolve(relation) or normalize_label(relation)
+
+
+def _concept_mode(example: Example) -> bool:
+    return bool(example.concept_mentions) or any(e.concept_ids for e in example.entities)
+
+
+def _score_re_concepts(spec: DatasetSpec, example: Example, prediction: Prediction) -> UnitScore:
+    # normalised mention -> concept ids, and concept id -> entity types, for this abstract.
+    concepts_of: dict[str, set[str]] = {}
+    types_of: dict[str, set[str]] = {}
+    for concept, mentions in example.concept_mentions.items():
+        if concept in _NO_CONCEPT:
+            continue
+        for mention in mentions:
+            if norm := normalize_mention(mention):
+                concepts_of.setdefault(norm, set()).add(concept)
+    for entity in example.entities:
+        ids = [c for c in entity.concept_ids if c not in _NO_CONCEPT]
+        for concept in ids:
+            types_of.setdefault(concept, set()).add(entity.type)
+        if ids and (norm := normalize_mention(entity.mention)):
+            concepts_of.setdefault(norm, set()).update(ids)
+    gold = {(r.head, r.tail) for r in example.relations}
+    head_types = {r.head_type for r in example.relations if r.head_type}
+    tail_types = {r.tail_type for r in example.relations if r.tail_type}
+    for r in example.relations:  # relation arguments are concepts of their role even without entities
+        types_of.setdefault(r.head, set()).update({r.head_type} if r.head_type else set())
+        types_of.setdefault(r.tail, set()).update({r.tail_type} if r.tail_type else set())
+
+    def role_concepts(text: str, allowed: set[str]) -> set[str]:
+        found = concepts_of.get(normalize_mention(text), set())
+        if not allowed:
+            return set(found)
+        return {c for c in found if not types_of.get(c) or types_of[c] & allowed}
+
+    covered: set[tuple[str, str]] = set()
+    wrong: set[tuple] = set()
+    matched_strings, spurious_strings = [], []
+    def readings(head: str, tail: str) -> Iterable[tuple[str, str]]:
+        # The written split first, then every other comma of "head, tail": a pair like
+        # "[lead, impairments in learning, attention, and arousal regulation]" is ambiguous text.
+        head, tail = normalize_mention(head), normalize_mention(tail)
+        yield head, tail
+        joined = f"{head},{tail}"
+        for k, ch in enumerate(joined):
+            if ch == "," and k != len(head):
+                yield normalize_mention(joined[:k]), normalize_mention(joined[k + 1 :])
+
+    def best_reading(head: str, tail: str) -> tuple[tuple[str, str], set[tuple[str, str]]]:
+        fallback = None
+        for strings in readings(head, tail):
+            heads, tails = role_concepts(strings[0], head_types), role_concepts(strings[1], tail_types)
+            combos = {(h, t) for h in heads for t in tails}
+            if combos & gold:
+                return strings, combos
+            if fallback is None or (combos and not fallback[1]):
+                fallback = (strings, combos)
+        return fallback
+
+    for head, _relation, tail in sorted(prediction.relations):
+        strings, combos = best_reading(head, tail)
+        hits = combos & gold
+        if hits:
+            covered |= hits
+            matched_strings.append(list(strings))
+        else:
+            wrong.add(("concepts", frozenset(combos)) if combos else ("strings", *strings))
+            spurious_strings.append(list(strings))
+    tp, fp, fn = len(covered), len(wrong), len(gold - covered)
+    relation = spec.labels[0] if spec.labels else "CID"
+    return UnitScore(
+        task_type="re",
+        tp=tp,
+        fp=fp,
+        fn=fn,
+        per_type={relation: [tp, fp, fn]},
+        parse_failed=prediction.parse_failed,
+        detail={
+            "matched": matched_strings,
+            "covered_concept_pairs": _sorted(covered),
+            "missed_concept_pairs": _sorted(gold - covered),
+            "spurious": spurious_strings,
+        },
+    )
+
+
+def _score_re(spec: DatasetSpec, example: Example, prediction: Prediction) -> UnitScore:
+    if _concept_mode(example):
+        return _score_re_concepts(spec, example, prediction)
+    gold = {
+        (h, _canonical_relation(spec, r.relation), t)
+        for r in example.relations
+        if (h := normalize_mention(r.head)) and (t := normalize_mention(r.tail))
+    }
+    pred = {
+        (h, _canonical_relation(spec, rel), t)
+        for head, rel, tail in prediction.relations
+        if (h := normalize_mention(head)) and (t := normalize_mention(tail))
+    }
+    hit, spurious, missed = gold & pred, pred - gold, gold - pred
+    if spurious and missed:
+        # Where the comma between head and tail sits is ambiguous when an argument contains a
+        # comma ("[A，B，C]"); a prediction whose "head,tail" text equals a missed gold triple's
+        # (same predicate) is that triple.
+        by_text: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+        for g in sorted(missed):
+            by_text.setdefault((f"{g[0]},{g[2]}", g[1]), []).append(g)
+        for p in sorted(spurious):
+            candidates = by_text.get((f"{p[0]},{p[2]}", p[1]))
+            if candidates:
+                g = candidates.pop()
+                hit, spurious, missed = hit | {g}, spurious - {p}, missed - {g}
+    return UnitScore(
+        task_type="re",
+        tp=len(hit),
+        fp=len(spurious),
+        fn=len(missed),
+        per_type=_count_per_key(gold, pred, lambda x: x[1], ()),
+        parse_failed=prediction.parse_failed,
+        detail={"matched": _sorted(hit), "missed": _sorted(missed), "spurious": _sorted(spurious)},
+    )
+
+
+def _canonical_label(spec: DatasetSpec, label: str) -> str:
+    return label_resolver(spec).resolve(label) or normalize_mention(label)
+
+
+def _score_tc(spec: DatasetSpec, example: Example, prediction: Prediction) -> UnitScore:
+    gold = {_canonical_label(spec, x) for x in example.labels}
+    pred = {c for x in prediction.labels if (c := _canonical_label(spec, x))}
+    hit, spurious, missed = gold & pred, pred - gold, gold - pred
+    return UnitScore(
+        task_type="tc",
+        tp=len(hit),
+        fp=len(spurious),
+        fn=len(missed),
+        per_type=_count_per_key(gold, pred, lambda x: x, spec.labels),
+        correct=None if spec.multi_label else int(pred == gold),
+        parse_failed=prediction.parse_failed,
+        detail={"gold": sorted(gold), "predicted": sorted(pred)},
+    )
+
+
+def canonical_choice(example: Example, choice: str | None) -> str | None:
+    """Map a choice (letter, option text or label word) to the example's option letter."""
+    if choice is None:
+        return None
+    choice = str(choice).strip()
+    if choice in example.options:
+        return choice
+    norm = normalize_mention(choice)
+    for letter, text in example.options.items():
+        if normalize_mention(text) == norm:
+            return letter
+    for letter in example.options:
+        if normalize_mention(letter) == norm:  # "b" for "B"
+            return letter
+    return norm
+
+
+def _score_qa(spec: DatasetSpec, example: Example, prediction: Prediction) -> UnitScore:
+    gold = canonical_choice(example, example.answer)
+    pred = canonical_choice(example, prediction.choice)
+    correct = int(pred is not None and pred == gold)
+    return UnitScore(
+        task_type="qa",
+        correct=correct,
+        parse_failed=prediction.parse_failed,
+        detail={"gold": gold, "predicted": pred},
+    )
+
+
+_SCORERS = {"ner": _score_ner, "re": _score_re, "tc": _score_tc, "qa": _score_qa}
+
+
+def score_unit(spec: DatasetSpec, example: Example, prediction: Prediction) -> UnitScore:
+    """Score one unit's prediction against its gold."""
+    return _SCORERS[spec.task_type](spec, example, prediction)
+
+
+def score_output(
+    spec: DatasetSpec, example: Example, text: str | None
+) -> tuple[Prediction, UnitScore]:
+    """Parse an LLM output and score it (what lm-eval's process_results does)."""
+    from harness.parsers import parse_output
+
+    prediction = parse_output(spec, text, options=example.options or None)
+    return prediction, score_unit(spec, example, prediction)
+
+
+# --------------------------------------------------------------------------------------------
+# metric names and per-unit values for lm-eval
+
+
+def headline_metric_name(spec: DatasetSpec) -> str:
+    """The results key of the set's headline metric: "micro_f1" for F1 sets, "acc" for QA."""
+    return "micro_f1" if spec.metric == "f1" else "acc"
+
+
+def metric_names(spec: DatasetSpec) -> tuple[str, ...]:
+    """The per-unit metrics `unit_metric_values` returns (the task YAML's metric_list)."""
+    if spec.task_type == "qa":
+        return ("acc", "score", "parse_fail")
+    names = ["micro_f1", "micro_precision", "micro_recall"]
+    if spec.task_type == "ner":
+        names += ["lenient_micro_f1", "macro_f1_over_types"]
+    return (*names, "score", "parse_fail")
+
+
+def unit_metric_values(spec: DatasetSpec, unit: UnitScore) -> dict[str, Any]:
+    """Per-unit values for lm-eval's samples file and aggregation (all JSON-serialisable):
+    micro metrics as [tp, fp, fn], `macro_f1_over_types` as {type: [tp, fp, fn]}, `acc` and
+    `parse_fail` as 0/1. `score` repeats the headline metric's value."""
+    parse_fail = int(unit.parse_failed)
+    if spec.task_type == "qa":
+        correct = int(unit.correct or 0)
+        return {"acc": correct, "score": correct, "parse_fail": parse_fail}
+    counts = list(unit.counts)
+    values: dict[str, Any] = {"micro_f1": counts, "micro_precision": counts, "micro_recall": counts}
+    if spec.task_type == "ner":
+        values["lenient_micro_f1"] = list(unit.lenient or unit.counts)
+        values["macro_f1_over_types"] = {k: list(v) for k, v in unit.per_type.items()}
+    values["score"] = counts
+    values["parse_fail"] = parse_fail
+    return values
+
+
+# Aggregation function of each metric name (lm-eval `aggregation`).
+AGGREGATIONS = {
+    "micro_f1": micro_f1,
+    "micro_precision": micro_precision,
+    "micro_recall": micro_recall,
+    "lenient_micro_f1": micro_f1,
+    "macro_f1_over_types": macro_f1_over_types,
+    "acc": mean,
+    "parse_fail": mean,
+}
+
+
+def aggregate(spec: DatasetSpec, unit_scores: Sequence[UnitScore]) -> dict[str, float]:
+    """Split-level metrics from per-unit scores. Keys: the headline (`headline_metric_name`) and
+    `score` (its copy), `parse_fail`, `n_units`; for F1 sets `micro_precision`, `micro_recall`,
+    `micro_f1` and the summed `tp`/`fp`/`fn`; NER also `lenient_micro_*` and
+    `macro_f1_over_types`; single-label TC also `acc`; and per type/predicate/label
+    `precision.<key>`, `recall.<key>`, `f1.<key>`, `support.<key>` (gold count)."""
+    n = len(unit_scores)
+    out: dict[str, float] = {
+        "n_units": float(n),
+        "parse_fail": mean(int(u.parse_failed) for u in unit_scores),
+    }
+    if spec.task_type == "qa":
+        out["acc"] = mean(int(u.correct or 0) for u in unit_scores)
+    else:
+        tp, fp, fn = _sum_counts(u.counts for u in unit_scores)
+        p, r, f = prf(tp, fp, fn)
+        out.update({"micro_precision": p, "micro_recall": r, "micro_f1": f, "tp": float(tp), "fp": float(fp), "fn": float(fn)})
+        if spec.task_type == "ner":
+            lp, lr, lf = prf(*_sum_counts(u.lenient or u.counts for u in unit_scores))
+            out.update({"lenient_micro_precision": lp, "lenient_micro_recall": lr, "lenient_micro_f1": lf})
+            out["macro_f1_over_types"] = macro_f1_over_types(u.per_type for u in unit_scores)
+        if spec.task_type == "tc" and not spec.multi_label:
+            out["acc"] = mean(int(u.correct or 0) for u in unit_scores)
+        for key, counts in per_type_scores(unit_scores).items():
+            for name, value in counts.items():
+                out[f"{name}.{key}"] = value
+    out["score"] = out[headline_metric_name(spec)]
+    return out
+
+
+def per_type_scores(unit_scores: Iterable[UnitScore]) -> dict[str, dict[str, float]]:
+    """{type/predicate/label: {"precision", "recall", "f1", "support"}} summed over units."""
+    result = {}
+    for key, (tp, fp, fn) in sorted(_sum_per_type(u.per_type for u in unit_scores).items()):
+        p, r, f = prf(tp, fp, fn)
+        result[key] = {"precision": p, "recall": r, "f1": f, "support": float(tp + fn)}
+    return result
+
+
+__all__ = [
+    "AGGREGATIONS",
+    "UnitScore",
+    "aggregate",
+    "canonical_choice",
+    "headline_metric_name",
+    "macro_f1_over_types",
+    "metric_names",
+    "micro_f1",
+    "micro_precision",
+    "micro_prf",
+    "micro_recall",
+    "overlaps",
+    "per_type_scores",
+    "prf",
+    "score_output",
+    "score_unit",
+    "unit_metric_values",
+]
