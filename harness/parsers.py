@@ -31,10 +31,12 @@ NER (`Type: e1; e2`)
     - a\\n- b").
   - Values split on `;` `；` outside brackets (so "t（8；14）" survives), and in English also on `、`
     and `|`. Commas are NOT separators when the value has a `;`. An English value without `;` is
-    split on a comma that is followed by a space, not preceded by one, and not between digits
-    (splits "famotidine, cimetidine" and "2,4-dinitrophenol, aspirin"; keeps the tokenised
-    "2 , 6 - dimethoxy…" and the locants "1, 2, 3, 4-tetrahydro…"). Chinese values are never
-    split on `，` or `、`: 2.3% of CMeEE-V2 dev mentions contain one.
+    split on `，` and on a comma that is followed by a space, not preceded by one, and not
+    between digits (splits "famotidine, cimetidine" and "2,4-dinitrophenol, aspirin"; keeps the
+    tokenised "2 , 6 - dimethoxy…" and the locants "1, 2, 3, 4-tetrahydro…"); a leading "and"/"or"
+    of a comma-split piece is dropped. " and " alone never splits (disease names contain it).
+    Chinese values are never split on `，` or `、` (2.3% of CMeEE-V2 dev mentions contain one),
+    only, when there is no `；`, on a half-width comma followed by a space (no gold mention has one).
   - JSON-like values: `["a", "b"]`, `['a', 'b']`, `"a", "b"`; whole-output JSON objects
     `{"Chemical": ["a"]}` and lists `[{"type": …, "mention": …}]`. For a single-type set a bare
     JSON list or a bullet list with no type key anywhere is read as mentions of that type.
@@ -59,10 +61,13 @@ TC (`Result: l1; l2` / `上述文本被分类为：l`)
   - Items resolve to label ids (`harness.normalize.resolve_label`: exact after normalisation, or
     a unique ≥ 0.9 string similarity for spelling variants); an unresolved item is kept as its
     normalised text, which the scorer counts as a false positive.
+  - An unresolved item joined by "and"/"&"/"和"/"及"/"与" is split there when every part is a
+    label ("Treatment and Prevention"); HoC labels that contain "and" resolve whole first.
   - Single-label sets (KUAKE-QIC) keep only the first item.
 QA
   - Letters are the example's option keys (`options`), else the set's labels. Tried in order on
-    the first non-empty line, then on the text after each answer cue ("answer is", "Answer:",
+    the first non-empty line (unless the output starts by echoing the options, "A. …\nB. …"),
+    then on the text after each answer cue ("answer is", "Answer:",
     "答案：", "正确答案是", "选"): a leading option letter ("B", "B.", "(B)", "B)", "【B】"), a
     yes/no/maybe word (PubMedQA), the exact option text (normalised), an option text the
     segment starts with (longest). Last resort on the whole text: exactly one distinct letter in
@@ -297,8 +302,9 @@ def split_mentions(value: str, language: str) -> list[str]:
         value = value[1:-1]
     separators = _EN_SEPARATORS if language == "en" else _ZH_SEPARATORS
     parts = _split_depth0(value, separators)
-    if len(parts) == 1 and language == "en":
-        points = _comma_split_points(value)
+    if len(parts) == 1:
+        # Chinese: only a half-width comma followed by a space ("肺炎, 哮喘"); `，` stays.
+        points = _comma_split_points(value, fullwidth=language == "en")
         if points:
             parts = [_LEADING_CONJ.sub("", p.strip()) for p in _cut(value, points)]
     out = []
@@ -451,7 +457,7 @@ def _re_resolver(spec: DatasetSpec):
 
 
 def split_pair(content: str, *, prefer_last: bool) -> list[str]:
-    """Split the inside of a pair group into its arguments (2 for a pair, 3 for a triple)."""
+    """Split the inside of a pair group into (head, tail); one element when no split point exists."""
     content = content.strip()
     listed = _list_value(f"[{content}]") if content[:1] in _QUOTE_PAIRS else None
     if listed is not None:
@@ -469,8 +475,7 @@ def split_pair(content: str, *, prefer_last: bool) -> list[str]:
         return [a.strip() for a in arrow] if len(arrow) == 2 else [content]
     if len(points) == 1:
         return [p.strip() for p in _cut(content, points)]
-    # Several candidates: a triple if the middle is a predicate is decided by the caller;
-    # here offer the pair split and let `_pairs_in` try the triple reading first.
+    # Several candidates (`_pairs_in` has already tried the triple reading where it applies).
     point = points[-1] if prefer_last else points[0]
     return [p.strip() for p in _cut(content, [point])]
 

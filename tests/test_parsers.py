@@ -207,6 +207,8 @@ def test_ner_chinese_values_are_not_split_on_enumeration_comma():
     assert ents(CMEEE, "医学检验项目：支原体抗体、衣原体抗体检测；血常规") == {
         ("ite", "支原体抗体、衣原体抗体检测"), ("ite", "血常规")}
     assert ents(CMEEE, "疾病：t（8；14）易位白血病；肺炎") == {("dis", "t（8；14）易位白血病"), ("dis", "肺炎")}
+    assert ents(CMEEE, "疾病：肺炎，哮喘") == {("dis", "肺炎，哮喘")}
+    assert ents(CMEEE, "疾病: 肺炎, 哮喘") == {("dis", "肺炎"), ("dis", "哮喘")}  # half-width comma + space
 
 
 def test_ner_markdown_bullets_numbering_and_headers():
@@ -359,6 +361,11 @@ def test_tc_explanation_after_answer():
     assert labels(LITCOVID, "Categories:\n1. Treatment\n2. Mechanism\n\nThese are the topics.") == {"Treatment", "Mechanism"}
 
 
+def test_tc_conjunction_of_labels():
+    assert labels(LITCOVID, "Result: Treatment and Prevention") == {"Treatment", "Prevention"}
+    assert labels(HOC, "Result: genomic instability and mutation") == {"genomic instability and mutation"}
+
+
 def test_tc_single_label_keeps_the_first():
     assert labels(QIC, "上述文本被分类为：病情诊断；治疗方案") == {"病情诊断"}
     assert labels(LITCOVID, "Result: Treatment; Prevention") == {"Treatment", "Prevention"}
@@ -398,6 +405,13 @@ def test_tc_chatter_without_answer_is_a_parse_failure():
 )
 def test_qa_choices(text, choice):
     assert parse_output(USMLE, text, options=US_OPTIONS) == Prediction(choice=choice)
+
+
+def test_qa_echoed_options_are_not_an_answer():
+    echo = "A. Aspirin\nB. Tell the attending\nC. B cells\nD. Aspirin and heparin"
+    assert parse_output(USMLE, echo, options=US_OPTIONS).parse_failed
+    assert parse_output(USMLE, echo + "\nAnswer: C", options=US_OPTIONS).choice == "C"
+    assert parse_output(USMLE, "B. Tell the attending\nThe answer A is wrong.", options=US_OPTIONS).choice == "B"
 
 
 def test_qa_five_options_accept_e():

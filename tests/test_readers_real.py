@@ -6,6 +6,7 @@ Each real split is loaded once per module (load_split's cache makes repeats free
 from __future__ import annotations
 
 import io
+import json
 from collections import Counter
 from contextlib import redirect_stdout
 
@@ -151,8 +152,6 @@ def test_hoc_sentences_and_abstracts(real):
 
 
 def test_pubmedqa_split_and_answers(real, shared_data_dir):
-    import json
-
     test, train = real["pubmedqa", "test", 4].examples, real["pubmedqa", "train", 4].examples
     truth = json.loads((shared_data_dir / "PubMedQA" / "test_ground_truth.json").read_text())
     assert [ex.id for ex in test] == list(truth)

@@ -37,13 +37,32 @@ def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
         yield number, line.removesuffix("\r")
 
 
-def load_json(path: str | Path, text: str | None = None) -> Any:
-    """Parse a whole-file JSON document; a syntax error names its line and column."""
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
+
+
+def load_json(path: str | Path, text: str | None = None, *, unique_keys: bool = False) -> Any:
+    """Parse a whole-file JSON document; a syntax error names its line and column.
+
+    `unique_keys`: a repeated object key is an error (json.loads would silently keep the last one;
+    for files keyed by id, such as PubMedQA's, that would drop a record).
+    """
     text = read_text(path) if text is None else text
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_object if unique_keys else None)
     except json.JSONDecodeError as err:
         raise DataFormatError(path, err.lineno, "valid JSON", f"{err.msg} at column {err.colno} (truncated file?)") from None
+    except _DuplicateKey as err:
+        raise DataFormatError(path, f"key {err.args[0]!r}", "unique keys (ids)", "the key twice") from None
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:

@@ -36,10 +36,10 @@ def read_pubmedqa(
     if split not in ("train", "test"):
         raise KeyError(f"PubMedQA PQA-L has splits 'train' and 'test', not {split!r}")
     ground_truth = Path(path).with_name(GROUND_TRUTH) if ground_truth is None else Path(ground_truth)
-    records = load_json(path)
+    records = load_json(path, unique_keys=True)
     if not isinstance(records, dict):
         raise DataFormatError(path, 1, "a JSON object mapping PMID -> question record", type(records).__name__)
-    truth = load_json(ground_truth)
+    truth = load_json(ground_truth, unique_keys=True)
     if not isinstance(truth, dict):
         raise DataFormatError(ground_truth, 1, "a JSON object mapping PMID -> yes/no/maybe", type(truth).__name__)
     for pmid, label in truth.items():

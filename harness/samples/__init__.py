@@ -1,0 +1,1 @@
+"""Team-written samples of the 13 sets in their official formats (see README.md here)."""
