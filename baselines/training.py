@@ -113,7 +113,12 @@ def _optimizer(model: nn.Module, config: HeadConfig) -> torch.optim.Optimizer:
             continue
         (no_decay if parameter.ndim < 2 or "LayerNorm" in name or name.endswith(".bias") else decay).append(parameter)
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=config.learning_rate)
+    # The fused kernel (CPU and CUDA) is what makes CPU fine-tuning practical: the default
+    # per-parameter loop spent ~4 s per step on MiniLM's 11.7M-entry embedding, fused ~0.05 s.
+    try:
+        return torch.optim.AdamW(groups, lr=config.learning_rate, fused=True)
+    except (RuntimeError, ValueError, TypeError):
+        return torch.optim.AdamW(groups, lr=config.learning_rate)
 
 
 def _linear_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:

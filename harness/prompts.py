@@ -1,7 +1,7 @@
 """Instructions and answer formats (the adapter layer).
 
 The answer formats are the ones Taiyi was trained on (DESIGN.md, "Prompts and expected output"):
-  NER  `Type: e1; e2`, one line per type (Chinese: `类型：e1；e2`)
+  NER  `Type: e1; e2`, one line per type (Chinese: `类型：e1；e2`), the type spelled out
   RE   `relation: [head, tail]; [head, tail]` (Chinese: `关系：[主体，客体]；…`)
   TC   `Result: l1; l2` (English) / `上述文本被分类为：l` (Chinese)
   QA   `B. option text`
@@ -24,27 +24,29 @@ EMPTY_ANSWER = {"en": "none", "zh": "无"}
 _COLON = {"en": ": ", "zh": "："}
 _SEPARATOR = {"en": "; ", "zh": "；"}
 _PAIR_SEPARATOR = {"en": ", ", "zh": "，"}
+_ENTITY_PLACEHOLDERS = {"en": ("entity1", "entity2"), "zh": ("实体1", "实体2")}
 
-# {types}: type names joined; {text}: the unit's text.
+# {types}: type names joined; {text}: the unit's text; {form}/{none_form}: the answer line spelled
+# with a real type name ("Chemical: entity1; entity2"). Small models copy a literal "Type:" key.
 _NER_TEMPLATES = {
     "en": (
         "Extract all {types} entities from the following text. Answer with one line per entity type in the form "
-        "\"Type: entity1; entity2\", and write \"Type: none\" for a type with no entity.\nText: {text}",
+        "\"{form}\", and write \"{none_form}\" for a type with no entity.\nText: {text}",
         "Find every mention of the following entity types in the text: {types}. List them one type per line as "
-        "\"Type: mention1; mention2\" (\"Type: none\" when there are none).\nText: {text}",
+        "\"{form}\" (\"{none_form}\" when there are none).\nText: {text}",
         "Named entity recognition. Entity types: {types}.\nText: {text}\nOutput each type on its own line as "
-        "\"Type: entity1; entity2\", or \"Type: none\".",
+        "\"{form}\", or \"{none_form}\".",
         "Read the biomedical text and identify the {types} entities it mentions. Answer in the format "
-        "\"Type: entity1; entity2\" with one line per type; use \"none\" if nothing applies.\nText: {text}",
+        "\"{form}\" with one line per type; use \"none\" if nothing applies.\nText: {text}",
         "Text: {text}\nWhich {types} entities appear in this text? Reply with one line per type, formatted as "
-        "\"Type: entity1; entity2\", writing \"none\" for an empty type.",
+        "\"{form}\", writing \"none\" for an empty type.",
     ),
     "zh": (
-        "请从下面的文本中抽取所有{types}实体。每种实体类型一行，格式为“类型：实体1；实体2”；某类型没有实体时回答“类型：无”。\n文本：{text}",
-        "找出文本中提到的以下类型的实体：{types}。按“类型：实体1；实体2”的格式每类一行输出，没有则写“无”。\n文本：{text}",
-        "命名实体识别。实体类型：{types}。\n文本：{text}\n请每种类型输出一行，格式为“类型：实体1；实体2”，没有则为“类型：无”。",
-        "阅读下面的医学文本，识别其中的{types}实体，按“类型：实体1；实体2”的格式逐行回答，没有的类型写“无”。\n文本：{text}",
-        "文本：{text}\n上述文本中包含哪些{types}实体？请按“类型：实体1；实体2”的格式每类一行作答，没有则回答“无”。",
+        "请从下面的文本中抽取所有{types}实体。每种实体类型一行，格式为“{form}”；某类型没有实体时回答“{none_form}”。\n文本：{text}",
+        "找出文本中提到的以下类型的实体：{types}。按“{form}”的格式每类一行输出，没有则写“无”。\n文本：{text}",
+        "命名实体识别。实体类型：{types}。\n文本：{text}\n请每种类型输出一行，格式为“{form}”，没有则为“{none_form}”。",
+        "阅读下面的医学文本，识别其中的{types}实体，按“{form}”的格式逐行回答，没有的类型写“无”。\n文本：{text}",
+        "文本：{text}\n上述文本中包含哪些{types}实体？请按“{form}”的格式每类一行作答，没有则回答“无”。",
     ),
 }
 
@@ -136,11 +138,22 @@ def render_prompt(
     pattern = templates[template % len(templates)]
     asked = tuple(labels) if labels is not None else spec.labels
     if spec.task_type == "ner":
-        return pattern.format(types=_join_names([spec.label_name(t) for t in asked], language), text=example.text)
+        names = [spec.label_name(t) for t in asked]
+        placeholder = _ENTITY_PLACEHOLDERS[language]
+        colon, separator = _COLON[language], _SEPARATOR[language]
+        return pattern.format(
+            types=_join_names(names, language),
+            text=example.text,
+            form=f"{names[0]}{colon}{placeholder[0]}{separator}{placeholder[1]}",
+            none_form=f"{names[0]}{colon}{EMPTY_ANSWER[language]}",
+        )
     if spec.task_type == "re":
         names = [relation_name(spec, r) for r in asked]
         prompt = pattern.format(relations=_join_names(names, language), text=example.text)
-        # A single-relation set names its argument roles so the order of the pair is unambiguous.
+        # The answer line is spelled with a real relation name (small models copy a literal
+        # "relation:" key), and a single-relation set names its argument roles so the order of
+        # the pair is unambiguous.
+        prompt = prompt.replace("\"relation:", f"\"{names[0]}:").replace("“关系：", f"“{names[0]}：")
         return prompt.replace("[head, tail]", _PAIR_ROLES.get(spec.key, "[head, tail]"))
     if spec.task_type == "tc":
         labels_text = _join_names([spec.label_name(label) for label in asked], language)
