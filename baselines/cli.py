@@ -46,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--no-eval", action="store_true", help="train and save only")
     train.add_argument("--results-dir", default="results/runs", help="root of the results files (default results/runs)")
     train.add_argument("--model-name", help="name in the results/leaderboard (default '<encoder> (fine-tuned)')")
+    train.add_argument("--gold-entities", action="store_true", help="RE sets: evaluate the pair classifier on gold arguments")
     train.set_defaults(func=_train)
 
     predict = commands.add_parser("predict", help="score a trained baseline on a split and write results files")
@@ -58,6 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("--device")
     predict.add_argument("--results-dir", default="results/runs")
     predict.add_argument("--model-name")
+    predict.add_argument("--gold-entities", action="store_true", help="RE sets: classify the pairs of the gold arguments")
     predict.set_defaults(func=_predict)
 
     listing = commands.add_parser("list", help="the general-LLM baseline configs")
@@ -99,6 +101,12 @@ def _fail(message: str) -> int:
 def _setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("taiyi-bench.baselines").setLevel(logging.INFO)
+    # A fresh classification head is expected to be missing from the encoder checkpoint: the
+    # per-load report and shard progress bars are noise on a command line.
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
 
 
 def _hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
@@ -126,6 +134,7 @@ def _train(args: argparse.Namespace) -> int:
             args.task, encoder=args.encoder, data_dir=args.data_dir, output_dir=args.output_dir,
             train_split=args.train_split, train_limit=args.train_limit, hyperparameters=_hyperparameters(args),
             evaluate=not args.no_eval, limit=args.limit, results_dir=args.results_dir, model_name=args.model_name,
+            gold_entities=args.gold_entities,
         )
     except (PreflightError, ConfigError, DataNotFoundError, KeyError) as exc:
         return _fail(str(exc).strip("'\""))
@@ -150,6 +159,7 @@ def _predict(args: argparse.Namespace) -> int:
         result = runner.predict(
             checkpoint, task=args.task, data_dir=args.data_dir, split=args.split, limit=args.limit,
             results_dir=args.results_dir, model_name=args.model_name, device=args.device,
+            gold_entities=args.gold_entities,
         )
     except (PreflightError, ConfigError, DataNotFoundError, KeyError) as exc:
         return _fail(str(exc).strip("'\""))

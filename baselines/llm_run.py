@@ -139,14 +139,16 @@ def build_invocation(
 
 def run_preflight(config: LLMBaseline, *, data_dir: str | os.PathLike | None = None, timeout: float = preflight.DEFAULT_TIMEOUT_S) -> str:
     """Every check that can fail before lm-eval starts; returns the resolved model location."""
-    preflight.check_backend(config.backend)
     if data_dir is not None and not Path(data_dir).expanduser().is_dir():
         raise preflight.PreflightError(f"data directory {data_dir} does not exist")
     if config.is_api:
+        # The config's own problems first (key, endpoint), then what this machine lacks.
         endpoint = config.endpoint or {}
         preflight.check_api_key(endpoint["api_key_env"], config.name)
         preflight.check_endpoint(endpoint["base_url"], timeout=timeout)
+        preflight.check_backend(config.backend)
         return config.model
+    preflight.check_backend(config.backend)
     source = preflight.resolve_model(config.model)
     preflight.check_model_available(source, revision=config.revision, timeout=timeout)
     return source.location

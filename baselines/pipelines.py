@@ -407,18 +407,31 @@ class RelationBaseline(Baseline):
         stats["pairs"].update(positive_pairs=positives, negative_pairs=len(negatives))
         return stats
 
-    def predict(self, examples: Sequence[Example]) -> BaselineOutput:
+    def predicted_mentions(self, examples: Sequence[Example]) -> list[list[Mention]]:
+        """Step 1: the tagger's mentions, keyed by their normalised string."""
         units = [TagUnit(ex.text, example_words(ex)) for ex in examples]
-        tags = self.tagger.predict_tags(units)
-        per_unit: list[list[tuple[Argument, Argument, str]]] = []
-        entity_counts = []
-        for example, unit, unit_tags in zip(examples, units, tags, strict=True):
+        out = []
+        for example, unit, unit_tags in zip(examples, units, self.tagger.predict_tags(units), strict=True):
             mentions = []
             for entity_type in self.tagger.types:
                 for span in word_ranges_to_spans(unit.words, tags_to_word_ranges(unit_tags[entity_type])):
                     key = normalize_mention(example.text[span[0] : span[1]])
                     if key:
                         mentions.append(Mention(entity_type, span, key))
+            out.append(mentions)
+        return out
+
+    def predict(self, examples: Sequence[Example], *, gold_entities: bool = False) -> BaselineOutput:
+        """End-to-end prediction; `gold_entities=True` skips step 1 and classifies the pairs of
+        the gold arguments instead (the usual "RE given gold entities" diagnostic - a different
+        setting, which the results files name as such)."""
+        if gold_entities:
+            mentions_per_unit = [self.schema.gold_mentions(ex) for ex in examples]
+        else:
+            mentions_per_unit = self.predicted_mentions(examples)
+        per_unit: list[list[tuple[Argument, Argument, str]]] = []
+        entity_counts = []
+        for example, mentions in zip(examples, mentions_per_unit, strict=True):
             gold_spans = {(m.type, m.span) for m in self.schema.gold_mentions(example)}
             entity_counts.append(_span_counts(gold_spans, {(m.type, m.span) for m in mentions}))
             per_unit.append(self._candidates(example.text, _arguments(mentions, example.text)))

@@ -21,6 +21,7 @@ import math
 import os
 import platform
 import re
+import subprocess
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -88,12 +89,15 @@ def _mean_stderr(values: Sequence[float]) -> float | str:
 
 
 def _git_hash() -> str | None:
+    # The project's commit (lm-eval records its working directory's, via `git describe --always`).
     try:
-        from lm_eval.loggers.utils import get_git_commit_hash
-
-        return get_git_commit_hash()
-    except Exception:  # noqa: BLE001 - provenance is best effort, as in lm-eval
+        done = subprocess.run(
+            ["git", "describe", "--always"], cwd=Path(__file__).resolve().parent,
+            capture_output=True, text=True, timeout=10, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
         return None
+    return done.stdout.strip() or None
 
 
 def _versions() -> dict[str, str | None]:

@@ -73,6 +73,11 @@ def _load(spec: DatasetSpec, split: str, data_dir: str | os.PathLike | None, wha
     return loaded
 
 
+def _check_gold_entities(spec: DatasetSpec, gold_entities: bool) -> None:
+    if gold_entities and spec.task_type != "re":
+        raise ConfigError(f"--gold-entities applies to the relation sets only, not {spec.task_name}")
+
+
 def default_model_name(encoder: str) -> str:
     return f"{encoder} (fine-tuned)"
 
@@ -90,11 +95,13 @@ def train(
     limit: float | None = None,
     results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR,
     model_name: str | None = None,
+    gold_entities: bool = False,
 ) -> RunResult:
     """Fine-tune the baseline of `task`, save it, and (by default) predict and score the
     evaluation split. `hyperparameters` override encoders.yaml for every head (epochs,
     max_steps, batch_size, learning_rate, max_length, seed, device, ...)."""
     spec = get_spec(task)
+    _check_gold_entities(spec, gold_entities)
     requested, source = _encoder(encoder, spec)
     train_data = _load(spec, train_split, data_dir, "training")
     eval_data = _load(spec, spec.eval_split, data_dir, "evaluation") if evaluate else None
@@ -129,7 +136,8 @@ def train(
     if eval_data is None:
         return RunResult(checkpoint, None, {}, stats)
     results_path, metrics = _predict_and_write(
-        baseline, manifest, checkpoint, eval_data, limit=limit, results_dir=results_dir, model_name=model_name
+        baseline, manifest, checkpoint, eval_data, limit=limit, results_dir=results_dir, model_name=model_name,
+        gold_entities=gold_entities,
     )
     return RunResult(checkpoint, results_path, metrics, stats)
 
@@ -152,6 +160,7 @@ def predict(
     model_name: str | None = None,
     device: str | None = None,
     eval_batch_size: int | None = None,
+    gold_entities: bool = False,
 ) -> RunResult:
     """Load a trained baseline, predict a split (default: the set's evaluation split), score it
     and write the results files."""
@@ -159,11 +168,13 @@ def predict(
     spec = get_spec(manifest["task"])
     if task is not None and get_spec(task).key != spec.key:
         raise ConfigError(f"{checkpoint} was trained for {spec.task_name}, not {get_spec(task).task_name}")
+    _check_gold_entities(spec, gold_entities)
     eval_data = _load(spec, split or spec.eval_split, data_dir, "evaluation")
     family = BASELINES[manifest["family"]]
     baseline = family.load(spec, checkpoint, {"device": device, "eval_batch_size": eval_batch_size})
     results_path, metrics = _predict_and_write(
-        baseline, manifest, Path(checkpoint), eval_data, limit=limit, results_dir=results_dir, model_name=model_name
+        baseline, manifest, Path(checkpoint), eval_data, limit=limit, results_dir=results_dir, model_name=model_name,
+        gold_entities=gold_entities,
     )
     return RunResult(Path(checkpoint), results_path, metrics, manifest.get("train", {}).get("stats", {}))
 
@@ -177,15 +188,20 @@ def _predict_and_write(
     limit: float | None,
     results_dir: str | os.PathLike,
     model_name: str | None,
+    gold_entities: bool = False,
 ) -> tuple[Path, dict[str, float]]:
     from harness import scoring
 
     spec = baseline.spec
     examples = limit_examples(eval_data.examples, limit)
     started = time.time()
-    output = baseline.predict(examples)
+    # Only RelationBaseline.predict takes gold_entities (checked by _check_gold_entities).
+    output = baseline.predict(examples, gold_entities=True) if gold_entities else baseline.predict(examples)  # type: ignore[call-arg]
     encoder = manifest["encoder"]["requested"]
     name = model_name or default_model_name(encoder)
+    if gold_entities:
+        # Another setting, never to be merged with end-to-end runs in a leaderboard column.
+        name += " [gold entities]"
     train_info = manifest.get("train", {})
     first_config = next(iter(manifest.get("heads", {}).values()), {})
     results_path = write_run(
@@ -206,6 +222,7 @@ def _predict_and_write(
             "data_dir": None if eval_data.source == "samples" else str(eval_data.root),
             "train_split": train_info.get("split"),
             "train_data_source": train_info.get("data_source"),
+            **({"re_entities": "gold" if gold_entities else "predicted"} if spec.task_type == "re" else {}),
         },
         config={
             "model_num_parameters": manifest.get("parameters"),

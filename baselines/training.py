@@ -136,6 +136,21 @@ def total_steps(n_features: int, config: HeadConfig) -> int:
     return max(1, math.ceil(math.ceil(n_features / config.batch_size) * config.epochs))
 
 
+def _length_bucketed_batches(features: Sequence[Feature], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """One epoch of batches: shuffle, sort chunks of 50 batches by length, cut, shuffle the
+    batches. A batch then pads to similar lengths (IOB sentences range from 3 to 128+ sub-words:
+    padding to the longest made CPU steps ~3x slower) while the order stays random."""
+    order = list(range(len(features)))
+    rng.shuffle(order)
+    chunk = batch_size * 50
+    batches = []
+    for begin in range(0, len(order), chunk):
+        part = sorted(order[begin : begin + chunk], key=lambda i: _length(features[i]))
+        batches += [part[k : k + batch_size] for k in range(0, len(part), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
 def train(
     model: nn.Module,
     features: Sequence[Feature],
@@ -160,12 +175,10 @@ def train(
     started, step, running, last_loss = time.perf_counter(), 0, 0.0, float("nan")
     logger.info("%s: %d features, %d steps (batch %d, lr %g) on %s", name, len(features), steps, config.batch_size, config.learning_rate, device)
     while step < steps:
-        order = list(range(len(features)))
-        order_rng.shuffle(order)
-        for begin in range(0, len(order), config.batch_size):
+        for indices in _length_bucketed_batches(features, config.batch_size, order_rng):
             if step >= steps:
                 break
-            batch = collate([features[i] for i in order[begin : begin + config.batch_size]], pad_token_id)
+            batch = collate([features[i] for i in indices], pad_token_id)
             batch = {k: v.to(device) for k, v in batch.items()}
             with _autocast(device, config.bf16):
                 loss = loss_fn(model, batch)

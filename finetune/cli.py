@@ -43,7 +43,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from finetune.config import load_recipe, to_yaml
-    from harness.errors import ConfigError
+    from harness.errors import ConfigError, DataFormatError, DataNotFoundError
 
     try:
         overrides = list(args.override) + (["merge=true"] if args.merge else [])
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         from finetune.train import train
 
         summary = train(config, stages=STAGE_CHOICES[args.stage], output_dir=args.output_dir, resume=args.resume)
-    except ConfigError as exc:
+    except (ConfigError, DataFormatError, DataNotFoundError) as exc:
         print(f"taiyi finetune: error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(summary, indent=2, default=str))

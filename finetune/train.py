@@ -243,6 +243,25 @@ def train(
     main = accelerator.is_main_process
     world = accelerator.num_processes
     sharded = accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP)
+    if accelerator.gradient_accumulation_steps != grad_accum:
+        # The accelerate config (e.g. a DeepSpeed one) set its own value; the batching here
+        # follows the recipe, so the two must agree.
+        raise ConfigError(
+            f"the accelerate config sets gradient accumulation to {accelerator.gradient_accumulation_steps} but the "
+            f"recipe's training.gradient_accumulation_steps is {grad_accum}; make them equal"
+        )
+    if accelerator.distributed_type == DistributedType.DEEPSPEED:
+        ds_config = accelerator.state.deepspeed_plugin.deepspeed_config
+        # No dataloader goes through prepare(), so DeepSpeed learns the micro-batch size here.
+        ds_config["train_micro_batch_size_per_gpu"] = int(training["per_device_batch_size"])
+        clipping = ds_config.get("gradient_clipping", "auto")
+        if clipping == "auto":
+            ds_config["gradient_clipping"] = float(training["max_grad_norm"])
+        elif float(clipping) != float(training["max_grad_norm"]):
+            raise ConfigError(
+                f"the DeepSpeed config clips gradients at {clipping} but training.max_grad_norm is "
+                f"{training['max_grad_norm']}; make them equal"
+            )
     set_seed(int(config["seed"]))
 
     if main:

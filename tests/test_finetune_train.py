@@ -1,0 +1,184 @@
+"""The training recipe on a tiny random model: two stages, loss falls, exact resume, guards, outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from finetune.config import load_recipe
+from finetune.train import find_checkpoints, merge_adapter, train
+from harness.errors import ConfigError
+from harness.local_models import build_tiny_causal_lm
+
+SAMPLES = Path(__file__).resolve().parents[1] / "finetune" / "samples" / "conversations.jsonl"
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "lm", seed=0)
+
+
+def _config(tiny_dir: Path, *overrides: str) -> dict:
+    base = [
+        f"model.base={tiny_dir}",
+        "data.tasks.names=[bc5cdr_chem, cmeee, pubmedqa]",
+        f"data.files=[{SAMPLES}]",
+        "data.cap=6",
+        "format.max_length=192",
+        "training.per_device_batch_size=2",
+        "training.gradient_accumulation_steps=2",
+        "training.learning_rate=5e-3",
+        "training.max_steps=3",
+        "training.save_steps=0",
+        "training.progress=false",
+    ]
+    return load_recipe("cpu_smollm2_tiny", [*base, *overrides])
+
+
+def _steps(out: Path) -> list[dict]:
+    lines = (out / "train_log.jsonl").read_text(encoding="utf-8").splitlines()
+    return [r for r in map(json.loads, lines) if r["event"] == "step"]
+
+
+def test_two_stages_run_and_write_loadable_adapters(tiny_dir, tmp_path):
+    out = tmp_path / "run"
+    summary = train(_config(tiny_dir), stages=(1, 2), output_dir=out)
+    steps = _steps(out)
+    assert [(s["stage"], s["step"]) for s in steps] == [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)]
+    for record in steps:
+        assert record["loss"] > 0 and record["tokens_per_s"] > 0 and "lr" in record and record["tokens"] > 0
+    assert (out / "resolved_config.yaml").is_file()
+    for stage in (1, 2):
+        adapter = out / f"stage{stage}" / "adapter"
+        assert (adapter / "adapter_config.json").is_file() and (adapter / "adapter_model.safetensors").is_file()
+        assert summary["stages"][stage]["adapter"] == str(adapter)
+    reports = [json.loads((out / f"stage{s}" / "data_report.json").read_text()) for s in (1, 2)]
+    from harness.datasets import load_split
+
+    pubmedqa = len(load_split("pubmedqa", "train").examples)
+    assert reports[0]["skipped_for_stage"] == {"qa": pubmedqa + 4, "dialogue": 4}  # not in stage 1
+    assert {d["dataset"] for d in reports[1]["datasets"]} >= {"pubmedqa", "sample_dialogue_en"}
+    assert reports[0]["uses_bundled_samples"] and "truncated" in reports[0]["encoding"]
+
+    # stage 2 started from stage 1's adapter and changed it
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    a1 = load_file(out / "stage1" / "adapter" / "adapter_model.safetensors")
+    a2 = load_file(out / "stage2" / "adapter" / "adapter_model.safetensors")
+    assert a1.keys() == a2.keys() and any(not torch.equal(a1[k], a2[k]) for k in a1)
+
+    # merged = base + adapter, loadable as a plain model with the same outputs
+    merged_dir = merge_adapter(str(tiny_dir), out / "stage2" / "adapter", tmp_path / "merged")
+    ids = torch.tensor([[5, 17, 42, 7, 99]])
+    peft_model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_dir), out / "stage2" / "adapter")
+    merged = AutoModelForCausalLM.from_pretrained(merged_dir)
+    with torch.no_grad():
+        assert torch.allclose(peft_model.eval()(ids).logits, merged.eval()(ids).logits, atol=1e-4)
+
+    # what the lead's lm-eval test will load: pretrained=<base>,peft=<adapter>
+    from lm_eval.models.huggingface import HFLM
+
+    lm = HFLM(pretrained=str(tiny_dir), peft=str(out / "stage2" / "adapter"), device="cpu", batch_size=1)
+    assert isinstance(lm.model, PeftModel)
+
+    # a finished stage is not overwritten by accident
+    with pytest.raises(ConfigError, match="--resume"):
+        train(_config(tiny_dir), stages=(1,), output_dir=out)
+    # stage 2 alone on a new directory needs a stage-1 adapter
+    with pytest.raises(ConfigError, match="stage 1 first"):
+        train(_config(tiny_dir), stages=(2,), output_dir=tmp_path / "other")
+
+
+def _sharper_copy(tiny_dir: Path, out: Path) -> Path:
+    """The shared tiny LM with 10x larger embeddings. Its own (std 0.02, hidden 32, tied to the
+    output layer) bound the logits to about +-0.6, so no adapter could lower the loss much."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_dir)
+    with torch.no_grad():
+        model.get_input_embeddings().weight.mul_(10.0)
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(tiny_dir).save_pretrained(out)
+    return out
+
+
+def test_loss_falls_on_a_fixed_batch(tiny_dir, tmp_path):
+    config = _config(
+        _sharper_copy(tiny_dir, tmp_path / "sharp"),
+        "data.tasks.names=[]",
+        "data.cap=4",
+        "data.datasets.sample_mt.cap=3",  # 7 stage-1 samples from the shipped file
+        "training.per_device_batch_size=8",  # all of them in the one micro-batch of every step
+        "training.gradient_accumulation_steps=1",
+        "training.learning_rate=3e-2",
+        "training.warmup_ratio=0",
+        "training.max_steps=8",
+        "lora.dropout=0",
+    )
+    train(config, stages=(1,), output_dir=tmp_path / "run")
+    losses = [s["loss"] for s in _steps(tmp_path / "run")]
+    assert len(losses) == 8 and losses[-1] < 0.85 * losses[0], losses
+    assert min(losses[4:]) < min(losses[:4]), losses
+
+
+def test_resume_reproduces_the_next_step_loss(tiny_dir, tmp_path):
+    # dropout on, packing on, accumulation on: the optimizer, the schedule, the RNG and the
+    # data position must all be restored for the losses to match
+    overrides = ("training.max_steps=5", "lora.dropout=0.2", "training.warmup_ratio=0.4")
+    uninterrupted = tmp_path / "a"
+    train(_config(tiny_dir, *overrides), stages=(1,), output_dir=uninterrupted)
+    interrupted = tmp_path / "b"
+    first = train(_config(tiny_dir, *overrides), stages=(1,), output_dir=interrupted, stop_after_steps=2)
+    assert first["interrupted"]
+    (checkpoint,) = find_checkpoints(interrupted / "stage1")
+    assert checkpoint.name == "step-000002"
+    from safetensors.torch import load_file
+
+    saved = load_file(checkpoint / "state" / "model.safetensors")
+    assert saved and all("lora_" in key for key in saved)  # trainable weights only, not the base
+    assert (checkpoint / "adapter" / "adapter_config.json").is_file()
+
+    with pytest.raises(ConfigError, match="differs"):
+        train(_config(tiny_dir, *overrides, "training.learning_rate=1e-2"), stages=(1,), output_dir=interrupted,
+              resume=True)
+    train(_config(tiny_dir, *overrides), stages=(1,), output_dir=interrupted, resume=True)
+    expected = {s["step"]: s for s in _steps(uninterrupted)}
+    resumed = {s["step"]: s for s in _steps(interrupted)}
+    assert sorted(resumed) == [1, 2, 3, 4, 5]
+    for step in (3, 4, 5):
+        assert resumed[step]["loss"] == pytest.approx(expected[step]["loss"], rel=1e-6, abs=1e-7)
+        assert resumed[step]["lr"] == pytest.approx(expected[step]["lr"])
+        assert resumed[step]["tokens"] == expected[step]["tokens"]
+    a = load_file(uninterrupted / "stage1" / "adapter" / "adapter_model.safetensors")
+    b = load_file(interrupted / "stage1" / "adapter" / "adapter_model.safetensors")
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.precision=bf16", "needs a CUDA GPU"),
+        ("model.quantization=4bit", "QLoRA"),
+        ("training.optimizer=paged_adamw_32bit", "bitsandbytes|CUDA"),
+    ],
+)
+def test_gpu_only_paths_fail_clearly_on_cpu(tiny_dir, tmp_path, override, message):
+    if torch.cuda.is_available():
+        pytest.skip("CPU-only guard")
+    with pytest.raises(ConfigError, match=message):
+        train(_config(tiny_dir, override), stages=(1,), output_dir=tmp_path / "run")
+
+
+def test_cli_dry_run_and_errors(capsys):
+    from harness.cli import main
+
+    assert main(["finetune", "cpu_smollm2_tiny", "--dry-run", "--stage", "1", "-o", "data.tasks.names=[hoc]"]) == 0
+    printed = capsys.readouterr().out
+    assert "uses_bundled_samples" in printed and '"stage": 1' in printed
+    assert main(["finetune", "cpu_smollm2_tiny", "--dry-run", "-o", "training.learing_rate=1"]) == 2
+    assert "unknown recipe key training.learing_rate" in capsys.readouterr().err
