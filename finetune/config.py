@@ -84,6 +84,9 @@ DEFAULTS: dict[str, Any] = {
         "save_total_limit": 2,  # mid-stage checkpoints kept per stage
         "max_steps": None,  # per stage, overrides epochs (smoke tests)
         "progress": True,  # rich progress bars on the main process
+        # CPU only: torch threads for this run (None = torch's default). 1 avoids the collapse
+        # (tens of times slower) when other processes compete for the same cores.
+        "num_threads": None,
     },
     "stages": {
         1: {"epochs": 5, "init_adapter": None},  # categories: finetune.data.STAGE_CATEGORIES

@@ -192,6 +192,21 @@ def train(
     written a checkpoint, as an interruption would (used by the resume test).
     Returns a summary: output paths, steps, first/last loss per stage.
     """
+    threads = torch.get_num_threads()
+    try:
+        return _train(config, stages=stages, output_dir=output_dir, resume=resume, stop_after_steps=stop_after_steps)
+    finally:
+        torch.set_num_threads(threads)  # training.num_threads applies to the run only
+
+
+def _train(
+    config: dict[str, Any],
+    *,
+    stages: Sequence[int] = (1, 2),
+    output_dir: str | Path | None = None,
+    resume: bool = False,
+    stop_after_steps: int | None = None,
+) -> dict[str, Any]:
     from accelerate import Accelerator
     from accelerate.utils import DistributedType, set_seed
 
@@ -263,6 +278,8 @@ def train(
                 f"{training['max_grad_norm']}; make them equal"
             )
     set_seed(int(config["seed"]))
+    if training["num_threads"] and accelerator.device.type == "cpu":
+        torch.set_num_threads(int(training["num_threads"]))  # restored by `train` on return
 
     if main:
         out.mkdir(parents=True, exist_ok=True)

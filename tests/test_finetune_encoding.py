@@ -26,6 +26,15 @@ TURNS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    # The CI machine's 2 cores are shared with other test processes; spinning threads collapse.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
     return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "lm", seed=0)

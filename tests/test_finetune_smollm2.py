@@ -43,6 +43,7 @@ def test_smollm2_two_stage_recipe_runs(smollm2, tmp_path):
             "training.gradient_accumulation_steps=1",
             "training.max_steps=2",
             "training.progress=false",
+            "training.num_threads=1",  # shared cores: 2 spinning threads can be 40x slower than 1
             "data.cap=4",
         ],
     )

@@ -34,6 +34,7 @@ def _config(tiny_dir: Path, *overrides: str) -> dict:
         "training.max_steps=3",
         "training.save_steps=0",
         "training.progress=false",
+        "training.num_threads=1",  # the CI machine's 2 cores are shared with other test processes
     ]
     return load_recipe("cpu_smollm2_tiny", [*base, *overrides])
 

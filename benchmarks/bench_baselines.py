@@ -1,0 +1,89 @@
+"""Discriminative-baseline throughput: fine-tuning steps per second and prediction units per
+second of one head on one set, for the choices that decide CPU practicality.
+
+Times, on the same features: (a) training steps with the fused AdamW kernel and length-bucketed
+batches (what `baselines.training` does), (b) the same steps with PyTorch's default AdamW and
+plain shuffled batches (what a naive loop does), and (c) prediction of `--units` units. Each is
+the best of `--repeat` runs. Usage:
+
+    python benchmarks/bench_baselines.py [--task ncbi_disease] [--encoder minilm] [--data-dir DIR]
+                                         [--steps 20] [--units 500] [--repeat 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import random
+import time
+
+import torch
+
+from baselines import settings, training
+from baselines.heads import Tagger, TagUnit
+from baselines.pipelines import _entity_spans
+from baselines.preflight import resolve_model
+from baselines.words import example_words
+from harness.datasets import load_split
+from harness.registry import get_spec
+
+
+def _naive_steps(model: torch.nn.Module, features: list, config: settings.HeadConfig, pad_id: int, loss_fn, steps: int) -> None:
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)  # default (unfused) kernel
+    rng = random.Random(0)
+    model.train()
+    for _ in range(steps):
+        batch = training.collate(rng.sample(features, config.batch_size), pad_id)
+        loss_fn(model, batch).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="ncbi_disease", help="an NER set (the tagger head is timed)")
+    parser.add_argument("--encoder", default="minilm")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--units", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    spec = get_spec(args.task)
+    if spec.task_type != "ner":
+        parser.error("--task must be an NER set")
+    location = resolve_model(settings.expand_encoder(args.encoder, spec.language)).location
+    train = load_split(spec.key, "train", args.data_dir).examples
+    test = load_split(spec.key, None, args.data_dir).examples[: args.units]
+    config = settings.head_config(spec.key, "tagger", {"max_steps": args.steps, "batch_size": args.batch_size, "log_every": 0})
+    base = Tagger.create(location, spec.labels, config)
+    units = [TagUnit(ex.text, example_words(ex), _entity_spans(ex, spec.labels)) for ex in train]
+    features = base.features(units, with_labels=True)
+    pad_id = base.tokenizer.pad_token_id
+    print(f"{spec.task_name}: {len(features)} training windows, encoder {location}, {torch.get_num_threads()} threads")
+
+    best_ours = best_naive = best_predict = float("inf")
+    for _ in range(args.repeat):
+        model = copy.deepcopy(base.model)
+        start = time.perf_counter()
+        training.train(model, features, config, pad_token_id=pad_id, loss_fn=base.loss)
+        best_ours = min(best_ours, time.perf_counter() - start)
+
+        model = copy.deepcopy(base.model)
+        start = time.perf_counter()
+        _naive_steps(model, features, config, pad_id, base.loss, args.steps)
+        best_naive = min(best_naive, time.perf_counter() - start)
+
+        start = time.perf_counter()
+        base.predict_tags([TagUnit(ex.text, example_words(ex)) for ex in test])
+        best_predict = min(best_predict, time.perf_counter() - start)
+
+    print(f"train, fused AdamW + length buckets : {args.steps / best_ours:6.2f} steps/s ({best_ours:.1f} s)")
+    print(f"train, default AdamW + random batches: {args.steps / best_naive:6.2f} steps/s ({best_naive:.1f} s)")
+    print(f"predict                              : {len(test) / best_predict:6.1f} units/s ({best_predict:.1f} s for {len(test)})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
