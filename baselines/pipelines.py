@@ -13,6 +13,7 @@ Each baseline is created from an encoder, fitted on Examples, saved to / loaded 
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 from collections.abc import Sequence
@@ -37,6 +38,7 @@ from harness.records import Example, Prediction
 from harness.registry import CMEIE_SCHEMAS, DatasetSpec
 
 NO_RELATION = "NA"
+logger = logging.getLogger("taiyi-bench.baselines")
 
 
 @dataclass
@@ -370,6 +372,12 @@ class RelationBaseline(Baseline):
         return self.heads["pairs"]  # type: ignore[return-value]
 
     def _candidates(self, text: str, arguments: dict[str, Argument]) -> list[tuple[Argument, Argument, str]]:
+        limit = self.pairs.config.max_arguments
+        if limit and len(arguments) > limit:
+            # Real units have far fewer (BC5CDR test: at most 23 gold concepts per abstract); this
+            # many means a degenerate tagger, whose n^2 pairs would take hours to classify.
+            logger.warning("%d arguments in one unit; keeping the first %d (pairs.max_arguments)", len(arguments), limit)
+            arguments = dict(sorted(arguments.items(), key=lambda item: item[1].spans[0])[:limit])
         out = []
         for head in arguments.values():
             for tail in arguments.values():

@@ -34,6 +34,7 @@ class HeadConfig:
     max_length: int = 128
     window_stride: int = 32  # tagger: words shared by consecutive windows of a long unit
     negative_ratio: int = 0  # pairs: 0 keeps every negative candidate pair
+    max_arguments: int = 64  # pairs: arguments per unit beyond this are dropped (guards n^2 pairs)
     threshold: float = 0.5  # multi-label sequence classification
     eval_batch_size: int = 64
     device: str = "auto"  # auto = cuda when available, else cpu

@@ -36,7 +36,9 @@ def _lengths_mix(tokenizer, max_length: int):
     config = load_recipe("cpu_smollm2_tiny", ["data.cap=null"])
     sources = data.load_sources(config["data"], search_dirs=recipe_search_dirs(config))
     mixture = data.build_mixture(sources, 2, cap=None, seed=0)
-    samples, report = encode_all(tokenizer, mixture.conversations, style="chat_template", max_length=max_length)
+    samples, report = encode_all(
+        tokenizer, mixture.conversations, style="chat_template", max_length=max_length
+    )
     return samples, report
 
 
@@ -63,7 +65,9 @@ def run_mode(args: argparse.Namespace) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype, attn_implementation=args.attn).to(device)
     model.config.use_cache = False
-    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM")
+    )
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
 
     pool, report = _lengths_mix(tokenizer, args.max_length)
@@ -71,13 +75,17 @@ def run_mode(args: argparse.Namespace) -> dict:
     samples = [pool[rng.randrange(len(pool))] for _ in range(args.samples)]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     if args.mode == "padding":
-        batches = [collate_padded(samples[i : i + args.batch], pad) for i in range(0, len(samples), args.batch)]
+        batches = [
+            collate_padded(samples[i : i + args.batch], pad) for i in range(0, len(samples), args.batch)
+        ]
     else:
         layout = "flatten" if "flash" in args.attn else "mask4d"
         mask_dtype = torch.bool if args.attn == "sdpa" else dtype
         packs = [[samples[i] for i in p] for p in pack_indices([len(s) for s in samples], args.max_length)]
-        batches = [collate_packed(packs[i : i + args.batch], pad, layout=layout, dtype=mask_dtype)
-                   for i in range(0, len(packs), args.batch)]
+        batches = [
+            collate_packed(packs[i : i + args.batch], pad, layout=layout, dtype=mask_dtype)
+            for i in range(0, len(packs), args.batch)
+        ]
     real_tokens = sum(len(s) for s in samples)
     slots = sum(b["input_ids"].numel() for b in batches)
 
@@ -102,22 +110,41 @@ def run_mode(args: argparse.Namespace) -> dict:
     if cuda:
         torch.cuda.synchronize()
     elapsed = time.perf_counter() - started
-    peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = (
+        torch.cuda.max_memory_allocated() / 2**20
+        if cuda
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )
     return {
-        "mode": args.mode, "model": args.model, "device": str(device), "threads": torch.get_num_threads(),
-        "samples": len(samples), "micro_batches": len(batches), "real_tokens": real_tokens, "token_slots": slots,
-        "fill": real_tokens / slots, "seconds": elapsed, "tokens_per_s": real_tokens / elapsed,
-        "peak_mem_mb": peak, "peak_mem_kind": "cuda max_memory_allocated" if cuda else "process max RSS",
-        "length_mean": real_tokens / len(samples), "length_max": max(len(s) for s in samples),
-        "pool_truncated": report.truncated, "pool_size": len(pool),
+        "mode": args.mode,
+        "model": args.model,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "samples": len(samples),
+        "micro_batches": len(batches),
+        "real_tokens": real_tokens,
+        "token_slots": slots,
+        "fill": real_tokens / slots,
+        "seconds": elapsed,
+        "tokens_per_s": real_tokens / elapsed,
+        "peak_mem_mb": peak,
+        "peak_mem_kind": "cuda max_memory_allocated" if cuda else "process max RSS",
+        "length_mean": real_tokens / len(samples),
+        "length_max": max(len(s) for s in samples),
+        "pool_truncated": report.truncated,
+        "pool_size": len(pool),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default="tiny", help="tiny | smollm2 | a hub id or directory")
     parser.add_argument("--samples", type=int, default=256)
-    parser.add_argument("--batch", type=int, default=8, help="samples (padding) or packed rows (packing) per step")
+    parser.add_argument(
+        "--batch", type=int, default=8, help="samples (padding) or packed rows (packing) per step"
+    )
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--attn", default="sdpa", help="sdpa | eager | flash_attention_2 (GPU)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
@@ -136,15 +163,21 @@ def main(argv: list[str] | None = None) -> int:
             return done.returncode
         results[mode] = json.loads(done.stdout.strip().splitlines()[-1])
     pad, pack = results["padding"], results["packing"]
-    print(f"model {pad['model']} on {pad['device']} ({pad['threads']} threads); {pad['samples']} samples drawn from "
-          f"{pad['pool_size']} instruction samples; mean length {pad['length_mean']:.0f}, max {pad['length_max']} "
-          f"tokens (max_length {args.max_length})")
+    print(
+        f"model {pad['model']} on {pad['device']} ({pad['threads']} threads); {pad['samples']} samples drawn from "
+        f"{pad['pool_size']} instruction samples; mean length {pad['length_mean']:.0f}, max {pad['length_max']} "
+        f"tokens (max_length {args.max_length})"
+    )
     print(f"{'mode':8} {'steps':>6} {'fill':>6} {'tokens/s':>10} {'seconds':>8} {'peak MB':>9}")
     for r in (pad, pack):
-        print(f"{r['mode']:8} {r['micro_batches']:>6} {r['fill']:>6.1%} {r['tokens_per_s']:>10.0f} "
-              f"{r['seconds']:>8.2f} {r['peak_mem_mb']:>9.0f}")
-    print(f"packing / padding tokens/s: {pack['tokens_per_s'] / pad['tokens_per_s']:.2f}x "
-          f"(peak memory: {pad['peak_mem_kind']})")
+        print(
+            f"{r['mode']:8} {r['micro_batches']:>6} {r['fill']:>6.1%} {r['tokens_per_s']:>10.0f} "
+            f"{r['seconds']:>8.2f} {r['peak_mem_mb']:>9.0f}"
+        )
+    print(
+        f"packing / padding tokens/s: {pack['tokens_per_s'] / pad['tokens_per_s']:.2f}x "
+        f"(peak memory: {pad['peak_mem_kind']})"
+    )
     print(json.dumps({"padding": pad, "packing": pack}))
     return 0
 

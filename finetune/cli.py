@@ -19,14 +19,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", help="a recipe YAML file, or the name of a shipped one (finetune/recipes/)")
     parser.add_argument("--stage", choices=sorted(STAGE_CHOICES), default="all", help="which stage(s) to run")
     parser.add_argument(
-        "--override", "-o", action="append", default=[], metavar="KEY=VALUE",
+        "--override",
+        "-o",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="set a recipe key (dotted path, YAML value), e.g. training.max_steps=10; repeatable",
     )
-    parser.add_argument("--output-dir", default=None, help="run directory (default: the recipe's, else runs/<name>)")
-    parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --output-dir")
-    parser.add_argument("--merge", action="store_true", help="also write base+adapter merged after the last stage")
     parser.add_argument(
-        "--dry-run", action="store_true",
+        "--output-dir", default=None, help="run directory (default: the recipe's, else runs/<name>)"
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from the latest checkpoint in --output-dir"
+    )
+    parser.add_argument(
+        "--merge", action="store_true", help="also write base+adapter merged after the last stage"
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
         help="print the resolved config and each stage's data report, train nothing",
     )
 
@@ -52,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
             return _dry_run(config, STAGE_CHOICES[args.stage], to_yaml)
         from finetune.train import train
 
-        summary = train(config, stages=STAGE_CHOICES[args.stage], output_dir=args.output_dir, resume=args.resume)
+        summary = train(
+            config, stages=STAGE_CHOICES[args.stage], output_dir=args.output_dir, resume=args.resume
+        )
     except (ConfigError, DataFormatError, DataNotFoundError) as exc:
         print(f"taiyi finetune: error: {exc}", file=sys.stderr)
         return 2
@@ -68,7 +81,10 @@ def _dry_run(config: dict, stages: tuple[int, ...], to_yaml: Any) -> int:
     sources = data.load_sources(config["data"], search_dirs=recipe_search_dirs(config))
     for stage in stages:
         mixture = data.build_mixture(
-            sources, stage, cap=config["data"]["cap"], per_dataset=config["data"]["datasets"],
+            sources,
+            stage,
+            cap=config["data"]["cap"],
+            per_dataset=config["data"]["datasets"],
             seed=int(config["data"]["seed"]),
         )
         print(json.dumps(mixture.report(), indent=2, ensure_ascii=False))
@@ -76,6 +92,8 @@ def _dry_run(config: dict, stages: tuple[int, ...], to_yaml: Any) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m finetune", description="Two-stage LoRA/QLoRA fine-tuning.")
+    parser = argparse.ArgumentParser(
+        prog="python -m finetune", description="Two-stage LoRA/QLoRA fine-tuning."
+    )
     add_arguments(parser)
     return run(parser.parse_args(argv))

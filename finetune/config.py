@@ -93,6 +93,10 @@ DEFAULTS: dict[str, Any] = {
         2: {"epochs": 3, "init_adapter": "stage1"},  # "stage1" = this run's stage-1 adapter; a path; or None
     },
     "merge": False,  # also write <output_dir>/stage<N>/merged (base + adapter) after the last stage
+    # Written by load_recipe (where the recipe came from, the --override list), so that a run's
+    # resolved_config.yaml is itself a recipe: `taiyi finetune <out>/resolved_config.yaml`.
+    "recipe_source": None,
+    "overrides": [],
 }
 
 
@@ -198,8 +202,9 @@ def load_recipe(recipe: str | Path | Mapping[str, Any], overrides: Sequence[str]
         if key_path[0] == "stages" and len(key_path) > 1:
             key_path[1] = _stage_key(key_path[1])
         config = _merge(config, _override_to_mapping(key_path, value), "")
-    config["recipe_source"] = source
-    config["overrides"] = list(overrides)
+    if config["recipe_source"] is None:
+        config["recipe_source"] = source
+    config["overrides"] = [*config["overrides"], *overrides]
     _numbers(config)
     validate(config)
     return config

@@ -307,17 +307,13 @@ def collate_packed(
     flash-attention builds varlen boundaries from the position ids.
     """
     if layout == "flatten":
-        ids, labels, positions = [], [], []
-        for pack in packs:
-            for sample in pack:
-                ids += sample.input_ids
-                labels += [IGNORE_INDEX] + sample.labels[1:]
-                positions += list(range(len(sample)))
-        return {
-            "input_ids": torch.tensor([ids], dtype=torch.long),
-            "labels": torch.tensor([labels], dtype=torch.long),
-            "position_ids": torch.tensor([positions], dtype=torch.long),
-        }
+        from transformers import DataCollatorWithFlattening
+
+        # transformers' own padding-free collator: one row, position ids restarting per sample,
+        # each sample's first label replaced by -100.
+        collator = DataCollatorWithFlattening(return_position_ids=True, separator_id=IGNORE_INDEX)
+        features = [{"input_ids": s.input_ids, "labels": s.labels} for pack in packs for s in pack]
+        return dict(collator(features, return_tensors="pt"))
     if layout != "mask4d":
         raise ValueError(f"unknown packing layout {layout!r}")
     width = max(sum(len(s) for s in pack) for pack in packs)

@@ -194,7 +194,9 @@ def train(
     """
     threads = torch.get_num_threads()
     try:
-        return _train(config, stages=stages, output_dir=output_dir, resume=resume, stop_after_steps=stop_after_steps)
+        return _train(
+            config, stages=stages, output_dir=output_dir, resume=resume, stop_after_steps=stop_after_steps
+        )
     finally:
         torch.set_num_threads(threads)  # training.num_threads applies to the run only
 
@@ -494,7 +496,9 @@ def _train(
 
         # ---- 5. batches ----------------------------------------------------------------------
 
-        def windows_for(epoch: int, _stage: int = stage, _samples: list = samples) -> list[list[list[list[int]]]]:
+        def windows_for(
+            epoch: int, _stage: int = stage, _samples: list = samples
+        ) -> list[list[list[list[int]]]]:
             return epoch_windows(
                 _samples,
                 seed=int(config["seed"]),

@@ -198,7 +198,7 @@ def minilm_dir() -> Path:
 # --------------------------------------------------------------------------- tiny models
 
 
-def _corpus_lines(limit: int = 400) -> list[str]:
+def _corpus_lines(limit: int = 600, per_file: int = 15) -> list[str]:
     """A few hundred lines for tokenizer training: the bundled samples (sorted, so the result
     is deterministic for a given checkout), the prompt templates and a fixed built-in corpus."""
     lines: list[str] = list(_BUILTIN_CORPUS)
@@ -213,14 +213,15 @@ def _corpus_lines(limit: int = 400) -> list[str]:
     samples = Path(__file__).resolve().parent / "samples"
     sample_lines: list[str] = []
     if samples.is_dir():
-        for path in sorted(p for p in samples.rglob("*") if p.is_file()):
+        for path in sorted(p for p in samples.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")):
             try:
                 text = path.read_text(encoding="utf-8")
             except (UnicodeDecodeError, OSError):
                 continue
-            sample_lines.extend(line.strip()[:2000] for line in text.splitlines() if line.strip())
-            if len(sample_lines) >= limit:
-                break
+            # A few lines from every file, so that every set and both languages are represented.
+            sample_lines.extend(
+                [line.strip()[:2000] for line in text.splitlines() if line.strip()][:per_file]
+            )
     return lines + sample_lines[:limit]
 
 

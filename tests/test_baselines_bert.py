@@ -157,7 +157,7 @@ def tiny_bert(tmp_path_factory) -> Path:
 
 # A random 2-layer model: a high learning rate makes the taggers settle on "O" within the few
 # steps, so the RE pipelines do not classify thousands of noise pairs.
-_TINY = {"max_steps": 6, "batch_size": 8, "learning_rate": 1e-3, "max_length": 128}
+_TINY = {"max_steps": 6, "batch_size": 8, "learning_rate": 1e-3, "max_length": 128, "max_arguments": 8}
 
 
 @pytest.mark.parametrize("task", ALL_TASKS)
@@ -253,7 +253,7 @@ def test_cli_train_reports_a_clear_error(capsys, tmp_path):
 
 # MiniLM: a real pretrained 6-layer encoder (English WordPiece; Chinese characters it does not
 # know become [UNK], which is fine for a smoke run).
-_MINILM = {"max_steps": 4, "batch_size": 8, "learning_rate": 1e-4, "max_length": 128}
+_MINILM = {"max_steps": 2, "batch_size": 4, "learning_rate": 1e-4, "max_length": 64, "max_arguments": 6}
 
 
 @pytest.mark.parametrize("task", ALL_TASKS)

@@ -30,16 +30,29 @@ def _record(**overrides):
 
 def _write(tmp_path: Path, lines: list) -> Path:
     path = tmp_path / "conv.jsonl"
-    path.write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n", encoding="utf-8")
+    path.write_text(
+        "\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n", encoding="utf-8"
+    )
     return path
 
 
 def test_stage_map_is_the_paper_design():
-    assert data.categories_for_stage(1) == {"extraction", "classification", "text_pair", "translation", "other"}
+    assert data.categories_for_stage(1) == {
+        "extraction",
+        "classification",
+        "text_pair",
+        "translation",
+        "other",
+    }
     assert data.categories_for_stage(2) == set(data.CATEGORIES)
     assert {"qa", "dialogue"}.isdisjoint(data.categories_for_stage(1))
-    for alias, category in [("Named Entity Recognition", "extraction"), ("machine_translation", "translation"),
-                            ("问答", "qa"), ("multi-turn dialogue", "dialogue"), ("Text Pair", "text_pair")]:
+    for alias, category in [
+        ("Named Entity Recognition", "extraction"),
+        ("machine_translation", "translation"),
+        ("问答", "qa"),
+        ("multi-turn dialogue", "dialogue"),
+        ("Text Pair", "text_pair"),
+    ]:
         assert data.normalize_category(alias) == category
     assert data.normalize_category("poetry") is None
     with pytest.raises(ConfigError):
@@ -62,8 +75,12 @@ def test_shipped_conversation_sample_reads():
         (json.dumps(_record(conversation=[])), "non-empty list"),
         (json.dumps(_record(conversation=[{"human": "q"}])), "turn 1 with `human` and `assistant`"),
         (json.dumps(_record(conversation=[{"human": "q", "assistant": "  "}])), "non-empty assistant"),
-        (json.dumps(_record(conversation=[{"human": "q", "assistant": "a"}, {"human": "q2", "assistant": ""}])),
-         "turn 2: a non-empty assistant"),
+        (
+            json.dumps(
+                _record(conversation=[{"human": "q", "assistant": "a"}, {"human": "q2", "assistant": ""}])
+            ),
+            "turn 2: a non-empty assistant",
+        ),
         (json.dumps(_record(category="poetry")), "'poetry'"),
     ],
 )
@@ -88,7 +105,9 @@ def test_round_trip_through_taiyi_format(tmp_path):
     out = tmp_path / "out.jsonl"
     assert data.write_conversations(out, conversations) == len(conversations)
     again = data.read_conversations(out)
-    assert [(c.dataset, c.category, c.turns) for c in again] == [(c.dataset, c.category, c.turns) for c in conversations]
+    assert [(c.dataset, c.category, c.turns) for c in again] == [
+        (c.dataset, c.category, c.turns) for c in conversations
+    ]
 
 
 def test_task_instructions_use_the_evaluation_formats_and_decompose():
@@ -106,7 +125,7 @@ def test_task_instructions_use_the_evaluation_formats_and_decompose():
         example_id, label = conversation.id.removeprefix("cmeee-").rsplit("-", 1)
         example = examples[example_id]
         assert label in {e.type for e in example.entities}
-        (human, assistant), = conversation.turns
+        ((human, assistant),) = conversation.turns
         assert assistant == render_answer(spec, example, labels=[label])
         assert human in {render_prompt(spec, example, template=t, labels=[label]) for t in range(5)}
         assert "\n" not in assistant  # one type asked, one answer line
@@ -131,8 +150,11 @@ def test_mixture_caps_weights_and_stages():
     def conv(dataset, category, n):
         return [data.Conversation(f"{dataset}-{i}", dataset, category, "en", [("q", "a")]) for i in range(n)]
 
-    sources = {"ner": (conv("ner", "extraction", 30), "data"), "chat": (conv("chat", "dialogue", 10), "f.jsonl"),
-               "mt": (conv("mt", "translation", 10), "g.jsonl")}
+    sources = {
+        "ner": (conv("ner", "extraction", 30), "data"),
+        "chat": (conv("chat", "dialogue", 10), "f.jsonl"),
+        "mt": (conv("mt", "translation", 10), "g.jsonl"),
+    }
     stage1 = data.build_mixture(sources, 1, cap=20, per_dataset={"mt": {"weight": 2.5}}, seed=1)
     used = {r.dataset: r.used for r in stage1.datasets}
     assert used == {"ner": 20, "mt": 25}  # cap, then weight (2 full copies + half)
@@ -179,8 +201,15 @@ def test_recipes_resolve_and_the_paper_recipe_is_faithful():
 
 
 def test_overrides_and_unknown_keys():
-    config = load_recipe("cpu_smollm2_tiny", ["training.learning_rate=1e-3", "stages.2.epochs=2",
-                                              "data.datasets.cmeee.cap=3", "format.packing=false"])
+    config = load_recipe(
+        "cpu_smollm2_tiny",
+        [
+            "training.learning_rate=1e-3",
+            "stages.2.epochs=2",
+            "data.datasets.cmeee.cap=3",
+            "format.packing=false",
+        ],
+    )
     assert config["training"]["learning_rate"] == 1e-3 and config["stages"][2]["epochs"] == 2
     assert config["data"]["datasets"] == {"cmeee": {"cap": 3}} and config["format"]["packing"] is False
     assert parse_override("model.base=Qwen/Qwen2.5-7B") == (["model", "base"], "Qwen/Qwen2.5-7B")

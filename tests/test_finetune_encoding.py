@@ -71,7 +71,7 @@ def test_chat_template_labels_token_by_token(tokenizer, n_turns):
         assert labels[position] == (input_ids[position] if inside else IGNORE_INDEX), (position, start)
     # the labelled tokens are exactly each answer plus its end-of-turn marker
     runs, current = [], []
-    for token, label in zip(input_ids, labels):
+    for token, label in zip(input_ids, labels, strict=True):
         if label != IGNORE_INDEX:
             current.append(token)
         elif current:
@@ -95,7 +95,9 @@ def test_eod_format_labels_token_by_token(tokenizer, n_turns):
         expected_labels += [IGNORE_INDEX] * (len(h) + 1) + a + [eod]
     assert input_ids == expected_ids and labels == expected_labels
     # <eod>input<eod>answer<eod>: no roles, no system prompt
-    assert tokenizer.decode(input_ids) == "<|endoftext|>" + "".join(f"{h}<|endoftext|>{a}<|endoftext|>" for h, a in turns)
+    assert tokenizer.decode(input_ids) == "<|endoftext|>" + "".join(
+        f"{h}<|endoftext|>{a}<|endoftext|>" for h, a in turns
+    )
 
 
 def test_templates_that_cannot_be_masked_are_refused(tokenizer):
@@ -121,13 +123,18 @@ def test_overlong_samples_are_counted_never_silent(tokenizer):
         Conversation("long-answer", "a", "other", "en", [("short", "answer " * 300)]),
         Conversation("long-question", "b", "other", "en", [(long_question, "answer")]),
     ]
-    samples, report = encode_all(tokenizer, conversations, style="chat_template", max_length=64, overlong="truncate")
+    samples, report = encode_all(
+        tokenizer, conversations, style="chat_template", max_length=64, overlong="truncate"
+    )
     assert (report.kept, report.truncated, report.dropped_no_answer, report.dropped_overlong) == (2, 1, 1, 0)
     assert all(len(s) <= 64 for s in samples)
     assert report.per_dataset["b"]["dropped_no_answer_left"] == 1
     samples, report = encode_all(tokenizer, conversations, style="eod", max_length=64, overlong="drop")
     assert (report.kept, report.dropped_overlong) == (1, 2)
-    assert report.as_dict()["per_dataset"] == {"a": {"kept": 1, "dropped_overlong": 1}, "b": {"dropped_overlong": 1}}
+    assert report.as_dict()["per_dataset"] == {
+        "a": {"kept": 1, "dropped_overlong": 1},
+        "b": {"dropped_overlong": 1},
+    }
 
 
 def test_pack_indices_respects_the_budget():
@@ -182,4 +189,6 @@ def test_packed_collator_layout(tokenizer):
     assert batch["position_ids"][0].tolist() == list(range(n0)) + list(range(n1))
     assert not mask[0, n0, n0 - 1] and mask[0, n0, n0] and mask[0, n0 - 1, 0]  # block-diagonal, causal
     assert batch["labels"][0, n0] == IGNORE_INDEX  # a sample's first token is never a target
-    assert (batch["labels"][1, n2:] == IGNORE_INDEX).all() and mask[1, n2:, n2:].diagonal(dim1=-2, dim2=-1).all()
+    assert (batch["labels"][1, n2:] == IGNORE_INDEX).all() and mask[1, n2:, n2:].diagonal(
+        dim1=-2, dim2=-1
+    ).all()

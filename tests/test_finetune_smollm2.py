@@ -28,7 +28,9 @@ def test_smollm2_chat_template_masks(smollm2):
     tokenizer = AutoTokenizer.from_pretrained(smollm2)
     turns = [("What is aspirin?", "A pain reliever."), ("阿司匹林的副作用？", "胃肠道反应。")]
     input_ids, labels = encode_chat(tokenizer, turns)
-    labelled = tokenizer.decode([t for t, label in zip(input_ids, labels) if label != IGNORE_INDEX])
+    labelled = tokenizer.decode(
+        [t for t, label in zip(input_ids, labels, strict=True) if label != IGNORE_INDEX]
+    )
     # SmolLM2's template adds a default system prompt; only the answers and their end markers train
     assert labelled == "A pain reliever.<|im_end|>\n胃肠道反应。<|im_end|>\n"
     assert "You are a helpful AI assistant" in tokenizer.decode(input_ids)
@@ -50,10 +52,14 @@ def test_smollm2_two_stage_recipe_runs(smollm2, tmp_path):
     out = tmp_path / "smollm2"
     summary = train(config, stages=(1, 2), output_dir=out)
     assert summary["base"] == str(smollm2)
-    steps = [r for r in map(json.loads, (out / "train_log.jsonl").read_text().splitlines()) if r["event"] == "step"]
+    steps = [
+        r for r in map(json.loads, (out / "train_log.jsonl").read_text().splitlines()) if r["event"] == "step"
+    ]
     assert [(r["stage"], r["step"]) for r in steps] == [(1, 1), (1, 2), (2, 1), (2, 2)]
     assert all(r["tokens_per_s"] > 0 and r["loss"] > 0 for r in steps)
     for stage in (1, 2):
         adapter = out / f"stage{stage}" / "adapter"
-        assert json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"] == str(smollm2)
+        assert json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"] == str(
+            smollm2
+        )
         assert (adapter / "adapter_model.safetensors").is_file()

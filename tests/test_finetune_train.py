@@ -46,15 +46,21 @@ def _steps(out: Path) -> list[dict]:
 
 def test_two_stages_run_and_write_loadable_adapters(tiny_dir, tmp_path):
     out = tmp_path / "run"
-    summary = train(_config(tiny_dir), stages=(1, 2), output_dir=out)
+    config = _config(tiny_dir)
+    summary = train(config, stages=(1, 2), output_dir=out)
     steps = _steps(out)
     assert [(s["stage"], s["step"]) for s in steps] == [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)]
     for record in steps:
         assert record["loss"] > 0 and record["tokens_per_s"] > 0 and "lr" in record and record["tokens"] > 0
-    assert (out / "resolved_config.yaml").is_file()
+    again = load_recipe(out / "resolved_config.yaml")  # the saved config is itself a recipe
+    assert {k: again[k] for k in ("model", "lora", "format", "data", "training", "stages")} == {
+        k: config[k] for k in ("model", "lora", "format", "data", "training", "stages")
+    }
     for stage in (1, 2):
         adapter = out / f"stage{stage}" / "adapter"
-        assert (adapter / "adapter_config.json").is_file() and (adapter / "adapter_model.safetensors").is_file()
+        assert (adapter / "adapter_config.json").is_file() and (
+            adapter / "adapter_model.safetensors"
+        ).is_file()
         assert summary["stages"][stage]["adapter"] == str(adapter)
     reports = [json.loads((out / f"stage{s}" / "data_report.json").read_text()) for s in (1, 2)]
     from harness.datasets import load_split
@@ -76,7 +82,9 @@ def test_two_stages_run_and_write_loadable_adapters(tiny_dir, tmp_path):
     # merged = base + adapter, loadable as a plain model with the same outputs
     merged_dir = merge_adapter(str(tiny_dir), out / "stage2" / "adapter", tmp_path / "merged")
     ids = torch.tensor([[5, 17, 42, 7, 99]])
-    peft_model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_dir), out / "stage2" / "adapter")
+    peft_model = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(tiny_dir), out / "stage2" / "adapter"
+    )
     merged = AutoModelForCausalLM.from_pretrained(merged_dir)
     with torch.no_grad():
         assert torch.allclose(peft_model.eval()(ids).logits, merged.eval()(ids).logits, atol=1e-4)
@@ -145,8 +153,12 @@ def test_resume_reproduces_the_next_step_loss(tiny_dir, tmp_path):
     assert (checkpoint / "adapter" / "adapter_config.json").is_file()
 
     with pytest.raises(ConfigError, match="differs"):
-        train(_config(tiny_dir, *overrides, "training.learning_rate=1e-2"), stages=(1,), output_dir=interrupted,
-              resume=True)
+        train(
+            _config(tiny_dir, *overrides, "training.learning_rate=1e-2"),
+            stages=(1,),
+            output_dir=interrupted,
+            resume=True,
+        )
     train(_config(tiny_dir, *overrides), stages=(1,), output_dir=interrupted, resume=True)
     expected = {s["step"]: s for s in _steps(uninterrupted)}
     resumed = {s["step"]: s for s in _steps(interrupted)}
@@ -178,8 +190,95 @@ def test_gpu_only_paths_fail_clearly_on_cpu(tiny_dir, tmp_path, override, messag
 def test_cli_dry_run_and_errors(capsys):
     from harness.cli import main
 
-    assert main(["finetune", "cpu_smollm2_tiny", "--dry-run", "--stage", "1", "-o", "data.tasks.names=[hoc]"]) == 0
+    assert (
+        main(["finetune", "cpu_smollm2_tiny", "--dry-run", "--stage", "1", "-o", "data.tasks.names=[hoc]"])
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "uses_bundled_samples" in printed and '"stage": 1' in printed
     assert main(["finetune", "cpu_smollm2_tiny", "--dry-run", "-o", "training.learing_rate=1"]) == 2
     assert "unknown recipe key training.learing_rate" in capsys.readouterr().err
+
+
+def test_two_processes_match_one_process_with_the_same_window(tiny_dir, tmp_path):
+    """DDP over 2 CPU processes (gloo, via torchrun) x accumulation 2 = one process x accumulation
+    4: the same samples per step, the same token-weighted loss, the same gradients."""
+    import os
+    import subprocess
+    import sys
+
+    common = [
+        "cpu_smollm2_tiny",
+        "--stage",
+        "1",
+        "-o",
+        f"model.base={tiny_dir}",
+        "-o",
+        "training.max_steps=3",
+        "-o",
+        "training.num_threads=1",
+        "-o",
+        "training.progress=false",
+        "-o",
+        "lora.dropout=0",
+        "-o",
+        "data.tasks.names=[bc5cdr_chem, cmeee]",
+        "-o",
+        "training.save_steps=2",
+    ]
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    two = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "finetune",
+            *common,
+            "-o",
+            "training.gradient_accumulation_steps=2",
+            "--output-dir",
+            str(tmp_path / "ddp"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert two.returncode == 0, two.stderr[-3000:]
+    train(
+        load_recipe(
+            common[0], [c for c in common[3:] if c != "-o"] + ["training.gradient_accumulation_steps=4"]
+        ),
+        stages=(1,),
+        output_dir=tmp_path / "single",
+    )
+    ddp, single = _steps(tmp_path / "ddp"), _steps(tmp_path / "single")
+    start = json.loads((tmp_path / "ddp" / "train_log.jsonl").read_text().splitlines()[0])
+    assert start["world_size"] == 2 and "MULTI_CPU" in start["distributed_type"]
+    assert [s["tokens"] for s in ddp] == [s["tokens"] for s in single]
+    for a, b in zip(ddp, single, strict=True):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-6)
+        assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-4)
+
+
+def test_shipped_accelerate_configs_parse():
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    folder = Path(__file__).resolve().parents[1] / "finetune" / "accelerate"
+    kinds = {p.stem: ClusterConfig.from_yaml_file(str(p)) for p in folder.glob("*.yaml")}
+    assert set(kinds) == {"single_gpu", "multi_gpu", "deepspeed_zero2", "deepspeed_zero3", "fsdp"}
+    assert kinds["deepspeed_zero2"].deepspeed_config["zero_stage"] == 2
+    assert kinds["deepspeed_zero3"].deepspeed_config["zero_stage"] == 3
+    assert kinds["fsdp"].fsdp_config["fsdp_use_orig_params"] is True
+    recipe = load_recipe("taiyi1_qwen7b_qlora")["training"]
+    for name in ("deepspeed_zero2", "deepspeed_zero3"):  # DeepSpeed applies these itself
+        assert (
+            kinds[name].deepspeed_config["gradient_accumulation_steps"]
+            == recipe["gradient_accumulation_steps"]
+        )
+        assert kinds[name].deepspeed_config["gradient_clipping"] == recipe["max_grad_norm"]

@@ -1,0 +1,258 @@
+"""`taiyi demo`: the whole pipeline end to end on a CPU, with no model or dataset hub.
+
+    1. eval-base      SmolLM2-135M-Instruct, a general-LLM baseline, on the taiyi_* tasks (lm-eval)
+    2. finetune       the two-stage recipe (cpu_smollm2_tiny) turns it into a small Taiyi-style model
+    3. eval-finetuned that checkpoint on the same units, the same way
+    4. bert           the MiniLM discriminative baseline, trained briefly and scored per set
+    5. leaderboard    every run beside the published paper rows, as tables and a plot
+
+Each finished step leaves a marker (`<out>/steps/<step>.json`, written atomically) naming its
+outputs; a second run with the same settings skips it. An interrupted step leaves the finished
+ones intact and resumes (the fine-tuning from its last checkpoint, the BERT step per set).
+Without a data directory every step runs on the bundled samples and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.paths import resolve_data_dir
+
+DEFAULT_OUT = Path("runs") / "demo"
+BASE_BASELINE = "smollm2-135m-instruct"
+FINETUNED_NAME = "taiyi-style-smollm2-135m"
+BERT_NAME = "minilm-l6-bert"
+FINETUNE_RECIPE = "cpu_smollm2_tiny"
+
+
+@dataclass
+class DemoSettings:
+    """What a demo run does. `reduced()` is the small mode the tests use."""
+
+    out: Path = DEFAULT_OUT
+    data_dir: str | None = None
+    tasks: list[str] | None = None  # task names; None = all 13
+    units: int = 3  # evaluation units per set, the same for every model
+    max_gen_toks: int = 48  # generation budget of the demo's LLM runs (CPU time)
+    finetune_steps: int = 12  # optimizer steps per fine-tuning stage
+    finetune_cap: int = 6  # instruction samples per dataset
+    bert_steps: int = 12  # optimizer steps per BERT head
+    fresh: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def reduced(cls, out: Path, tasks: list[str] | None = None) -> DemoSettings:
+        return cls(out=out, tasks=tasks, units=1, max_gen_toks=8, finetune_steps=2, finetune_cap=2, bert_steps=2)
+
+    def fingerprint(self) -> str:
+        """Identifies the settings that change results (not where they go, not --fresh)."""
+        data = dataclasses.asdict(self)
+        for key in ("out", "fresh"):
+            data.pop(key)
+        data["data_dir"] = str(resolve_data_dir(self.data_dir) or "samples")
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    @property
+    def task_list(self) -> list[str]:
+        from harness.registry import iter_specs
+
+        return self.tasks or [spec.task_name for spec in iter_specs()]
+
+
+def _write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, indent=2, ensure_ascii=False, default=str)
+    os.replace(tmp, path)
+
+
+class Demo:
+    """Runs the steps in order, skipping those already finished with the same settings."""
+
+    def __init__(self, settings: DemoSettings, log: Callable[[str], None] = print) -> None:
+        self.s = settings
+        self.out = Path(settings.out).expanduser().resolve()
+        self.runs_dir = self.out / "runs"
+        self.log = log
+        self.timings: dict[str, float] = {}
+        self.steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+            ("eval-base", self.eval_base),
+            ("finetune", self.finetune),
+            ("eval-finetuned", self.eval_finetuned),
+            ("bert", self.bert),
+            ("leaderboard", self.leaderboard),
+        ]
+
+    # ------------------------------------------------------------------ step bookkeeping
+    def _marker(self, step: str) -> Path:
+        return self.out / "steps" / f"{step}.json"
+
+    def finished(self, step: str) -> dict[str, Any] | None:
+        marker = self._marker(step)
+        if self.s.fresh or not marker.is_file():
+            return None
+        record = json.loads(marker.read_text(encoding="utf-8"))
+        return record if record.get("fingerprint") == self.s.fingerprint() else None
+
+    def run(self) -> dict[str, dict[str, Any]]:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        data_dir = resolve_data_dir(self.s.data_dir)
+        self.log(
+            f"taiyi demo -> {self.out}\n"
+            + (f"data: {data_dir}" if data_dir else "data: BUNDLED SAMPLES (no TAIYI_DATA_DIR): scores say nothing about the models")
+        )
+        records: dict[str, dict[str, Any]] = {}
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+                      TimeElapsedColumn()) as progress:
+            bar = progress.add_task("taiyi demo", total=len(self.steps))
+            for name, step in self.steps:
+                previous = self.finished(name)
+                if previous is not None:
+                    progress.console.print(f"[green]✓[/] {name}: finished earlier ({previous['seconds']:.0f} s), reused")
+                    records[name] = previous
+                    self.timings[name] = 0.0
+                    progress.advance(bar)
+                    continue
+                progress.update(bar, description=f"taiyi demo: {name}")
+                started = time.perf_counter()
+                outputs = step()
+                seconds = time.perf_counter() - started
+                record = {"step": name, "seconds": round(seconds, 1), "fingerprint": self.s.fingerprint(), "outputs": outputs}
+                _write_json_atomically(self._marker(name), record)
+                records[name] = record
+                self.timings[name] = seconds
+                progress.console.print(f"[green]✓[/] {name}: {seconds:.0f} s")
+                progress.advance(bar)
+        self._summary(records)
+        return records
+
+    def _summary(self, records: dict[str, dict[str, Any]]) -> None:
+        self.log("\nWhere everything went:")
+        for name, record in records.items():
+            for label, value in record.get("outputs", {}).items():
+                self.log(f"  {name:<15} {label:<12} {value}")
+
+    # ------------------------------------------------------------------ the steps
+    def _run_llm(self, config: Any, model_location: str) -> dict[str, Any]:
+        from baselines.llm_run import build_invocation, execute, newest_results
+
+        invocation = build_invocation(
+            config, model_location=model_location, tasks=self.s.task_list, limit=self.s.units,
+            data_dir=resolve_data_dir(self.s.data_dir), output_root=self.runs_dir,
+            gen_kwargs={"max_gen_toks": self.s.max_gen_toks},
+        )
+        self.log("$ " + invocation.shell())
+        status = execute(invocation)
+        if status != 0:
+            raise RuntimeError(f"lm_eval exited with status {status} for {config.name}")
+        results = newest_results(invocation.output_path)
+        if results is None:
+            raise RuntimeError(f"lm_eval wrote no results file under {invocation.output_path}")
+        return {"results": str(results)}
+
+    def eval_base(self) -> dict[str, Any]:
+        from baselines.llm_registry import find_config
+        from baselines.llm_run import run_preflight
+
+        config = find_config(BASE_BASELINE)
+        return self._run_llm(config, run_preflight(config))
+
+    def finetune(self) -> dict[str, Any]:
+        from finetune.config import load_recipe
+        from finetune.train import train
+
+        overrides = [
+            f"data.cap={self.s.finetune_cap}",
+            f"training.max_steps={self.s.finetune_steps}",
+            f"training.save_steps={max(1, self.s.finetune_steps // 2)}",
+        ]
+        data_dir = resolve_data_dir(self.s.data_dir)
+        if data_dir:
+            overrides.append(f"data.tasks.data_dir={data_dir}")
+        config = load_recipe(FINETUNE_RECIPE, overrides)
+        summary = train(config, output_dir=self.out / "finetune", resume=True)
+        return {"adapter": summary["stages"][2]["adapter"], "run_dir": str(self.out / "finetune")}
+
+    def eval_finetuned(self) -> dict[str, Any]:
+        from baselines.llm_registry import find_config
+        from baselines.llm_run import run_preflight
+
+        adapter = self.finished("finetune")
+        if adapter is None:
+            raise RuntimeError("the finetune step has not finished")
+        base = find_config(BASE_BASELINE)
+        config = dataclasses.replace(
+            base, name=FINETUNED_NAME, display_name="Taiyi-style SmolLM2-135M (demo SFT)",
+            model_args={**base.model_args, "peft": adapter["outputs"]["adapter"]},
+        )
+        return self._run_llm(config, run_preflight(base))
+
+    def bert(self) -> dict[str, Any]:
+        from baselines import runner
+        from harness.local_models import minilm_dir
+
+        encoder = str(minilm_dir())
+        written = []
+        for task in self.s.task_list:
+            marker = self.out / "steps" / "bert" / f"{task}.json"
+            if marker.is_file() and not self.s.fresh and json.loads(marker.read_text())["fingerprint"] == self.s.fingerprint():
+                written.append(json.loads(marker.read_text())["results"])
+                continue
+            result = runner.train(
+                task, encoder=encoder, data_dir=resolve_data_dir(self.s.data_dir),
+                output_dir=self.out / "bert" / task, hyperparameters={"max_steps": self.s.bert_steps},
+                limit=self.s.units, results_dir=self.runs_dir, model_name=BERT_NAME,
+            )
+            _write_json_atomically(marker, {"fingerprint": self.s.fingerprint(), "results": str(result.results_path)})
+            written.append(str(result.results_path))
+        return {"results": str(self.runs_dir / BERT_NAME), "tasks": str(len(written))}
+
+    def leaderboard(self) -> dict[str, Any]:
+        from harness.cli import main as taiyi
+
+        out = self.out / "leaderboard"
+        status = taiyi(["leaderboard", str(self.runs_dir), "--out", str(out), "--include-partial", "--published", "A"])
+        if status not in (0, None):
+            raise RuntimeError(f"taiyi leaderboard exited with status {status}")
+        return {"tables": str(out), "plot": str(out / "leaderboard.png")}
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "demo",
+        help="the whole pipeline on a CPU: evaluate, fine-tune, BERT baseline, leaderboard",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
+    parser.add_argument("--data-dir", default=None, help="real data directory (default $TAIYI_DATA_DIR, else the samples)")
+    parser.add_argument("--units", type=int, default=DemoSettings.units, help="evaluation units per set (default %(default)s)")
+    parser.add_argument("--tasks", default=None, help="comma-separated taiyi_* tasks (default all 13)")
+    parser.add_argument("--max-gen-toks", type=int, default=DemoSettings.max_gen_toks, help="LLM generation budget (default %(default)s)")
+    parser.add_argument("--finetune-steps", type=int, default=DemoSettings.finetune_steps, help="optimizer steps per stage")
+    parser.add_argument("--bert-steps", type=int, default=DemoSettings.bert_steps, help="optimizer steps per BERT head")
+    parser.add_argument("--fresh", action="store_true", help="redo every step instead of reusing finished ones")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = DemoSettings(
+        out=args.out, data_dir=args.data_dir, units=args.units,
+        tasks=[t.strip() for t in args.tasks.split(",")] if args.tasks else None,
+        max_gen_toks=args.max_gen_toks, finetune_steps=args.finetune_steps, bert_steps=args.bert_steps, fresh=args.fresh,
+    )
+    Demo(settings).run()
+    return 0
