@@ -42,11 +42,11 @@ class DemoSettings:
     out: Path = DEFAULT_OUT
     data_dir: str | None = None
     tasks: list[str] | None = None  # task names; None = all 13
-    units: int = 3  # evaluation units per set, the same for every model
-    max_gen_toks: int = 48  # generation budget of the demo's LLM runs (CPU time)
-    finetune_steps: int = 12  # optimizer steps per fine-tuning stage
-    finetune_cap: int = 6  # instruction samples per dataset
-    bert_steps: int = 12  # optimizer steps per BERT head
+    units: int = 2  # evaluation units per set, the same for every model
+    max_gen_toks: int = 32  # generation budget of the demo's LLM runs (CPU time)
+    finetune_steps: int = 6  # optimizer steps per fine-tuning stage
+    finetune_cap: int = 4  # instruction samples per dataset
+    bert_steps: int = 10  # optimizer steps per BERT head
     fresh: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 
 import lm_eval
 import pytest
@@ -107,7 +107,7 @@ def test_few_shot_demonstrations_come_from_the_train_split():
     assert prompt.count("Text:") == 3  # two demonstrations + the unit
 
 
-@lru_cache(maxsize=None)
+@cache
 def _task_yaml(task: str) -> dict:
     class Loader(yaml.SafeLoader):
         pass

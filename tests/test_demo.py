@@ -1,0 +1,59 @@
+"""`taiyi demo` in a reduced mode, end to end: three models' results, leaderboard files, plot, reuse."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.demo import BASE_BASELINE, BERT_NAME, FINETUNED_NAME, Demo, DemoSettings
+
+pytestmark = pytest.mark.slow
+
+# One set per task type, both languages: the reduced mode keeps CI time small.
+TASKS = ["taiyi_ncbi_disease", "taiyi_cmeie", "taiyi_kuake_qic", "taiyi_pubmedqa"]
+
+
+def _results(runs: Path, model: str) -> dict:
+    files = sorted((runs / model).glob("**/results_*.json"))
+    assert files, f"no results for {model}"
+    merged: dict = {}
+    for path in files:
+        merged.update(json.loads(path.read_text(encoding="utf-8"))["results"])
+    return merged
+
+
+def test_reduced_demo_produces_every_artefact_and_reuses_finished_steps(tmp_path):
+    settings = DemoSettings.reduced(tmp_path / "demo", tasks=TASKS)
+    log: list[str] = []
+    records = Demo(settings, log=log.append).run()
+    assert list(records) == ["eval-base", "finetune", "eval-finetuned", "bert", "leaderboard"]
+
+    runs = tmp_path / "demo" / "runs"
+    for model in (BASE_BASELINE, FINETUNED_NAME, BERT_NAME):
+        results = _results(runs, model)
+        assert set(TASKS) <= set(results), model
+        for task in TASKS:
+            assert "parse_fail,none" in results[task]
+    assert (Path(records["finetune"]["outputs"]["adapter"]) / "adapter_config.json").is_file()
+
+    board = tmp_path / "demo" / "leaderboard"
+    for suffix in ("md", "csv", "tex", "html", "svg"):
+        assert (board / f"leaderboard.{suffix}").stat().st_size > 0
+    png = (board / "leaderboard.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    markdown = (board / "leaderboard.md").read_text(encoding="utf-8")
+    for column in ("Taiyi", "ChatGPT", "SOTA"):  # published paper rows alongside
+        assert column in markdown
+    assert "samples" in markdown.lower()  # runs on the bundled samples are marked
+    assert any("Where everything went" in line for line in log)
+
+    # a second run reuses every finished step; a lost marker reruns only that step
+    again: list[str] = []
+    Demo(settings, log=again.append).run()
+    (tmp_path / "demo" / "steps" / "leaderboard.json").unlink()
+    third = Demo(settings, log=again.append)
+    third.run()
+    assert third.timings["eval-base"] == 0.0 and third.timings["bert"] == 0.0
+    assert third.timings["leaderboard"] > 0.0
