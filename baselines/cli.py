@@ -216,6 +216,11 @@ def _run(args: argparse.Namespace) -> int:
         location = llm_run.run_preflight(config, data_dir=args.data_dir, timeout=args.timeout)
     except PreflightError as exc:
         return _fail(f"{config.name}: {exc}")
+    if "gpu" in config.requires:
+        import torch
+
+        if not torch.cuda.is_available():
+            print(f"# warning: {config.name} is meant for a GPU and none is visible; this will be slow", file=sys.stderr)
     invocation = llm_run.build_invocation(config, model_location=location, **options)
     print(invocation.shell(), flush=True)
     status = llm_run.execute(invocation)
@@ -232,6 +237,8 @@ def _new(args: argparse.Namespace) -> int:
         path = scaffold(args.name, args.dir, backend=args.backend, model=args.model)
     except ConfigError as exc:
         return _fail(str(exc))
+    except OSError as exc:  # e.g. the registry inside a read-only site-packages
+        return _fail(f"cannot write the config ({exc}); choose a folder with --dir")
     print(f"wrote {path}; edit it, then: taiyi baseline validate {path} && taiyi baseline run {args.name} --dry-run")
     return 0
 

@@ -136,7 +136,8 @@ class Tagger(Head):
         if not unit.words:
             return []
         words = [unit.text[s:e] for s, e in unit.words]
-        encoding = self.tokenizer(words, is_split_into_words=True, add_special_tokens=False)
+        # verbose=False: a whole abstract exceeds model_max_length here by design (it is only counted).
+        encoding = self.tokenizer(words, is_split_into_words=True, add_special_tokens=False, verbose=False)
         counts = [0] * len(words)
         for word_id in encoding.word_ids():
             if word_id is not None:

@@ -177,6 +177,9 @@ class Demo:
             f"data.cap={self.s.finetune_cap}",
             f"training.max_steps={self.s.finetune_steps}",
             f"training.save_steps={max(1, self.s.finetune_steps // 2)}",
+            # One thread: on a 2-core machine with anything else running, two OpenMP threads
+            # contend and a step can take 40x longer (measured); one thread costs little.
+            "training.num_threads=1",
         ]
         data_dir = resolve_data_dir(self.s.data_dir)
         if data_dir:

@@ -211,6 +211,29 @@ def test_relation_pairs_on_gold_entities(task, tiny_bert, tmp_path):
     assert data["configs"][get_spec(task).task_name]["metadata"]["re_entities"] == "gold"
 
 
+def test_long_units_are_cut_into_overlapping_windows(tiny_bert):
+    from baselines.heads import Tagger, TagUnit
+    from baselines.pipelines import _entity_spans
+    from baselines.settings import head_config
+
+    config = head_config("bc5cdr_re", "tagger", {"max_length": 24, "window_stride": 4})
+    tagger = Tagger.create(str(tiny_bert), ["Chemical", "Disease"], config)
+    example = load_split("bc5cdr_re", "test").examples[0]
+    unit = TagUnit(example.text, example_words(example), _entity_spans(example, ["Chemical", "Disease"]))
+    features = tagger.features([unit], with_labels=True)
+    windows = [f["window"] for f in features]
+    assert len(windows) > 3 and windows[0][0] == 0 and windows[-1][1] == len(unit.words)
+    for (_, end), (start, _) in zip(windows, windows[1:], strict=False):
+        assert start < end  # consecutive windows overlap
+    assert all(len(f["input_ids"]) <= 24 for f in features)
+    # Every word is labelled in every window that holds it, once (its first sub-word).
+    for feature in features:
+        labelled = [w for w, lab in zip(feature["word_ids"], feature["token_labels"], strict=True) if lab[0] != -100]
+        assert labelled == sorted(set(w for w in feature["word_ids"] if w is not None))
+    tags = tagger.predict_tags([TagUnit(example.text, unit.words)])[0]
+    assert {len(v) for v in tags.values()} == {len(unit.words)}
+
+
 def test_relation_training_pairs_follow_the_schema(tiny_bert):
     from baselines.settings import head_config
 
