@@ -123,6 +123,7 @@ class Tagger(Head):
     @classmethod
     def create(cls, encoder: str, types: Sequence[str], config: HeadConfig) -> Tagger:
         labels = [f"{t}:{tag}" for t in types for tag in TAG_NAMES]
+        torch.manual_seed(config.seed)  # the new head's initialisation is part of the run's seed
         model = AutoModelForTokenClassification.from_pretrained(
             encoder, num_labels=len(labels), id2label=dict(enumerate(labels)),
             label2id={label: i for i, label in enumerate(labels)}, trust_remote_code=False,
@@ -251,6 +252,7 @@ class Classifier(Head):
 
     @classmethod
     def create(cls, encoder: str, labels: Sequence[str], config: HeadConfig, *, multi_label: bool = False, **meta: Any) -> Classifier:
+        torch.manual_seed(config.seed)
         model = AutoModelForSequenceClassification.from_pretrained(
             encoder, num_labels=len(labels), id2label=dict(enumerate(labels)),
             label2id={label: i for i, label in enumerate(labels)},
@@ -294,6 +296,7 @@ class Chooser(Head):
 
     @classmethod
     def create(cls, encoder: str, config: HeadConfig, **meta: Any) -> Chooser:
+        torch.manual_seed(config.seed)
         model = AutoModelForMultipleChoice.from_pretrained(encoder, trust_remote_code=False)
         return cls(model, load_tokenizer(encoder), config, dict(meta))
 

@@ -47,6 +47,9 @@ class DemoSettings:
     finetune_steps: int = 6  # optimizer steps per fine-tuning stage
     finetune_cap: int = 4  # instruction samples per dataset
     bert_steps: int = 10  # optimizer steps per BERT head
+    # CPU threads for every step. One by default: on a small shared machine two OpenMP threads
+    # contend with anything else running and a step can take 10-40x longer (measured here).
+    threads: int = 1
     fresh: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -57,7 +60,7 @@ class DemoSettings:
     def fingerprint(self) -> str:
         """Identifies the settings that change results (not where they go, not --fresh)."""
         data = dataclasses.asdict(self)
-        for key in ("out", "fresh"):
+        for key in ("out", "fresh", "threads"):
             data.pop(key)
         data["data_dir"] = str(resolve_data_dir(self.data_dir) or "samples")
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -106,8 +109,11 @@ class Demo:
         return record if record.get("fingerprint") == self.s.fingerprint() else None
 
     def run(self) -> dict[str, dict[str, Any]]:
+        import torch
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+        torch.set_num_threads(self.s.threads)
+        os.environ.setdefault("OMP_NUM_THREADS", str(self.s.threads))  # the lm_eval subprocesses
         data_dir = resolve_data_dir(self.s.data_dir)
         self.log(
             f"taiyi demo -> {self.out}\n"
@@ -177,9 +183,7 @@ class Demo:
             f"data.cap={self.s.finetune_cap}",
             f"training.max_steps={self.s.finetune_steps}",
             f"training.save_steps={max(1, self.s.finetune_steps // 2)}",
-            # One thread: on a 2-core machine with anything else running, two OpenMP threads
-            # contend and a step can take 40x longer (measured); one thread costs little.
-            "training.num_threads=1",
+            f"training.num_threads={self.s.threads}",
         ]
         data_dir = resolve_data_dir(self.s.data_dir)
         if data_dir:
@@ -246,6 +250,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--max-gen-toks", type=int, default=DemoSettings.max_gen_toks, help="LLM generation budget (default %(default)s)")
     parser.add_argument("--finetune-steps", type=int, default=DemoSettings.finetune_steps, help="optimizer steps per stage")
     parser.add_argument("--bert-steps", type=int, default=DemoSettings.bert_steps, help="optimizer steps per BERT head")
+    parser.add_argument("--threads", type=int, default=DemoSettings.threads, help="CPU threads (default %(default)s)")
     parser.add_argument("--fresh", action="store_true", help="redo every step instead of reusing finished ones")
     parser.set_defaults(func=run)
     return parser
@@ -255,7 +260,8 @@ def run(args: argparse.Namespace) -> int:
     settings = DemoSettings(
         out=args.out, data_dir=args.data_dir, units=args.units,
         tasks=[t.strip() for t in args.tasks.split(",")] if args.tasks else None,
-        max_gen_toks=args.max_gen_toks, finetune_steps=args.finetune_steps, bert_steps=args.bert_steps, fresh=args.fresh,
+        max_gen_toks=args.max_gen_toks, finetune_steps=args.finetune_steps, bert_steps=args.bert_steps,
+        threads=args.threads, fresh=args.fresh,
     )
     Demo(settings).run()
     return 0

@@ -32,3 +32,10 @@ def shared_data_dir() -> Path:
             pytest.fail(f"real data directory {path} is required (TAIYI_REQUIRE_SHARED_DATA is set) but missing")
         pytest.skip(f"real data directory {path} not present")
     return path
+
+
+@pytest.fixture
+def single_thread_env() -> dict[str, str]:
+    """Environment for model subprocesses: two OpenMP threads on a shared 2-core machine can
+    stall badly (a step measured 40x slower); one thread is predictable."""
+    return {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -185,6 +185,19 @@ def test_predict_reloads_a_checkpoint_and_reproduces_the_scores(tiny_bert, tmp_p
     assert rerun.metrics == pytest.approx(full)
 
 
+def test_same_seed_same_result(tiny_bert, tmp_path):
+    runs = [
+        runner.train("hoc", encoder=str(tiny_bert), output_dir=tmp_path / f"c{i}", hyperparameters=_TINY, results_dir=tmp_path / f"r{i}")
+        for i in range(2)
+    ]
+    predictions = [
+        [json.loads(line)["prediction"] for line in next(r.results_path.parent.glob("samples_*.jsonl")).read_text().splitlines()]
+        for r in runs
+    ]
+    assert predictions[0] == predictions[1]
+    assert runs[0].metrics == runs[1].metrics
+
+
 def test_seqeval_per_unit_counts_sum_to_seqeval_f1(tiny_bert, tmp_path):
     result = runner.train(
         "bc5cdr_dise", encoder=str(tiny_bert), output_dir=tmp_path / "ckpt",

@@ -11,7 +11,7 @@ from finetune.train import train
 from harness.local_models import build_tiny_causal_lm
 
 
-def test_stage2_adapter_scores_through_the_lm_eval_cli(tmp_path: Path):
+def test_stage2_adapter_scores_through_the_lm_eval_cli(tmp_path: Path, single_thread_env: dict):
     tiny = build_tiny_causal_lm(tmp_path / "tiny-lm", seed=1)
     config = load_recipe("cpu_smollm2_tiny", [
         f"model.base={tiny}", "data.tasks.names=[kuake_qic, ncbi_disease]", "data.files=[]", "data.cap=4",
@@ -25,7 +25,7 @@ def test_stage2_adapter_scores_through_the_lm_eval_cli(tmp_path: Path):
         ["lm_eval", "--model", "hf", "--model_args", f"pretrained={tiny},peft={adapter}",
          "--tasks", "taiyi_kuake_qic", "--limit", "3", "--gen_kwargs", "max_gen_toks=8",
          "--device", "cpu", "--output_path", str(tmp_path / "eval"), "--log_samples"],
-        capture_output=True, text=True, timeout=900,
+        capture_output=True, text=True, env=single_thread_env, timeout=900,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     (results_file,) = (tmp_path / "eval").glob("*/results_*.json")

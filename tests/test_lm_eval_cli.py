@@ -14,7 +14,7 @@ from harness.scoring import headline_metric_name
 pytestmark = pytest.mark.slow
 
 
-def test_smollm2_runs_all_13_tasks_through_the_lm_eval_cli(tmp_path):
+def test_smollm2_runs_all_13_tasks_through_the_lm_eval_cli(tmp_path, single_thread_env):
     command = [
         "lm_eval", "--model", "hf",
         "--model_args", f"pretrained={smollm2_dir()},dtype=float32",
@@ -23,7 +23,7 @@ def test_smollm2_runs_all_13_tasks_through_the_lm_eval_cli(tmp_path):
         "--gen_kwargs", "max_gen_toks=12", "--batch_size", "1",
         "--output_path", str(tmp_path), "--log_samples",
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=1200)
+    done = subprocess.run(command, capture_output=True, text=True, env=single_thread_env, timeout=1200)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "BUNDLED SAMPLES" in done.stderr + done.stdout  # said loudly
 
