@@ -113,8 +113,9 @@ def _optimizer(model: nn.Module, config: HeadConfig) -> torch.optim.Optimizer:
             continue
         (no_decay if parameter.ndim < 2 or "LayerNorm" in name or name.endswith(".bias") else decay).append(parameter)
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    # The fused kernel (CPU and CUDA) is what makes CPU fine-tuning practical: the default
-    # per-parameter loop spent ~4 s per step on MiniLM's 11.7M-entry embedding, fused ~0.05 s.
+    # The fused kernel (CPU and CUDA) updates all parameters in one pass: on MiniLM the optimizer
+    # step takes 0.014 s instead of the default loop's 0.087 s on 2 CPU cores (and far less than
+    # the default's worst case when memory bandwidth is contended).
     try:
         return torch.optim.AdamW(groups, lr=config.learning_rate, fused=True)
     except (RuntimeError, ValueError, TypeError):
@@ -138,8 +139,9 @@ def total_steps(n_features: int, config: HeadConfig) -> int:
 
 def _length_bucketed_batches(features: Sequence[Feature], batch_size: int, rng: random.Random) -> list[list[int]]:
     """One epoch of batches: shuffle, sort chunks of 50 batches by length, cut, shuffle the
-    batches. A batch then pads to similar lengths (IOB sentences range from 3 to 128+ sub-words:
-    padding to the longest made CPU steps ~3x slower) while the order stays random."""
+    batches. A batch then pads to similar lengths (IOB sentences range from 3 to 128+ sub-words)
+    while the order stays random. With the fused optimizer this doubles CPU training speed on
+    MiniLM/NCBI (benchmarks/bench_baselines.py: 4.4 vs 2.0 steps/s)."""
     order = list(range(len(features)))
     rng.shuffle(order)
     chunk = batch_size * 50

@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -101,12 +102,17 @@ class Demo:
     def _marker(self, step: str) -> Path:
         return self.out / "steps" / f"{step}.json"
 
-    def finished(self, step: str) -> dict[str, Any] | None:
+    def _record(self, step: str) -> dict[str, Any] | None:
+        """The step's marker if it was written with the current settings."""
         marker = self._marker(step)
-        if self.s.fresh or not marker.is_file():
+        if not marker.is_file():
             return None
         record = json.loads(marker.read_text(encoding="utf-8"))
         return record if record.get("fingerprint") == self.s.fingerprint() else None
+
+    def finished(self, step: str) -> dict[str, Any] | None:
+        """A record to reuse instead of running the step (never with --fresh)."""
+        return None if self.s.fresh else self._record(step)
 
     def run(self) -> dict[str, dict[str, Any]]:
         import torch
@@ -189,14 +195,18 @@ class Demo:
         if data_dir:
             overrides.append(f"data.tasks.data_dir={data_dir}")
         config = load_recipe(FINETUNE_RECIPE, overrides)
-        summary = train(config, output_dir=self.out / "finetune", resume=True)
-        return {"adapter": summary["stages"][2]["adapter"], "run_dir": str(self.out / "finetune")}
+        run_dir = self.out / "finetune" / FINETUNED_NAME  # names the adapter in the leaderboard
+        if self.s.fresh:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        # resume=True: after an interruption, training continues from the last checkpoint.
+        summary = train(config, output_dir=run_dir, resume=True)
+        return {"adapter": summary["stages"][2]["adapter"], "run_dir": str(run_dir)}
 
     def eval_finetuned(self) -> dict[str, Any]:
         from baselines.llm_registry import find_config
         from baselines.llm_run import run_preflight
 
-        adapter = self.finished("finetune")
+        adapter = self._record("finetune")  # written by this run's finetune step, or reused
         if adapter is None:
             raise RuntimeError("the finetune step has not finished")
         base = find_config(BASE_BASELINE)

@@ -660,3 +660,11 @@ def test_date_ordering_uses_run_date_over_file_names(tmp_path: Path) -> None:
     newest = write_run(tmp_path, "org/m", quality=0.95, seed=2, when=base + timedelta(days=5))
     table = leaderboard_table([tmp_path], published="none")
     assert table.columns[0].value("pubmedqa") == pytest.approx(_expected_percent(newest)["pubmedqa"])
+
+
+def test_a_fine_tuning_adapter_column_is_named_by_its_run() -> None:
+    from harness.leaderboard.collect import _short_model
+
+    assert _short_model("/w/runs/demo/finetune/taiyi-style/stage2/adapter") == "taiyi-style (stage2 adapter)"
+    assert _short_model("/ckpt/local/model-b") == "model-b"
+    assert _short_model("org/model-a") == "org/model-a"

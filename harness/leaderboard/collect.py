@@ -371,7 +371,12 @@ class RunColumn:
 def _short_model(model: str) -> str:
     # Local checkpoints are long absolute paths; hub ids ("org/name") are kept whole.
     if model.startswith(("/", "./", "../", "~")) or "\\" in model:
-        return Path(model).name or model
+        path = Path(model)
+        # A fine-tuning run's adapter (`<run>/stage2/adapter`, finetune/README.md) is named by
+        # its run: "adapter" alone would say nothing.
+        if path.name in ("adapter", "merged") and path.parent.name.startswith("stage"):
+            return f"{path.parent.parent.name} ({path.parent.name} {path.name})"
+        return path.name or model
     return model
 
 
