@@ -44,7 +44,9 @@ def _figure(table: Table):
     wrap = 170
     footnote: list[str] = []
     for header, lines in provenance_lines(columns):
-        footnote += textwrap.wrap(f"{header}: " + " ".join(lines), wrap, subsequent_indent="    ")
+        # A figure has room for a summary; the tables carry the full provenance of each column.
+        text = textwrap.shorten(f"{header}: " + " ".join(lines), width=3 * wrap, placeholder=" … (full provenance in the tables)")
+        footnote += textwrap.wrap(text, wrap, subsequent_indent="    ")
     if any(c.partial for c in columns):
         footnote.append("Hatched bars: partial runs (bundled samples or a limit): not comparable with full runs.")
     note_height = 0.16 * len(footnote) + 0.3
