@@ -19,6 +19,13 @@ def _limit(value: str) -> float:
     return number
 
 
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return number
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "baseline",
@@ -75,8 +82,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--output-root", default="results/runs", help="results root; lm-eval writes <root>/<name>/...")
     run.add_argument("--device", help="override the config's device (hf backend)")
     run.add_argument("--batch-size", help="override the config's batch size")
-    run.add_argument("--max-gen-toks", type=int, help="override max_gen_toks")
+    run.add_argument(
+        "--max-gen-toks", type=_positive_int, metavar="N",
+        help="cap EVERY task's generation budget at N tokens (default: each task keeps its own, 32 to 1280); "
+        "tasks with a larger budget are cut, warned about, and marked 'budget cut' in the results",
+    )
     run.add_argument("--timeout", type=float, default=3.0, help="seconds for each reachability check (default 3)")
+    run.add_argument(
+        "--skip-missing", action="store_true",
+        help="run the sets that are in the data directory and record the others as skipped (default: stop and list them)",
+    )
     run.set_defaults(func=_run)
 
     new = commands.add_parser("new", help="write a starting config for a new general-LLM baseline")
@@ -177,7 +192,8 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         rows = [
             {"name": c.name, "display_name": c.display_name, "backend": c.backend, "model": c.model,
-             "in_paper": c.in_paper, "chat_template": c.apply_chat_template, "path": str(c.path)}
+             "in_paper": c.in_paper, "chat_template": c.apply_chat_template, "prompt_format": c.prompt_format,
+             "path": str(c.path)}
             for c in configs
         ]
         print(json.dumps(rows, indent=2, ensure_ascii=False))
@@ -199,8 +215,14 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _fail(str(exc))
     gen_kwargs = {"max_gen_toks": args.max_gen_toks} if args.max_gen_toks else None
+    # Every requested set is checked before any model loads: one message lists all that are missing.
+    try:
+        tasks, skipped = llm_run.select_available_tasks(args.tasks, args.data_dir, skip_missing=args.skip_missing)
+    except (ConfigError, DataNotFoundError, KeyError) as exc:
+        return _fail(str(exc).strip("'\""))
+    _warn_budget_cuts(config, args.max_gen_toks, tasks)
     options = dict(
-        tasks=args.tasks, limit=args.limit, data_dir=args.data_dir, output_root=args.output_root,
+        tasks=tasks, limit=args.limit, data_dir=args.data_dir, output_root=args.output_root,
         device=args.device, batch_size=args.batch_size, gen_kwargs=gen_kwargs,
     )
     if args.dry_run:
@@ -226,8 +248,25 @@ def _run(args: argparse.Namespace) -> int:
     status = llm_run.execute(invocation)
     newest = llm_run.newest_results(invocation.output_path)
     if status == 0 and newest is not None:
+        if skipped:
+            llm_run.record_skipped_sets(newest, skipped)
         print(f"results: {newest}")
     return status
+
+
+def _warn_budget_cuts(config: Any, max_gen_toks: int | None, tasks: list[str] | None) -> None:
+    """Say, before anything runs, which tasks a global max_gen_toks would cut (lm-eval's tasks
+    say it again in the run's log and record it in the results)."""
+    from harness.lm_eval_tasks import budget_cut_warning, budget_cuts
+    from harness.registry import specs_for_selection
+
+    origin = "--max-gen-toks" if max_gen_toks else f"max_gen_toks in {config.path}"
+    cap = max_gen_toks or config.gen_kwargs.get("max_gen_toks")
+    if not cap:
+        return
+    names = [spec.task_name for spec in specs_for_selection(tasks)]
+    for task, budget in budget_cuts(int(cap), names, config.thinking_allowance).items():
+        print(f"# warning: {budget_cut_warning(task, budget, int(cap), origin)}", file=sys.stderr)
 
 
 def _new(args: argparse.Namespace) -> int:

@@ -32,7 +32,7 @@ class LLMBaseline:
     display_name: str
     backend: str
     model: str
-    apply_chat_template: bool
+    prompt_format: str  # harness.prompt_formats.PROMPT_FORMATS
     batch_size: int | str
     gen_kwargs: dict[str, Any]
     path: Path
@@ -46,10 +46,16 @@ class LLMBaseline:
     endpoint: dict[str, Any] | None = None
     requires: tuple[str, ...] = ()
     notes: str = ""
+    thinking_allowance: int = 0  # tokens added to every task's own budget (reasoning models)
 
     @property
     def is_api(self) -> bool:
         return self.backend in CHAT_BACKENDS
+
+    @property
+    def apply_chat_template(self) -> bool:
+        """Whether lm-eval applies the model's chat template (--apply_chat_template)."""
+        return self.prompt_format == "chat_template"
 
 
 @lru_cache(maxsize=1)
@@ -66,8 +72,30 @@ def validation_errors(data: Any) -> list[str]:
     lines = []
     for error in errors:
         where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+        if error.validator == "anyOf" and not error.absolute_path:  # the one top-level anyOf
+            lines.append(
+                "prompt_format: required, one of chat_template, plain, eod, taiyi1 "
+                "(older configs: apply_chat_template true/false)"
+            )
+            continue
         lines.append(f"{where}: {error.message}")
     return lines
+
+
+def _prompt_format(data: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(format, problem): `prompt_format`, else the older `apply_chat_template` read as one."""
+    from harness.prompt_formats import default_format
+
+    chosen = data.get("prompt_format")
+    legacy = data.get("apply_chat_template")
+    if chosen is None:
+        return default_format(bool(legacy)), None
+    if legacy is not None and bool(legacy) != (chosen == "chat_template"):
+        return None, (
+            f"apply_chat_template: {str(legacy).lower()} contradicts prompt_format: {chosen} "
+            "(only chat_template applies the chat template); keep prompt_format and drop apply_chat_template"
+        )
+    return chosen, None
 
 
 def load_config(path: str | os.PathLike) -> LLMBaseline:
@@ -80,6 +108,9 @@ def load_config(path: str | os.PathLike) -> LLMBaseline:
     problems = validation_errors(data)
     if not problems and data["name"] != path.stem:
         problems.append(f"name: {data['name']!r} must equal the file name {path.stem!r}")
+    prompt_format, format_problem = _prompt_format(data) if not problems else (None, None)
+    if format_problem:
+        problems.append(format_problem)
     if not problems:
         for key, value in {**data.get("model_args", {}), **data.get("gen_kwargs", {})}.items():
             if isinstance(value, str) and ("," in value or "=" in value):
@@ -92,7 +123,7 @@ def load_config(path: str | os.PathLike) -> LLMBaseline:
         display_name=data["display_name"],
         backend=data["backend"],
         model=data["model"],
-        apply_chat_template=data["apply_chat_template"],
+        prompt_format=prompt_format,
         batch_size=data["batch_size"],
         gen_kwargs=dict(data["gen_kwargs"]),
         path=path,
@@ -106,6 +137,7 @@ def load_config(path: str | os.PathLike) -> LLMBaseline:
         endpoint=dict(data["endpoint"]) if data.get("endpoint") else None,
         requires=tuple(data.get("requires") or ()),
         notes=data.get("notes", ""),
+        thinking_allowance=int(data.get("thinking_allowance", 0)),
     )
 
 
@@ -153,10 +185,12 @@ in_paper: false
 backend: {backend}            # hf | vllm | local-chat-completions | openai-chat-completions
 model: {model}
 trust_remote_code: false      # enable only for a model without a transformers-native class
-{model_args}apply_chat_template: true
+{model_args}prompt_format: chat_template  # chat_template | plain | eod | taiyi1 (baselines/llm/schema.json)
 batch_size: {batch_size}
+# Each task keeps its own generation budget (32 to 1280 tokens). A reasoning model that writes
+# its thinking first needs `thinking_allowance: N` (added to every task's budget); a
+# max_gen_toks here would cap every task instead, and the cut tasks would be marked.
 gen_kwargs:
-  max_gen_toks: 512
   do_sample: false
   temperature: 0.0
 {endpoint}"""

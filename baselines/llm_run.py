@@ -21,6 +21,7 @@ from typing import Any
 from baselines import preflight
 from baselines.llm_registry import LLMBaseline
 from harness.errors import ConfigError
+from harness.prompt_formats import WRAPPER_BACKENDS
 from harness.registry import REGISTRY
 
 ALL_TASKS = "taiyi_*"
@@ -88,7 +89,15 @@ def model_args(config: LLMBaseline, model_location: str) -> dict[str, Any]:
         if config.trust_remote_code:
             args["trust_remote_code"] = True
     args.update(config.model_args)
+    if config.backend in WRAPPER_BACKENDS:  # the taiyi-* model types take and record the format
+        args["prompt_format"] = config.prompt_format
     return args
+
+
+def model_type(config: LLMBaseline) -> str:
+    """lm-eval's --model: hf and vllm run as taiyi-hf / taiyi-vllm (the same backends plus
+    `prompt_format`, see harness.lm_eval_models); the chat-completions backends as they are."""
+    return WRAPPER_BACKENDS.get(config.backend, config.backend)
 
 
 def build_invocation(
@@ -102,13 +111,19 @@ def build_invocation(
     device: str | None = None,
     batch_size: int | str | None = None,
     gen_kwargs: dict[str, Any] | None = None,
+    mcmle_options: int | None = None,
 ) -> Invocation:
     """The exact lm-eval command for `config`. `model_location` defaults to `config.model`
-    (pass the resolved one for local:<name> models)."""
+    (pass the resolved one for local:<name> models).
+
+    Each task keeps its own generation budget: a `max_gen_toks` in `gen_kwargs` (or the
+    config's) caps every task and the tasks warn and record the cut. A reasoning model's
+    `thinking_allowance` travels in `--metadata`, where each task adds it to its own budget;
+    data_dir, thinking_allowance and mcmle_options share that one JSON object."""
     output_path = Path(output_root) / config.name
     argv = [
         "lm_eval", "run",
-        "--model", config.backend,
+        "--model", model_type(config),
         "--model_args", _key_values(model_args(config, model_location or config.model)),
         "--tasks", task_names(tasks),
         "--batch_size", str(batch_size if batch_size is not None else config.batch_size),
@@ -127,8 +142,15 @@ def build_invocation(
         argv += ["--device", chosen_device]
     if limit is not None:
         argv += ["--limit", _format_value(int(limit) if float(limit).is_integer() and limit >= 1 else limit)]
+    metadata: dict[str, Any] = {}
     if data_dir is not None:
-        argv += ["--metadata", json.dumps({"data_dir": str(Path(data_dir).expanduser().resolve())})]
+        metadata["data_dir"] = str(Path(data_dir).expanduser().resolve())
+    if config.thinking_allowance:
+        metadata["thinking_allowance"] = config.thinking_allowance
+    if mcmle_options is not None:
+        metadata["mcmle_options"] = mcmle_options
+    if metadata:
+        argv += ["--metadata", json.dumps(metadata)]
     env_from = {}
     if config.is_api:
         key_env = (config.endpoint or {})["api_key_env"]
@@ -175,3 +197,47 @@ def newest_results(output_path: Path) -> Path | None:
     """The results file lm-eval just wrote under `output_path` (it adds a model-name folder)."""
     files = sorted(output_path.glob("**/results_*.json"), key=lambda p: p.stat().st_mtime)
     return files[-1] if files else None
+
+
+SKIPPED_SETS_KEY = "taiyi_skipped_sets"  # results-file key: task name -> why it was not run
+
+
+def select_available_tasks(
+    tasks: list[str] | None, data_dir: str | os.PathLike | None, *, skip_missing: bool = False
+) -> tuple[list[str] | None, dict[str, str]]:
+    """Check every requested set's evaluation files before a model loads.
+
+    Returns the task selection to run (unchanged when nothing is missing) and the skipped sets
+    (task name -> reason). A missing set is a `DataNotFoundError` that lists every missing set and
+    where to get it, unless `skip_missing`, which drops them from the run instead.
+    """
+    from harness.datasets import missing_sets
+    from harness.errors import DataNotFoundError
+    from harness.registry import specs_for_selection
+
+    specs = specs_for_selection(tasks)
+    missing = missing_sets(specs, data_dir)
+    if not missing:
+        return tasks, {}
+    if not skip_missing:
+        listing = "\n  ".join(f"{m.spec.task_name}: {m.reason}" for m in missing)
+        raise DataNotFoundError(
+            f"{len(missing)} of the {len(specs)} requested sets are missing from the data directory "
+            f"(nothing was run; --skip-missing runs the others):\n  {listing}"
+        )
+    skipped = {m.spec.task_name: m.reason for m in missing}
+    remaining = [spec.task_name for spec in specs if spec.task_name not in skipped]
+    if not remaining:
+        raise DataNotFoundError("every requested set is missing from the data directory:\n  " + "\n  ".join(skipped.values()))
+    print(f"# skipping {len(skipped)} missing set(s): {', '.join(skipped)}", file=sys.stderr)
+    return remaining, skipped
+
+
+def record_skipped_sets(results_path: Path, skipped: dict[str, str]) -> None:
+    """Add the skipped sets to the results file lm-eval wrote, atomically, so the leaderboard shows
+    them as missing (never as zero) for exactly this run."""
+    from harness.leaderboard.files import atomic_write_text
+
+    data = json.loads(results_path.read_text(encoding="utf-8"))
+    data[SKIPPED_SETS_KEY] = dict(skipped)
+    atomic_write_text(results_path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")

@@ -7,7 +7,8 @@ save_results_aggregated` / `save_results_samples`):
     results/runs/<model_slug>/<date_id>/results_<date_id>.json
     results/runs/<model_slug>/<date_id>/samples_<task>_<date_id>.jsonl
 
-with `results[task]["<metric>,none"]`, `configs[task]["metadata"]["data_source"]`, `n-samples`,
+with `results[task]["<metric>,none"]`, `configs[task]["metadata"]` (data source and the shared
+provenance keys of `harness.provenance.task_metadata`, as the taiyi_* tasks write them), `n-samples`,
 `config.model` / `model_name` / `limit`, `date`, and per unit `doc_id`, `doc` (the same doc
 lm-eval's taiyi_* tasks log), `target`, `resps` (the prediction rendered in Taiyi's answer
 format), the per-unit metric values of `harness.scoring.unit_metric_values` and hashes. Both
@@ -21,16 +22,18 @@ import math
 import os
 import platform
 import re
-import subprocess
 import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from harness import scoring
+from harness import provenance, scoring
+from harness.datasets import split_files
+from harness.errors import DataNotFoundError
 from harness.leaderboard.files import atomic_write_text
-from harness.prompts import PROMPT_VERSION, render_answer
+from harness.paths import SAMPLES_DIR
+from harness.prompts import render_answer
 from harness.records import Entity, Example, Prediction, Relation
 from harness.registry import DatasetSpec
 
@@ -88,16 +91,14 @@ def _mean_stderr(values: Sequence[float]) -> float | str:
     return math.sqrt(sum((v - mu) ** 2 for v in values) / (n - 1)) / math.sqrt(n)
 
 
-def _git_hash() -> str | None:
-    # The project's commit (lm-eval records its working directory's, via `git describe --always`).
+def _files_read(spec: DatasetSpec, split: str, data_source: str, data_dir: str | None) -> list[tuple[Path, Path]]:
+    # For callers that did not say which files they read: the files of the split under the
+    # data directory the metadata names (the samples for a samples run).
+    root = SAMPLES_DIR if data_source == "samples" or not data_dir else Path(data_dir)
     try:
-        done = subprocess.run(
-            ["git", "describe", "--always"], cwd=Path(__file__).resolve().parent,
-            capture_output=True, text=True, timeout=10, check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() or None
+        return [(path, root) for path in split_files(spec, split, root)]
+    except (DataNotFoundError, KeyError):
+        return []
 
 
 def _versions() -> dict[str, str | None]:
@@ -131,12 +132,15 @@ def write_run(
     config: dict[str, Any] | None = None,
     baseline_info: dict[str, Any] | None = None,
     start_time: float | None = None,
+    data_files: Sequence[os.PathLike | str] | None = None,
+    data_root: os.PathLike | str | None = None,
 ) -> Path:
     """Score `predictions` against `examples` (harness.scoring) and write the results and samples
     files; returns the results file's path.
 
     `extra_metrics` (e.g. `seqeval_f1`) go into `results[task]` next to the scorer's metrics
-    under their own names; they never replace one.
+    under their own names; they never replace one. `data_files` (under `data_root`) are the
+    evaluation files read, checksummed into the provenance (by default the split's files).
     """
     if len(examples) != len(predictions):
         raise ValueError(f"{len(examples)} examples but {len(predictions)} predictions")
@@ -193,8 +197,18 @@ def write_run(
         hashes.append(sample["doc_hash"] + sample["prompt_hash"] + sample["target_hash"])
         sample_lines.append(json.dumps(sample, ensure_ascii=False))
 
+    if data_files is not None:
+        files = [(Path(path), Path(data_root) if data_root is not None else Path(path).parent) for path in data_files]
+    else:
+        files = _files_read(spec, split, data_source, (metadata or {}).get("data_dir"))
     task_metadata = {
-        "version": 1, "prompt_version": PROMPT_VERSION, "data_source": data_source, "eval_units": n_original,
+        "version": 1,
+        # The shared provenance keys, as lm-eval's taiyi_* tasks record them; nothing is generated,
+        # so there is no budget and no few-shot pool.
+        **provenance.task_metadata(
+            spec, split, data_source=data_source, eval_units=n_original, fewshot_source=None,
+            files=files, budget=dict(provenance.NO_BUDGET),
+        ),
         **(metadata or {}),
     }
     metric_list = [{"metric": name, "higher_is_better": name != "parse_fail"} for name in names]
@@ -231,7 +245,7 @@ def write_run(
             "gen_kwargs": None,
             **(config or {}),
         },
-        "git_hash": _git_hash(),
+        "git_hash": provenance.git_commit(),
         "date": started,
         "pretty_env_info": f"{platform.platform()}; python {platform.python_version()}; torch {versions['torch']}",
         "transformers_version": versions["transformers"],

@@ -241,6 +241,8 @@ def _predict_and_write(
             "predict_seconds": round(time.time() - started, 1),
         },
         start_time=started,
+        data_files=eval_data.paths,
+        data_root=eval_data.root,
     )
     scores = [scoring.score_unit(spec, ex, pred) for ex, pred in zip(examples, output.predictions, strict=True)]
     metrics = scoring.aggregate(spec, scores)

@@ -66,11 +66,45 @@ def run(args: argparse.Namespace) -> int:
         summary = train(
             config, stages=STAGE_CHOICES[args.stage], output_dir=args.output_dir, resume=args.resume
         )
+        command = eval_command(config, summary)
     except (ConfigError, DataFormatError, DataNotFoundError) as exc:
         print(f"taiyi finetune: error: {exc}", file=sys.stderr)
         return 2
+    if command is not None:
+        summary["lm_eval_command"] = command
     print(json.dumps(summary, indent=2, default=str))
+    if command is not None:
+        print(f"evaluate it in the format it was trained in:\n  {command}", file=sys.stderr)
     return 0
+
+
+def eval_command(config: dict[str, Any], summary: dict[str, Any]) -> str | None:
+    """The lm_eval command line for the run's last adapter, with the recipe's prompt format;
+    also written to <output_dir>/lm_eval_command.txt. None when the run stopped early."""
+    import os
+    import shlex
+    from pathlib import Path
+
+    from harness.errors import ConfigError
+    from harness.prompt_formats import finetune_eval_command
+
+    stages = summary.get("stages") or {}
+    if summary.get("interrupted") or not stages:
+        return None
+    adapter = stages[max(stages)].get("adapter")
+    if not adapter:
+        return None
+    try:
+        command = shlex.join(finetune_eval_command(config, str(adapter), str(summary["base"])))
+    except ConfigError as exc:  # the training itself succeeded: say why there is no command, go on
+        print(f"taiyi finetune: no lm_eval command: {exc}", file=sys.stderr)
+        return None
+    out = Path(summary["output_dir"])
+    if int(os.environ.get("RANK", "0")) == 0 and out.is_dir():  # one writer under torchrun / accelerate
+        tmp = out / ".lm_eval_command.txt.tmp"
+        tmp.write_text(command + "\n", encoding="utf-8")
+        tmp.replace(out / "lm_eval_command.txt")
+    return command
 
 
 def _dry_run(config: dict, stages: tuple[int, ...], to_yaml: Any) -> int:

@@ -30,7 +30,12 @@ DEFAULTS: dict[str, Any] = {
         "revision": None,
         "trust_remote_code": False,  # OFF unless a recipe explicitly needs it (Qwen-7B does)
         "precision": "auto",  # auto (bf16 on a bf16-capable GPU, else fp32) | bf16 | fp16 | fp32
-        "attn_implementation": None,  # None = transformers' default (sdpa); flash_attention_2 on GPUs with flash-attn
+        # auto: flash_attention_2 when flash-attn is installed, else with packing on a GPU
+        # flex_attention (document block mask), else sdpa (CPU: dense 4-D mask for packed rows);
+        # or name one: eager | sdpa | flex_attention | flash_attention_2. The choice is logged.
+        "attn_implementation": "auto",
+        # false | true (every layer) | k (every k-th layer) | auto: recompute activations only when
+        # the estimate for a micro-batch exceeds the GPU's free memory, as few layers as fits (CPU: off)
         "gradient_checkpointing": False,
         "quantization": None,  # None | "4bit" (QLoRA; CUDA + bitsandbytes only)
         "bnb_4bit_quant_type": "nf4",
@@ -219,6 +224,22 @@ def validate(config: Mapping[str, Any]) -> None:
         raise ConfigError(f"model.precision must be auto, bf16, fp16 or fp32, not {model['precision']!r}")
     if model["quantization"] not in (None, "4bit"):
         raise ConfigError(f"model.quantization must be null or 4bit, not {model['quantization']!r}")
+    attn = model["attn_implementation"]
+    if not (attn in (None, "auto", "eager", "sdpa", "flex_attention") or "flash" in str(attn)):
+        raise ConfigError(
+            "model.attn_implementation must be auto, eager, sdpa, flex_attention or a flash attention "
+            f"implementation (flash_attention_2), not {attn!r}"
+        )
+    checkpointing = model["gradient_checkpointing"]
+    if not (
+        isinstance(checkpointing, bool)
+        or checkpointing == "auto"
+        or (isinstance(checkpointing, int) and checkpointing >= 1)
+    ):
+        raise ConfigError(
+            "model.gradient_checkpointing must be true, false, auto or k >= 1 (every k-th layer), "
+            f"not {checkpointing!r}"
+        )
     if not isinstance(model["trust_remote_code"], bool):
         raise ConfigError("model.trust_remote_code must be true or false")
     if fmt["style"] not in ("chat_template", "eod"):

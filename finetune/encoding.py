@@ -12,8 +12,10 @@ Two formats:
 
 Labels are the input ids with -100 everywhere else; the model shifts them (HF convention).
 Packing concatenates several samples into one row with position ids restarting per sample; the
-collator makes the attention respect the boundaries (a 4D block-diagonal causal mask for
-eager/sdpa, a flattened batch with position ids for flash-attention's varlen kernels).
+collator makes the attention respect the boundaries: a dense 4D block-diagonal causal mask
+(eager/sdpa, the CPU path), padded rows with position ids only (flex_attention: transformers
+turns them into a document block mask), or one flattened row with position ids
+(flash-attention's varlen kernels). `finetune.performance.choose_attention` picks one.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from harness.errors import ConfigError
 
 IGNORE_INDEX = -100
 Style = Literal["chat_template", "eod"]
-AttentionLayout = Literal["mask4d", "flatten"]
+AttentionLayout = Literal["mask4d", "positions", "flatten"]
+FLEX_BLOCK = 128  # flex_attention's block size: padded widths are multiples of it (fewer recompiles)
 
 
 @dataclass
@@ -302,6 +305,10 @@ def collate_packed(
     no row is all-masked): boolean for `dtype=torch.bool` (sdpa), else additive (0 / the dtype's
     minimum, for eager); `position_ids` restart per sample.
     Works with eager and sdpa attention of transformers-native models.
+    layout="positions": the same rows, padded to a multiple of FLEX_BLOCK, with restarting
+    `position_ids` and NO mask: transformers (>= 4.53) finds the sample boundaries where the
+    position ids stop increasing by one and builds the mask itself, a document BlockMask for
+    flex_attention (each padding token is a sample of its own).
     layout="flatten": every sample of every pack concatenated into ONE row [1, total] with
     restarting `position_ids` and no mask (what `DataCollatorWithFlattening` produces);
     flash-attention builds varlen boundaries from the position ids.
@@ -314,9 +321,11 @@ def collate_packed(
         collator = DataCollatorWithFlattening(return_position_ids=True, separator_id=IGNORE_INDEX)
         features = [{"input_ids": s.input_ids, "labels": s.labels} for pack in packs for s in pack]
         return dict(collator(features, return_tensors="pt"))
-    if layout != "mask4d":
+    if layout not in ("mask4d", "positions"):
         raise ValueError(f"unknown packing layout {layout!r}")
     width = max(sum(len(s) for s in pack) for pack in packs)
+    if layout == "positions":
+        width = -(-width // FLEX_BLOCK) * FLEX_BLOCK
     batch = len(packs)
     input_ids = torch.full((batch, width), pad_id, dtype=torch.long)
     labels = torch.full((batch, width), IGNORE_INDEX, dtype=torch.long)
@@ -331,6 +340,8 @@ def collate_packed(
             position_ids[row, cursor : cursor + n] = torch.arange(n)
             segment[row, cursor : cursor + n] = number
             cursor += n
+    if layout == "positions":
+        return {"input_ids": input_ids, "labels": labels, "position_ids": position_ids}
     causal = torch.ones((width, width), dtype=torch.bool).tril()
     same = segment[:, :, None] == segment[:, None, :]
     real = (segment >= 0)[:, :, None]

@@ -3,16 +3,21 @@
     taiyi finetune RECIPE [--stage 1|2|all] [--override key=value ...] [--output-dir DIR] [--resume]
     accelerate launch --config_file finetune/accelerate/<config>.yaml -m finetune RECIPE ...
 
-Read it in order: (1) the run directory and the resolved config, (2) the accelerator and the
-device checks, (3) the tokenizer and the model (4-bit, gradient checkpointing, LoRA), then for
-each stage (4) the data, (5) the batches, (6) the optimizer and schedule, (7) resuming, (8) the
-training loop with logging and checkpoints, (9) the adapter; finally (10) the optional merge.
+`train` reads as the recipe; each step is a function below it, in this order:
+  1. config       `configure_run`, `open_run_directory`: the run directory, the resolved config
+  2. accelerator  `check_device`, `setup_accelerator`: precision, device checks, processes
+  3. data         `load_tokenizer`, `stage_data`: the tokenizer; per stage the mixture, encoded
+  4. model        `load_model` (attention path, 4-bit), `attach_adapter` (LoRA), `plan_memory`
+                  (gradient checkpointing), `StageBatches` (the optimizer steps of a stage)
+  5. optimiser    `setup_optimizer`, `resume_position`
+  6. loop         `train_loop`, `optimizer_step`: logging tokens/s, MFU, peak memory; checkpoints
+  7. save         `save_stage` (the adapter), `finish_run` (the optional merge)
 
 Output layout (`<out>` = --output-dir or runs/<recipe name>):
     <out>/resolved_config.yaml          the exact config of the latest invocation
     <out>/train_log.jsonl               one JSON object per line: events and per-step metrics
     <out>/stage{1,2}/data_report.json   what each dataset contributed; truncated/dropped counts
-    <out>/stage{1,2}/run_info.json      world size, steps, versions
+    <out>/stage{1,2}/run_info.json      world size, steps, attention path, checkpointing, versions
     <out>/stage{1,2}/checkpoints/step-NNNNNN/   resumable (accelerate state + scheduler + position)
     <out>/stage{1,2}/adapter/           the PEFT adapter (lm-eval: pretrained=<base>,peft=<this>)
     <out>/stage2/merged/                base + adapter merged (when `merge: true`)
@@ -26,21 +31,21 @@ import math
 import os
 import platform
 import random
-import resource
 import shutil
-import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from finetune import data as data_mod
+from finetune import performance
 from finetune.config import PACKAGE_DIR, to_yaml
 from finetune.encoding import (
     EncodedSample,
+    EncodeReport,
     collate_packed,
     collate_padded,
     encode_all,
@@ -48,6 +53,7 @@ from finetune.encoding import (
     label_token_count,
     pack_indices,
 )
+from finetune.performance import token_loss_sum as token_loss_sum  # re-exported: the reference loss
 from harness.errors import ConfigError
 
 STAGE_MARKER = "taiyi_stage.json"  # written last into a finished stage's adapter directory
@@ -81,24 +87,6 @@ def recipe_search_dirs(config: dict[str, Any]) -> list[Path]:
     """Where relative data paths of a recipe are looked up after the working directory."""
     source = str(config.get("recipe_source") or "<mapping>")
     return ([] if source.startswith("<") else [Path(source).parent]) + [PACKAGE_DIR]
-
-
-def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Summed next-token cross-entropy over label tokens (normalised by the caller, over the
-    whole accumulation window, so that every label token weighs the same)."""
-    shifted = logits[..., :-1, :].float()
-    targets = labels[..., 1:].to(shifted.device)
-    return F.cross_entropy(
-        shifted.reshape(-1, shifted.size(-1)), targets.reshape(-1), ignore_index=-100, reduction="sum"
-    )
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    # ru_maxrss is KiB on Linux, bytes on macOS.
-    scale = 1 if sys.platform == "darwin" else 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
 
 
 def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -174,6 +162,37 @@ def epoch_windows(
     return [[micro[(s * window + j) % len(micro)] for j in range(window)] for s in range(steps)]
 
 
+@dataclass
+class Run:
+    """What the steps of one invocation share; filled in as the recipe goes."""
+
+    config: dict[str, Any]
+    out: Path
+    stages: list[int]
+    resume: bool
+    stop_after_steps: int | None
+    log: JsonlLog | None = None
+    accelerator: Any = None
+    precision: str = "fp32"
+    dtype: torch.dtype = torch.float32
+    base: str = ""
+    tokenizer: Any = None
+    pad_id: int = 0
+    attention: performance.AttentionPlan | None = None
+    lora: Any = None  # peft.LoraConfig of a fresh adapter
+    steps_this_call: int = 0
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    @property
+    def window(self) -> int:
+        """Micro-batches per optimizer step, over all processes."""
+        return int(self.config["training"]["gradient_accumulation_steps"]) * self.accelerator.num_processes
+
+
 # --------------------------------------------------------------------------- the recipe
 
 
@@ -190,35 +209,109 @@ def train(
     `resume` continues from the latest complete checkpoint (finished stages are skipped).
     `stop_after_steps` ends the run after that many optimizer steps in this invocation, having
     written a checkpoint, as an interruption would (used by the resume test).
-    Returns a summary: output paths, steps, first/last loss per stage.
+    Returns a summary: output paths, steps, first/last loss, tokens/s, MFU, peak memory per stage.
     """
     threads = torch.get_num_threads()
     try:
-        return _train(
-            config, stages=stages, output_dir=output_dir, resume=resume, stop_after_steps=stop_after_steps
-        )
+        run = configure_run(config, stages, output_dir, resume, stop_after_steps)  # 1. config
+        setup_accelerator(run)  # 2. accelerator
+        open_run_directory(run)
+        load_tokenizer(run)  # 3. data (the tokenizer; each stage's data below)
+        model = load_model(run)  # 4. model
+        sources = None  # the data is read and rendered once, for both stages
+        for stage in run.stages:
+            if stage_finished_earlier(run, stage):
+                continue
+            sources = sources or data_mod.load_sources(
+                run.config["data"], search_dirs=recipe_search_dirs(run.config)
+            )
+            samples, report = stage_data(run, stage, sources)
+            model = attach_adapter(run, model, stage)
+            batches = StageBatches.for_stage(run, stage, samples)
+            memory = plan_memory(run, model, stage, report)
+            model, optimizer, scheduler = setup_optimizer(run, model, batches.total_steps)  # 5. optimiser
+            start_step = resume_position(run, stage, scheduler, batches)
+            write_run_info(run, stage, batches, memory)
+            result = train_loop(run, model, optimizer, scheduler, batches, start_step)  # 6. loop
+            run.summary["stages"][stage] = result
+            if result.get("interrupted"):
+                run.summary["interrupted"] = True
+                return run.summary
+            model = save_stage(run, model, stage, result)  # 7. save
+        return finish_run(run)
     finally:
         torch.set_num_threads(threads)  # training.num_threads applies to the run only
 
 
-def _train(
+# ---- 1. config -------------------------------------------------------------------------------
+
+
+def configure_run(
     config: dict[str, Any],
-    *,
-    stages: Sequence[int] = (1, 2),
-    output_dir: str | Path | None = None,
-    resume: bool = False,
-    stop_after_steps: int | None = None,
-) -> dict[str, Any]:
-    from accelerate import Accelerator
-    from accelerate.utils import DistributedType, set_seed
-
-    # ---- 1. run directory and resolved config ------------------------------------------------
+    stages: Sequence[int],
+    output_dir: str | Path | None,
+    resume: bool,
+    stop_after_steps: int | None,
+) -> Run:
+    """The run directory (--output-dir, else the recipe's, else runs/<name>) and the stages."""
     out = Path(output_dir or config.get("output_dir") or Path("runs") / config["name"]).expanduser()
-    config = {**config, "output_dir": str(out)}
-    training, fmt, model_cfg, lora_cfg = config["training"], config["format"], config["model"], config["lora"]
-    stages = sorted(set(int(s) for s in stages))
+    return Run(
+        config={**config, "output_dir": str(out)},
+        out=out,
+        stages=sorted({int(s) for s in stages}),
+        resume=resume,
+        stop_after_steps=stop_after_steps,
+        summary={"output_dir": str(out), "base": "", "stages": {}},
+    )
 
-    # ---- 2. accelerator and device checks (before any model is loaded) -----------------------
+
+def open_run_directory(run: Run) -> None:
+    """Create the directory, refuse to overwrite or to resume with another config, save the
+    resolved config and log the start."""
+    accelerator, out = run.accelerator, run.out
+    if run.main:
+        out.mkdir(parents=True, exist_ok=True)
+    accelerator.wait_for_everyone()
+    run.log = JsonlLog(out / "train_log.jsonl", run.main)
+    saved_config = out / "resolved_config.yaml"
+    if run.resume and saved_config.is_file():
+        import yaml
+
+        differences = config_differences(yaml.safe_load(saved_config.read_text(encoding="utf-8")), run.config)
+        if differences:
+            raise ConfigError(
+                f"--resume: the config differs from the run in {out} in {', '.join(differences)}; "
+                "resume with the same recipe and overrides, or start a new --output-dir"
+            )
+    for stage in run.stages:
+        stage_dir = out / f"stage{stage}"
+        if not run.resume and (
+            find_checkpoints(stage_dir) or (stage_dir / "adapter" / STAGE_MARKER).is_file()
+        ):
+            raise ConfigError(
+                f"{stage_dir} already holds a run of stage {stage}; pass --resume to continue it, "
+                "or choose another --output-dir"
+            )
+    if run.main:
+        saved_config.write_text(to_yaml(run.config), encoding="utf-8")
+    run.log.write(
+        "start",
+        stages=run.stages,
+        resume=run.resume,
+        world_size=accelerator.num_processes,
+        precision=run.precision,
+        distributed_type=str(accelerator.distributed_type),
+        config_file=str(saved_config),
+    )
+
+
+# ---- 2. accelerator --------------------------------------------------------------------------
+
+
+def check_device(config: dict[str, Any]) -> str:
+    """The precision to train in, after refusing GPU-only settings on a CPU (before any model
+    is loaded, with a message saying what to change)."""
+    model_cfg, training = config["model"], config["training"]
     cuda = torch.cuda.is_available()
     precision = model_cfg["precision"]
     if precision == "auto":
@@ -251,15 +344,23 @@ def _train(
             raise ConfigError("this accelerate config uses DeepSpeed: pip install 'taiyi-bench[deepspeed]'")
     if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" and not cuda:
         raise ConfigError("the FSDP accelerate config is for GPUs; on CPU launch without --config_file")
+    return precision
 
+
+def setup_accelerator(run: Run) -> None:
+    """The accelerator (processes, mixed precision, accumulation), agreeing with the recipe."""
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedType, set_seed
+
+    training = run.config["training"]
+    run.precision = check_device(run.config)
+    run.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[run.precision]
     grad_accum = int(training["gradient_accumulation_steps"])
     accelerator = Accelerator(
-        mixed_precision={"bf16": "bf16", "fp16": "fp16", "fp32": "no"}[precision],
+        mixed_precision={"bf16": "bf16", "fp16": "fp16", "fp32": "no"}[run.precision],
         gradient_accumulation_steps=grad_accum,
     )
-    main = accelerator.is_main_process
-    world = accelerator.num_processes
-    sharded = accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP)
+    run.accelerator = accelerator
     if accelerator.gradient_accumulation_steps != grad_accum:
         # The accelerate config (e.g. a DeepSpeed one) set its own value; the batching here
         # follows the recipe, so the two must agree.
@@ -279,102 +380,137 @@ def _train(
                 f"the DeepSpeed config clips gradients at {clipping} but training.max_grad_norm is "
                 f"{training['max_grad_norm']}; make them equal"
             )
-    set_seed(int(config["seed"]))
+    set_seed(int(run.config["seed"]))
     if training["num_threads"] and accelerator.device.type == "cpu":
         torch.set_num_threads(int(training["num_threads"]))  # restored by `train` on return
 
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-    accelerator.wait_for_everyone()
-    log = JsonlLog(out / "train_log.jsonl", main)
-    saved_config = out / "resolved_config.yaml"
-    if resume and saved_config.is_file():
-        import yaml
 
-        differences = config_differences(yaml.safe_load(saved_config.read_text(encoding="utf-8")), config)
-        if differences:
-            raise ConfigError(
-                f"--resume: the config differs from the run in {out} in {', '.join(differences)}; "
-                "resume with the same recipe and overrides, or start a new --output-dir"
-            )
-    for stage in stages:
-        stage_dir = out / f"stage{stage}"
-        if not resume and (find_checkpoints(stage_dir) or (stage_dir / "adapter" / STAGE_MARKER).is_file()):
-            raise ConfigError(
-                f"{stage_dir} already holds a run of stage {stage}; pass --resume to continue it, "
-                "or choose another --output-dir"
-            )
-    if main:
-        saved_config.write_text(to_yaml(config), encoding="utf-8")
-    log.write(
-        "start",
-        stages=stages,
-        resume=resume,
-        world_size=world,
-        precision=precision,
-        distributed_type=str(accelerator.distributed_type),
-        config_file=str(saved_config),
+# ---- 3. data ---------------------------------------------------------------------------------
+
+
+def load_tokenizer(run: Run) -> None:
+    """The base model's tokenizer and the padding id (pad, else Taiyi's eod, else eos)."""
+    from transformers import AutoTokenizer
+
+    model_cfg, fmt = run.config["model"], run.config["format"]
+    run.base = resolve_base(str(model_cfg["base"]))
+    run.summary["base"] = run.base
+    tokenizer = AutoTokenizer.from_pretrained(
+        run.base, trust_remote_code=bool(model_cfg["trust_remote_code"]), revision=model_cfg["revision"]
     )
-
-    # ---- 3. tokenizer and model --------------------------------------------------------------
-    from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    base = resolve_base(str(model_cfg["base"]))
-    trust = bool(model_cfg["trust_remote_code"])
-    tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=trust, revision=model_cfg["revision"])
     eod_id = eod_token_id(tokenizer, fmt["eod_token"]) if fmt["style"] == "eod" else None
     pad_id = tokenizer.pad_token_id
     if pad_id is None:
         pad_id = eod_id if eod_id is not None else tokenizer.eos_token_id
     if pad_id is None:
         raise ConfigError("the tokenizer has neither a pad nor an eos token; set format.eod_token")
+    run.tokenizer, run.pad_id = tokenizer, int(pad_id)
 
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
-    load_kwargs: dict[str, Any] = {
-        "dtype": dtype,
-        "trust_remote_code": trust,
+
+def stage_finished_earlier(run: Run, stage: int) -> bool:
+    """On --resume, a stage whose adapter was written is skipped."""
+    adapter_dir = run.out / f"stage{stage}" / "adapter"
+    if not (run.resume and (adapter_dir / STAGE_MARKER).is_file()):
+        return False
+    run.log.write("stage_skipped", stage=stage, reason="finished earlier", adapter=str(adapter_dir))
+    run.summary["stages"][stage] = {"adapter": str(adapter_dir), "skipped": True}
+    return True
+
+
+def stage_data(run: Run, stage: int, sources: Any) -> tuple[list[EncodedSample], EncodeReport]:
+    """The stage's mixture (categories, caps, weights), encoded; its report written and shown."""
+    config, fmt = run.config, run.config["format"]
+    stage_dir = run.out / f"stage{stage}"
+    if run.main:
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        (stage_dir / "resolved_config.yaml").write_text(to_yaml(config), encoding="utf-8")
+    mixture = data_mod.build_mixture(
+        sources,
+        stage,
+        cap=config["data"]["cap"],
+        per_dataset=config["data"]["datasets"],
+        seed=int(config["data"]["seed"]),
+    )
+    if not mixture.conversations:
+        raise ConfigError(
+            f"stage {stage} has no data: none of the recipe's datasets has a category of "
+            f"this stage ({sorted(data_mod.categories_for_stage(stage))})"
+        )
+    samples, encode_report = encode_all(
+        run.tokenizer,
+        mixture.conversations,
+        style=fmt["style"],
+        max_length=int(fmt["max_length"]),
+        overlong=fmt["overlong"],
+        system=fmt["system"],
+        eod_token=fmt["eod_token"],
+    )
+    if not samples:
+        raise ConfigError(f"stage {stage}: every sample was dropped as over-long ({encode_report.as_dict()})")
+    report = {**mixture.report(), "encoding": encode_report.as_dict()}
+    if run.main:
+        (stage_dir / "data_report.json").write_text(
+            json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        _print_data_report(run.accelerator, stage, mixture, encode_report)
+    run.log.write("data", **report)
+    return samples, encode_report
+
+
+# ---- 4. model --------------------------------------------------------------------------------
+
+
+def _is_native(model_cfg: dict[str, Any], base: str) -> bool:
+    """Whether transformers' own modelling code runs the base (not code from its repository)."""
+    if not model_cfg["trust_remote_code"]:
+        return True
+    from transformers import AutoConfig
+
+    remote = AutoConfig.from_pretrained(base, trust_remote_code=True, revision=model_cfg["revision"])
+    return "AutoModelForCausalLM" not in (getattr(remote, "auto_map", None) or {})
+
+
+def load_model(run: Run) -> Any:
+    """The base model in the run's precision (4-bit for QLoRA) with the chosen attention path,
+    and the LoRA config; accelerate's checkpoints are told to keep the trainable weights only."""
+    from peft import prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM
+
+    model_cfg, fmt = run.config["model"], run.config["format"]
+    quantize = model_cfg["quantization"] == "4bit"
+    plan = performance.choose_attention(
+        model_cfg["attn_implementation"],
+        packing=bool(fmt["packing"]),
+        device=run.accelerator.device,
+        dtype=run.dtype,
+        native=_is_native(model_cfg, run.base),
+    )
+    kwargs: dict[str, Any] = {
+        "dtype": run.dtype,
+        "trust_remote_code": bool(model_cfg["trust_remote_code"]),
         "revision": model_cfg["revision"],
     }
-    if model_cfg["attn_implementation"]:
-        load_kwargs["attn_implementation"] = model_cfg["attn_implementation"]
+    if plan.implementation:
+        kwargs["attn_implementation"] = plan.implementation
     if quantize:
-        from transformers import BitsAndBytesConfig
-
-        load_kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type=model_cfg["bnb_4bit_quant_type"],
-            bnb_4bit_use_double_quant=bool(model_cfg["bnb_4bit_use_double_quant"]),
-            bnb_4bit_compute_dtype=dtype,
-            bnb_4bit_quant_storage=getattr(torch, model_cfg["bnb_4bit_quant_storage"]),
-        )
-        if not sharded:  # one full copy per GPU (DDP); ZeRO-3 / FSDP place the shards themselves
-            load_kwargs["device_map"] = {"": accelerator.local_process_index}
-    model = AutoModelForCausalLM.from_pretrained(base, **load_kwargs)
+        kwargs.update(_quantization_kwargs(run))
+    model = AutoModelForCausalLM.from_pretrained(run.base, **kwargs)
     model.config.use_cache = False  # no KV cache in training (and checkpointing requires it)
-    gc_kwargs = {"use_reentrant": False}  # non-reentrant: works with frozen inputs and DDP
-    if quantize:
-        model = prepare_model_for_kbit_training(
-            model,
-            use_gradient_checkpointing=bool(model_cfg["gradient_checkpointing"]),
-            gradient_checkpointing_kwargs=gc_kwargs,
-        )
-    elif model_cfg["gradient_checkpointing"]:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=gc_kwargs)
+    if quantize:  # checkpointing is set per stage (`plan_memory`)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    run.attention = _check_attention(run, model, plan)
+    run.lora = lora_config(run.config)
+    run.accelerator.register_save_state_pre_hook(_keep_trainable)
+    run.accelerator.register_load_state_pre_hook(_load_trainable)
+    return model
 
-    attn = getattr(model.config, "_attn_implementation", None) or "eager"
-    native = type(model).__module__.startswith("transformers.")
-    layout = "flatten" if "flash" in attn else "mask4d"
-    if fmt["packing"] and not native:
-        raise ConfigError(
-            f"format.packing needs a transformers-native architecture whose attention honours packed "
-            f"boundaries; {type(model).__name__} is remote code. Set format.packing=false"
-        )
-    if fmt["packing"] and layout == "mask4d" and attn not in ("eager", "sdpa"):
-        raise ConfigError(f"format.packing supports eager, sdpa and flash attention, not {attn!r}")
-    mask_dtype = torch.bool if attn == "sdpa" else dtype
 
-    lora_config = LoraConfig(
+def lora_config(config: dict[str, Any]) -> Any:
+    """The recipe's `lora` section as a peft.LoraConfig (a fresh adapter)."""
+    from peft import LoraConfig
+
+    lora_cfg = config["lora"]
+    return LoraConfig(
         r=int(lora_cfg["r"]),
         lora_alpha=int(lora_cfg["alpha"]),
         lora_dropout=float(lora_cfg["dropout"]),
@@ -384,389 +520,485 @@ def _train(
         task_type="CAUSAL_LM",
     )
 
-    # Accelerate checkpoints would store the frozen base weights too (GBs per checkpoint); keep
-    # only the trainable (LoRA) tensors. DeepSpeed / FSDP save their own sharded states.
-    def keep_trainable(models: list, weights: list, _dir: str) -> None:
-        for i in range(len(weights)):
-            trainable = {name for name, p in models[i].named_parameters() if p.requires_grad}
-            weights[i] = {k: v for k, v in weights[i].items() if k in trainable}
 
-    def load_trainable(models: list, input_dir: str) -> None:
+def _quantization_kwargs(run: Run) -> dict[str, Any]:
+    from accelerate.utils import DistributedType
+    from transformers import BitsAndBytesConfig
+
+    model_cfg = run.config["model"]
+    kwargs: dict[str, Any] = {
+        "quantization_config": BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type=model_cfg["bnb_4bit_quant_type"],
+            bnb_4bit_use_double_quant=bool(model_cfg["bnb_4bit_use_double_quant"]),
+            bnb_4bit_compute_dtype=run.dtype,
+            bnb_4bit_quant_storage=getattr(torch, model_cfg["bnb_4bit_quant_storage"]),
+        )
+    }
+    sharded = run.accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP)
+    if not sharded:  # one full copy per GPU (DDP); ZeRO-3 / FSDP place the shards themselves
+        kwargs["device_map"] = {"": run.accelerator.local_process_index}
+    return kwargs
+
+
+def _check_attention(run: Run, model: Any, plan: performance.AttentionPlan) -> performance.AttentionPlan:
+    """The attention the model really runs, checked against packing; logged."""
+    attn = getattr(model.config, "_attn_implementation", None) or "eager"
+    native = type(model).__module__.startswith("transformers.")
+    packing = bool(run.config["format"]["packing"])
+    if packing and not native:
+        raise ConfigError(
+            f"format.packing needs a transformers-native architecture whose attention honours packed "
+            f"boundaries; {type(model).__name__} is remote code. Set format.packing=false"
+        )
+    if packing and plan.layout == "mask4d" and attn not in ("eager", "sdpa"):
+        raise ConfigError(
+            f"format.packing supports eager, sdpa, flex_attention and flash attention, not {attn!r}"
+        )
+    actual = performance.AttentionPlan(attn, plan.layout, plan.reason)
+    run.log.write("attention", requested=run.config["model"]["attn_implementation"], **actual.as_dict())
+    run.accelerator.print(f"attention: {attn}, packed rows: {plan.layout or 'n/a'} ({plan.reason})")
+    return actual
+
+
+# Accelerate checkpoints would store the frozen base weights too (GBs per checkpoint); keep only
+# the trainable (LoRA) tensors. DeepSpeed / FSDP save their own sharded states.
+def _keep_trainable(models: list, weights: list, _dir: str) -> None:
+    for i in range(len(weights)):
+        trainable = {name for name, p in models[i].named_parameters() if p.requires_grad}
+        weights[i] = {k: v for k, v in weights[i].items() if k in trainable}
+
+
+def _load_trainable(models: list, input_dir: str) -> None:
+    from safetensors.torch import load_file
+
+    for i, model_i in enumerate(models):
+        name = "model.safetensors" if i == 0 else f"model_{i}.safetensors"
+        state = load_file(os.path.join(input_dir, name))
+        trainable = {n for n, p in model_i.named_parameters() if p.requires_grad}
+        if set(state) != trainable:
+            raise ConfigError(
+                f"checkpoint {input_dir} does not hold this model's trainable weights "
+                f"({len(set(state) ^ trainable)} names differ)"
+            )
+        model_i.load_state_dict(state, strict=False)
+    models.clear()  # loaded here; accelerate must not load them strictly
+
+
+def attach_adapter(run: Run, model: Any, stage: int) -> Any:
+    """The adapter the stage trains: stage 2 continues stage 1's by default (`init_adapter`)."""
+    from peft import PeftModel, get_peft_model
+
+    init = run.config["stages"][stage].get("init_adapter")
+    init_dir = (run.out / "stage1" / "adapter") if init == "stage1" else (Path(init) if init else None)
+    if not isinstance(model, PeftModel):
+        if init_dir is not None:
+            if not (init_dir / "adapter_config.json").is_file():
+                raise ConfigError(
+                    f"stage {stage} starts from the adapter in {init_dir}, which does not exist; "
+                    "run stage 1 first or set stages.2.init_adapter (null = a fresh adapter)"
+                )
+            model = PeftModel.from_pretrained(model, str(init_dir), is_trainable=True)
+        else:
+            model = get_peft_model(model, run.lora)
+    elif init_dir is not None and init != "stage1":
+        from peft import set_peft_model_state_dict
         from safetensors.torch import load_file
 
-        for i, model_i in enumerate(models):
-            name = "model.safetensors" if i == 0 else f"model_{i}.safetensors"
-            state = load_file(os.path.join(input_dir, name))
-            trainable = {n for n, p in model_i.named_parameters() if p.requires_grad}
-            if set(state) != trainable:
-                raise ConfigError(
-                    f"checkpoint {input_dir} does not hold this model's trainable weights "
-                    f"({len(set(state) ^ trainable)} names differ)"
-                )
-            model_i.load_state_dict(state, strict=False)
-        models.clear()  # loaded here; accelerate must not load them strictly
-
-    accelerator.register_save_state_pre_hook(keep_trainable)
-    accelerator.register_load_state_pre_hook(load_trainable)
-
-    sources = None  # the data is read and rendered once, for both stages
-    batch_size = int(training["per_device_batch_size"])  # rows (samples or packs) per micro-batch
-    window = grad_accum * world  # micro-batches per optimizer step, over all processes
-    summary: dict[str, Any] = {"output_dir": str(out), "base": base, "stages": {}}
-    steps_this_call = 0
-    interrupted = False
-
-    for stage in stages:
-        stage_dir = out / f"stage{stage}"
-        adapter_dir = stage_dir / "adapter"
-        stage_cfg = config["stages"][stage]
-        if resume and (adapter_dir / STAGE_MARKER).is_file():
-            log.write("stage_skipped", stage=stage, reason="finished earlier", adapter=str(adapter_dir))
-            summary["stages"][stage] = {"adapter": str(adapter_dir), "skipped": True}
-            continue
-        if main:
-            stage_dir.mkdir(parents=True, exist_ok=True)
-            (stage_dir / "resolved_config.yaml").write_text(to_yaml(config), encoding="utf-8")
-
-        # The adapter this stage starts from: stage 2 continues stage 1's adapter by default.
-        init = stage_cfg.get("init_adapter")
-        init_dir = (out / "stage1" / "adapter") if init == "stage1" else (Path(init) if init else None)
-        if not isinstance(model, PeftModel):
-            if init_dir is not None:
-                if not (init_dir / "adapter_config.json").is_file():
-                    raise ConfigError(
-                        f"stage {stage} starts from the adapter in {init_dir}, which does not exist; "
-                        "run stage 1 first or set stages.2.init_adapter (null = a fresh adapter)"
-                    )
-                model = PeftModel.from_pretrained(model, str(init_dir), is_trainable=True)
-            else:
-                model = get_peft_model(model, lora_config)
-        elif init_dir is not None and init != "stage1":
-            from peft import set_peft_model_state_dict
-            from safetensors.torch import load_file
-
-            set_peft_model_state_dict(model, load_file(str(init_dir / "adapter_model.safetensors")))
-        elif init_dir is None:
-            raise ConfigError(
-                f"stages.{stage}.init_adapter=null cannot follow another stage in the same call; "
-                f"run stage {stage} on its own"
-            )
-        if main:
-            trainable, total = model.get_nb_trainable_parameters()
-            accelerator.print(
-                f"[stage {stage}] trainable parameters: {trainable:,} of {total:,} "
-                f"({100 * trainable / total:.3f}%)"
-            )
-
-        # ---- 4. data: mixture for this stage, encoding, report --------------------------------
-        if sources is None:
-            sources = data_mod.load_sources(config["data"], search_dirs=recipe_search_dirs(config))
-        mixture = data_mod.build_mixture(
-            sources,
-            stage,
-            cap=config["data"]["cap"],
-            per_dataset=config["data"]["datasets"],
-            seed=int(config["data"]["seed"]),
+        set_peft_model_state_dict(model, load_file(str(init_dir / "adapter_model.safetensors")))
+    elif init_dir is None:
+        raise ConfigError(
+            f"stages.{stage}.init_adapter=null cannot follow another stage in the same call; "
+            f"run stage {stage} on its own"
         )
-        if not mixture.conversations:
-            raise ConfigError(
-                f"stage {stage} has no data: none of the recipe's datasets has a category of "
-                f"this stage ({sorted(data_mod.categories_for_stage(stage))})"
-            )
-        samples, encode_report = encode_all(
-            tokenizer,
-            mixture.conversations,
-            style=fmt["style"],
-            max_length=int(fmt["max_length"]),
-            overlong=fmt["overlong"],
-            system=fmt["system"],
-            eod_token=fmt["eod_token"],
+    if run.main:
+        trainable, total = model.get_nb_trainable_parameters()
+        run.accelerator.print(
+            f"[stage {stage}] trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.3f}%)"
         )
-        if not samples:
-            raise ConfigError(
-                f"stage {stage}: every sample was dropped as over-long ({encode_report.as_dict()})"
-            )
-        report = {**mixture.report(), "encoding": encode_report.as_dict()}
-        if main:
-            (stage_dir / "data_report.json").write_text(
-                json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-            )
-            _print_data_report(accelerator, stage, mixture, encode_report)
-        log.write("data", **report)
+    return model
 
-        # ---- 5. batches ----------------------------------------------------------------------
 
-        def windows_for(
-            epoch: int, _stage: int = stage, _samples: list = samples
-        ) -> list[list[list[list[int]]]]:
-            return epoch_windows(
-                _samples,
-                seed=int(config["seed"]),
-                stage=_stage,
-                epoch=epoch,
-                batch_size=batch_size,
-                window=window,
-                packing=bool(fmt["packing"]),
-                max_length=int(fmt["max_length"]),
-                open_bins=int(fmt["pack_open_bins"]),
-            )
-
-        def collate(rows: list[list[int]], _samples: list = samples) -> dict[str, torch.Tensor]:
-            if not fmt["packing"]:
-                return collate_padded([_samples[row[0]] for row in rows], pad_id)
-            return collate_packed(
-                [[_samples[i] for i in row] for row in rows], pad_id, layout=layout, dtype=mask_dtype
-            )
-
-        steps_per_epoch = len(windows_for(0))
-        total_steps = int(training["max_steps"] or math.ceil(float(stage_cfg["epochs"]) * steps_per_epoch))
-
-        # ---- 6. optimizer and schedule -------------------------------------------------------
-        from transformers import get_scheduler
-
-        params = [p for p in model.parameters() if p.requires_grad]
-        decay = float(training["weight_decay"])
-        groups = [{"params": params, "weight_decay": decay}]
-        if decay > 0:  # no decay on biases and norms
-            groups = [
-                {"params": [p for p in params if p.ndim >= 2], "weight_decay": decay},
-                {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
-            ]
-        opt_kwargs = {
-            "lr": float(training["learning_rate"]),
-            "betas": (float(training["adam_beta1"]), float(training["adam_beta2"])),
-            "eps": float(training["adam_epsilon"]),
-        }
-        if training["optimizer"] == "adamw":
-            optimizer = torch.optim.AdamW(groups, **opt_kwargs)
-        else:
-            import bitsandbytes as bnb
-
-            cls = (
-                bnb.optim.PagedAdamW32bit
-                if training["optimizer"] == "paged_adamw_32bit"
-                else bnb.optim.PagedAdamW8bit
-            )
-            optimizer = cls(groups, **opt_kwargs)
-        scheduler = get_scheduler(
-            training["lr_scheduler"],
-            optimizer,
-            num_warmup_steps=math.ceil(float(training["warmup_ratio"]) * total_steps),
-            num_training_steps=total_steps,
+def plan_memory(run: Run, model: Any, stage: int, report: EncodeReport) -> performance.CheckpointPlan:
+    """Gradient checkpointing for this stage (`model.gradient_checkpointing`), applied and logged.
+    auto estimates the activations of a full micro-batch (per_device_batch_size x max_length
+    tokens, the stage's share of label tokens) against the device's free memory."""
+    config, accelerator = run.config, run.accelerator
+    model_config = model.get_base_model().config
+    layers = len(performance.decoder_layers(model)) or int(getattr(model_config, "num_hidden_layers", 0) or 0)
+    tokens = int(config["training"]["per_device_batch_size"]) * int(config["format"]["max_length"])
+    width = 4 if run.precision == "fp32" else 2
+    per_token: float | None = None
+    if getattr(model_config, "hidden_size", None):
+        per_token = performance.activation_bytes_per_token_layer(
+            model_config, bytes_per_value=width, lora_dropout=float(config["lora"]["dropout"])
         )
-        model, optimizer = accelerator.prepare(model, optimizer)
+    label_share = report.label_tokens / max(report.tokens, 1)
+    trainable, _total = model.get_nb_trainable_parameters()
+    vocab = int(getattr(model_config, "vocab_size", 0) or 0)
+    free, total = performance.device_memory(accelerator.device)
+    if free is not None and accelerator.num_processes > 1:  # every process decides alike
+        free = float(accelerator.gather(torch.tensor([free], device=accelerator.device)).min())
+    plan = performance.plan_checkpointing(
+        config["model"]["gradient_checkpointing"],
+        cuda=accelerator.device.type == "cuda",
+        layers=layers,
+        per_layer_bytes=None if per_token is None else per_token * tokens,
+        layer_input_bytes=tokens * int(getattr(model_config, "hidden_size", 0) or 0) * width,
+        fixed_bytes=tokens * label_share * vocab * 16 + trainable * 12,  # logits in 3 forms + grad; Adam
+        free_bytes=free,
+        total_bytes=total,
+    )
+    done = performance.apply_checkpointing(model, plan.every)
+    if done < 0:  # remote code: no per-layer switch, the model checkpoints all its layers
+        plan = performance.CheckpointPlan(
+            plan.setting, 1, layers, layers, plan.reason + " (all: remote code)"
+        )
+    run.log.write("memory_policy", stage=stage, **plan.as_dict())
+    accelerator.print(
+        f"[stage {stage}] gradient checkpointing: {plan.checkpointed}/{plan.layers} layers ({plan.reason})"
+    )
+    return plan
 
-        # ---- 7. resume from the latest complete checkpoint of this stage ----------------------
-        start_step = 0
-        checkpoints = find_checkpoints(stage_dir) if resume else []
-        if checkpoints:
-            latest = checkpoints[-1]
-            state = json.loads((latest / CHECKPOINT_MARKER).read_text(encoding="utf-8"))
-            if state["steps_per_epoch"] != steps_per_epoch or state["total_steps"] != total_steps:
-                raise ConfigError(
-                    f"{latest}: the data or batching changed since the checkpoint "
-                    f"({state['steps_per_epoch']}/{state['total_steps']} steps then, "
-                    f"{steps_per_epoch}/{total_steps} now)"
-                )
-            accelerator.load_state(str(latest / "state"))  # weights, optimizer, RNG states
-            scheduler.load_state_dict(torch.load(latest / "scheduler.pt", weights_only=True))
-            start_step = int(state["step"])
-            log.write("resumed", stage=stage, step=start_step, checkpoint=str(latest))
-            accelerator.print(f"[stage {stage}] resumed from {latest} at step {start_step}")
 
-        if main:
-            info = {
-                "stage": stage,
-                "world_size": world,
-                "device": str(accelerator.device),
-                "precision": precision,
-                "distributed_type": str(accelerator.distributed_type),
-                "attn_implementation": attn,
-                "packing_layout": layout if fmt["packing"] else None,
-                "samples": len(samples),
-                "steps_per_epoch": steps_per_epoch,
-                "total_steps": total_steps,
-                "effective_batch": batch_size * window,
-                "base": base,
-                "python": platform.python_version(),
-                "torch": torch.__version__,
-                "transformers": _version("transformers"),
-                "peft": _version("peft"),
-                "accelerate": _version("accelerate"),
-            }
-            (stage_dir / "run_info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-        log.write(
-            "stage_start",
+@dataclass
+class StageBatches:
+    """The optimizer steps of one stage: which samples form which rows (`epoch_windows`), and
+    how rows become tensors (padded, or packed in the attention plan's layout)."""
+
+    samples: list[EncodedSample]
+    seed: int
+    stage: int
+    batch_size: int
+    window: int
+    packing: bool
+    max_length: int
+    open_bins: int
+    pad_id: int
+    layout: str | None
+    mask_dtype: torch.dtype
+    total_steps: int = 0
+    steps_per_epoch: int = 0
+
+    @classmethod
+    def for_stage(cls, run: Run, stage: int, samples: list[EncodedSample]) -> StageBatches:
+        config, fmt = run.config, run.config["format"]
+        attention = run.attention
+        batches = cls(
+            samples=samples,
+            seed=int(config["seed"]),
             stage=stage,
-            samples=len(samples),
-            steps_per_epoch=steps_per_epoch,
-            total_steps=total_steps,
-            start_step=start_step,
+            batch_size=int(config["training"]["per_device_batch_size"]),  # rows per micro-batch
+            window=run.window,
+            packing=bool(fmt["packing"]),
+            max_length=int(fmt["max_length"]),
+            open_bins=int(fmt["pack_open_bins"]),
+            pad_id=run.pad_id,
+            layout=attention.layout if attention else None,
+            mask_dtype=torch.bool if attention and attention.implementation == "sdpa" else run.dtype,
+        )
+        batches.steps_per_epoch = len(batches.windows(0))
+        epochs = float(config["stages"][stage]["epochs"])
+        batches.total_steps = int(
+            config["training"]["max_steps"] or math.ceil(epochs * batches.steps_per_epoch)
+        )
+        return batches
+
+    def windows(self, epoch: int) -> list[list[list[list[int]]]]:
+        return epoch_windows(
+            self.samples,
+            seed=self.seed,
+            stage=self.stage,
+            epoch=epoch,
+            batch_size=self.batch_size,
+            window=self.window,
+            packing=self.packing,
+            max_length=self.max_length,
+            open_bins=self.open_bins,
         )
 
-        # ---- 8. the training loop ------------------------------------------------------------
-        max_grad_norm = float(training["max_grad_norm"])
-        save_steps = int(training["save_steps"] or 0)
-        first_loss = last_loss = None
-        current_epoch, windows = -1, []
-        progress = _progress(main and bool(training["progress"]))
-        task = progress.add_task(f"stage {stage}", total=total_steps, completed=start_step, info="")
-        with progress:
-            for step in range(start_step, total_steps):
-                started = time.perf_counter()
-                epoch, index = divmod(step, steps_per_epoch)
-                if epoch != current_epoch:
-                    current_epoch, windows = epoch, windows_for(epoch)
-                rank = accelerator.process_index
-                mine = windows[index][rank * grad_accum : (rank + 1) * grad_accum]  # this process's share
-                micro_batches = [collate(rows) for rows in mine]
-                local = torch.tensor(
-                    [
-                        sum(label_token_count(b) for b in micro_batches),
-                        sum(len(samples[i]) for rows in mine for row in rows for i in row),
-                    ],
-                    device=accelerator.device,
-                    dtype=torch.float64,
-                )
-                label_tokens, real_tokens = accelerator.reduce(local, reduction="sum").tolist()
-                # Every label token of the window weighs the same, however it is split into
-                # micro-batches and processes (accelerate divides by grad_accum, DDP averages).
-                scale = grad_accum * world / max(label_tokens, 1.0)
-                model.train()
-                loss_sum = torch.zeros((), device=accelerator.device, dtype=torch.float64)
-                for batch in micro_batches:
-                    batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-                    labels = batch.pop("labels")
-                    with accelerator.accumulate(model):
-                        logits = model(**batch, use_cache=False).logits
-                        summed = token_loss_sum(logits, labels)
-                        accelerator.backward(summed * scale)
-                        loss_sum += summed.detach().double()
-                grad_norm = None
-                if accelerator.sync_gradients and max_grad_norm > 0:
-                    grad_norm = accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
-                optimizer.step()
-                lr = scheduler.get_last_lr()[0]
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                loss = accelerator.reduce(loss_sum, reduction="sum").item() / max(label_tokens, 1.0)
-                elapsed = time.perf_counter() - started
-                first_loss = loss if first_loss is None else first_loss
-                last_loss = loss
-                steps_this_call += 1
-                done = step + 1
-                if done % int(training["logging_steps"]) == 0 or done == total_steps:
-                    log.write(
-                        "step",
-                        stage=stage,
-                        step=done,
-                        epoch=round(step / steps_per_epoch, 4),
-                        loss=loss,
-                        lr=lr,
-                        tokens=int(real_tokens),
-                        label_tokens=int(label_tokens),
-                        tokens_per_s=real_tokens / elapsed,
-                        step_time_s=elapsed,
-                        grad_norm=None if grad_norm is None else float(grad_norm),
-                        peak_mem_mb=round(peak_memory_mb(accelerator.device), 1),
-                    )
-                progress.update(
-                    task, advance=1, info=f"loss {loss:.4f}  lr {lr:.2e}  {real_tokens / elapsed:,.0f} tok/s"
-                )
-                stop = (
-                    stop_after_steps is not None
-                    and steps_this_call >= stop_after_steps
-                    and done < total_steps
-                )
-                if (save_steps and done % save_steps == 0 and done < total_steps) or stop:
-                    _save_checkpoint(
-                        accelerator,
-                        model,
-                        scheduler,
-                        tokenizer,
-                        stage_dir,
-                        done,
-                        steps_per_epoch,
-                        total_steps,
-                        int(training["save_total_limit"]),
-                        log,
-                    )
-                if stop:
-                    interrupted = True
-                    break
+    def collate(self, rows: list[list[int]]) -> dict[str, torch.Tensor]:
+        if not self.packing:
+            return collate_padded([self.samples[row[0]] for row in rows], self.pad_id)
+        packs = [[self.samples[i] for i in row] for row in rows]
+        return collate_packed(packs, self.pad_id, layout=self.layout or "mask4d", dtype=self.mask_dtype)
 
-        summary["stages"][stage] = {
-            "first_loss": first_loss,
-            "last_loss": last_loss,
-            "total_steps": total_steps,
-            "steps_per_epoch": steps_per_epoch,
-            "samples": len(samples),
+    def tokens(self, micro_batches: list[list[list[int]]]) -> int:
+        """Real (non-padding) tokens of some micro-batches."""
+        return sum(len(self.samples[i]) for rows in micro_batches for row in rows for i in row)
+
+
+# ---- 5. optimiser ----------------------------------------------------------------------------
+
+
+def setup_optimizer(run: Run, model: Any, total_steps: int) -> tuple[Any, Any, Any]:
+    """AdamW (or bitsandbytes' paged AdamW) over the trainable weights, the schedule, and the
+    model and optimizer prepared by accelerate (DDP / DeepSpeed / FSDP wrapping)."""
+    from transformers import get_scheduler
+
+    training = run.config["training"]
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = float(training["weight_decay"])
+    groups = [{"params": params, "weight_decay": decay}]
+    if decay > 0:  # no decay on biases and norms
+        groups = [
+            {"params": [p for p in params if p.ndim >= 2], "weight_decay": decay},
+            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+        ]
+    opt_kwargs = {
+        "lr": float(training["learning_rate"]),
+        "betas": (float(training["adam_beta1"]), float(training["adam_beta2"])),
+        "eps": float(training["adam_epsilon"]),
+    }
+    if training["optimizer"] == "adamw":
+        optimizer = torch.optim.AdamW(groups, **opt_kwargs)
+    else:
+        import bitsandbytes as bnb
+
+        paged = (
+            bnb.optim.PagedAdamW32bit
+            if training["optimizer"] == "paged_adamw_32bit"
+            else bnb.optim.PagedAdamW8bit
+        )
+        optimizer = paged(groups, **opt_kwargs)
+    scheduler = get_scheduler(
+        training["lr_scheduler"],
+        optimizer,
+        num_warmup_steps=math.ceil(float(training["warmup_ratio"]) * total_steps),
+        num_training_steps=total_steps,
+    )
+    model, optimizer = run.accelerator.prepare(model, optimizer)
+    return model, optimizer, scheduler
+
+
+def resume_position(run: Run, stage: int, scheduler: Any, batches: StageBatches) -> int:
+    """On --resume, load the latest complete checkpoint of the stage; the step to start at."""
+    checkpoints = find_checkpoints(run.out / f"stage{stage}") if run.resume else []
+    if not checkpoints:
+        return 0
+    latest = checkpoints[-1]
+    state = json.loads((latest / CHECKPOINT_MARKER).read_text(encoding="utf-8"))
+    if state["steps_per_epoch"] != batches.steps_per_epoch or state["total_steps"] != batches.total_steps:
+        raise ConfigError(
+            f"{latest}: the data or batching changed since the checkpoint "
+            f"({state['steps_per_epoch']}/{state['total_steps']} steps then, "
+            f"{batches.steps_per_epoch}/{batches.total_steps} now)"
+        )
+    run.accelerator.load_state(str(latest / "state"))  # weights, optimizer, RNG states
+    scheduler.load_state_dict(torch.load(latest / "scheduler.pt", weights_only=True))
+    start_step = int(state["step"])
+    run.log.write("resumed", stage=stage, step=start_step, checkpoint=str(latest))
+    run.accelerator.print(f"[stage {stage}] resumed from {latest} at step {start_step}")
+    return start_step
+
+
+def write_run_info(run: Run, stage: int, batches: StageBatches, memory: performance.CheckpointPlan) -> None:
+    """stage<N>/run_info.json (how the stage runs, with versions) and the stage_start event."""
+    accelerator, attention = run.accelerator, run.attention
+    if run.main:
+        info = {
+            "stage": stage,
+            "world_size": accelerator.num_processes,
+            "device": str(accelerator.device),
+            "device_name": torch.cuda.get_device_name(accelerator.device)
+            if accelerator.device.type == "cuda"
+            else None,
+            "precision": run.precision,
+            "distributed_type": str(accelerator.distributed_type),
+            "attn_implementation": attention.implementation if attention else None,
+            "packing_layout": batches.layout if batches.packing else None,
+            "attention_reason": attention.reason if attention else None,
+            "gradient_checkpointing": memory.as_dict(),
+            "samples": len(batches.samples),
+            "steps_per_epoch": batches.steps_per_epoch,
+            "total_steps": batches.total_steps,
+            "effective_batch": batches.batch_size * batches.window,
+            "base": run.base,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": _version("transformers"),
+            "peft": _version("peft"),
+            "accelerate": _version("accelerate"),
         }
-        if interrupted:
-            log.write("interrupted", stage=stage, step=start_step + steps_this_call)
-            summary["interrupted"] = True
-            return summary
+        path = run.out / f"stage{stage}" / "run_info.json"
+        path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    run.log.write(
+        "stage_start",
+        stage=stage,
+        samples=len(batches.samples),
+        steps_per_epoch=batches.steps_per_epoch,
+        total_steps=batches.total_steps,
+        gradient_checkpointing=memory.checkpointed,
+    )
 
-        # ---- 9. the stage's adapter ----------------------------------------------------------
-        _save_adapter(
-            accelerator,
-            model,
-            tokenizer,
-            adapter_dir,
-            {
-                "stage": stage,
-                "steps": total_steps,
-                "base": base,
-                "format": fmt["style"],
-                "recipe": config["name"],
-            },
-        )
-        summary["stages"][stage]["adapter"] = str(adapter_dir)
-        log.write(
-            "stage_end", stage=stage, adapter=str(adapter_dir), first_loss=first_loss, last_loss=last_loss
-        )
-        accelerator.print(f"[stage {stage}] adapter saved to {adapter_dir}")
-        if main:  # the stage is finished: its mid-stage checkpoints are no longer needed
-            shutil.rmtree(stage_dir / "checkpoints", ignore_errors=True)
-        model = accelerator.unwrap_model(model)
-        accelerator.free_memory()  # the next stage prepares a new optimizer (and engine)
 
-    # ---- 10. merged model (optional) ---------------------------------------------------------
-    last_adapter = out / f"stage{stages[-1]}" / "adapter"
-    if config.get("merge") and main:
+# ---- 6. loop ---------------------------------------------------------------------------------
+
+
+def train_loop(
+    run: Run, model: Any, optimizer: Any, scheduler: Any, batches: StageBatches, start_step: int
+) -> dict[str, Any]:
+    """The stage's optimizer steps from `start_step`: one log line per `logging_steps` (loss, lr,
+    tokens, tokens/s, MFU, peak memory), checkpoints every `save_steps`, a progress bar. Returns
+    the stage's summary (`interrupted` when `stop_after_steps` ended it early)."""
+    training, accelerator, stage = run.config["training"], run.accelerator, batches.stage
+    head = accelerator.unwrap_model(model).get_output_embeddings()  # logits only where labels are
+    _trainable, parameters = accelerator.unwrap_model(model).get_nb_trainable_parameters()
+    meter = performance.Throughput.for_device(parameters, accelerator.device, accelerator.num_processes)
+    save_steps, total_steps = int(training["save_steps"] or 0), batches.total_steps
+    result: dict[str, Any] = {"first_loss": None, "last_loss": None}
+    current_epoch, windows = -1, []
+    progress = _progress(run.main and bool(training["progress"]))
+    task = progress.add_task(f"stage {stage}", total=total_steps, completed=start_step, info="")
+    with progress:
+        for step in range(start_step, total_steps):
+            started = time.perf_counter()
+            epoch, index = divmod(step, batches.steps_per_epoch)
+            if epoch != current_epoch:
+                current_epoch, windows = epoch, batches.windows(epoch)
+            figures = optimizer_step(run, model, head, optimizer, scheduler, batches, windows[index])
+            elapsed = time.perf_counter() - started
+            rates = meter.step(figures["tokens"], elapsed)
+            result["first_loss"] = figures["loss"] if result["first_loss"] is None else result["first_loss"]
+            result["last_loss"] = figures["loss"]
+            run.steps_this_call += 1
+            done = step + 1
+            if done % int(training["logging_steps"]) == 0 or done == total_steps:
+                epoch_share = round(step / batches.steps_per_epoch, 4)
+                run.log.write(
+                    "step", stage=stage, step=done, epoch=epoch_share, **figures, **rates, step_time_s=elapsed
+                )
+            info = f"loss {figures['loss']:.4f}  lr {figures['lr']:.2e}  {rates['tokens_per_s']:,.0f} tok/s"
+            progress.update(task, advance=1, info=info)
+            stop = run.stop_after_steps is not None and run.steps_this_call >= run.stop_after_steps
+            stop = stop and done < total_steps
+            if (save_steps and done % save_steps == 0 and done < total_steps) or stop:
+                _save_checkpoint(run, model, scheduler, stage, done, batches)
+            if stop:
+                run.log.write("interrupted", stage=stage, step=done)
+                result["interrupted"] = True
+                break
+    result.update(meter.summary(), total_steps=total_steps, steps_per_epoch=batches.steps_per_epoch)
+    result.update(
+        samples=len(batches.samples), attention=run.attention.implementation if run.attention else None
+    )
+    return result
+
+
+def optimizer_step(
+    run: Run,
+    model: Any,
+    head: Any,
+    optimizer: Any,
+    scheduler: Any,
+    batches: StageBatches,
+    window: list[list[list[int]]],
+) -> dict[str, Any]:
+    """One optimizer step over this process's share of the window: forward and backward per
+    micro-batch (logits only at labelled positions), clipping, the update. Every label token of
+    the window weighs the same, however it is split into micro-batches and processes."""
+    accelerator, training = run.accelerator, run.config["training"]
+    grad_accum = int(training["gradient_accumulation_steps"])
+    rank = accelerator.process_index
+    mine = window[rank * grad_accum : (rank + 1) * grad_accum]
+    micro_batches = [batches.collate(rows) for rows in mine]
+    local = torch.tensor(
+        [sum(label_token_count(b) for b in micro_batches), batches.tokens(mine)],
+        device=accelerator.device,
+        dtype=torch.float64,
+    )
+    label_tokens, real_tokens = accelerator.reduce(local, reduction="sum").tolist()
+    # accelerate divides by grad_accum and DDP averages over processes: undo both, then
+    # divide by the window's label tokens.
+    scale = grad_accum * accelerator.num_processes / max(label_tokens, 1.0)
+    model.train()
+    loss_sum = torch.zeros((), device=accelerator.device, dtype=torch.float64)
+    for batch in micro_batches:
+        batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+        with accelerator.accumulate(model):
+            summed = performance.labelled_loss_sum(model, head, batch)
+            accelerator.backward(summed * scale)
+            loss_sum += summed.detach().double()
+    grad_norm = None
+    max_grad_norm = float(training["max_grad_norm"])
+    if accelerator.sync_gradients and max_grad_norm > 0:
+        grad_norm = accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+    lr = scheduler.get_last_lr()[0]
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return {
+        "loss": accelerator.reduce(loss_sum, reduction="sum").item() / max(label_tokens, 1.0),
+        "lr": lr,
+        "tokens": int(real_tokens),
+        "label_tokens": int(label_tokens),
+        "grad_norm": None if grad_norm is None else float(grad_norm),
+    }
+
+
+# ---- 7. save ---------------------------------------------------------------------------------
+
+
+def save_stage(run: Run, model: Any, stage: int, result: dict[str, Any]) -> Any:
+    """The stage's adapter (with its marker), the log line, and the model unwrapped for the next
+    stage (which prepares a new optimizer, and engine)."""
+    accelerator = run.accelerator
+    stage_dir = run.out / f"stage{stage}"
+    adapter_dir = stage_dir / "adapter"
+    marker = {
+        "stage": stage,
+        "steps": result["total_steps"],
+        "base": run.base,
+        "format": run.config["format"]["style"],
+        "recipe": run.config["name"],
+    }
+    _save_adapter(accelerator, model, run.tokenizer, adapter_dir, marker)
+    result["adapter"] = str(adapter_dir)
+    rates = {k: result[k] for k in ("tokens_per_s", "mfu", "peak_mem_mb")}
+    run.log.write(
+        "stage_end",
+        stage=stage,
+        adapter=str(adapter_dir),
+        first_loss=result["first_loss"],
+        last_loss=result["last_loss"],
+        **rates,
+    )
+    accelerator.print(f"[stage {stage}] adapter saved to {adapter_dir}")
+    if run.main:  # the stage is finished: its mid-stage checkpoints are no longer needed
+        shutil.rmtree(stage_dir / "checkpoints", ignore_errors=True)
+    model = accelerator.unwrap_model(model)
+    accelerator.free_memory()
+    return model
+
+
+def finish_run(run: Run) -> dict[str, Any]:
+    """The optional merged model (base + the last stage's adapter) and the end event."""
+    accelerator = run.accelerator
+    last_adapter = run.out / f"stage{run.stages[-1]}" / "adapter"
+    if run.config.get("merge") and run.main:
         merged = merge_adapter(
-            base,
+            run.base,
             last_adapter,
             last_adapter.parent / "merged",
-            trust_remote_code=trust,
-            dtype=torch.bfloat16 if precision == "bf16" else torch.float32,
+            trust_remote_code=bool(run.config["model"]["trust_remote_code"]),
+            dtype=torch.bfloat16 if run.precision == "bf16" else torch.float32,
         )
-        summary["merged"] = str(merged)
-        log.write("merged", path=str(merged))
+        run.summary["merged"] = str(merged)
+        run.log.write("merged", path=str(merged))
     accelerator.wait_for_everyone()
-    log.write("end", summary=summary)
+    run.log.write("end", summary=run.summary)
     accelerator.end_training()
-    return summary
-
-
-# --------------------------------------------------------------------------- saving
+    return run.summary
 
 
 def _save_checkpoint(
-    accelerator: Any,
-    model: Any,
-    scheduler: Any,
-    tokenizer: Any,
-    stage_dir: Path,
-    step: int,
-    steps_per_epoch: int,
-    total_steps: int,
-    keep: int,
-    log: JsonlLog,
+    run: Run, model: Any, scheduler: Any, stage: int, step: int, batches: StageBatches
 ) -> None:
     """A resumable checkpoint: accelerate state (trainable weights, optimizer, RNG), the scheduler,
     the position, and the adapter (so a checkpoint is also evaluable). Written to a temporary
     name and renamed, so a crash mid-save leaves no half checkpoint behind."""
+    accelerator = run.accelerator
+    stage_dir = run.out / f"stage{stage}"
     folder = stage_dir / "checkpoints"
     final = folder / f"step-{step:06d}"
     tmp = folder / f".step-{step:06d}.tmp"
@@ -775,17 +1007,18 @@ def _save_checkpoint(
         tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(tmp / "state"))
-    _save_adapter(accelerator, model, tokenizer, tmp / "adapter", None)
+    _save_adapter(accelerator, model, run.tokenizer, tmp / "adapter", None)
     if accelerator.is_main_process:
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
-        state = {"step": step, "steps_per_epoch": steps_per_epoch, "total_steps": total_steps}
+        state = {"step": step, "steps_per_epoch": batches.steps_per_epoch, "total_steps": batches.total_steps}
         (tmp / CHECKPOINT_MARKER).write_text(json.dumps(state) + "\n", encoding="utf-8")
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
+        keep = int(run.config["training"]["save_total_limit"])
         for old in find_checkpoints(stage_dir)[:-keep] if keep > 0 else []:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
-    log.write("checkpoint", stage=int(stage_dir.name.removeprefix("stage")), step=step, path=str(final))
+    run.log.write("checkpoint", stage=stage, step=step, path=str(final))
 
 
 def _save_adapter(accelerator: Any, model: Any, tokenizer: Any, directory: Path, marker: dict | None) -> None:

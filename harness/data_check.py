@@ -14,6 +14,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -119,13 +120,25 @@ class DataReport:
         }
 
 
+def file_sha256(path: str | Path) -> str:
+    """The full sha256 hex digest of a file; repeated calls on an unchanged file are free
+    (cached on path, mtime and size), so every results file can record the data it read."""
+    stat = Path(path).stat()
+    return _sha256_cached(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=1024)
+def _sha256_cached(path: str, mtime_ns: int, size: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _checksum(path: Path, cache: dict[Path, FileInfo]) -> FileInfo:
     if path not in cache:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        cache[path] = FileInfo(path, digest.hexdigest()[:CHECKSUM_CHARS], path.stat().st_size)
+        cache[path] = FileInfo(path, file_sha256(path)[:CHECKSUM_CHARS], path.stat().st_size)
     return cache[path]
 
 

@@ -224,3 +224,35 @@ def compare_counts(expected: SplitCounts | None, observed: SplitCounts) -> list[
         if observed.extra.get(key, 0) != count:
             problems.append(f"{key} {observed.extra.get(key, 0)} != expected {count}")
     return problems
+
+
+@dataclass(frozen=True)
+class MissingSet:
+    """A requested set whose evaluation files are not in the data directory."""
+
+    spec: DatasetSpec
+    reason: str  # the DataNotFoundError text: which files, and how to get the set
+
+
+def missing_sets(
+    specs: list[DatasetSpec], data_dir: str | os.PathLike | None = None, *, mcmle_options: int = 4
+) -> list[MissingSet]:
+    """The sets among `specs` whose evaluation split cannot be read from the data directory.
+
+    Checked before any model loads, so a whole-suite run stops at once with every missing set
+    named. Without a data directory (the bundled samples) nothing is missing: the samples ship
+    every evaluation split. Few-shot pools are not checked (they fall back to the samples).
+    """
+    root, source = _root(data_dir)
+    if source == "samples":
+        return []
+    if not root.is_dir():
+        raise DataNotFoundError(f"data directory {root} does not exist (given as argument or ${DATA_DIR_ENV})")
+    missing = []
+    for spec in specs:
+        variant = spec_for(spec.key, mcmle_options=mcmle_options)
+        try:
+            split_files(variant, variant.eval_split, root)
+        except DataNotFoundError as exc:
+            missing.append(MissingSet(variant, str(exc)))
+    return missing

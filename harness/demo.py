@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -44,7 +45,9 @@ class DemoSettings:
     data_dir: str | None = None
     tasks: list[str] | None = None  # task names; None = all 13
     units: int = 2  # evaluation units per set, the same for every model
-    max_gen_toks: int = 32  # generation budget of the demo's LLM runs (CPU time)
+    # A global generation budget for the demo's LLM runs, to bound CPU time. It cuts most tasks' own
+    # budgets: lm-eval warns per task, the results record it and the leaderboard marks the cells.
+    max_gen_toks: int = 32
     finetune_steps: int = 6  # optimizer steps per fine-tuning stage
     finetune_cap: int = 4  # instruction samples per dataset
     bert_steps: int = 10  # optimizer steps per BERT head
@@ -52,6 +55,7 @@ class DemoSettings:
     # contend with anything else running and a step can take 10-40x longer (measured here).
     threads: int = 1
     fresh: bool = False
+    skip_missing: bool = False  # with a data directory lacking some sets: run the rest
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -61,7 +65,7 @@ class DemoSettings:
     def fingerprint(self) -> str:
         """Identifies the settings that change results (not where they go, not --fresh)."""
         data = dataclasses.asdict(self)
-        for key in ("out", "fresh", "threads"):
+        for key in ("out", "fresh", "threads", "skip_missing"):
             data.pop(key)
         data["data_dir"] = str(resolve_data_dir(self.data_dir) or "samples")
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -90,6 +94,7 @@ class Demo:
         self.runs_dir = self.out / "runs"
         self.log = log
         self.timings: dict[str, float] = {}
+        self.skipped: dict[str, str] = {}  # task name -> why its set is not in the data directory
         self.steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
             ("eval-base", self.eval_base),
             ("finetune", self.finetune),
@@ -121,6 +126,7 @@ class Demo:
         torch.set_num_threads(self.s.threads)
         os.environ.setdefault("OMP_NUM_THREADS", str(self.s.threads))  # the lm_eval subprocesses
         data_dir = resolve_data_dir(self.s.data_dir)
+        self._check_sets(data_dir)
         self.log(
             f"taiyi demo -> {self.out}\n"
             + (f"data: {data_dir}" if data_dir else "data: BUNDLED SAMPLES (no TAIYI_DATA_DIR): scores say nothing about the models")
@@ -150,6 +156,15 @@ class Demo:
         self._summary(records)
         return records
 
+    def _check_sets(self, data_dir: Path | None) -> None:
+        """Every set's evaluation files, before any model loads (DataNotFoundError lists the missing)."""
+        from baselines.llm_run import select_available_tasks
+
+        tasks, self.skipped = select_available_tasks(self.s.task_list, data_dir, skip_missing=self.s.skip_missing)
+        if self.skipped:
+            self.s.tasks = list(tasks or [])
+            self.log(f"skipping {len(self.skipped)} set(s) missing from {data_dir}: {', '.join(self.skipped)}")
+
     def _summary(self, records: dict[str, dict[str, Any]]) -> None:
         self.log("\nWhere everything went:")
         for name, record in records.items():
@@ -172,6 +187,10 @@ class Demo:
         results = newest_results(invocation.output_path)
         if results is None:
             raise RuntimeError(f"lm_eval wrote no results file under {invocation.output_path}")
+        if self.skipped:
+            from baselines.llm_run import record_skipped_sets
+
+            record_skipped_sets(results, self.skipped)
         return {"results": str(results)}
 
     def eval_base(self) -> dict[str, Any]:
@@ -209,10 +228,19 @@ class Demo:
         adapter = self._record("finetune")  # written by this run's finetune step, or reused
         if adapter is None:
             raise RuntimeError("the finetune step has not finished")
+        import yaml
+
+        from harness.prompt_formats import recipe_prompt_format
+
         base = find_config(BASE_BASELINE)
+        # Evaluate in the format the recipe trained with (format.style, format.eod_token, format.system).
+        recipe = yaml.safe_load((Path(adapter["outputs"]["run_dir"]) / "resolved_config.yaml").read_text(encoding="utf-8"))
+        prompt_format, format_args = recipe_prompt_format(recipe)
         config = dataclasses.replace(
             base, name=FINETUNED_NAME, display_name="Taiyi-style SmolLM2-135M (demo SFT)",
-            model_args={**base.model_args, "peft": adapter["outputs"]["adapter"]},
+            model_args={**base.model_args, "peft": adapter["outputs"]["adapter"], **format_args},
+            prompt_format=prompt_format,
+            system_instruction=recipe["format"].get("system") if prompt_format == "chat_template" else None,
         )
         return self._run_llm(config, run_preflight(base))
 
@@ -240,7 +268,7 @@ class Demo:
         from harness.cli import main as taiyi
 
         out = self.out / "leaderboard"
-        status = taiyi(["leaderboard", str(self.runs_dir), "--out", str(out), "--include-partial", "--published", "A"])
+        status = taiyi(["leaderboard", str(self.runs_dir), "--out", str(out), "--include-partial", "--include-budget-cut", "--published", "A"])
         if status not in (0, None):
             raise RuntimeError(f"taiyi leaderboard exited with status {status}")
         return {"tables": str(out), "plot": str(out / "leaderboard.png")}
@@ -262,6 +290,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--bert-steps", type=int, default=DemoSettings.bert_steps, help="optimizer steps per BERT head")
     parser.add_argument("--threads", type=int, default=DemoSettings.threads, help="CPU threads (default %(default)s)")
     parser.add_argument("--fresh", action="store_true", help="redo every step instead of reusing finished ones")
+    parser.add_argument("--skip-missing", action="store_true",
+                        help="with --data-dir: run the sets that are there, record the others as skipped (default: stop)")
     parser.set_defaults(func=run)
     return parser
 
@@ -271,7 +301,13 @@ def run(args: argparse.Namespace) -> int:
         out=args.out, data_dir=args.data_dir, units=args.units,
         tasks=[t.strip() for t in args.tasks.split(",")] if args.tasks else None,
         max_gen_toks=args.max_gen_toks, finetune_steps=args.finetune_steps, bert_steps=args.bert_steps,
-        threads=args.threads, fresh=args.fresh,
+        threads=args.threads, fresh=args.fresh, skip_missing=args.skip_missing,
     )
-    Demo(settings).run()
+    from harness.errors import DataNotFoundError
+
+    try:
+        Demo(settings).run()
+    except DataNotFoundError as exc:
+        print(f"taiyi demo: error: {exc}", file=sys.stderr)
+        return 2
     return 0

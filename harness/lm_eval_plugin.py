@@ -8,8 +8,13 @@ nothing else: only when a process imports `lm_eval.tasks` does the hook wrap
 `TaskManager.__init__` so that our task folder is appended to `include_path`. Processes that
 never import lm-eval pay one `sys.meta_path` entry.
 
-The patch is guarded by a version check: on an lm-eval outside the tested range it does not
-patch and warns once, telling the user to pass `--include_path` instead.
+The same hook registers this project's lm-eval model types (`taiyi-hf`, `taiyi-vllm`: the hf and
+vllm backends plus a `prompt_format` model_arg, see `harness.lm_eval_models`) when a process
+imports `lm_eval.api.registry`: as lazy entries, so nothing heavy is imported until one is used.
+
+Both patches are guarded by a version check: on an lm-eval outside the tested range they do not
+patch and warn once, telling the user to pass `--include_path` (tasks) or to use `--model hf`
+(prompt formats) instead.
 """
 
 from __future__ import annotations
@@ -24,6 +29,12 @@ from pathlib import Path
 TESTED_LM_EVAL = ((0, 4, 13), (0, 5, 0))  # [min, max)
 DISABLE_ENV = "TAIYI_NO_LM_EVAL_HOOK"
 _TARGET_MODULE = "lm_eval.tasks"
+_REGISTRY_MODULE = "lm_eval.api.registry"
+# Model type -> "module:class", materialised by lm-eval's registry on first use.
+PROMPT_FORMAT_MODELS = {
+    "taiyi-hf": "harness.lm_eval_models:TaiyiHFLM",
+    "taiyi-vllm": "harness.lm_eval_models:TaiyiVLLM",
+}
 
 
 def tasks_dir() -> Path:
@@ -81,11 +92,48 @@ def patch_task_manager(tasks_module) -> bool:
     return True
 
 
+def patch_model_registry(registry_module) -> bool:
+    """Register `taiyi-hf` / `taiyi-vllm` as lazy entries of lm-eval's model registry.
+    Returns True if registered now."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    registry = getattr(registry_module, "model_registry", None)
+    if registry is None or all(name in registry for name in PROMPT_FORMAT_MODELS):
+        return False
+    try:
+        installed = version("lm_eval")
+    except PackageNotFoundError:
+        installed = "unknown"
+    if installed == "unknown" or not lm_eval_version_supported(installed):
+        warnings.warn(
+            f"taiyi-bench: lm-eval {installed} is outside the tested range; the model types "
+            f"{', '.join(PROMPT_FORMAT_MODELS)} (prompt_format) are not registered. Use --model hf "
+            "(the bare prompt, or --apply_chat_template)",
+            stacklevel=2,
+        )
+        return False
+    # lm-eval fills its registry with the built-in models only when it finds the registry empty;
+    # adding ours first would hide them, so the built-ins are registered first (lazy, cheap).
+    import lm_eval.models  # noqa: F401
+
+    for name, target in PROMPT_FORMAT_MODELS.items():
+        if name not in registry:
+            registry.register(name, target=target)
+    return True
+
+
+_PATCHES = {_TARGET_MODULE: patch_task_manager, _REGISTRY_MODULE: patch_model_registry}
+
+
 class _PatchAfterImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Finds `lm_eval.tasks` through the normal machinery, then patches it once executed."""
+    """Finds each target module through the normal machinery, then patches it once executed."""
+
+    def __init__(self, pending: set[str]) -> None:
+        self._inner_loaders: dict[str, importlib.abc.Loader] = {}
+        self._pending = pending
 
     def find_spec(self, fullname, path, target=None):
-        if fullname != _TARGET_MODULE:
+        if fullname not in self._pending:
             return None
         sys.meta_path.remove(self)
         try:
@@ -94,20 +142,25 @@ class _PatchAfterImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             sys.meta_path.insert(0, self)
         if spec is None or spec.loader is None:
             return None
-        self._inner_loader = spec.loader
+        self._inner_loaders[fullname] = spec.loader
         spec.loader = self
         return spec
 
     def create_module(self, spec):
-        return self._inner_loader.create_module(spec)
+        return self._inner_loaders[spec.name].create_module(spec)
 
     def exec_module(self, module):
-        self._inner_loader.exec_module(module)
-        module.__spec__.loader = self._inner_loader
+        name = module.__spec__.name
+        inner = self._inner_loaders.pop(name)
+        inner.exec_module(module)
+        module.__spec__.loader = inner
+        self._pending.discard(name)
         try:
-            patch_task_manager(module)
+            _PATCHES[name](module)
+        except Exception as exc:  # a failed patch must not break lm-eval itself
+            warnings.warn(f"taiyi-bench: could not patch {name}: {exc}", stacklevel=2)
         finally:
-            if self in sys.meta_path:
+            if not self._pending and self in sys.meta_path:
                 sys.meta_path.remove(self)
 
 
@@ -116,10 +169,11 @@ def install() -> None:
     try:
         if os.environ.get(DISABLE_ENV):
             return
-        if _TARGET_MODULE in sys.modules:
-            patch_task_manager(sys.modules[_TARGET_MODULE])
-            return
-        if not any(isinstance(f, _PatchAfterImport) for f in sys.meta_path):
-            sys.meta_path.insert(0, _PatchAfterImport())
+        for name, patch in _PATCHES.items():
+            if name in sys.modules:
+                patch(sys.modules[name])
+        pending = {name for name in _PATCHES if name not in sys.modules}
+        if pending and not any(isinstance(f, _PatchAfterImport) for f in sys.meta_path):
+            sys.meta_path.insert(0, _PatchAfterImport(pending))
     except Exception as exc:  # a broken hook must not break every Python process
-        warnings.warn(f"taiyi-bench: lm-eval task hook not installed: {exc}", stacklevel=2)
+        warnings.warn(f"taiyi-bench: lm-eval hook not installed: {exc}", stacklevel=2)

@@ -1,7 +1,7 @@
-"""Models that need no download (DESIGN.md, "Models that need no download").
+"""Models that need no download: tiny random models built in-process and the two small models
+that PyPI wheels carry (SmolLM2-135M-Instruct as GGUF, all-MiniLM-L6 as a BERT folder).
 
-Note: written first, ahead of the fine-tuning code it belongs to, because the task and baseline
-tests wait on it; treat the four functions below as a frozen API. Shared by the fine-tuning, task and baseline tests and by the out-of-the-box run. The public API
+Shared by the fine-tuning, task and baseline tests and by the out-of-the-box run. The public API
 is fixed; other modules depend on it:
 
     smollm2_dir() -> Path                                  SmolLM2-135M-Instruct as a normal HF dir

@@ -1,6 +1,6 @@
 """The one text normalisation, applied to gold and prediction alike before any comparison.
 
-Rules (DESIGN.md, "Scoring rules"), in order:
+Rules (the README's "Scoring rules" states them in plain words), in order:
 1. Unicode NFKC. This also maps full-width forms to half-width (`，` → `,`, `（` → `(`, `Ａ` → `A`)
    and compatibility characters (`µ` → `μ`, `²` → `2`).
 2. Case folding (`str.casefold`): Latin and Greek letters lose case; CJK is unaffected.

@@ -1,6 +1,6 @@
 """LLM text → `Prediction`: one parser per output kind, dispatched on `spec.task_type`.
 
-The expected formats are Taiyi's (DESIGN.md, "Prompts and expected output"); the parsers accept
+The expected formats are Taiyi's (see harness/prompts.py); the parsers accept
 the deviations general chat models produce. Every rule is written down here because it is part
 of the benchmark definition (the README repeats them in plain words):
 
@@ -10,9 +10,11 @@ Common to all kinds
   - Per line: leading bullets (`-`, `*`, `•`, `·`, `+`, `–`, `—`), numbering (`1.`, `1)`, `(1)`,
     `1、`, `①`), markdown headers (`#`) and quote marks (`>`), and `**bold**` markers are removed.
   - A key is the text before the first `:` or `：` outside brackets; either colon works in
-    either language.
-  - `none`, `None`, `N/A`, `null`, `nothing`, `无`, `没有`, `空`, `暂无` ... (alone, or as a key's
-    value) are a valid empty answer, not a parse failure. `no` and `na` are NOT empty words: they
+    either language. Only a bracket pair that closes is a bracket: an opener never closed on
+    the line ("…酸中毒（或碱中毒", a CMeEE gold mention) is plain text and hides no separator.
+  - `none`, `None`, `N/A`, `null`, `nothing`, `无`, `没有`, `空`, `暂无` ... (alone, as a bullet or
+    numbered item - `- 无`, `1. None` - or as a key's value) are a valid empty answer, not a parse
+    failure. `no` and `na` are NOT empty words: they
     are nitric oxide and sodium in chemistry.
   - Empty or whitespace-only output, and output in which nothing is recognised, is
     `Prediction(parse_failed=True)`; the scorer treats it as an empty prediction. The parsers
@@ -63,15 +65,20 @@ TC (`Result: l1; l2` / `上述文本被分类为：l`)
     normalised text, which the scorer counts as a false positive.
   - An unresolved item joined by "and"/"&"/"和"/"及"/"与" is split there when every part is a
     label ("Treatment and Prevention"); HoC labels that contain "and" resolve whole first.
-  - Single-label sets (KUAKE-QIC) keep only the first item.
+  - Single-label sets (KUAKE-QIC) keep every item too: each label given is a decision, so a
+    hedge "治疗方案; 注意事项" is scored as two labels (one of them a false positive).
 QA
   - Letters are the example's option keys (`options`), else the set's labels. Tried in order on
     the first non-empty line (unless the output starts by echoing the options, "A. …\nB. …"),
     then on the text after each answer cue ("answer is", "Answer:",
     "答案：", "正确答案是", "选"): a leading option letter ("B", "B.", "(B)", "B)", "【B】"), a
     yes/no/maybe word (PubMedQA), the exact option text (normalised), an option text the
-    segment starts with (longest). Last resort on the whole text: exactly one distinct letter in
-    brackets "(B)"/"【B】". A lone "A" followed by a word ("A 45-year-old…") is not a letter.
+    segment starts with (longest), a lowercase letter standing alone ("b", "(b)", "b.") or
+    followed by its own option's text ("b. heparin"). Last resort on the whole text: exactly
+    one distinct letter in brackets "(B)"/"【B】". A lone "A" followed by a word ("A 45-year-old…")
+    is not a letter, and a lowercase "a" inside a sentence is the English article.
+  - A none-word answer (first line or after a cue: "None", "- 无", "Answer: N/A") chooses no
+    option: scored wrong, but not a parse failure.
   - The choice is the option letter when options are known, else the label (PubMedQA word).
 """
 
@@ -120,6 +127,13 @@ def _is_none(text: str) -> bool:
     return normalize_mention(text) in _NONE_WORDS or text.strip() in ("[]", "{}")
 
 
+def _is_none_answer(text: str) -> bool:
+    """Whether the whole output is an empty answer: every non-empty line, once its bullet or
+    numbering is removed, is a none word ("无", "- 无", "1. None")."""
+    lines = [line for line in (_clean_line(raw)[0] for raw in _lines(text)) if line]
+    return bool(lines) and all(_is_none(line) for line in lines)
+
+
 def _preclean(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _THINK.sub("", text)
@@ -137,23 +151,45 @@ def _clean_line(raw: str) -> tuple[str, bool]:
     return line.strip().strip("`").strip(), is_item
 
 
-def _depth_scan(text: str) -> Iterable[tuple[int, str, int]]:
-    """(index, char, bracket depth before the char) for each character.
-
-    A closer pops back to its own opener, so an unclosed inner bracket ("[老年人（年龄大于60岁]",
-    "[FEV1 ratio, (FEV1]" - both in CMeIE gold) cannot swallow the rest of the line; a closer
-    with no opener is ordinary text."""
-    stack: list[str] = []
+def _matched_openers(text: str) -> set[int]:
+    """Indices of the openers that a later closer closes (the stack rule of `_depth_scan`)."""
+    stack: list[tuple[str, int]] = []
+    matched: set[int] = set()
     for i, ch in enumerate(text):
         if ch in _CLOSERS:
             opener = _WIDTH_FOLD.get(_CLOSERS[ch], _CLOSERS[ch])  # "（…)" is one pair
+            if any(kind == opener for kind, _ in stack):
+                while stack:
+                    kind, index = stack.pop()
+                    if kind == opener:
+                        matched.add(index)
+                        break
+                continue
+        if ch in _OPENERS:
+            stack.append((_WIDTH_FOLD.get(ch, ch), i))
+    return matched
+
+
+def _depth_scan(text: str) -> Iterable[tuple[int, str, int]]:
+    """(index, char, bracket depth before the char) for each character.
+
+    Only a bracket pair that closes counts: an opener never closed is ordinary text, so a gold
+    mention ending in "（或碱中毒" (CMeEE) cannot swallow the separators after it; a closer pops
+    back to its own opener, so an unclosed inner bracket ("[老年人（年龄大于60岁]", "[FEV1 ratio,
+    (FEV1]" - both in CMeIE gold) cannot swallow the rest of the line; a closer with no opener is
+    ordinary text."""
+    matched = _matched_openers(text)
+    stack: list[str] = []
+    for i, ch in enumerate(text):
+        if ch in _CLOSERS:
+            opener = _WIDTH_FOLD.get(_CLOSERS[ch], _CLOSERS[ch])
             if opener in stack:
                 while stack and stack.pop() != opener:
                     pass
                 yield i, ch, len(stack)
                 continue
         yield i, ch, len(stack)
-        if ch in _OPENERS:
+        if ch in _OPENERS and i in matched:
             stack.append(_WIDTH_FOLD.get(ch, ch))
 
 
@@ -373,7 +409,7 @@ def _parse_ner(spec: DatasetSpec, text: str, options: Mapping[str, str] | None =
         entities, understood = _ner_from_json(block, spec, resolver)
         if understood:
             return Prediction(entities=entities)
-    if _is_none(text):
+    if _is_none_answer(text):
         return Prediction()
 
     entities: set[tuple[str, str]] = set()
@@ -555,7 +591,7 @@ def _parse_re(spec: DatasetSpec, text: str, options: Mapping[str, str] | None = 
                         relations.add((strings[0].strip(), relation, strings[1].strip()))
         if understood:
             return Prediction(relations=relations)
-    if _is_none(text):
+    if _is_none_answer(text):
         return Prediction()
 
     header: str | None = None
@@ -664,10 +700,8 @@ def _resolve_tc(spec: DatasetSpec, items: list[str]) -> set[str]:
                 labels.extend(parts)
                 continue
         labels.append(resolved if resolved is not None else normalize_mention(item))
-    labels = [x for x in labels if x]
-    if not spec.multi_label:
-        labels = labels[:1]
-    return set(labels)
+    # Single-label sets too: every label given is a decision (a hedge "A; B" is one TP and one FP).
+    return {x for x in labels if x}
 
 
 def _parse_tc(spec: DatasetSpec, text: str, options: Mapping[str, str] | None = None) -> Prediction:
@@ -680,7 +714,7 @@ def _parse_tc(spec: DatasetSpec, text: str, options: Mapping[str, str] | None = 
         strings = _strings_of(values) if values is not None else None
         if strings is not None:
             return Prediction(labels=_resolve_tc(spec, strings))
-    if _is_none(text):
+    if _is_none_answer(text):
         return Prediction()
 
     lines = [_clean_line(raw) for raw in _lines(text)]
@@ -736,10 +770,6 @@ def _parse_tc(spec: DatasetSpec, text: str, options: Mapping[str, str] | None = 
             understood = True
     if not understood:
         return Prediction(parse_failed=True)
-    if not spec.multi_label and len(labels) > 1:
-        # Keep the first one written.
-        first = next(r for line, _ in lines if line for r in map(resolver.resolve, _tc_items(line)) if r in labels)
-        labels = {first}
     return Prediction(labels=labels)
 
 
@@ -754,6 +784,10 @@ _ANSWER_CUE = re.compile(
 )
 _LEADING_LETTER = r"^\s*[\(（\[【「]?\s*(?:option\s*|选项\s*)?({letters})\s*(?:[\)）\]】」.．:：、,，。;；]|$)"
 _BRACKETED_LETTER = r"[\(（\[【]\s*({letters})\s*[\)）\]】]"
+# A lowercase option letter counts only alone ("b", "(b)", "b.") or followed by its own option's
+# text ("b. tell the attending"): inside a sentence "a" is the English article.
+_LONE_LOWER_LETTER = r"^\s*[\(（\[【「]?\s*(?:option\s*|选项\s*)?({letters})\s*[\)）\]】」]?\s*[.．。!！]?\s*$"
+_LOWER_LETTER_WITH_TEXT = r"^\s*[\(（\[【「]?\s*({letters})\s*[\)）\]】」.．:：、]\s*(\S.*)$"
 
 
 def _qa_vocabulary(spec: DatasetSpec, options: Mapping[str, str] | None) -> tuple[list[str], dict[str, str]]:
@@ -804,6 +838,18 @@ def _choice_in_segment(
         )
         if prefixes and (len(prefixes) == 1 or prefixes[0][0] > prefixes[1][0]):
             return prefixes[0][1]
+    lowered = {letter.lower(): letter for letter in letters if letter.lower() != letter}
+    if lowered:
+        alternatives = "|".join(map(re.escape, lowered))
+        match = re.match(_LONE_LOWER_LETTER.format(letters=alternatives), segment)
+        if match:
+            return lowered[match.group(1)]
+        match = re.match(_LOWER_LETTER_WITH_TEXT.format(letters=alternatives), segment, re.S)
+        if match:
+            letter = lowered[match.group(1)]
+            option = normalize_mention(texts.get(letter, ""))
+            if option and _is_prefix(option, normalize_mention(match.group(2))):
+                return letter
     if words:
         first = re.split(r"[\s,.;:!?，。；：！？]+", norm, maxsplit=1)[0] if norm else ""
         if first in words:
@@ -842,6 +888,8 @@ def _parse_qa(spec: DatasetSpec, text: str, options: Mapping[str, str] | None = 
         choice = _choice_in_segment(segment, letters, texts, words, loose=loose)
         if choice is not None:
             return Prediction(choice=choice)
+    if any(_is_none(segment) for segment, _ in segments if segment.strip()):
+        return Prediction()  # "None" / "- 无" / "Answer: N/A": no option chosen (wrong), but no parse failure
     if letters:
         found = set(re.findall(_BRACKETED_LETTER.format(letters="|".join(map(re.escape, letters))), text))
         if len(found) == 1:

@@ -1,6 +1,6 @@
 """Instructions and answer formats (the adapter layer).
 
-The answer formats are the ones Taiyi was trained on (DESIGN.md, "Prompts and expected output"):
+The answer formats are the ones Taiyi was trained on (Luo et al. 2024, and its released instruction data):
   NER  `Type: e1; e2`, one line per type (Chinese: `类型：e1；e2`), the type spelled out
   RE   `relation: [head, tail]; [head, tail]` (Chinese: `关系：[主体，客体]；…`)
   TC   `Result: l1; l2` (English) / `上述文本被分类为：l` (Chinese)

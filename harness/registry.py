@@ -7,7 +7,7 @@ files (see README, "Data"); `taiyi data check` compares a data directory against
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
@@ -331,3 +331,45 @@ def iter_specs(language: Language | None = None, task_type: TaskType | None = No
         if task_type and spec.task_type != task_type:
             continue
         yield spec
+
+
+# The lm-eval groups of the suite, defined by the registry (tasks/taiyibench*.yaml list the same
+# members; a test keeps them in step). `taiyibench` is every set.
+GROUP_FILTERS: MappingProxyType = MappingProxyType(
+    {
+        "taiyibench": {},
+        "taiyibench_en": {"language": "en"},
+        "taiyibench_zh": {"language": "zh"},
+        "taiyibench_ner": {"task_type": "ner"},
+        "taiyibench_re": {"task_type": "re"},
+        "taiyibench_tc": {"task_type": "tc"},
+        "taiyibench_qa": {"task_type": "qa"},
+    }
+)
+
+
+def specs_for_selection(names: Iterable[str] | None) -> list[DatasetSpec]:
+    """The sets a task selection covers, in paper order, without duplicates.
+
+    Accepts what lm-eval's `--tasks` accepts for this suite: set keys (`cmeee`), task names
+    (`taiyi_cmeee`), group names (`taiyibench_zh`) and shell-style patterns (`taiyi_*`), alone or
+    comma-separated. None or empty selects every set. An unknown name is a `KeyError` listing
+    what is known.
+    """
+    import fnmatch
+
+    items = [item.strip() for chunk in (names or []) for item in chunk.split(",") if item.strip()]
+    if not items:
+        return list(_SPECS)
+    chosen: set[str] = set()
+    for item in items:
+        if item in GROUP_FILTERS:
+            chosen.update(spec.key for spec in iter_specs(**GROUP_FILTERS[item]))
+        elif any(ch in item for ch in "*?["):
+            matched = [spec.key for spec in _SPECS if fnmatch.fnmatchcase(spec.task_name, item)]
+            if not matched:
+                raise KeyError(f"task pattern {item!r} matches no taiyi_* task")
+            chosen.update(matched)
+        else:
+            chosen.add(get_spec(item).key)
+    return [spec for spec in _SPECS if spec.key in chosen]

@@ -4,7 +4,7 @@ discriminative models (which build `Prediction`s directly).
 Per unit (`score_unit`) the gold and the prediction are turned into sets of normalised items
 (`harness.normalize.normalize_mention` on both sides) and compared; over a split (`aggregate`, or
 lm-eval's aggregation functions below) the counts are summed, never the per-unit scores
-averaged. Rules (DESIGN.md, "Scoring rules"; the README states them in plain words):
+averaged. Rules (the README states them in plain words):
 
 NER   items = {(type id, normalised mention)} per unit; micro P/R/F1 over all units. Duplicates
       collapse (a set), on both sides. Lenient: after exact matches, a remaining prediction
@@ -29,7 +29,11 @@ RE    CMeIE: items = {(normalised subject, predicate id, normalised object)}; ex
       normalised strings otherwise. Order matters: a (disease, chemical) pair maps to nothing.
 TC    items = {label id} per unit; micro-F1 over (unit, label) decisions: units with neither gold
       nor predicted labels add nothing (HoC's "none" is a legal answer). A label outside the set
-      stays as its normalised text and is a false positive. Single-label sets also get `acc`.
+      stays as its normalised text and is a false positive. Every label given is a decision, on
+      single-label sets too: a hedge "right; wrong" (in either order) is one TP and one FP.
+      Single-label sets (KUAKE-QIC) also get `acc`: the share of units whose predicted label set
+      is exactly {gold label}; a hedge is not accurate. micro-F1 is sure to equal `acc` only
+      when every unit gets exactly one label (no hedges, no empty answers or parse failures).
 QA    accuracy of the chosen option; the choice and the gold are both mapped to the option letter
       (a letter, or text equal to an option's text after normalisation).
 All   `parse_fail` = share of units whose output could not be parsed; such a unit is scored as an
@@ -49,6 +53,9 @@ from harness.normalize import label_resolver, normalize_label, normalize_mention
 from harness.records import Example, Prediction
 from harness.registry import DatasetSpec
 
+# Recorded in every results file: bump it whenever a rule above changes what any unit scores.
+SCORING_RULES_VERSION = 1
+
 Counts = tuple[int, int, int]  # (tp, fp, fn)
 
 _NO_CONCEPT = {"", "-1", "-"}
@@ -64,7 +71,7 @@ class UnitScore:
     fn: int = 0
     lenient: Counts | None = None  # NER only
     per_type: dict[str, list[int]] = field(default_factory=dict)  # type/predicate/label -> [tp, fp, fn]
-    correct: int | None = None
+    correct: int | None = None  # QA: the right option; single-label TC: exactly the gold label
     parse_failed: bool = False
     # For the samples log: what matched, what was missed, what was spurious (normalised).
     detail: dict[str, Any] = field(default_factory=dict)
@@ -441,13 +448,19 @@ def metric_names(spec: DatasetSpec) -> tuple[str, ...]:
     names = ["micro_f1", "micro_precision", "micro_recall"]
     if spec.task_type == "ner":
         names += ["lenient_micro_f1", "macro_f1_over_types"]
+    if _single_label(spec):
+        names.append("acc")
     return (*names, "score", "parse_fail")
+
+
+def _single_label(spec: DatasetSpec) -> bool:
+    return spec.task_type == "tc" and not spec.multi_label
 
 
 def unit_metric_values(spec: DatasetSpec, unit: UnitScore) -> dict[str, Any]:
     """Per-unit values for lm-eval's samples file and aggregation (all JSON-serialisable):
-    micro metrics as [tp, fp, fn], `macro_f1_over_types` as {type: [tp, fp, fn]}, `acc` and
-    `parse_fail` as 0/1. `score` repeats the headline metric's value."""
+    micro metrics as [tp, fp, fn], `macro_f1_over_types` as {type: [tp, fp, fn]}, `acc` (QA and
+    single-label TC) and `parse_fail` as 0/1. `score` repeats the headline metric's value."""
     parse_fail = int(unit.parse_failed)
     if spec.task_type == "qa":
         correct = int(unit.correct or 0)
@@ -457,6 +470,8 @@ def unit_metric_values(spec: DatasetSpec, unit: UnitScore) -> dict[str, Any]:
     if spec.task_type == "ner":
         values["lenient_micro_f1"] = list(unit.lenient or unit.counts)
         values["macro_f1_over_types"] = {k: list(v) for k, v in unit.per_type.items()}
+    if _single_label(spec):
+        values["acc"] = int(unit.correct or 0)
     values["score"] = counts
     values["parse_fail"] = parse_fail
     return values
@@ -495,7 +510,7 @@ def aggregate(spec: DatasetSpec, unit_scores: Sequence[UnitScore]) -> dict[str, 
             lp, lr, lf = prf(*_sum_counts(u.lenient or u.counts for u in unit_scores))
             out.update({"lenient_micro_precision": lp, "lenient_micro_recall": lr, "lenient_micro_f1": lf})
             out["macro_f1_over_types"] = macro_f1_over_types(u.per_type for u in unit_scores)
-        if spec.task_type == "tc" and not spec.multi_label:
+        if _single_label(spec):
             out["acc"] = mean(int(u.correct or 0) for u in unit_scores)
         for key, counts in per_type_scores(unit_scores).items():
             for name, value in counts.items():

@@ -11,7 +11,7 @@ from typing import Any
 
 from lm_eval.api.task import ConfigurableTask
 
-from harness import lm_eval_tasks, scoring
+from harness import lm_eval_tasks, provenance, scoring
 
 logger = logging.getLogger("taiyi-bench")
 
@@ -22,25 +22,93 @@ process_results = lm_eval_tasks.process_results
 
 
 class TaiyiTask(ConfigurableTask):
-    """A ConfigurableTask that records where its documents came from.
+    """A ConfigurableTask that records how its numbers were made.
 
-    The data source ("data" or "samples") goes into the task's metadata, which lm-eval copies
-    into the results file, so a run on the bundled samples can never pass for a real one.
+    Its metadata, which lm-eval copies into the results file, carries the shared provenance keys
+    (`harness.provenance.task_metadata`): where the documents and the few-shot pool came from
+    (so a run on the bundled samples can never pass for a real one), the MCMLE variant, the
+    versions of the code and scoring rules, the data files' checksums, and the generation budget.
+
+    Budget: the task's own `max_gen_toks` (its YAML) is what the model gets. A reasoning model's
+    `--metadata '{"thinking_allowance": N}'` adds N to it. A global `--gen_kwargs max_gen_toks=M`
+    (lm-eval applies it to every task through `set_config`) replaces it: where M is smaller, a
+    warning names this task and the metadata says `budget.cut`.
     """
 
     def __init__(self, config: dict[str, Any] | None = None, **kwargs: Any) -> None:
         config = {k: v for k, v in (config or {}).items() if k != "class"}
         super().__init__(config=config, **kwargs)
+        metadata = self.config.metadata if isinstance(self.config.metadata, dict) else {}
+        self._thinking_allowance = _non_negative_int(metadata.get("thinking_allowance", 0), "thinking_allowance")
+        generation = self.config.generation_kwargs if isinstance(self.config.generation_kwargs, dict) else {}
+        own = generation.get("max_gen_toks")
+        self._task_budget = int(own) if own is not None else None
+        self._budget_source = "task"
+        if self._thinking_allowance and self._task_budget is not None:
+            generation["max_gen_toks"] = self._task_budget + self._thinking_allowance
+            self._budget_source = "thinking_allowance"
+        self._record_metadata()
 
     def download(self, dataset_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().download(dataset_kwargs, **kwargs)
-        source = lm_eval_tasks.data_source_of(self.dataset)
+        if lm_eval_tasks.data_source_of(self.dataset) == "samples":
+            logger.warning(lm_eval_tasks.SAMPLES_BANNER.format(task=self.config.task))
+
+    def set_config(self, key: str, value: Any, update: bool = False) -> None:
+        """lm-eval's overrides (`--gen_kwargs`, `--num_fewshot`) land here after the task is built;
+        the metadata is brought up to date, and a budget cut is said out loud."""
+        if key == "generation_kwargs" and isinstance(value, dict) and "max_gen_toks" in value:
+            effective = _non_negative_int(value["max_gen_toks"], "max_gen_toks")
+            value = {**value, "max_gen_toks": effective}
+            intended = None if self._task_budget is None else self._task_budget + self._thinking_allowance
+            if intended is not None and effective < intended:
+                logger.warning(lm_eval_tasks.budget_cut_warning(
+                    self.config.task, intended, effective, f"a global max_gen_toks={effective} (--gen_kwargs)"
+                ))
+            self._budget_source = "gen_kwargs"
+        super().set_config(key, value, update=update)
+        if key in ("generation_kwargs", "num_fewshot"):
+            self._record_metadata()
+
+    def _record_metadata(self) -> None:
         if not isinstance(self.config.metadata, dict):
             self.config.metadata = {}
-        self.config.metadata["data_source"] = source
-        self.config.metadata["eval_units"] = len(self.dataset["test"])
-        if source == "samples":
-            logger.warning(lm_eval_tasks.SAMPLES_BANNER.format(task=self.config.task))
+        dataset = getattr(self, "dataset", None)
+        evaluation = getattr(dataset, "evaluation", None)
+        pool = getattr(dataset, "pool", None)
+        if evaluation is None:  # not built by load_task_dataset: only what the documents say
+            if dataset is not None:
+                self.config.metadata["data_source"] = lm_eval_tasks.data_source_of(dataset)
+                self.config.metadata["eval_units"] = len(dataset["test"])
+            return
+        generation = self.config.generation_kwargs if isinstance(self.config.generation_kwargs, dict) else {}
+        effective = generation.get("max_gen_toks")
+        shots = self.config.num_fewshot or 0
+        files = [(path, evaluation.root) for path in evaluation.paths]
+        if pool is not None and shots > 0:
+            files += [(path, pool.root) for path in pool.paths]
+        self.config.metadata.update(provenance.task_metadata(
+            evaluation.spec,
+            evaluation.split,
+            data_source=evaluation.source,
+            eval_units=len(evaluation.examples),
+            fewshot_source=pool.source if pool is not None and shots > 0 else None,
+            files=files,
+            budget=provenance.budget_record(
+                self._task_budget, None if effective is None else int(effective), self._budget_source, self._thinking_allowance
+            ),
+            thinking_allowance=self._thinking_allowance,
+        ))
+
+
+def _non_negative_int(value: Any, name: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = -1
+    if number < 0 or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(f"taiyi-bench: {name} must be a whole number >= 0, not {value!r} (--metadata / --gen_kwargs)")
+    return number
 
 
 # Aggregations named by the YAMLs' metric_list (per-unit values: [tp, fp, fn] for micro

@@ -22,7 +22,7 @@ from baselines.words import (
     tags_to_word_ranges,
     word_ranges_to_spans,
 )
-from harness import scoring
+from harness import provenance, scoring
 from harness.datasets import load_split
 from harness.parsers import parse_output
 from harness.records import Entity, Example, Prediction
@@ -123,6 +123,7 @@ def _check_results(path: Path, task: str, metrics: dict[str, float]) -> dict:
         assert f"{metric},none" in entry and f"{metric}_stderr,none" in entry
     assert entry[f"{headline},none"] == pytest.approx(metrics[headline])
     assert data["configs"][name]["metadata"]["data_source"] == "samples"
+    assert provenance.missing_keys(data["configs"][name]["metadata"]) == []
     assert data["n-samples"][name]["effective"] == entry["sample_len"]
     assert data["config"]["model"] == "taiyi-bert" and "limit" in data["config"]
     assert isinstance(data["date"], float) and data["model_name"]

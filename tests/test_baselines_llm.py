@@ -23,6 +23,7 @@ from baselines.llm_registry import (
     scaffold,
     validation_errors,
 )
+from harness import provenance
 from harness.cli import main
 from harness.errors import ConfigError
 
@@ -142,19 +143,21 @@ def test_hf_invocation_is_exact_and_lm_eval_accepts_it():
     invocation = llm_run.build_invocation(config, tasks=["bc5cdr_chem", "taiyibench_zh"], limit=5, data_dir="/data")
     assert invocation.argv == [
         "lm_eval", "run",
-        "--model", "hf",
-        "--model_args", "pretrained=DUTIR-BioNLP/Taiyi-LLM,trust_remote_code=True,dtype=bfloat16",
+        "--model", "taiyi-hf",  # lm-eval's hf backend plus prompt_format (harness.lm_eval_models)
+        "--model_args", "pretrained=DUTIR-BioNLP/Taiyi-LLM,trust_remote_code=True,dtype=bfloat16,"
+                        "eod_token=<|endoftext|>,prompt_format=taiyi1",
         "--tasks", "taiyi_bc5cdr_chem,taiyibench_zh",
         "--batch_size", "auto",
         "--output_path", str(Path("results/runs/taiyi-llm")),
         "--log_samples",
-        "--gen_kwargs", "max_gen_toks=512,do_sample=False,temperature=0.0",
+        "--gen_kwargs", "do_sample=False,temperature=0.0",  # no max_gen_toks: each task keeps its budget
         "--limit", "5",
         "--metadata", json.dumps({"data_dir": str(Path("/data").resolve())}),
     ]
     parsed = _lm_eval_config(invocation.argv)
-    assert parsed.model == "hf"
-    assert parsed.model_args == {"pretrained": "DUTIR-BioNLP/Taiyi-LLM", "trust_remote_code": True, "dtype": "bfloat16"}
+    assert parsed.model == "taiyi-hf"
+    assert parsed.model_args == {"pretrained": "DUTIR-BioNLP/Taiyi-LLM", "trust_remote_code": True, "dtype": "bfloat16",
+                                 "eod_token": "<|endoftext|>", "prompt_format": "taiyi1"}
     assert parsed.metadata["data_dir"] == str(Path("/data").resolve())
     assert parsed.log_samples and not parsed.apply_chat_template
 
@@ -170,8 +173,10 @@ def test_default_tasks_are_the_13_and_chat_template_follows_the_config():
 def test_vllm_reasoning_model_keeps_its_think_marker():
     invocation = llm_run.build_invocation(find_config("deepseek-r1-distill-qwen-14b"))
     parsed = _lm_eval_config(invocation.argv)
-    assert parsed.model == "vllm" and parsed.model_args["think_end_token"] == "</think>"
-    assert parsed.gen_kwargs["max_gen_toks"] == 4096
+    assert parsed.model == "taiyi-vllm" and parsed.model_args["think_end_token"] == "</think>"
+    assert parsed.model_args["prompt_format"] == "chat_template" and parsed.apply_chat_template
+    # No global budget: each task's own plus the thinking allowance, carried in --metadata.
+    assert "max_gen_toks" not in parsed.gen_kwargs and parsed.metadata["thinking_allowance"] == 3072
 
 
 def test_api_key_never_appears_in_the_command(monkeypatch):
@@ -323,6 +328,8 @@ def test_smollm2_end_to_end_with_lm_eval(tmp_path, capsys):
         assert "micro_f1,none" in data["results"][task]
         assert data["n-samples"][task]["effective"] == 1
         assert data["configs"][task]["metadata"]["data_source"] == "samples"
+        assert provenance.missing_keys(data["configs"][task]["metadata"]) == []
+        assert data["configs"][task]["metadata"]["budget"]["effective"] == 24
         assert list(results[0].parent.glob(f"samples_{task}_*.jsonl"))
     assert data["config"]["gen_kwargs"]["max_gen_toks"] == 24
     from harness.leaderboard.collect import collect_runs

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from finetune.config import load_recipe
 from finetune.train import train
+from harness import provenance
 from harness.local_models import build_tiny_causal_lm
 
 
@@ -31,6 +32,7 @@ def test_stage2_adapter_scores_through_the_lm_eval_cli(tmp_path: Path, single_th
     (results_file,) = (tmp_path / "eval").glob("*/results_*.json")
     results = json.loads(results_file.read_text(encoding="utf-8"))
     assert str(adapter) in str(results["config"]["model_args"])
+    assert provenance.missing_keys(results["configs"]["taiyi_kuake_qic"]["metadata"]) == []
     metrics = results["results"]["taiyi_kuake_qic"]
     assert 0.0 <= metrics["micro_f1,none"] <= 1.0 and 0.0 <= metrics["parse_fail,none"] <= 1.0
     (samples_file,) = results_file.parent.glob("samples_taiyi_kuake_qic_*.jsonl")

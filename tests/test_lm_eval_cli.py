@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from harness import provenance
 from harness.local_models import smollm2_dir
 from harness.registry import REGISTRY
 from harness.scoring import headline_metric_name
@@ -35,7 +36,11 @@ def test_smollm2_runs_all_13_tasks_through_the_lm_eval_cli(tmp_path, single_thre
         metrics = results["results"][task]
         assert 0.0 <= metrics[f"{headline_metric_name(spec)},none"] <= 1.0
         assert 0.0 <= metrics["parse_fail,none"] <= 1.0
-        assert results["configs"][task]["metadata"]["data_source"] == "samples"
+        metadata = results["configs"][task]["metadata"]
+        assert metadata["data_source"] == "samples" and provenance.missing_keys(metadata) == []
+        # the global max_gen_toks=12 cuts every task's own budget: said, and recorded
+        assert metadata["budget"]["effective"] == 12 and metadata["budget"]["cut"], task
+        assert f"cuts {task}'s generation budget" in done.stderr + done.stdout
         (samples_file,) = results_file.parent.glob(f"samples_{task}_*.jsonl")
         lines = samples_file.read_text(encoding="utf-8").splitlines()
         assert len(lines) == 2

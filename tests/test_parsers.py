@@ -151,6 +151,19 @@ def test_none_is_a_valid_empty_answer(spec, text):
     assert parse_output(spec, text) == Prediction()
 
 
+@pytest.mark.parametrize("spec", list(iter_specs()), ids=lambda s: s.key)
+@pytest.mark.parametrize("text", ["- 无", "1. None", "1、无", "* N/A\n", "- none\n- 无"])
+def test_bulleted_or_numbered_none_is_a_valid_empty_answer(spec, text):
+    options = US_OPTIONS if spec.task_type == "qa" else None
+    assert parse_output(spec, text, options=options) == Prediction(), (spec.key, text)
+
+
+def test_qa_none_option_text_is_still_that_option():
+    options = {"A": "Aspirin", "B": "Heparin", "C": "None of the above"}
+    assert parse_output(USMLE, "None of the above", options=options).choice == "C"
+    assert parse_output(USMLE, "- None of the above", options=options).choice == "C"
+
+
 def test_no_and_na_are_not_empty_words():
     # Nitric oxide and sodium.
     assert ents(CHEM, "Chemical: NO; Na") == {("Chemical", "NO"), ("Chemical", "Na")}
@@ -209,6 +222,36 @@ def test_ner_chinese_values_are_not_split_on_enumeration_comma():
     assert ents(CMEEE, "疾病：t（8；14）易位白血病；肺炎") == {("dis", "t（8；14）易位白血病"), ("dis", "肺炎")}
     assert ents(CMEEE, "疾病：肺炎，哮喘") == {("dis", "肺炎，哮喘")}
     assert ents(CMEEE, "疾病: 肺炎, 哮喘") == {("dis", "肺炎"), ("dis", "哮喘")}  # half-width comma + space
+
+
+def test_unclosed_bracket_does_not_swallow_the_separators_after_it():
+    unclosed = "失代偿性代谢性（或呼吸性）酸中毒（或碱中毒"  # a CMeEE-V2 dev gold mention
+    assert split_mentions(f"{unclosed}；酸碱平衡紊乱", "zh") == [unclosed, "酸碱平衡紊乱"]
+    assert ents(CMEEE, f"疾病：{unclosed}；酸碱平衡紊乱\n身体：肺") == {
+        ("dis", unclosed), ("dis", "酸碱平衡紊乱"), ("bod", "肺")}
+    assert split_mentions("lung (cancer; asthma", "en") == ["lung (cancer", "asthma"]
+    # A bracket pair that closes still protects its separators; a later pair does not rescue an
+    # earlier unclosed opener.
+    assert split_mentions("t（8；14）易位；肺炎", "zh") == ["t（8；14）易位", "肺炎"]
+    assert split_mentions("A（或B；C（重症）", "zh") == ["A（或B", "C（重症）"]
+
+
+def test_unclosed_bracket_gold_mentions_listed_first_parse_apart(shared_data_dir):
+    """Every real CMeEE gold mention with an unclosed bracket, listed before another mention of
+    its type, parses back as two mentions."""
+    from harness.datasets import load_split
+    from harness.errors import DataNotFoundError
+
+    try:
+        loaded = load_split("cmeee", data_dir=shared_data_dir)
+    except DataNotFoundError as err:
+        pytest.skip(f"cmeee not in the shared data: {err}")
+    unclosed = sorted({(e.type, e.mention) for ex in loaded.examples for e in ex.entities
+                       if e.mention.count("（") + e.mention.count("(") > e.mention.count("）") + e.mention.count(")")})
+    assert unclosed, "the dev split has such mentions"
+    for entity_type, mention in unclosed:
+        name = loaded.spec.label_name(entity_type)
+        assert ents(loaded.spec, f"{name}：{mention}；肺炎") == {(entity_type, mention), (entity_type, "肺炎")}, mention
 
 
 def test_ner_markdown_bullets_numbering_and_headers():
@@ -366,9 +409,18 @@ def test_tc_conjunction_of_labels():
     assert labels(HOC, "Result: genomic instability and mutation") == {"genomic instability and mutation"}
 
 
-def test_tc_single_label_keeps_the_first():
-    assert labels(QIC, "上述文本被分类为：病情诊断；治疗方案") == {"病情诊断"}
-    assert labels(LITCOVID, "Result: Treatment; Prevention") == {"Treatment", "Prevention"}
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("上述文本被分类为：治疗方案；注意事项", {"治疗方案", "注意事项"}),  # a hedge: both are decisions
+        ("上述文本被分类为：注意事项; 治疗方案", {"治疗方案", "注意事项"}),  # the reversed hedge: the same
+        ("上述文本被分类为：治疗方案；饮食禁忌", {"治疗方案", "饮食禁忌"}),  # an invented label is kept
+        ("治疗方案\n注意事项", {"治疗方案", "注意事项"}),  # label-only lines
+        ('{"结果": ["注意事项", "治疗方案"]}', {"治疗方案", "注意事项"}),
+    ],
+)
+def test_tc_single_label_keeps_every_label(text, expected):
+    assert labels(QIC, text) == expected
 
 
 def test_tc_chatter_without_answer_is_a_parse_failure():
@@ -412,6 +464,39 @@ def test_qa_echoed_options_are_not_an_answer():
     assert parse_output(USMLE, echo, options=US_OPTIONS).parse_failed
     assert parse_output(USMLE, echo + "\nAnswer: C", options=US_OPTIONS).choice == "C"
     assert parse_output(USMLE, "B. Tell the attending\nThe answer A is wrong.", options=US_OPTIONS).choice == "B"
+
+
+@pytest.mark.parametrize(
+    ("text", "choice"),
+    [
+        ("b", "B"),
+        ("b.", "B"),
+        ("(b)", "B"),
+        ("  d  ", "D"),
+        ("a", "A"),  # "a" alone on a line is an answer, not an article
+        ("Answer: b", "B"),
+        ("The answer is b.", "B"),
+        ("答案：c", "C"),
+        ("b. tell the attending", "B"),  # followed by its own option's text
+        ("b cells", "C"),  # option text, not the letter b
+    ],
+)
+def test_qa_lone_lowercase_letter_is_that_option(text, choice):
+    assert parse_output(USMLE, text, options=US_OPTIONS) == Prediction(choice=choice)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a 45-year-old man needs further workup",  # the article
+        "a patient like this should be observed",
+        "The answer is a beta blocker",
+        "a. something else entirely",  # "a." followed by text that is not option A's
+        "e",  # no option E
+    ],
+)
+def test_qa_lowercase_article_is_not_a_letter(text):
+    assert parse_output(USMLE, text, options=US_OPTIONS).parse_failed
 
 
 def test_qa_five_options_accept_e():

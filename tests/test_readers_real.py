@@ -1,4 +1,4 @@
-"""The readers on the real data (../shared/data): every count of DESIGN.md and SOURCES.md, exactly.
+"""The readers on the real data (../shared/data): every published count of the sets, exactly.
 
 Each real split is loaded once per module (load_split's cache makes repeats free).
 """
@@ -18,7 +18,7 @@ from harness.datasets import available_splits, compare_counts, load_split, obser
 from harness.readers import read_cmeie_schemas
 from harness.registry import CMEIE_PREDICATES, CMEIE_SCHEMAS, HOC_HALLMARKS, get_spec, iter_specs
 
-# (set, split, mcmle options) -> (units, gold) written out from DESIGN.md / SOURCES.md, independent of
+# (set, split, mcmle options) -> (units, gold) written out from the data sets' documentation, independent of
 # the registry so that a registry typo cannot hide a reader bug.
 COUNTS = {
     ("bc5cdr_chem", "train", 4): (4560, 5203), ("bc5cdr_chem", "dev", 4): (4581, 5347), ("bc5cdr_chem", "test", 4): (4797, 5385),

@@ -261,6 +261,31 @@ def test_tc_hoc_hand_computed():
     assert "acc" not in agg  # multi-label
 
 
+def test_kuake_qic_every_label_is_a_decision_hand_computed():
+    pairs = [
+        (tc_example(QIC, ["治疗方案"], "1"), "上述文本被分类为：治疗方案；注意事项"),  # hedge: tp 1, fp 1, not accurate
+        (tc_example(QIC, ["治疗方案"], "2"), "上述文本被分类为：注意事项；治疗方案"),  # reversed hedge: the same
+        (tc_example(QIC, ["治疗方案"], "3"), "上述文本被分类为：治疗方案；饮食禁忌"),  # invented 2nd label: fp
+        (tc_example(QIC, ["病情诊断"], "4"), "上述文本被分类为：病情诊断"),  # tp 1, accurate
+        (tc_example(QIC, ["病情诊断"], "5"), "- 无"),  # a valid empty answer: fn 1, not a parse failure
+        (tc_example(QIC, ["其他"], "6"), "上述文本被分类为：就医建议"),  # wrong: fp 1, fn 1
+    ]
+    units, agg = run(QIC, pairs)
+    assert [u.counts for u in units] == [(1, 1, 0), (1, 1, 0), (1, 1, 0), (1, 0, 0), (0, 0, 1), (0, 1, 1)]
+    assert [u.correct for u in units] == [0, 0, 0, 1, 0, 0]
+    assert [u.parse_failed for u in units] == [False] * 6
+    # tp 4, fp 4, fn 2
+    assert agg["micro_precision"] == approx(Fraction(4, 8))
+    assert agg["micro_recall"] == approx(Fraction(4, 6))
+    assert agg["micro_f1"] == approx(Fraction(8, 14))
+    assert agg["acc"] == approx(Fraction(1, 6))
+    assert agg["score"] == agg["micro_f1"]  # the headline stays micro-F1
+    per_unit = [unit_metric_values(QIC, u) for u in units]
+    assert [v["acc"] for v in per_unit] == [0, 0, 0, 1, 0, 0]
+    for name in ("micro_f1", "micro_precision", "micro_recall", "acc", "parse_fail"):
+        assert AGGREGATIONS[name]([v[name] for v in per_unit]) == approx(agg[name]), name
+
+
 def test_tc_single_label_micro_f1_equals_accuracy():
     rng = random.Random(3)
     pairs = []
@@ -269,8 +294,11 @@ def test_tc_single_label_micro_f1_equals_accuracy():
         guess = gold if rng.random() < 0.6 else rng.choice(QIC.labels)
         pairs.append((tc_example(QIC, [gold], str(i)), f"上述文本被分类为：{guess}"))
     _, agg = run(QIC, pairs)
-    assert agg["micro_f1"] == approx(agg["acc"])
+    assert agg["micro_f1"] == approx(agg["acc"])  # every unit has exactly one label
     assert agg["micro_precision"] == approx(agg["micro_recall"])
+    hedged = pairs + [(tc_example(QIC, ["治疗方案"], "h"), "上述文本被分类为：治疗方案；注意事项")]
+    _, agg = run(QIC, hedged)
+    assert agg["micro_f1"] > agg["acc"]  # a hedge earns a TP but is not accurate
 
 
 # --------------------------------------------------------------------------------------------

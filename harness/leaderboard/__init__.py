@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "paper_tables": "build",
     "Collection": "collect",
     "RunFile": "collect",
+    "RunVariant": "collect",
     "TaskResult": "collect",
     "build_run_columns": "collect",
     "collect_runs": "collect",

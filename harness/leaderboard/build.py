@@ -118,6 +118,7 @@ def leaderboard_table(
     paths: Sequence[str | os.PathLike],
     *,
     include_partial: bool = False,
+    include_budget_cut: bool = False,
     published: str = "A",
     ci: bool = False,
     n_resamples: int = DEFAULT_RESAMPLES,
@@ -125,10 +126,12 @@ def leaderboard_table(
     title: str = "taiyi-bench leaderboard",
     slug: str = "leaderboard",
 ) -> Table:
-    """Published columns (`published` selection) followed by one column per model run."""
+    """Published columns (`published` selection) followed by one column per model run and variant."""
     collection = collect_runs(paths)
     warnings = collection.warnings
-    run_columns = build_run_columns(collection, include_partial=include_partial, warnings=warnings)
+    run_columns = build_run_columns(
+        collection, include_partial=include_partial, include_budget_cut=include_budget_cut, warnings=warnings
+    )
     if not collection.runs:
         warnings.append("no run results found; only the published columns are shown")
     if ci:
@@ -138,9 +141,33 @@ def leaderboard_table(
     columns = [*pub, *(rc.column for rc in run_columns)]
     notes = _published_flag_notes(columns, tables)
     if any(c.partial for c in columns):
-        notes.append("Columns marked [samples] ran on the bundled samples, [limit=N] on the first N units: not comparable with full runs.")
+        notes.append(
+            "Columns marked [samples] ran on the bundled samples, [demos from samples] took their few-shot "
+            "demonstrations from the bundled samples, [limit=N] ran on the first N units: not comparable with full runs."
+        )
+    notes += _run_notes(columns, include_budget_cut=include_budget_cut)
+    if pub and any(rc.mismatches_published() for rc in run_columns):
+        notes.append(f"The published numbers are {PUBLISHED_VARIANT}; columns labelled otherwise are another variant.")
     notes.append("An average is shown only when every set of its group has a value.")
     return Table(title=title, slug=slug, columns=columns, notes=notes, warnings=warnings)
+
+
+# What the published numbers are: the variant a run must be to be set against them.
+PUBLISHED_VARIANT = "zero-shot, MCMLE with 4 options, each model in its own prompt format, each set's own generation budget"
+
+
+def _run_notes(columns: Sequence[Column], *, include_budget_cut: bool) -> list[str]:
+    notes = []
+    if any(c.kind == "run" and c.has_flags and any(cell.flag == "budget cut" for cell in c.cells.values()) for c in columns):
+        notes.append(
+            "Cells marked (budget cut) were generated with a smaller max_gen_toks than their set's own budget, so long "
+            "answers were truncated; "
+            + ("they are counted in the averages (--include-budget-cut)." if include_budget_cut
+               else "averages over them are left empty (--include-budget-cut counts them).")
+        )
+    if any(cell.flag == "skipped" for c in columns for cell in c.cells.values()):
+        notes.append("Cells marked (skipped) were not run (the set's data was missing): missing, not zero.")
+    return notes
 
 
 def paper_tables(directory: str | os.PathLike | None = None) -> list[Table]:
@@ -169,7 +196,8 @@ def compare_table(
 ) -> Table:
     """A reproduced run beside published columns, with `run - published` delta columns."""
     warnings: list[str] = []
-    run_columns = _explicit_run_columns(run, warnings, ci=ci, n_resamples=n_resamples, seed=seed)
+    all_columns = _explicit_run_columns(run, warnings, ci=ci, n_resamples=n_resamples, seed=seed)
+    run_columns = matching_published_variant(all_columns, warnings)
     tables = load_published()
     references = published_columns(against, tables)
     columns: list[Column] = []
@@ -178,11 +206,14 @@ def compare_table(
         for reference in references:
             columns.append(delta_column(run_column.column, reference))
     columns += references
-    if not run_columns:
+    if not all_columns:
         warnings.append(f"{run}: no run results to compare")
+    elif not run_columns:
+        warnings.append(f"{run}: no run of the published variant ({PUBLISHED_VARIANT}); nothing compared")
     name = Path(run).name.removesuffix(".json") or "run"
     notes = _published_flag_notes(columns, tables)
-    notes.append("Δ = reproduced minus published, in percentage points.")
+    notes += _run_notes(columns, include_budget_cut=False)
+    notes.append(f"Δ = reproduced minus published, in percentage points. The published numbers are {PUBLISHED_VARIANT}.")
     return Table(
         title="Reproduced run vs published numbers",
         slug=f"compare_{_slug(name)}",
@@ -190,6 +221,37 @@ def compare_table(
         notes=notes,
         warnings=warnings,
     )
+
+
+def matching_published_variant(run_columns: Sequence[RunColumn], warnings: list[str]) -> list[RunColumn]:
+    """The columns that may stand next to the published numbers; the rest are named in a warning.
+
+    A column matches when it is zero-shot, 4-option MCMLE, and no set's budget was cut. The
+    published numbers used each model's own prompt format: where a model also has a matching
+    column in another format, its `plain` column (text without the model's own wrapping) is
+    left out.
+    """
+    matching: list[RunColumn] = []
+    for run_column in run_columns:
+        reasons = run_column.mismatches_published()
+        if reasons:
+            warnings.append(
+                f"{run_column.column.display_header}: not compared with the published numbers ({'; '.join(reasons)}); "
+                "`taiyi leaderboard` shows it"
+            )
+        else:
+            matching.append(run_column)
+    kept: list[RunColumn] = []
+    for run_column in matching:
+        own_formats = {f for rc in matching if rc.model == run_column.model for f in rc.variant.prompt_formats} - {"plain"}
+        if run_column.variant.prompt_formats == ("plain",) and own_formats:
+            warnings.append(
+                f"{run_column.column.display_header}: not compared with the published numbers (plain prompts; the "
+                f"published numbers used each model's own format, here {'/'.join(sorted(own_formats))})"
+            )
+            continue
+        kept.append(run_column)
+    return kept
 
 
 def _slug(text: str) -> str:

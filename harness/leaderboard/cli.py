@@ -1,9 +1,9 @@
 """`taiyi leaderboard`: render runs and published numbers as tables and plots.
 
     taiyi leaderboard [RESULTS_DIR ...] [--out DIR] [--formats md,csv,tex,html,png,svg]
-                      [--include-partial] [--ci] [--published A]
+                      [--include-partial] [--include-budget-cut] [--ci] [--published A]
     taiyi leaderboard --paper                 # Table A and Table B from results/published
-    taiyi leaderboard --compare RUN           # a run next to the published numbers, with deltas
+    taiyi leaderboard --compare RUN           # a run's published variant next to the published numbers
     taiyi leaderboard --paired RUN_A RUN_B    # paired bootstrap test per set
 """
 
@@ -23,6 +23,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         description=(
             "Collect lm-eval results files (results_*.json) below RESULTS_DIR and render the 13-set "
             "leaderboard with the published numbers, as a terminal table and as files in --out. "
+            "Each variant of a run (few-shot K, MCMLE 4 or 5 options, prompt format, budget, ...) is its own column. "
             "Runs on the bundled samples or with --limit are left out unless --include-partial."
         ),
     )
@@ -33,6 +34,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="comma-separated: md,csv,tex,html,png,svg (default all); 'none' prints only")
     parser.add_argument("--include-partial", action="store_true",
                         help="also show runs on the bundled samples or with a limit (marked, in their own columns)")
+    parser.add_argument("--include-budget-cut", action="store_true",
+                        help="count cells whose generation budget was cut (marked 'budget cut') in the averages")
     parser.add_argument("--ci", action="store_true",
                         help="95%% bootstrap intervals from the samples_*.jsonl files (lm_eval --log_samples)")
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
@@ -42,7 +45,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--paper", action="store_true",
                       help="regenerate Table A (Taiyi paper) and Table B (Taiyi 2 README) from results/published")
-    mode.add_argument("--compare", metavar="RUN", help="a run (results file or folder) next to published numbers, with deltas")
+    mode.add_argument("--compare", metavar="RUN",
+                      help="a run (results file or folder) next to published numbers, with deltas; only its variant "
+                           "matching theirs (zero-shot, MCMLE 4 options, own format, no budget cut) is compared")
     mode.add_argument("--paired", nargs=2, metavar=("RUN_A", "RUN_B"), help="paired bootstrap test per set between two runs")
     parser.add_argument("--against", default="A:taiyi1",
                         help="published columns for --compare, e.g. A:taiyi1,B:taiyi2 (default A:taiyi1)")
@@ -74,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
                                               n_resamples=args.resamples, seed=args.seed)]
             else:
                 dirs = args.results_dirs or [DEFAULT_RUNS_DIR]
-                tables = [build.leaderboard_table(dirs, include_partial=args.include_partial, published=args.published,
+                tables = [build.leaderboard_table(dirs, include_partial=args.include_partial,
+                                                  include_budget_cut=args.include_budget_cut, published=args.published,
                                                   ci=args.ci, n_resamples=args.resamples, seed=args.seed)]
             written = []
             for table in tables:

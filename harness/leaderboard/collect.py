@@ -8,6 +8,13 @@ Layout written by `lm_eval ... --output_path results/runs/<model_slug> --log_sam
 
 The collector walks folders recursively, so any depth works. Bad input never stops the
 collection: every problem becomes a warning that names the file, and the rest still renders.
+
+A run's identity is its model plus every setting that changes its numbers (`RunVariant`: few-shot
+K and where the demonstrations came from, MCMLE 4 or 5 options, prompt format and version, chat
+template, generation budget, thinking allowance). Runs that differ in any of them are never
+merged; each variant gets its own column. Files written before these settings were recorded
+read as the defaults (4 options, demonstrations from the data, format from `chat_template`,
+budget not recorded).
 """
 
 from __future__ import annotations
@@ -30,6 +37,13 @@ HEADLINE_METRIC = {"f1": "micro_f1", "acc": "acc"}
 LEGACY_KEYS = {"f1": ("micro_f1", "f1"), "acc": ("acc",)}
 DEFAULT_FILTER = "none"
 RESULTS_GLOB = "results_*.json"
+# Top-level results-file key a runner adds for the sets it skipped (`--skip-missing`):
+# {"taiyi_chemdner": "why it was not run", ...} (a plain list of task names is accepted too).
+SKIPPED_SETS_KEY = "taiyi_skipped_sets"
+# Formats a model may be evaluated in (set by `prompt_format=<name>` in lm-eval's --model_args).
+# The first two are what a run without the key gets; the others are never a silent default.
+DEFAULT_PROMPT_FORMATS = ("chat_template", "plain")
+DEFAULT_MCMLE_OPTIONS = 4
 
 
 @dataclass
@@ -39,7 +53,7 @@ class TaskResult:
     key: str  # registry key
     value: float | None  # percent
     metric_key: str | None  # the key read, e.g. "micro_f1,none"
-    version: str | None  # prompt/task version
+    version: str | None  # prompt version
     n_shot: int | None
     data_source: str  # "data" | "samples" | "unknown"
     limit: float | None
@@ -47,6 +61,20 @@ class TaskResult:
     n_effective: int | None
     samples_path: Path | None
     run: RunFile = field(repr=False)
+    # Where the few-shot demonstrations came from: "data" | "samples"; None at zero shots.
+    fewshot_source: str | None = None
+    mcmle_options: int | None = None  # MCMLE only: 4 or 5
+    prompt_format: str | None = None  # None for discriminative models (no prompt)
+    # The generation budget: the set's own, the one used, and whether it was cut (None: not recorded).
+    budget_task: int | None = None
+    budget_effective: int | None = None
+    budget_source: str | None = None
+    budget_cut: bool | None = None
+    thinking_allowance: int = 0
+    eval_units: int | None = None
+    expected_units: int | None = None
+    # {"taiyi_bench_version", "git_commit", "git_dirty", "scoring_rules_version", "data_files"}.
+    provenance: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def task(self) -> str:
@@ -70,13 +98,74 @@ class TaskResult:
         return self.limit is not None
 
     @property
+    def budget_overridden(self) -> bool:
+        """A budget other than the set's own (plus its thinking allowance), e.g. a global max_gen_toks."""
+        if self.budget_source == "gen_kwargs":
+            return True
+        if self.budget_task is None or self.budget_effective is None:
+            return False
+        return self.budget_effective != self.budget_task + self.thinking_allowance
+
+    @property
     def partial_kind(self) -> str | None:
-        """Why this is not a full official-data result: "samples", "limit", or None."""
+        """Why this is not a full official-data result: "samples" (evaluated on the bundled samples),
+        "demos" (few-shot demonstrations from the bundled samples), "limit", or None."""
         if self.data_source == "samples":
             return "samples"
+        if self.fewshot_source == "samples":
+            return "demos"
         if self.limited:
             return "limit"
         return None
+
+
+@dataclass(frozen=True)
+class RunVariant:
+    """Every setting of a run, besides its model, that changes its numbers.
+
+    Run-level (one value set per results file), so one run is never split over several columns:
+    a 5-option MCMLE run of the whole suite is a column of its own, with its own averages.
+    """
+
+    shots: tuple[int, ...] = (0,)
+    # A run without an MCMLE result counts as the default: its other sets do not depend on it,
+    # so a rerun of some other sets still merges with the full run.
+    mcmle_options: int = DEFAULT_MCMLE_OPTIONS
+    prompt_formats: tuple[str, ...] = ()  # empty for discriminative models
+    prompt_versions: tuple[str, ...] = ()
+    chat_template: bool = False
+    # ("task",): each set's own budget; ("gen_kwargs", 512, ...): a global override (the budgets
+    # used); ("unknown",): not recorded (files from before budgets were stored).
+    # Whether a budget was actually cut depends on the set, so it is a property of the column's
+    # cells, not of the variant: a full run and a rerun of a few sets under the same override
+    # are the same variant.
+    budget: tuple[Any, ...] = ("task",)
+    thinking_allowance: int = 0
+
+    def sort_key(self) -> tuple:
+        return (
+            self.shots, self.mcmle_options, self.prompt_formats, self.prompt_versions,
+            # Each set's own budget first, then unrecorded, then overrides by value.
+            self.chat_template, ("task", "unknown", "gen_kwargs").index(self.budget[0]), self.budget_overrides,
+            self.thinking_allowance,
+        )
+
+    @property
+    def budget_overrides(self) -> tuple[int, ...]:
+        """The global max_gen_toks value(s) the run used, if any."""
+        return tuple(self.budget[self.budget.index("gen_kwargs") + 1 :]) if "gen_kwargs" in self.budget else ()
+
+    def mismatches_published(self, *, budget_cut: bool) -> list[str]:
+        """Why numbers of this variant cannot be set against the published ones (zero-shot, MCMLE
+        4 options, each set's own budget); an empty list when they can."""
+        reasons = []
+        if self.shots != (0,):
+            reasons.append(f"{_shots_text(self.shots)} (the published numbers are zero-shot)")
+        if self.mcmle_options != DEFAULT_MCMLE_OPTIONS:
+            reasons.append(f"MCMLE {self.mcmle_options} options (the published MCMLE is 4-option)")
+        if budget_cut:
+            reasons.append("budget cut (the published numbers had each set's full answer length)")
+        return reasons
 
 
 @dataclass
@@ -95,18 +184,49 @@ class RunFile:
     model_revision: str | None = None
     legacy_layout: bool = False
     tasks: dict[str, TaskResult] = field(default_factory=dict)
+    chat_template: bool = False
+    # `max_gen_toks` of lm-eval's --gen_kwargs, applied to every set (read from config.gen_kwargs).
+    gen_kwargs_max_gen_toks: int | None = None
+    # Sets the runner skipped (registry key -> why), shown as missing, never as zero.
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def skipped_sets(self) -> set[str]:
+        return set(self.skipped)
 
     @property
     def partial_kind(self) -> str | None:
         """A run is partial as a whole when any of its sets is: a `--limit` run that happened to
         cover a small set completely is still a limited run, and must not leak that set into the
-        model's full column."""
-        kinds = {result.partial_kind for result in self.tasks.values()}
+        model's full column. Kinds combine ("demos+limit"), except that a run on the samples is
+        simply "samples"."""
+        kinds = {kind for result in self.tasks.values() if (kind := result.partial_kind)}
         if "samples" in kinds:
             return "samples"
-        if "limit" in kinds:
-            return "limit"
-        return None
+        return "+".join(sorted(kinds)) or None
+
+    @property
+    def variant(self) -> RunVariant:
+        results = list(self.tasks.values())
+        generative = [r for r in results if r.prompt_format is not None]
+        mcmle = self.tasks.get("medqa_mcmle")
+        if any(r.budget_cut is None for r in generative):
+            budget: tuple[Any, ...] = ("unknown",)
+            if self.gen_kwargs_max_gen_toks is not None:
+                budget = ("unknown", "gen_kwargs", self.gen_kwargs_max_gen_toks)
+        elif any(r.budget_overridden for r in generative):
+            budget = ("gen_kwargs", *sorted({r.budget_effective or 0 for r in generative if r.budget_overridden}))
+        else:
+            budget = ("task",)
+        return RunVariant(
+            shots=tuple(sorted({r.n_shot or 0 for r in results})) or (0,),
+            mcmle_options=DEFAULT_MCMLE_OPTIONS if mcmle is None else (mcmle.mcmle_options or DEFAULT_MCMLE_OPTIONS),
+            prompt_formats=tuple(sorted({r.prompt_format for r in generative if r.prompt_format})),
+            prompt_versions=tuple(sorted({_version_text(r.version) for r in results})),
+            chat_template=self.chat_template,
+            budget=budget,
+            thinking_allowance=max((r.thinking_allowance for r in results), default=0),
+        )
 
     @property
     def sort_time(self) -> float:
@@ -122,6 +242,21 @@ class RunFile:
             return self.path.stat().st_mtime
         except OSError:
             return 0.0
+
+
+def _version_text(version: str | None) -> str:
+    """A prompt version as one form: lm-eval's `versions` says 1.0 where the metadata says 1."""
+    if version is None:
+        return "?"
+    try:
+        number = float(version)
+    except ValueError:
+        return version
+    return str(int(number)) if number.is_integer() else version
+
+
+def _shots_text(shots: Sequence[int]) -> str:
+    return "/".join(str(k) for k in shots) + "-shot"
 
 
 @dataclass
@@ -245,7 +380,11 @@ def read_results_file(path: Path, warnings: list[str]) -> RunFile | None:
         transformers_version=_str_or_none(data.get("transformers_version")),
         git_hash=_str_or_none(data.get("git_hash")),
         model_revision=_str_or_none(config.get("model_revision")) or _str_or_none(config.get("model_sha")),
+        # lm-eval records the template it applied (and its hash); null when none was.
+        chat_template=data.get("chat_template") is not None or data.get("chat_template_sha") is not None,
+        gen_kwargs_max_gen_toks=_int_or_none(_gen_kwargs(config.get("gen_kwargs")).get("max_gen_toks")),
     )
+    run_format = _same_format(_model_arg(model_args, "prompt_format") or ("chat_template" if run.chat_template else "plain"))
 
     results: dict[str, Any] = data["results"]
     configs = data.get("configs") if isinstance(data.get("configs"), dict) else {}
@@ -283,22 +422,113 @@ def read_results_file(path: Path, warnings: list[str]) -> RunFile | None:
         samples_path = path.with_name(f"samples_{task}_{date_id}.jsonl") if date_id else None
         if samples_path is not None and not samples_path.is_file():
             samples_path = None
-        version = versions.get(task, metadata.get("version"))
+        version = metadata.get("prompt_version", versions.get(task, metadata.get("version")))
         n_shot = n_shots.get(task, task_config.get("num_fewshot"))
+        shots = int(n_shot) if isinstance(n_shot, (int, float)) and not isinstance(n_shot, bool) else None
+        budget = metadata.get("budget") if isinstance(metadata.get("budget"), dict) else {}
+        discriminative = task_config.get("output_type") == "discriminative" or budget.get("source") == "none"
+        eval_units, expected_units = _int_or_none(metadata.get("eval_units")), _int_or_none(metadata.get("expected_units"))
+        # The bundled samples are small by design; on real data a different count means another file.
+        if metadata.get("data_source") == "data" and None not in (eval_units, expected_units) and eval_units != expected_units:
+            warnings.append(
+                f"{where}: {task} read {eval_units} units from its data file, but the official split has "
+                f"{expected_units}; check the file (`taiyi data check`)"
+            )
         run.tasks[spec.key] = TaskResult(
             key=spec.key,
             value=value,
             metric_key=metric_key,
             version=None if version is None else str(version),
-            n_shot=int(n_shot) if isinstance(n_shot, (int, float)) and not isinstance(n_shot, bool) else None,
+            n_shot=shots,
             data_source=_data_source(metadata, samples_path),
             limit=float(limit) if isinstance(limit, (int, float)) and not isinstance(limit, bool) else None,
             n_original=_int_or_none(counts.get("original")),
             n_effective=_int_or_none(counts.get("effective")),
             samples_path=samples_path,
             run=run,
+            fewshot_source=_fewshot_source(metadata, shots),
+            mcmle_options=_mcmle_options(metadata) if spec.key == "medqa_mcmle" else None,
+            prompt_format=None if discriminative else _same_format(_str_or_none(metadata.get("prompt_format")) or run_format),
+            budget_task=_int_or_none(budget.get("task")),
+            budget_effective=_int_or_none(budget.get("effective")),
+            budget_source=_str_or_none(budget.get("source")),
+            budget_cut=bool(budget["cut"]) if isinstance(budget.get("cut"), bool) else (False if discriminative else None),
+            thinking_allowance=_int_or_none(metadata.get("thinking_allowance")) or 0,
+            eval_units=eval_units,
+            expected_units=expected_units,
+            provenance=dict(metadata["provenance"]) if isinstance(metadata.get("provenance"), dict) else {},
         )
+    run.skipped = _skipped_sets(data.get(SKIPPED_SETS_KEY), run, where, warnings)
     return run
+
+
+def _model_arg(model_args: Any, name: str) -> str | None:
+    """One key of lm-eval's --model_args, recorded as a dict or as the `k=v,k=v` string."""
+    if isinstance(model_args, dict):
+        return _str_or_none(model_args.get(name))
+    if isinstance(model_args, str):
+        for item in model_args.split(","):
+            key, sep, value = item.partition("=")
+            if sep and key.strip() == name:
+                return _str_or_none(value.strip())
+    return None
+
+
+def _gen_kwargs(value: Any) -> dict[str, Any]:
+    """lm-eval's `config.gen_kwargs`: a dict, or the `k=v,k=v` string given on the command line."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        pairs = (item.partition("=") for item in value.split(","))
+        out: dict[str, Any] = {}
+        for key, sep, raw in pairs:
+            if sep:
+                try:
+                    out[key.strip()] = json.loads(raw.strip())
+                except json.JSONDecodeError:
+                    out[key.strip()] = raw.strip()
+        return out
+    return {}
+
+
+def _fewshot_source(metadata: dict[str, Any], n_shot: int | None) -> str | None:
+    if not n_shot:
+        return None
+    source = metadata.get("fewshot_source")
+    # Older files recorded nothing: their pool was the data directory's train split.
+    return str(source) if source in ("data", "samples") else "data"
+
+
+def _mcmle_options(metadata: dict[str, Any]) -> int:
+    """4 or 5: `variant.mcmle_options`, else the `mcmle_options` lm-eval's --metadata put there."""
+    variant = metadata.get("variant") if isinstance(metadata.get("variant"), dict) else {}
+    for raw in (variant.get("mcmle_options"), metadata.get("mcmle_options")):
+        if isinstance(raw, str) and raw.strip().isdigit():
+            raw = int(raw)
+        if _int_or_none(raw) is not None:
+            return int(raw)
+    return DEFAULT_MCMLE_OPTIONS
+
+
+def _skipped_sets(raw: Any, run: RunFile, where: str, warnings: list[str]) -> dict[str, str]:
+    """Registry key -> reason for the sets the runner skipped (see SKIPPED_SETS_KEY)."""
+    if raw is None:
+        return {}
+    if isinstance(raw, list):
+        raw = {name: "" for name in raw}
+    if not isinstance(raw, dict):
+        warnings.append(f"{where}: {SKIPPED_SETS_KEY} is not a mapping of task names; ignored")
+        return {}
+    out: dict[str, str] = {}
+    for name, reason in raw.items():
+        key = str(name).removeprefix("taiyi_")
+        if key not in REGISTRY:
+            warnings.append(f"{where}: {SKIPPED_SETS_KEY} names {name!r}, not one of the 13 sets; ignored")
+        elif key in run.tasks:
+            warnings.append(f"{where}: {name} is listed as skipped but has a result; the result is shown")
+        else:
+            out[key] = "" if reason is None else str(reason)
+    return out
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -366,6 +596,16 @@ class RunColumn:
 
     column: Column
     results: dict[str, TaskResult]
+    model: str = ""
+    kind: str = "full"  # "full" or the partial kind
+    variant: RunVariant = field(default_factory=RunVariant)
+
+    @property
+    def budget_cut(self) -> bool:
+        return any(result.budget_cut for result in self.results.values())
+
+    def mismatches_published(self) -> list[str]:
+        return self.variant.mismatches_published(budget_cut=self.budget_cut)
 
 
 def _short_model(model: str) -> str:
@@ -380,39 +620,91 @@ def _short_model(model: str) -> str:
     return model
 
 
-def _column_key(result: TaskResult) -> tuple[str, str, int]:
-    return (result.run.model, result.run.partial_kind or "full", result.n_shot or 0)
+GroupKey = tuple[str, str, RunVariant]
+
+
+def _column_key(result: TaskResult) -> GroupKey:
+    return (result.run.model, result.run.partial_kind or "full", result.run.variant)
+
+
+# Variant parts that get a label only when a model's columns differ in them (the rest always do
+# when not the default): a column label names what sets it apart, the provenance says the rest.
+_CONTEXTUAL_PARTS = ("format", "version", "budget")
+
+
+def _variant_parts(variant: RunVariant) -> dict[str, Any]:
+    return {"format": (variant.prompt_formats, variant.chat_template), "version": variant.prompt_versions,
+            "budget": variant.budget}
+
+
+def _label_suffixes(variant: RunVariant, *, budget_cut: bool, varies: set[str]) -> list[str]:
+    """Short variant labels for a column header, e.g. ["1-shot", "MCMLE 5-opt", "eod", "budget cut"]."""
+    parts: list[str] = []
+    if variant.shots != (0,):
+        parts.append(_shots_text(variant.shots))
+    if variant.mcmle_options != DEFAULT_MCMLE_OPTIONS:
+        parts.append(f"MCMLE {variant.mcmle_options}-opt")
+    for name in variant.prompt_formats:
+        if name not in DEFAULT_PROMPT_FORMATS or "format" in varies:
+            parts.append(name.replace("_", " "))
+    if variant.chat_template and variant.prompt_formats and "chat_template" not in variant.prompt_formats:
+        parts.append("+ chat template")
+    if "version" in varies:
+        parts.append("prompt v" + "/".join(variant.prompt_versions))
+    overrides = "/".join(str(v) for v in variant.budget_overrides)
+    if budget_cut:
+        parts.append(f"budget cut to {overrides}" if "override" in varies and overrides else "budget cut")
+    elif overrides:
+        parts.append(f"max_gen_toks {overrides}")
+    elif variant.budget == ("unknown",) and "budget" in varies:
+        parts.append("budget not recorded")
+    if variant.thinking_allowance:
+        parts.append(f"+{variant.thinking_allowance} thinking")
+    return parts
+
+
+def _variant_id(variant: RunVariant) -> str:
+    return ";".join([
+        _shots_text(variant.shots), f"mcmle={variant.mcmle_options}", "format=" + "/".join(variant.prompt_formats),
+        f"chat={int(variant.chat_template)}", "prompt=" + "/".join(variant.prompt_versions),
+        "budget=" + "/".join(str(b) for b in variant.budget), f"thinking={variant.thinking_allowance}",
+    ])
 
 
 def build_run_columns(
     collection: Collection,
     *,
     include_partial: bool = False,
+    include_budget_cut: bool = False,
     warnings: list[str] | None = None,
 ) -> list[RunColumn]:
-    """One column per (model, full/samples/limited, n-shot); per set the newest result wins.
+    """One column per (model, full/partial kind, variant); per set the newest result wins.
 
-    Partial results (bundled samples, or a limit that dropped units) are left out unless
-    `include_partial`; then they get their own marked columns, never merged into a full run's.
+    Partial results (bundled samples, demonstrations from the samples, or a limit that dropped
+    units) are left out unless `include_partial`; then they get their own marked columns, never
+    merged into a full run's. Cells whose generation budget was cut are marked and left out of
+    the averages unless `include_budget_cut`. Sets the runner skipped are marked, never zero.
     """
     sink = collection.warnings if warnings is None else warnings
-    groups: dict[tuple[str, str, int], dict[str, list[TaskResult]]] = {}
+    groups: dict[GroupKey, dict[str, list[TaskResult]]] = {}
+    group_runs: dict[GroupKey, dict[Path, RunFile]] = {}
     skipped_partial: dict[Path, str] = {}
     for run in collection.runs:
+        if run.partial_kind and not include_partial:
+            skipped_partial.setdefault(run.path, _partial_reason(list(run.tasks.values())))
+            continue
         for result in run.tasks.values():
-            if run.partial_kind and not include_partial:
-                skipped_partial.setdefault(run.path, _partial_reason([result]))
-                continue
-            groups.setdefault(_column_key(result), {}).setdefault(result.key, []).append(result)
+            key = _column_key(result)
+            groups.setdefault(key, {}).setdefault(result.key, []).append(result)
+            group_runs.setdefault(key, {})[run.path] = run
     for path, reason in skipped_partial.items():
         sink.append(
             f"{display_path(path)}: partial run ({reason}); left out of the leaderboard (pass --include-partial to show it, marked)"
         )
 
-    columns: list[RunColumn] = []
-    # Columns in order of their shown name (a local path sorts by its folder name, not by "/").
-    ordered_groups = sorted(groups.items(), key=lambda item: (_short_model(item[0][0]).lower(), item[0][1], item[0][2]))
-    for (model, kind, n_shot), per_set in ordered_groups:
+    chosen_by_group: dict[GroupKey, dict[str, TaskResult]] = {}
+    for group_key, per_set in groups.items():
+        model = group_key[0]
         chosen: dict[str, TaskResult] = {}
         superseded: dict[tuple[Path, Path], list[str]] = {}
         for key, results in per_set.items():
@@ -423,43 +715,98 @@ def build_run_columns(
         for (old, new), keys in superseded.items():
             names = ", ".join(REGISTRY[k].task_name for k in sorted(keys, key=PAPER_ORDER.index))
             sink.append(
-                f"{display_path(old)}: duplicate run of {model} ({names}); kept the newest, {display_path(new)}"
+                f"{display_path(old)}: duplicate run of {model} ({names}, same variant); kept the newest, {display_path(new)}"
             )
-        header = _short_model(model) + (f" ({n_shot}-shot)" if n_shot else "")
+        chosen_by_group[group_key] = chosen
+
+    # Which contextual parts differ among each model's columns (those get labels).
+    varies: dict[str, set[str]] = {}
+    for model in {k[0] for k in groups}:
+        parts = [_variant_parts(k[2]) for k in groups if k[0] == model]
+        varies[model] = {name for name in _CONTEXTUAL_PARTS if len({repr(p[name]) for p in parts}) > 1}
+        if len({k[2].budget_overrides for k in groups if k[0] == model and k[2].budget_overrides}) > 1:
+            varies[model].add("override")  # two overrides of one model: the labels say which
+
+    columns: list[RunColumn] = []
+    # Columns in order of their shown name (a local path sorts by its folder name, not by "/").
+    ordered_groups = sorted(groups, key=lambda k: (_short_model(k[0]).lower(), k[0], k[1] != "full", k[1], k[2].sort_key()))
+    for group_key in ordered_groups:
+        model, kind, variant = group_key
+        chosen = chosen_by_group[group_key]
+        budget_cut = any(r.budget_cut for r in chosen.values())
+        suffixes = _label_suffixes(variant, budget_cut=budget_cut, varies=varies[model])
+        header = _short_model(model) + (f" ({', '.join(suffixes)})" if suffixes else "")
         partial = _partial_reason(list(chosen.values())) if kind != "full" else None
-        cells = {key: Cell(result.value) for key, result in chosen.items()}
+        cells: dict[str, Cell] = {}
+        for key, result in chosen.items():
+            cut = bool(result.budget_cut)
+            cells[key] = Cell(result.value, flag="budget cut" if cut else None, in_averages=include_budget_cut or not cut)
+        skipped: dict[str, str] = {}
+        for run in group_runs[group_key].values():
+            for key, reason in run.skipped.items():
+                if key not in chosen:
+                    skipped.setdefault(key, reason)
+                    cells[key] = Cell(None, flag="skipped")
+        provenance = _provenance(model, chosen, skipped)
+        if budget_cut:
+            provenance.append(
+                "Cells marked (budget cut) were generated with less than their set's own budget; "
+                + ("they are counted in the averages (--include-budget-cut)." if include_budget_cut
+                   else "averages over them are left empty (--include-budget-cut counts them).")
+            )
         column = Column(
-            key=f"run:{model}:{kind}:{n_shot}",
+            key=f"run:{model}:{kind}:{_variant_id(variant)}",
             header=header,
             kind="run",
             cells=cells,
-            provenance=_provenance(model, chosen),
+            provenance=provenance,
             partial=partial,
         )
-        missing = [REGISTRY[k].task_name for k in PAPER_ORDER if chosen.get(k) is None or chosen[k].value is None]
+        missing = [REGISTRY[k].task_name for k in PAPER_ORDER if k not in skipped and (chosen.get(k) is None or chosen[k].value is None)]
         if missing:
             files = ", ".join(sorted({display_path(r.run.path) for r in chosen.values()}))
             sink.append(
                 f"{files}: {column.display_header} has no usable result for {len(missing)} of {len(PAPER_ORDER)} sets "
                 f"({', '.join(missing)}); those cells and their averages are left empty"
             )
-        columns.append(RunColumn(column, chosen))
-    headers = [rc.column.display_header for rc in columns]
-    for rc in columns:
-        if headers.count(rc.column.display_header) > 1:
-            rc.column.header = f"{rc.column.header} ({rc.column.key.split(':')[-2]})"
+        columns.append(RunColumn(column, chosen, model=model, kind=kind, variant=variant))
+    _disambiguate_headers(columns)
     return columns
 
 
+def _disambiguate_headers(columns: Sequence[RunColumn]) -> None:
+    """Two models with the same short name (local folders `a/model`, `b/model`) show in full;
+    whatever still collides gets a number, so no two columns ever look alike."""
+    def collisions() -> list[RunColumn]:
+        headers = [rc.column.display_header for rc in columns]
+        return [rc for rc in columns if headers.count(rc.column.display_header) > 1]
+
+    for rc in collisions():
+        short = _short_model(rc.model)
+        if short != rc.model:
+            rc.column.header = rc.model + rc.column.header[len(short):]
+    seen: dict[str, int] = {}
+    for rc in collisions():
+        seen[rc.column.display_header] = seen.get(rc.column.display_header, 0) + 1
+        if seen[rc.column.display_header] > 1:
+            rc.column.header += f" #{seen[rc.column.display_header]}"
+
+
 def _partial_reason(results: Sequence[TaskResult]) -> str:
-    """The marker of a partial column: "samples", "limit=N" (lm-eval's --limit), or "subset"."""
-    kinds = {r.run.partial_kind for r in results}
+    """The marker of a partial column: "samples", "demos from samples", "limit=N" (lm-eval's
+    --limit) or "subset" (fewer units without a recorded limit); a limited run with sample
+    demonstrations carries both."""
+    kinds = {r.partial_kind for r in results} | {r.run.partial_kind for r in results}
     if "samples" in kinds:
         return "samples"
-    limits = sorted({r.limit for r in results if r.limit is not None})
-    if limits:
-        return "limit=" + "/".join(f"{v:g}" for v in limits)
-    return "subset"  # fewer units than the set has, without a recorded limit (lm-eval --samples)
+    reasons = []
+    if any(kind and "demos" in kind for kind in kinds):
+        reasons.append("demos from samples")
+    if any(kind and "limit" in kind for kind in kinds):
+        limits = sorted({r.limit for r in results if r.limit is not None})
+        # "subset": fewer units than the set has, without a recorded limit (lm-eval --samples).
+        reasons.append("limit=" + "/".join(f"{v:g}" for v in limits) if limits else "subset")
+    return ", ".join(reasons) or "subset"
 
 
 def _fmt_date(date: datetime | None, date_id: str | None) -> str:
@@ -468,7 +815,7 @@ def _fmt_date(date: datetime | None, date_id: str | None) -> str:
     return date_id or "unknown date"
 
 
-def _provenance(model: str, chosen: dict[str, TaskResult]) -> list[str]:
+def _provenance(model: str, chosen: dict[str, TaskResult], skipped: dict[str, str] | None = None) -> list[str]:
     lines: list[str] = []
     by_run: dict[Path, list[TaskResult]] = {}
     for key in PAPER_ORDER:
@@ -493,13 +840,22 @@ def _provenance(model: str, chosen: dict[str, TaskResult]) -> list[str]:
             parts.append(f"model_args {args}")
         if run.model_revision:
             parts.append(f"revision {run.model_revision}")
+        parts.append(_scorer_text(results))
+        formats = sorted({r.prompt_format for r in results if r.prompt_format})
+        if formats:
+            parts.append("prompt format " + "/".join(formats) + (" (chat template applied)" if run.chat_template else ""))
         versions = sorted({r.version or "?" for r in results})
         parts.append("prompt version " + "/".join(versions))
         shots = sorted({r.n_shot or 0 for r in results})
-        parts.append("/".join(str(s) for s in shots) + "-shot")
+        demos = sorted({r.fewshot_source for r in results if r.fewshot_source})
+        demo_text = {"data": "demonstrations from the train split of the data", "samples": "demonstrations from the BUNDLED SAMPLES, not official data"}
+        parts.append(_shots_text(shots) + "".join(f", {demo_text[d]}" for d in demos))
+        if "medqa_mcmle" in {r.key for r in results}:
+            parts.append(f"MCMLE {run.tasks['medqa_mcmle'].mcmle_options or DEFAULT_MCMLE_OPTIONS} options")
         sources = sorted({r.data_source for r in results})
         data_text = {"data": "official data", "samples": "BUNDLED SAMPLES, not the test sets", "unknown": "data source not recorded"}
         parts.append("data: " + ", ".join(data_text[s] for s in sources))
+        parts.append(_budget_text(run, results))
         limited = [r for r in results if r.limited]
         if limited:
             parts.append("LIMITED: " + ", ".join(f"{r.task} {r.n_effective}/{r.n_original}" for r in limited))
@@ -507,7 +863,74 @@ def _provenance(model: str, chosen: dict[str, TaskResult]) -> list[str]:
             parts.append("limit set but no units dropped")
         else:
             parts.append("no limit")
+        files = _data_files_text(results)
+        if files:
+            parts.append(files)
         if run.legacy_layout:
             parts.append("older lm-eval layout")
         lines.append(f"{display_path(run.path)} ({sets}): " + "; ".join(parts) + ".")
+    if skipped:
+        listed = ", ".join(
+            REGISTRY[k].display_name + (f" ({skipped[k]})" if skipped[k] else "") for k in PAPER_ORDER if k in skipped
+        )
+        lines.append(f"Skipped when run (shown as missing, not as zero): {listed}.")
     return lines
+
+
+def _scorer_text(results: Sequence[TaskResult]) -> str:
+    """Which taiyi-bench scored the run: version, commit, scoring rules version."""
+    seen: list[str] = []
+    for result in results:
+        prov = result.provenance
+        if not prov:
+            continue
+        text = f"taiyi-bench {prov.get('taiyi_bench_version') or 'version not recorded'}"
+        commit = prov.get("git_commit")
+        if commit:
+            text += f" (commit {str(commit)[:12]}{', uncommitted changes' if prov.get('git_dirty') else ''})"
+        if prov.get("scoring_rules_version") is not None:
+            text += f", scoring rules v{prov['scoring_rules_version']}"
+        if text not in seen:
+            seen.append(text)
+    return " / ".join(seen) if seen else "taiyi-bench version and scoring rules not recorded"
+
+
+def _budget_text(run: RunFile, results: Sequence[TaskResult]) -> str:
+    generative = [r for r in results if r.prompt_format is not None]
+    if not generative:
+        return "no generation budget (discriminative model)"
+    thinking = max((r.thinking_allowance for r in generative), default=0)
+    allowance = f", plus a thinking allowance of {thinking} tokens" if thinking else ""
+    if any(r.budget_cut is None for r in generative):
+        if run.gen_kwargs_max_gen_toks is not None:
+            return f"generation budget not recorded per set; gen_kwargs max_gen_toks={run.gen_kwargs_max_gen_toks} applied to every set"
+        return "generation budget not recorded"
+    cut = [r for r in generative if r.budget_cut]
+    if cut:
+        listed = ", ".join(f"{REGISTRY[r.key].display_name} {r.budget_effective} of {r.budget_task}" for r in cut)
+        return f"BUDGET CUT (max_gen_toks used of the set's own): {listed}{allowance}"
+    overridden = sorted({r.budget_effective for r in generative if r.budget_overridden and r.budget_effective is not None})
+    if overridden:
+        return "max_gen_toks " + "/".join(map(str, overridden)) + f" on every set (no set's own budget cut){allowance}"
+    return f"each set's own generation budget{allowance}"
+
+
+def _data_files_text(results: Sequence[TaskResult]) -> str:
+    """The data files read and the first 12 hex digits of their sha256."""
+    files: dict[str, str] = {}
+    for result in results:
+        recorded = result.provenance.get("data_files")
+        if isinstance(recorded, dict):
+            for name, digest in recorded.items():
+                files[str(name)] = str(digest)[:12] if digest else "unreadable"
+    if not files:
+        return ""
+    return "data files (sha256): " + ", ".join(f"{name} {digest}" for name, digest in sorted(files.items()))
+
+
+def _same_format(name: str) -> str:
+    """One name per wire format (`taiyi1` is `eod`), so aliases never split a model's column;
+    an unknown name from some other tool is kept as written."""
+    from harness.prompt_formats import ALIASES
+
+    return ALIASES.get(name, name)

@@ -126,14 +126,18 @@ def render_csv(table: Table) -> str:
         header.append(column.display_header)
         if column.has_notes:
             header.append(f"{column.display_header} model")
+        if column.has_flags:
+            header.append(f"{column.display_header} flag")
         if column.has_ci or column.average_cis:
             header += [f"{column.display_header} ci_low", f"{column.display_header} ci_high"]
     writer.writerow(header)
 
-    def value_cells(column: Column, value: float | None, note: str | None, ci) -> list[str]:
+    def value_cells(column: Column, value: float | None, note: str | None, ci, flag: str | None = None) -> list[str]:
         row = [fmt_pct(value, signed=column.kind == "delta")]
         if column.has_notes:
             row.append(note or "")
+        if column.has_flags:
+            row.append(flag or "")
         if column.has_ci or column.average_cis:
             row += ["", ""] if ci is None else [fmt_pct(ci[0]), fmt_pct(ci[1])]
         return row
@@ -144,7 +148,10 @@ def render_csv(table: Table) -> str:
         row = [type_label, label, REGISTRY[key].task_name]
         for column in table.columns:
             cell = column.cells.get(key)
-            row += value_cells(column, cell.value if cell else None, cell.note if cell else None, cell.ci if cell else None)
+            row += value_cells(
+                column, cell.value if cell else None, cell.note if cell else None, cell.ci if cell else None,
+                cell.flag if cell else None,
+            )
         writer.writerow(row)
     for group_label, label, group in iter_average_rows():
         row = [group_label, label, ""]

@@ -68,11 +68,17 @@ def fmt_ci(ci: tuple[float, float] | None) -> str:
 
 @dataclass
 class Cell:
-    """One value in percent; `note` is shown next to it (e.g. the SOTA model's name)."""
+    """One value in percent; `note` is shown next to it (e.g. the SOTA model's name).
+
+    `flag` marks a run cell that is not like the others ("budget cut", "skipped"); a cell with
+    `in_averages` false keeps every average over it empty, as a missing cell does.
+    """
 
     value: float | None
     note: str | None = None
     ci: tuple[float, float] | None = None
+    flag: str | None = None
+    in_averages: bool = True
 
 
 @dataclass
@@ -96,7 +102,8 @@ class Column:
         return None if cell is None else cell.value
 
     def averages(self) -> dict[str, float | None]:
-        """Per-type and overall means of the cells; None unless every set of the group has a value.
+        """Per-type and overall means of the cells; None unless every set of the group has a value
+        that counts (`Cell.in_averages`).
 
         A mean over a subset of sets is not comparable with a published mean over all of them, so a
         group with a missing set gets no average at all rather than a misleading one.
@@ -105,13 +112,18 @@ class Column:
             return dict(self.fixed_averages)
         out: dict[str, float | None] = {}
         for group in AVERAGE_KEYS:
-            values = [self.value(key) for key in sets_of(group)]
+            cells = [self.cells.get(key) for key in sets_of(group)]
+            values = [cell.value if cell is not None and cell.in_averages else None for cell in cells]
             out[group] = None if any(v is None for v in values) else math.fsum(values) / len(values)  # type: ignore[arg-type]
         return out
 
     @property
     def has_notes(self) -> bool:
         return any(cell.note for cell in self.cells.values())
+
+    @property
+    def has_flags(self) -> bool:
+        return any(cell.flag for cell in self.cells.values())
 
     @property
     def has_ci(self) -> bool:
@@ -187,6 +199,8 @@ def cell_text(column: Column, key: str, *, with_ci: bool = True, with_note: bool
     text = fmt_pct(cell.value, signed=column.kind == "delta")
     if with_note and cell.note and cell.value is not None:
         text += f" ({cell.note})"
+    if with_note and cell.flag:
+        text += f" ({cell.flag})"
     if with_ci and cell.ci is not None and cell.value is not None:
         text += f" {fmt_ci(cell.ci)}"
     return text

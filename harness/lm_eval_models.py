@@ -1,0 +1,216 @@
+"""lm-eval model types that wrap each prompt in a named format: `taiyi-hf` and `taiyi-vllm`.
+
+    lm_eval --model taiyi-hf --model_args pretrained=M,prompt_format=eod --tasks 'taiyi_*'
+    lm_eval --model taiyi-hf --model_args pretrained=M,prompt_format=chat_template --apply_chat_template ...
+
+They are lm-eval's own `hf` and `vllm` backends (every other model_arg is theirs) plus two keys:
+`prompt_format` (required; `harness.prompt_formats.PROMPT_FORMATS`) and, for the eod formats,
+`eod_token` (the recipe's `format.eod_token`; default: the tokenizer's eos, else its eod_id).
+Because lm-eval copies `--model_args` into the results file, the format is recorded there.
+
+How each format reaches the model:
+  * chat_template: lm-eval renders the chat template; this wrapper only checks that
+    --apply_chat_template was given (without it the model would get the bare prompt).
+  * plain: the bare prompt; --apply_chat_template is refused.
+  * eod / taiyi1: `<eod>` + prompt + `<eod>` (text; the tokenizer turns it back into the same
+    token ids the recipe trained on, checked when the model loads), `<eod>` added to the
+    stop sequences, no BOS added (training adds none). --apply_chat_template is refused.
+    The wrapped prompt is what the samples log shows.
+
+`harness.lm_eval_plugin` registers both names when lm-eval's registry is imported, so the
+literal `lm_eval` command needs no extra flag. A format mismatch raises `PromptFormatError`;
+under the `lm_eval` command it is printed as one line, without a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from lm_eval.models.huggingface import HFLM
+
+from harness import prompt_formats
+from harness.errors import ConfigError
+
+
+class PromptFormatError(ConfigError):
+    """A prompt format that cannot work with the rest of the command (a user error)."""
+
+
+class PromptFormatMixin:
+    """Wraps request contexts in the chosen prompt format; put before the lm-eval LM class."""
+
+    def _configure_prompt_format(self, prompt_format: Any, eod_token: Any, kwargs: dict[str, Any]) -> None:
+        # Runs before the backend loads the model: argument errors cost no loading time.
+        if prompt_format is None:
+            raise PromptFormatError(
+                "this model type needs prompt_format in --model_args: "
+                + " | ".join(prompt_formats.PROMPT_FORMATS)
+            )
+        try:
+            self._prompt_format = prompt_formats.check_format(prompt_format, "--model_args prompt_format")
+        except ConfigError as exc:
+            raise PromptFormatError(str(exc)) from None
+        self._eod_format = self._prompt_format in prompt_formats.EOD_FORMATS
+        if eod_token is not None and not self._eod_format:
+            raise PromptFormatError(
+                f"--model_args eod_token is only for prompt_format=eod or taiyi1, not {self._prompt_format}"
+            )
+        if self._eod_format and kwargs.get("add_bos_token"):
+            raise PromptFormatError(
+                f"prompt_format={self._prompt_format} puts no BOS before <eod> (the recipe trains without one); "
+                "drop add_bos_token from --model_args"
+            )
+        self._eod_token_arg = None if eod_token is None else str(eod_token)
+        self._eod_id: int | None = None
+        self._eod_text: str | None = None
+        self._template_applied = False
+
+    def _bind_tokenizer(self, tokenizer: Any) -> None:
+        """Find `<eod>` in the loaded tokenizer, exactly as the fine-tuning recipe does."""
+        if not self._eod_format:
+            return
+        from finetune.encoding import eod_token_id
+
+        try:
+            eod_id = eod_token_id(tokenizer, self._eod_token_arg)
+        except ConfigError:
+            raise PromptFormatError(
+                f"prompt_format={self._prompt_format}: "
+                + (
+                    f"eod_token {self._eod_token_arg!r} is not a token of this tokenizer"
+                    if self._eod_token_arg
+                    else "the tokenizer has no eos token (nor an eod_id); name one with eod_token=<token> in --model_args"
+                )
+            ) from None
+        text = tokenizer.decode([eod_id], skip_special_tokens=False)
+        # The prompt travels as text: <eod> must come back as exactly its one id, or the model
+        # would see other tokens than it was trained on.
+        if list(tokenizer.encode(text, add_special_tokens=False)) != [eod_id]:
+            raise PromptFormatError(
+                f"prompt_format={self._prompt_format}: the eod token {text!r} (id {eod_id}) does not tokenize back "
+                "to itself, so it cannot be written into a prompt; choose another eod_token"
+            )
+        self._eod_id, self._eod_text = eod_id, text
+        self.add_bos_token = False  # read by the backends' tokenisation: no BOS before <eod>
+
+    @property
+    def prompt_format(self) -> str:
+        return self._prompt_format
+
+    @property
+    def eot_token_id(self) -> int:
+        # lm-eval stops at (and decodes) the tokenizer's eos; Qwen 1's tokenizer has none.
+        if getattr(self, "_eod_id", None) is not None:
+            return self._eod_id
+        return super().eot_token_id  # type: ignore[misc]
+
+    def wrap_prompt(self, context: str) -> str:
+        return prompt_formats.wrap_prompt(self._prompt_format, context, self._eod_text)
+
+    # lm-eval calls chat_template(flag) before building requests when --apply_chat_template is
+    # given, and apply_chat_template(...) for every prompt it renders.
+    def chat_template(self, chat_template: bool | str = False) -> str | None:
+        if chat_template:
+            self._chat_template_requested()
+        return super().chat_template(chat_template)  # type: ignore[misc]
+
+    def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        self._chat_template_requested()
+        return super().apply_chat_template(chat_history, add_generation_prompt)  # type: ignore[misc]
+
+    def _chat_template_requested(self) -> None:
+        if self._prompt_format != "chat_template":
+            raise PromptFormatError(
+                f"prompt_format={self._prompt_format} and --apply_chat_template contradict each other: "
+                "drop --apply_chat_template, or use prompt_format=chat_template"
+            )
+        self._template_applied = True
+
+    def _check_template_applied(self) -> None:
+        if self._prompt_format == "chat_template" and not self._template_applied:
+            raise PromptFormatError(
+                "prompt_format=chat_template but lm-eval applied no chat template: add --apply_chat_template "
+                "(or use prompt_format=plain for the bare prompt)"
+            )
+
+    def _wrap_requests(self, requests: list[Any], generation: bool) -> None:
+        self._check_template_applied()
+        for request in requests:
+            if getattr(request, "_taiyi_wrapped", False):
+                continue  # never wrap twice (a retried call gets the same instances)
+            context, rest = request.arguments[0], request.arguments[1:]
+            if generation and rest and isinstance(rest[0], dict):
+                gen_kwargs = dict(rest[0])
+                gen_kwargs["until"] = prompt_formats.stop_sequences(
+                    self._prompt_format, gen_kwargs.get("until"), self._eod_text
+                )
+                rest = (gen_kwargs, *rest[1:])
+            # Replaced in place so that the samples log records the prompt the model saw.
+            request.arguments = (self.wrap_prompt(context), *rest)
+            request._taiyi_wrapped = True
+
+    def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
+        self._wrap_requests(requests, generation=True)
+        return super().generate_until(requests, disable_tqdm=disable_tqdm)  # type: ignore[misc]
+
+    def loglikelihood(self, requests: list[Any], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
+        self._wrap_requests(requests, generation=False)
+        return super().loglikelihood(requests, disable_tqdm=disable_tqdm)  # type: ignore[misc]
+
+
+class TaiyiHFLM(PromptFormatMixin, HFLM):
+    """lm-eval's `hf` backend with `prompt_format` (registered as `taiyi-hf`)."""
+
+    def __init__(self, *args: Any, prompt_format: str | None = None, eod_token: str | None = None, **kwargs: Any):
+        self._configure_prompt_format(prompt_format, eod_token, kwargs)
+        super().__init__(*args, **kwargs)
+        self._bind_tokenizer(self.tokenizer)
+
+
+def _vllm_class() -> type:
+    try:
+        from lm_eval.models.vllm_causallms import VLLM
+    except ImportError as exc:
+        raise PromptFormatError(
+            f"--model taiyi-vllm needs vLLM ({exc}): pip install 'taiyi-bench[vllm]', or use --model taiyi-hf"
+        ) from None
+
+    class TaiyiVLLM(PromptFormatMixin, VLLM):
+        """lm-eval's `vllm` backend with `prompt_format` (registered as `taiyi-vllm`)."""
+
+        def __init__(self, *args: Any, prompt_format: str | None = None, eod_token: str | None = None, **kwargs: Any):
+            self._configure_prompt_format(prompt_format, eod_token, kwargs)
+            super().__init__(*args, **kwargs)
+            self._bind_tokenizer(self.tokenizer)
+
+    TaiyiVLLM.__module__ = __name__
+    return TaiyiVLLM
+
+
+def __getattr__(name: str) -> Any:
+    # vLLM is optional and imports CUDA machinery: build its wrapper only when it is asked for.
+    if name == "TaiyiVLLM":
+        cls = _vllm_class()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _install_excepthook() -> None:
+    """Print an uncaught PromptFormatError as one line (the `lm_eval` command); others unchanged."""
+    previous = sys.excepthook
+    if getattr(previous, "_taiyi_prompt_format", False):
+        return
+
+    def hook(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
+        if issubclass(exc_type, PromptFormatError):
+            print(f"lm_eval: error: {exc}", file=sys.stderr)
+            return
+        previous(exc_type, exc, tb)
+
+    hook._taiyi_prompt_format = True  # type: ignore[attr-defined]
+    sys.excepthook = hook
+
+
+_install_excepthook()

@@ -1,0 +1,136 @@
+"""Prompt formats: how a task's prompt is wrapped before it reaches a model.
+
+A run names one format; the same name works in a baseline config (`prompt_format:`), in
+`lm_eval --model taiyi-hf --model_args ...,prompt_format=<name>` (see `harness.lm_eval_models`)
+and in the results file (lm-eval copies model_args into `config.model_args`).
+
+    chat_template  the model's own chat template, applied by lm-eval (--apply_chat_template);
+                   the default for chat models
+    plain          the bare prompt, as lm-eval sends it without a chat template
+    eod            `<eod>` + prompt + `<eod>`, generation stops at `<eod>`: what `taiyi finetune`
+                   trains with `format.style: eod` (finetune/encoding.py: `<eod>input<eod>answer<eod>`,
+                   labels on the answer and its closing `<eod>`)
+    taiyi1         an alias of `eod`: Taiyi 1's dialogue format is the same wire format
+
+`<eod>` is chosen as the recipe chooses it (`finetune.encoding.eod_token_id`): the `eod_token`
+given (the recipe's `format.eod_token`), else the tokenizer's eos, else its `eod_id` (Qwen 1's
+tokenizer sets no eos; its `<|endoftext|>` is the eod). For Taiyi 1 (a Qwen 1 tokenizer) every
+rule gives `<|endoftext|>`, the token its released code puts before and after the input.
+
+This module holds no lm-eval code, so configs and the fine-tuning CLI can use it cheaply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from harness.errors import ConfigError
+
+PROMPT_FORMATS: tuple[str, ...] = ("chat_template", "plain", "eod", "taiyi1")
+# Same wire format, two names: `taiyi1` says which model it is for, `eod` what it is.
+ALIASES: Mapping[str, str] = {"taiyi1": "eod"}
+EOD_FORMATS = frozenset({"eod", "taiyi1"})
+
+# The lm-eval model types that take `prompt_format` (registered by harness.lm_eval_plugin).
+WRAPPER_BACKENDS: Mapping[str, str] = {"hf": "taiyi-hf", "vllm": "taiyi-vllm"}
+
+
+def check_format(name: Any, where: str = "prompt_format") -> str:
+    """`name` when it is a known format; ConfigError naming `where` otherwise."""
+    if name not in PROMPT_FORMATS:
+        raise ConfigError(f"{where}: unknown prompt format {name!r}; choose one of {', '.join(PROMPT_FORMATS)}")
+    return str(name)
+
+
+def canonical(name: str) -> str:
+    """The format an alias stands for (`taiyi1` -> `eod`); other names unchanged."""
+    return ALIASES.get(check_format(name), name)
+
+
+def uses_chat_template(name: str) -> bool:
+    """Whether lm-eval must apply the model's chat template (--apply_chat_template)."""
+    return check_format(name) == "chat_template"
+
+
+def default_format(apply_chat_template: bool) -> str:
+    """The format of a run that names none (what lm-eval does on its own)."""
+    return "chat_template" if apply_chat_template else "plain"
+
+
+def wrap_prompt(name: str, prompt: str, eod_text: str | None = None) -> str:
+    """The text sent to the model for one prompt.
+
+    `chat_template` and `plain` leave it as it is (lm-eval has applied the template already, or
+    there is none); the eod formats put `eod_text` (the eod token as text) before and after it.
+    """
+    if canonical(name) == "eod":
+        if not eod_text:
+            raise ConfigError(f"prompt_format={name} needs the eod token's text")
+        return f"{eod_text}{prompt}{eod_text}"
+    return prompt
+
+
+def stop_sequences(name: str, until: Sequence[str] | str | None, eod_text: str | None = None) -> list[str]:
+    """A task's stop sequences plus the format's own (`<eod>` for the eod formats)."""
+    stops = [until] if isinstance(until, str) else list(until or [])
+    if canonical(name) == "eod" and eod_text and eod_text not in stops:
+        stops.append(eod_text)
+    return stops
+
+
+# --------------------------------------------------------------------------- fine-tuning runs
+
+
+def recipe_prompt_format(config: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
+    """The format a `taiyi finetune` recipe trains with, and the model_args it needs.
+
+    `format.style: chat_template` -> chat_template; `eod` -> eod, with `eod_token` when the
+    recipe names one (otherwise the eval side picks the tokenizer's eos, as training did).
+    """
+    fmt = config.get("format") or {}
+    style = fmt.get("style", "chat_template")
+    if style == "chat_template":
+        return "chat_template", {}
+    if style == "eod":
+        token = fmt.get("eod_token")
+        return "eod", ({"eod_token": str(token)} if token else {})
+    raise ConfigError(f"format.style must be chat_template or eod, not {style!r}")
+
+
+def finetune_eval_command(
+    config: Mapping[str, Any],
+    adapter: str,
+    base: str,
+    *,
+    tasks: str = "taiyi_*",
+    output_path: str | None = None,
+) -> list[str]:
+    """The lm_eval command line that evaluates a fine-tuned adapter in the format it was trained in.
+
+    `base` is the resolved base model (a hub id or a directory), `adapter` the PEFT directory.
+    """
+    prompt_format, extra = recipe_prompt_format(config)
+    model_args: dict[str, Any] = {"pretrained": base, "peft": adapter}
+    if (config.get("model") or {}).get("trust_remote_code"):
+        model_args["trust_remote_code"] = "True"
+    model_args.update(prompt_format=prompt_format, **extra)
+    for key, value in model_args.items():
+        if "," in str(value) or "=" in str(value):
+            raise ConfigError(
+                f"{key}={value!r} contains ',' or '=', which lm-eval's --model_args syntax cannot carry"
+            )
+    argv = [
+        "lm_eval", "run",
+        "--model", WRAPPER_BACKENDS["hf"],
+        "--model_args", ",".join(f"{key}={value}" for key, value in model_args.items()),
+        "--tasks", tasks,
+        "--output_path", output_path or f"results/runs/{config.get('name') or 'finetune'}",
+        "--log_samples",
+    ]  # fmt: skip
+    if uses_chat_template(prompt_format):
+        argv.append("--apply_chat_template")
+        system = (config.get("format") or {}).get("system")
+        if system:  # trained with this system prompt: evaluate with it
+            argv += ["--system_instruction", str(system)]
+    return argv

@@ -1,0 +1,179 @@
+"""What every results file records about how its numbers were made, LLM and BERT runs alike.
+
+`task_metadata` builds the keys that go into `configs[<task>]["metadata"]` of a results file:
+lm-eval copies the metadata of the taiyi_* tasks there (`tasks/utils.py:TaiyiTask`), and
+`baselines/results.py` writes the same keys for the discriminative baselines. The leaderboard
+reads them to tell variants apart (MCMLE options, few-shot source, budget) and to show where a
+number came from (taiyi-bench version and commit, scoring rules, data file checksums).
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from collections.abc import Iterable
+from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Literal
+
+from harness.data_check import file_sha256
+from harness.paths import SAMPLES_DIR
+from harness.prompts import PROMPT_VERSION
+from harness.registry import DatasetSpec
+from harness.scoring import SCORING_RULES_VERSION
+
+logger = logging.getLogger("taiyi-bench")
+
+DISTRIBUTION = "taiyi-bench"
+_SOURCE_ROOT = Path(__file__).resolve().parent.parent  # the checkout, when this is one
+SAMPLES_PREFIX = "samples/"  # data_files keys of files read from the bundled samples
+
+BudgetSource = Literal["task", "gen_kwargs", "thinking_allowance"]
+# The keys `task_metadata` writes, and those of its `provenance` entry.
+METADATA_KEYS = frozenset({
+    "data_source", "eval_units", "expected_units", "fewshot_source", "variant", "prompt_version",
+    "budget", "thinking_allowance", "provenance",
+})
+PROVENANCE_KEYS = frozenset({"taiyi_bench_version", "git_commit", "git_dirty", "scoring_rules_version", "data_files"})
+
+
+def missing_keys(metadata: dict[str, Any]) -> list[str]:
+    """The provenance keys a task's results metadata lacks (an older results file lacks them all)."""
+    missing = sorted(METADATA_KEYS - set(metadata))
+    inner = metadata.get("provenance")
+    if isinstance(inner, dict):
+        missing += [f"provenance.{key}" for key in sorted(PROVENANCE_KEYS - set(inner))]
+    return missing
+
+
+@lru_cache(maxsize=1)
+def taiyi_bench_version() -> str:
+    """The installed distribution's version (a wheel or an editable install both have one)."""
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:  # imported from a bare source tree, never installed
+        return "unknown"
+
+
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(_SOURCE_ROOT), *args], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+@lru_cache(maxsize=1)
+def _checkout() -> tuple[str | None, bool | None]:
+    # Asked of the package's own folder, not the working directory (lm-eval's `git_hash` is the
+    # latter), and trusted only when that folder is the repository's top level: an installed
+    # wheel inside some other repository (a virtualenv in a user's project) must not report
+    # that repository's commit.
+    top = _git("rev-parse", "--show-toplevel")
+    if not top or Path(top).resolve() != _SOURCE_ROOT:
+        return None, None
+    commit = _git("rev-parse", "HEAD")
+    if not commit:
+        return None, None
+    changes = _git("status", "--porcelain", "--untracked-files=no")
+    return commit, None if changes is None else bool(changes)
+
+
+def git_commit() -> str | None:
+    """The commit of the checkout this code runs from, or None when it is not a checkout."""
+    return _checkout()[0]
+
+
+def git_dirty() -> bool | None:
+    """Whether tracked files differ from that commit (None when not a checkout)."""
+    return _checkout()[1]
+
+
+def data_file_key(path: Path, root: Path) -> str:
+    """A file's name in `data_files`: relative to the data directory it was read from; files of
+    the bundled samples are prefixed `samples/`, so they are never mistaken for real data."""
+    path, root = Path(path).resolve(), Path(root).resolve()
+    samples = SAMPLES_DIR.resolve()
+    if path.is_relative_to(samples):
+        return SAMPLES_PREFIX + path.relative_to(samples).as_posix()
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
+
+
+def data_files(files: Iterable[tuple[Path, Path]]) -> dict[str, str]:
+    """{name: sha256} of every (path, data root) read; an unreadable file is recorded as None."""
+    out: dict[str, Any] = {}
+    for path, root in files:
+        try:
+            out[data_file_key(path, root)] = file_sha256(path)
+        except OSError as exc:  # provenance never stops a finished run from being written
+            logger.warning("cannot checksum %s: %s", path, exc)
+            out[data_file_key(path, root)] = None
+    return dict(sorted(out.items()))
+
+
+def expected_units(spec: DatasetSpec, split: str) -> int | None:
+    """The registry's verified unit count of `split` (None when the registry has none)."""
+    counts = spec.expected.get(split)
+    return counts.units if counts is not None else None
+
+
+def variant_of(spec: DatasetSpec) -> dict[str, Any]:
+    """The parameters that select a variant of the set: MCMLE's option count, {} elsewhere.
+    `spec` is the spec actually used (`harness.datasets.spec_for`), whose labels say A-D or A-E."""
+    if spec.key == "medqa_mcmle":
+        return {"mcmle_options": len(spec.labels)}
+    return {}
+
+
+def budget_record(task: int | None, effective: int | None, source: BudgetSource | str, thinking_allowance: int = 0) -> dict[str, Any]:
+    """The `budget` entry. `cut` compares with what the task asked for: its own budget plus the
+    thinking allowance of a reasoning model (the answer must still fit after the reasoning)."""
+    intended = None if task is None else task + thinking_allowance
+    cut = intended is not None and effective is not None and effective < intended
+    return {"task": task, "effective": effective, "cut": cut, "source": source}
+
+
+# A discriminative model generates nothing: no budget to cut.
+NO_BUDGET: dict[str, Any] = {"task": None, "effective": None, "cut": False, "source": "none"}
+
+
+def provenance() -> dict[str, Any]:
+    """Which code scored the run (without the data files)."""
+    return {
+        "taiyi_bench_version": taiyi_bench_version(),
+        "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
+        "scoring_rules_version": SCORING_RULES_VERSION,
+    }
+
+
+def task_metadata(
+    spec: DatasetSpec,
+    split: str,
+    *,
+    data_source: str,
+    eval_units: int,
+    fewshot_source: str | None,
+    files: Iterable[tuple[Path, Path]],
+    budget: dict[str, Any],
+    thinking_allowance: int = 0,
+) -> dict[str, Any]:
+    """Every shared-contract key of a task's results metadata (see the module docstring).
+
+    `spec` is the variant actually evaluated, `files` the (path, data root) pairs read, the
+    few-shot pool's included; `fewshot_source` None when no demonstrations were shown.
+    """
+    return {
+        "data_source": data_source,
+        "eval_units": eval_units,
+        "expected_units": expected_units(spec, split),
+        "fewshot_source": fewshot_source,
+        "variant": variant_of(spec),
+        "prompt_version": PROMPT_VERSION,
+        "budget": budget,
+        "thinking_allowance": thinking_allowance,
+        "provenance": {**provenance(), "data_files": data_files(files)},
+    }
