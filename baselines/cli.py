@@ -257,7 +257,7 @@ def _run(args: argparse.Namespace) -> int:
 def _warn_budget_cuts(config: Any, max_gen_toks: int | None, tasks: list[str] | None) -> None:
     """Say, before anything runs, which tasks a global max_gen_toks would cut (lm-eval's tasks
     say it again in the run's log and record it in the results)."""
-    from harness.lm_eval_tasks import budget_cut_warning, budget_cuts
+    from harness.lmeval.tasks import budget_cut_warning, budget_cuts
     from harness.registry import specs_for_selection
 
     origin = "--max-gen-toks" if max_gen_toks else f"max_gen_toks in {config.path}"

@@ -96,7 +96,7 @@ def model_args(config: LLMBaseline, model_location: str) -> dict[str, Any]:
 
 def model_type(config: LLMBaseline) -> str:
     """lm-eval's --model: hf and vllm run as taiyi-hf / taiyi-vllm (the same backends plus
-    `prompt_format`, see harness.lm_eval_models); the chat-completions backends as they are."""
+    `prompt_format`, see harness.lmeval.models); the chat-completions backends as they are."""
     return WRAPPER_BACKENDS.get(config.backend, config.backend)
 
 
@@ -211,8 +211,8 @@ def select_available_tasks(
     (task name -> reason). A missing set is a `DataNotFoundError` that lists every missing set and
     where to get it, unless `skip_missing`, which drops them from the run instead.
     """
-    from harness.datasets import missing_sets
     from harness.errors import DataNotFoundError
+    from harness.loading import missing_sets
     from harness.registry import specs_for_selection
 
     specs = specs_for_selection(tasks)
@@ -236,7 +236,7 @@ def select_available_tasks(
 def record_skipped_sets(results_path: Path, skipped: dict[str, str]) -> None:
     """Add the skipped sets to the results file lm-eval wrote, atomically, so the leaderboard shows
     them as missing (never as zero) for exactly this run."""
-    from harness.leaderboard.files import atomic_write_text
+    from harness.atomic_files import atomic_write_text
 
     data = json.loads(results_path.read_text(encoding="utf-8"))
     data[SKIPPED_SETS_KEY] = dict(skipped)

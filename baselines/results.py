@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from harness import provenance, scoring
-from harness.datasets import split_files
+from harness.atomic_files import atomic_write_text
 from harness.errors import DataNotFoundError
-from harness.leaderboard.files import atomic_write_text
+from harness.loading import split_files
 from harness.paths import SAMPLES_DIR
 from harness.prompts import render_answer
 from harness.records import Entity, Example, Prediction, Relation
@@ -45,7 +45,7 @@ _MEAN_METRICS = {"acc", "parse_fail"}
 
 
 def lm_eval_doc(example: Example, source: str) -> dict[str, Any]:
-    """The doc exactly as the taiyi_* lm-eval tasks build it (harness.lm_eval_tasks), so that
+    """The doc exactly as the taiyi_* lm-eval tasks build it (harness.lmeval.tasks), so that
     samples of BERT and LLM runs pair up by doc."""
     return {
         "id": example.id,

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from baselines import preflight, settings
-from baselines.pipelines import BASELINES, Baseline, baseline_class
+from baselines.families import BASELINES, Baseline, baseline_class
 from baselines.results import model_slug, write_run
-from harness.datasets import LoadedSplit, load_split
 from harness.errors import ConfigError
+from harness.loading import LoadedSplit, load_split
 from harness.records import Example
 from harness.registry import DatasetSpec, get_spec
 

@@ -20,11 +20,11 @@ import time
 import torch
 
 from baselines import settings, training
+from baselines.families import _entity_spans
 from baselines.heads import Tagger, TagUnit
-from baselines.pipelines import _entity_spans
 from baselines.preflight import resolve_model
 from baselines.words import example_words
-from harness.datasets import load_split
+from harness.loading import load_split
 from harness.registry import get_spec
 
 

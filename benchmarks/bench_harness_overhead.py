@@ -30,7 +30,7 @@ def main() -> None:
     from lm_eval.tasks import TaskManager
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from harness.datasets import load_split
+    from harness.loading import load_split
     from harness.local_models import build_tiny_causal_lm
     from harness.prompts import render_prompt
     from harness.registry import get_spec

@@ -17,8 +17,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from harness.datasets import clear_cache, load_split, spec_for
 from harness.errors import DataNotFoundError
+from harness.loading import clear_cache, load_split, spec_for
 from harness.registry import iter_specs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 
 from harness import normalize
-from harness.datasets import load_split
+from harness.loading import load_split
 from harness.parsers import parse_output
 from harness.prompts import render_answer
 from harness.records import Example

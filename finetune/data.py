@@ -1,7 +1,7 @@
 """Instruction data for the two-stage fine-tuning.
 
 Two sources, one record type (`Conversation`):
-  * the benchmark's train splits, read through `harness.datasets.load_split` and rendered with
+  * the benchmark's train splits, read through `harness.loading.load_split` and rendered with
     the SAME instruction and answer formats the evaluation uses (`harness.prompts`), under
     several templates per task, plus task decomposition (a multi-type NER / multi-predicate RE
     example also becomes one instruction per type present);
@@ -296,7 +296,7 @@ def task_conversations(
     also gives one single-type instruction per type present in its gold (`labels=[t]`).
     `source` is "data" or "samples" (from `load_split`).
     """
-    from harness.datasets import load_split
+    from harness.loading import load_split
     from harness.prompts import render_answer, render_prompt, template_count
 
     loaded = load_split(name, split, data_dir=data_dir)

@@ -28,6 +28,7 @@ from typing import Any, Literal
 import torch
 
 from harness.errors import ConfigError
+from harness.prompt_formats import eod_token_id
 
 IGNORE_INDEX = -100
 Style = Literal["chat_template", "eod"]
@@ -83,27 +84,6 @@ def to_messages(turns: Sequence[tuple[str, str]], system: str | None = None) -> 
     for human, assistant in turns:
         messages += [{"role": "user", "content": human}, {"role": "assistant", "content": assistant}]
     return messages
-
-
-def eod_token_id(tokenizer: Any, eod_token: str | None = None) -> int:
-    """The id of Taiyi's `<eod>`: `eod_token` if given, else the tokenizer's eos.
-
-    Qwen-7B's remote-code tokenizer has no eos token set but an `eod_id` (`<|endoftext|>`).
-    """
-    if eod_token is None:
-        if tokenizer.eos_token_id is not None:
-            return int(tokenizer.eos_token_id)
-        if getattr(tokenizer, "eod_id", None) is not None:
-            return int(tokenizer.eod_id)
-        raise ConfigError(
-            "format.style=eod needs an eod token: the tokenizer has no eos; set format.eod_token"
-        )
-    if eod_token == "<|endoftext|>" and getattr(tokenizer, "eod_id", None) is not None:
-        return int(tokenizer.eod_id)
-    token_id = tokenizer.convert_tokens_to_ids(eod_token)
-    if token_id is None or token_id == tokenizer.unk_token_id:
-        raise ConfigError(f"format.eod_token {eod_token!r} is not a token of this tokenizer")
-    return int(token_id)
 
 
 def _text_ids(tokenizer: Any, text: str) -> list[int]:

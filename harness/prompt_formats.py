@@ -1,7 +1,7 @@
 """Prompt formats: how a task's prompt is wrapped before it reaches a model.
 
 A run names one format; the same name works in a baseline config (`prompt_format:`), in
-`lm_eval --model taiyi-hf --model_args ...,prompt_format=<name>` (see `harness.lm_eval_models`)
+`lm_eval --model taiyi-hf --model_args ...,prompt_format=<name>` (see `harness.lmeval.models`)
 and in the results file (lm-eval copies model_args into `config.model_args`).
 
     chat_template  the model's own chat template, applied by lm-eval (--apply_chat_template);
@@ -12,7 +12,7 @@ and in the results file (lm-eval copies model_args into `config.model_args`).
                    labels on the answer and its closing `<eod>`)
     taiyi1         an alias of `eod`: Taiyi 1's dialogue format is the same wire format
 
-`<eod>` is chosen as the recipe chooses it (`finetune.encoding.eod_token_id`): the `eod_token`
+`<eod>` is chosen as the recipe chooses it (`eod_token_id` below, which `finetune` uses): the `eod_token`
 given (the recipe's `format.eod_token`), else the tokenizer's eos, else its `eod_id` (Qwen 1's
 tokenizer sets no eos; its `<|endoftext|>` is the eod). For Taiyi 1 (a Qwen 1 tokenizer) every
 rule gives `<|endoftext|>`, the token its released code puts before and after the input.
@@ -32,7 +32,7 @@ PROMPT_FORMATS: tuple[str, ...] = ("chat_template", "plain", "eod", "taiyi1")
 ALIASES: Mapping[str, str] = {"taiyi1": "eod"}
 EOD_FORMATS = frozenset({"eod", "taiyi1"})
 
-# The lm-eval model types that take `prompt_format` (registered by harness.lm_eval_plugin).
+# The lm-eval model types that take `prompt_format` (registered by harness.lmeval.plugin).
 WRAPPER_BACKENDS: Mapping[str, str] = {"hf": "taiyi-hf", "vllm": "taiyi-vllm"}
 
 
@@ -134,3 +134,24 @@ def finetune_eval_command(
         if system:  # trained with this system prompt: evaluate with it
             argv += ["--system_instruction", str(system)]
     return argv
+
+
+def eod_token_id(tokenizer: Any, eod_token: str | None = None) -> int:
+    """The id of Taiyi's `<eod>`: `eod_token` if given, else the tokenizer's eos.
+
+    Qwen-7B's remote-code tokenizer has no eos token set but an `eod_id` (`<|endoftext|>`).
+    """
+    if eod_token is None:
+        if tokenizer.eos_token_id is not None:
+            return int(tokenizer.eos_token_id)
+        if getattr(tokenizer, "eod_id", None) is not None:
+            return int(tokenizer.eod_id)
+        raise ConfigError(
+            "format.style=eod needs an eod token: the tokenizer has no eos; set format.eod_token"
+        )
+    if eod_token == "<|endoftext|>" and getattr(tokenizer, "eod_id", None) is not None:
+        return int(tokenizer.eod_id)
+    token_id = tokenizer.convert_tokens_to_ids(eod_token)
+    if token_id is None or token_id == tokenizer.unk_token_id:
+        raise ConfigError(f"format.eod_token {eod_token!r} is not a token of this tokenizer")
+    return int(token_id)

@@ -9,6 +9,7 @@ number came from (taiyi-bench version and commit, scoring rules, data file check
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import subprocess
 from collections.abc import Iterable
@@ -17,7 +18,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.data_check import file_sha256
 from harness.paths import SAMPLES_DIR
 from harness.prompts import PROMPT_VERSION
 from harness.registry import DatasetSpec
@@ -45,6 +45,22 @@ def missing_keys(metadata: dict[str, Any]) -> list[str]:
     if isinstance(inner, dict):
         missing += [f"provenance.{key}" for key in sorted(PROVENANCE_KEYS - set(inner))]
     return missing
+
+
+def file_sha256(path: str | Path) -> str:
+    """The full sha256 hex digest of a file; repeated calls on an unchanged file are free
+    (cached on path, mtime and size), so every results file can record the data it read."""
+    stat = Path(path).stat()
+    return _sha256_cached(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=1024)
+def _sha256_cached(path: str, mtime_ns: int, size: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @lru_cache(maxsize=1)
@@ -122,7 +138,7 @@ def expected_units(spec: DatasetSpec, split: str) -> int | None:
 
 def variant_of(spec: DatasetSpec) -> dict[str, Any]:
     """The parameters that select a variant of the set: MCMLE's option count, {} elsewhere.
-    `spec` is the spec actually used (`harness.datasets.spec_for`), whose labels say A-D or A-E."""
+    `spec` is the spec actually used (`harness.loading.spec_for`), whose labels say A-D or A-E."""
     if spec.key == "medqa_mcmle":
         return {"mcmle_options": len(spec.labels)}
     return {}

@@ -11,7 +11,8 @@ from typing import Any
 
 from lm_eval.api.task import ConfigurableTask
 
-from harness import lm_eval_tasks, provenance, scoring
+from harness import provenance, scoring
+from harness.lmeval import tasks as lm_eval_tasks
 
 logger = logging.getLogger("taiyi-bench")
 

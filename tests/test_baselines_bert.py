@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from baselines import runner
-from baselines.pipelines import RelationBaseline, baseline_class, marked_text, sentence_spans
+from baselines.families import RelationBaseline, baseline_class, marked_text, sentence_spans
 from baselines.results import lm_eval_doc, render_prediction
 from baselines.words import (
     BEGIN,
@@ -23,7 +23,7 @@ from baselines.words import (
     word_ranges_to_spans,
 )
 from harness import provenance, scoring
-from harness.datasets import load_split
+from harness.loading import load_split
 from harness.parsers import parse_output
 from harness.records import Entity, Example, Prediction
 from harness.registry import PAPER_ORDER, get_spec
@@ -79,7 +79,7 @@ def test_marked_text_keeps_title_and_sentences_with_the_pair():
 
 
 def test_samples_doc_is_the_lm_eval_tasks_doc():
-    from harness.lm_eval_tasks import _to_docs
+    from harness.lmeval.tasks import _to_docs
 
     examples = load_split("cmeie", "dev").examples[:3]
     assert [lm_eval_doc(ex, "samples") for ex in examples] == _to_docs(examples, "samples")
@@ -139,7 +139,7 @@ def _check_results(path: Path, task: str, metrics: dict[str, float]) -> dict:
     if spec.task_type != "qa":
         assert len(first["micro_f1"]) == 3  # [tp, fp, fn]
     # The leaderboard reads BERT runs like lm-eval's.
-    from harness.leaderboard.collect import collect_runs
+    from harness.apps.leaderboard.collect import collect_runs
 
     collection = collect_runs([path])
     assert collection.runs, collection.warnings
@@ -226,8 +226,8 @@ def test_relation_pairs_on_gold_entities(task, tiny_bert, tmp_path):
 
 
 def test_long_units_are_cut_into_overlapping_windows(tiny_bert):
+    from baselines.families import _entity_spans
     from baselines.heads import Tagger, TagUnit
-    from baselines.pipelines import _entity_spans
     from baselines.settings import head_config
 
     config = head_config("bc5cdr_re", "tagger", {"max_length": 24, "window_stride": 4})
@@ -257,7 +257,7 @@ def test_relation_training_pairs_follow_the_schema(tiny_bert):
     example = load_split("cmeie", "train").examples[0]
     mentions = baseline.schema.gold_mentions(example)
     assert {m.key for m in mentions} >= {r.head for r in example.relations}
-    from baselines.pipelines import _arguments
+    from baselines.families import _arguments
 
     arguments = _arguments(mentions, example.text)
     for head, tail, _marked in baseline._candidates(example.text, arguments):
@@ -281,7 +281,7 @@ def test_missing_encoder_and_missing_data_stop_before_training(tmp_path, monkeyp
 
 
 def test_cli_train_reports_a_clear_error(capsys, tmp_path):
-    from harness.cli import main
+    from harness.apps.cli import main
 
     status = main(["baseline", "train", "--task", "ncbi_disease", "--encoder", str(tmp_path / "missing")])
     assert status == 2
@@ -303,7 +303,7 @@ def test_minilm_trains_predicts_and_scores(task, tmp_path):
 
 
 def test_cli_train_then_predict(tmp_path, capsys):
-    from harness.cli import main
+    from harness.apps.cli import main
 
     ckpt = tmp_path / "ckpt"
     status = main([
@@ -321,7 +321,7 @@ def test_cli_train_then_predict(tmp_path, capsys):
 
 def test_ner_gold_entity_objects_without_offsets_still_train(tiny_bert):
     """Entities without offsets (hand-made examples) are located in the text."""
-    from baselines.pipelines import _entity_spans
+    from baselines.families import _entity_spans
 
     example = Example(id="x", dataset="ncbi_disease", split="train", text="breast cancer is common",
                       entities=[Entity("Disease", "breast cancer")])

@@ -24,7 +24,7 @@ from baselines.llm_registry import (
     validation_errors,
 )
 from harness import provenance
-from harness.cli import main
+from harness.apps.cli import main
 from harness.errors import ConfigError
 
 SHIPPED = sorted(p.stem for p in REGISTRY_DIR.glob("*.yaml"))
@@ -143,7 +143,7 @@ def test_hf_invocation_is_exact_and_lm_eval_accepts_it():
     invocation = llm_run.build_invocation(config, tasks=["bc5cdr_chem", "taiyibench_zh"], limit=5, data_dir="/data")
     assert invocation.argv == [
         "lm_eval", "run",
-        "--model", "taiyi-hf",  # lm-eval's hf backend plus prompt_format (harness.lm_eval_models)
+        "--model", "taiyi-hf",  # lm-eval's hf backend plus prompt_format (harness.lmeval.models)
         "--model_args", "pretrained=DUTIR-BioNLP/Taiyi-LLM,trust_remote_code=True,dtype=bfloat16,"
                         "eod_token=<|endoftext|>,prompt_format=taiyi1",
         "--tasks", "taiyi_bc5cdr_chem,taiyibench_zh",
@@ -332,7 +332,7 @@ def test_smollm2_end_to_end_with_lm_eval(tmp_path, capsys):
         assert data["configs"][task]["metadata"]["budget"]["effective"] == 24
         assert list(results[0].parent.glob(f"samples_{task}_*.jsonl"))
     assert data["config"]["gen_kwargs"]["max_gen_toks"] == 24
-    from harness.leaderboard.collect import collect_runs
+    from harness.apps.leaderboard.collect import collect_runs
 
     collection = collect_runs([tmp_path])
     assert len(collection.runs) == 1 and set(collection.runs[0].tasks) == {"bc5cdr_chem", "kuake_qic"}

@@ -16,7 +16,7 @@ import pytest
 
 from baselines import runner
 from harness import scoring
-from harness.datasets import load_split
+from harness.loading import load_split
 from harness.records import Example, Prediction
 from harness.registry import get_spec
 

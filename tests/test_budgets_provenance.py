@@ -24,15 +24,16 @@ from baselines import llm_run
 from baselines.llm_registry import list_configs, load_config, scaffold
 from baselines.results import write_run
 from harness import provenance
-from harness.cli import main
-from harness.datasets import load_split, spec_for
-from harness.lm_eval_plugin import tasks_dir
-from harness.lm_eval_tasks import doc_to_target, task_budgets
+from harness.apps.cli import main
+from harness.lmeval.plugin import tasks_dir
+from harness.lmeval.tasks import doc_to_target, task_budgets
+from harness.loading import load_split, spec_for
 from harness.paths import SAMPLES_DIR
 from harness.prompts import PROMPT_VERSION
 from harness.records import Prediction
 from harness.scoring import SCORING_RULES_VERSION
-from harness.scripted_lm import ScriptedLM
+
+from scripted_lm import ScriptedLM
 
 TASKS = ["taiyi_cmeie", "taiyi_kuake_qic", "taiyi_medqa_mcmle"]  # budgets 1280, 48, 64
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.demo import BASE_BASELINE, BERT_NAME, FINETUNED_NAME, Demo, DemoSettings
+from harness.apps.demo import BASE_BASELINE, BERT_NAME, FINETUNED_NAME, Demo, DemoSettings
 
 pytestmark = pytest.mark.slow
 

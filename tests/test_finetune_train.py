@@ -63,7 +63,7 @@ def test_two_stages_run_and_write_loadable_adapters(tiny_dir, tmp_path):
         ).is_file()
         assert summary["stages"][stage]["adapter"] == str(adapter)
     reports = [json.loads((out / f"stage{s}" / "data_report.json").read_text()) for s in (1, 2)]
-    from harness.datasets import load_split
+    from harness.loading import load_split
 
     pubmedqa = len(load_split("pubmedqa", "train").examples)
     assert reports[0]["skipped_for_stage"] == {"qa": pubmedqa + 4, "dialogue": 4}  # not in stage 1
@@ -188,7 +188,7 @@ def test_gpu_only_paths_fail_clearly_on_cpu(tiny_dir, tmp_path, override, messag
 
 
 def test_cli_dry_run_and_errors(capsys):
-    from harness.cli import main
+    from harness.apps.cli import main
 
     assert (
         main(["finetune", "cpu_smollm2_tiny", "--dry-run", "--stage", "1", "-o", "data.tasks.names=[hoc]"])

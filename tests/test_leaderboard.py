@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.leaderboard import (
+from harness.apps.leaderboard import (
     Units,
     bootstrap_ci,
     compare_table,
@@ -34,10 +34,10 @@ from harness.leaderboard import (
     render_markdown,
     write_table,
 )
-from harness.leaderboard.bootstrap import read_units
-from harness.leaderboard.build import paired_report
-from harness.leaderboard.files import atomic_write_text
-from harness.leaderboard.table import fmt_pct, row_label
+from harness.apps.leaderboard.bootstrap import read_units
+from harness.apps.leaderboard.build import paired_report
+from harness.apps.leaderboard.table import fmt_pct, row_label
+from harness.atomic_files import atomic_write_text
 from harness.registry import PAPER_ORDER, REGISTRY
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -151,7 +151,7 @@ def test_paper_table_flags_the_stale_64_8_average() -> None:
 
 def test_paper_markdown_cell_by_cell(published_md: str, tmp_path: Path) -> None:
     expected = _expected_tables(published_md)
-    from harness.cli import main
+    from harness.apps.cli import main
 
     assert main(["leaderboard", "--paper", "--out", str(tmp_path), "--formats", "md,csv"]) == 0
     for letter in ("A", "B"):
@@ -511,7 +511,7 @@ def test_bad_input_warns_with_file_name_and_rest_renders(tmp_path: Path) -> None
 
 
 def test_cli_reports_warnings_and_still_writes(tmp_path: Path, capsys) -> None:
-    from harness.cli import main
+    from harness.apps.cli import main
 
     write_run(tmp_path / "runs", "org/good")
     bad = tmp_path / "runs" / "bad" / "results_x.json"
@@ -638,7 +638,7 @@ def test_atomic_write_replaces_and_leaves_no_temp(tmp_path: Path) -> None:
     def boom(_handle):
         raise RuntimeError("fail mid-write")
 
-    from harness.leaderboard.files import atomic_write_with
+    from harness.atomic_files import atomic_write_with
 
     with pytest.raises(RuntimeError):
         atomic_write_with(target, boom)
@@ -646,7 +646,7 @@ def test_atomic_write_replaces_and_leaves_no_temp(tmp_path: Path) -> None:
 
 
 def test_published_columns_selection_disambiguates_headers() -> None:
-    from harness.leaderboard.published import published_columns
+    from harness.apps.leaderboard.published import published_columns
 
     columns = published_columns("A:sota,B:sota,B:taiyi2")
     assert [c.header for c in columns] == ["SOTA (A)", "SOTA (B)", "Taiyi2"]
@@ -663,7 +663,7 @@ def test_date_ordering_uses_run_date_over_file_names(tmp_path: Path) -> None:
 
 
 def test_a_fine_tuning_adapter_column_is_named_by_its_run() -> None:
-    from harness.leaderboard.collect import _short_model
+    from harness.apps.leaderboard.collect import _short_model
 
     assert _short_model("/w/runs/demo/finetune/taiyi-style/stage2/adapter") == "taiyi-style (stage2 adapter)"
     assert _short_model("/ckpt/local/model-b") == "model-b"

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.leaderboard import compare_table, leaderboard_table, render_csv, render_markdown
-from harness.leaderboard.collect import SKIPPED_SETS_KEY, collect_runs
-from harness.leaderboard.table import fmt_pct
-from harness.lm_eval_tasks import task_budgets
+from harness.apps.leaderboard import compare_table, leaderboard_table, render_csv, render_markdown
+from harness.apps.leaderboard.collect import SKIPPED_SETS_KEY, collect_runs
+from harness.apps.leaderboard.table import fmt_pct
+from harness.lmeval.tasks import task_budgets
 from harness.registry import PAPER_ORDER, REGISTRY
 
 BASE_TIME = datetime(2026, 11, 20, 12, 0, 0, tzinfo=timezone.utc)
@@ -207,7 +207,7 @@ def test_a_budget_cut_run_is_its_own_column_marked_and_kept_out_of_averages(tmp_
 
 
 def test_cli_include_budget_cut_flag(tmp_path: Path) -> None:
-    from harness.cli import main
+    from harness.apps.cli import main
 
     write_results(tmp_path / "runs", "org/m", max_gen_toks=64)
     rows = {}
@@ -250,7 +250,7 @@ def test_compare_puts_only_the_published_variant_next_to_the_paper(tmp_path: Pat
     table = compare_table(tmp_path, against="A:taiyi1")
     assert [c.header for c in table.columns] == ["org/m", "Δ vs Taiyi", "Taiyi"]
     delta = table.columns[1]
-    from harness.leaderboard import load_published
+    from harness.apps.leaderboard import load_published
 
     taiyi = load_published()["A"].values("taiyi1")
     assert delta.value("medqa_mcmle") == pytest.approx(percent(zero, "medqa_mcmle") - taiyi["medqa_mcmle"])
@@ -272,7 +272,7 @@ def test_compare_uses_a_models_own_format_over_plain(tmp_path: Path) -> None:
 
 
 def test_cli_compare_with_no_matching_variant_says_so(tmp_path: Path, capsys) -> None:
-    from harness.cli import main
+    from harness.apps.cli import main
 
     write_results(tmp_path / "runs", "org/m", n_shot=3)
     code = main(["leaderboard", "--compare", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--formats", "md"])

@@ -11,7 +11,7 @@ import warnings
 
 import pytest
 
-from harness import lm_eval_plugin
+from harness.lmeval import plugin as lm_eval_plugin
 from harness.registry import REGISTRY
 
 EXPECTED_TASKS = sorted(spec.task_name for spec in REGISTRY.values())

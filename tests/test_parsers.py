@@ -239,8 +239,8 @@ def test_unclosed_bracket_does_not_swallow_the_separators_after_it():
 def test_unclosed_bracket_gold_mentions_listed_first_parse_apart(shared_data_dir):
     """Every real CMeEE gold mention with an unclosed bracket, listed before another mention of
     its type, parses back as two mentions."""
-    from harness.datasets import load_split
     from harness.errors import DataNotFoundError
+    from harness.loading import load_split
 
     try:
         loaded = load_split("cmeee", data_dir=shared_data_dir)

@@ -13,9 +13,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from harness import lm_eval_plugin, prompt_formats
+from harness import prompt_formats
 from harness.errors import ConfigError
-from harness.lm_eval_models import PromptFormatError, TaiyiHFLM
+from harness.lmeval import plugin as lm_eval_plugin
+from harness.lmeval.models import PromptFormatError, TaiyiHFLM
 from harness.local_models import build_tiny_causal_lm
 
 PROMPT = "请判断下面文本的类别。\n文本：小孩拉肚子怎么办"

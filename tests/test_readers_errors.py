@@ -12,10 +12,10 @@ from contextlib import redirect_stdout
 
 import pytest
 
-from harness.cli import main as taiyi_main
-from harness.data_check import check_data_dir
-from harness.datasets import load_split
+from harness.apps.cli import main as taiyi_main
+from harness.apps.data_check import check_data_dir
 from harness.errors import DataFormatError, DataNotFoundError
+from harness.loading import load_split
 from harness.paths import SAMPLES_DIR
 from harness.readers import (
     read_cmeee,

@@ -12,9 +12,9 @@ from contextlib import redirect_stdout
 
 import pytest
 
-from harness.cli import main as taiyi_main
-from harness.data_check import check_data_dir
-from harness.datasets import available_splits, compare_counts, load_split, observed_counts
+from harness.apps.cli import main as taiyi_main
+from harness.apps.data_check import check_data_dir
+from harness.loading import available_splits, compare_counts, load_split, observed_counts
 from harness.readers import read_cmeie_schemas
 from harness.registry import CMEIE_PREDICATES, CMEIE_SCHEMAS, HOC_HALLMARKS, get_spec, iter_specs
 

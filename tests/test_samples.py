@@ -8,9 +8,9 @@ from contextlib import redirect_stdout
 
 import pytest
 
-from harness.cli import main as taiyi_main
-from harness.data_check import check_data_dir
-from harness.datasets import available_splits, load_split
+from harness.apps.cli import main as taiyi_main
+from harness.apps.data_check import check_data_dir
+from harness.loading import available_splits, load_split
 from harness.paths import SAMPLES_DIR
 from harness.registry import KUAKE_QIC_INTENTS, LITCOVID_TOPICS, iter_specs
 from harness.samples.build_samples import build

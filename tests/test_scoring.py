@@ -435,8 +435,8 @@ def test_oracle_on_real_data(spec, shared_data_dir):
     render = _render_answer()
     if render is None:
         pytest.skip("harness.prompts.render_answer not available")
-    from harness.datasets import load_split
     from harness.errors import DataNotFoundError
+    from harness.loading import load_split
 
     try:
         loaded = load_split(spec.key, data_dir=shared_data_dir)
@@ -447,7 +447,7 @@ def test_oracle_on_real_data(spec, shared_data_dir):
 
 def test_cid_oracle_with_random_synonym_mentions(shared_data_dir):
     """Naming each gold concept by a random one of its mentions (not the first) still scores 1.0."""
-    from harness.datasets import load_split
+    from harness.loading import load_split
 
     loaded = load_split("bc5cdr_re", data_dir=shared_data_dir)
     rng = random.Random(11)
@@ -549,7 +549,7 @@ def test_ner_micro_f1_equals_seqeval_on_real_iob(key, shared_data_dir):
     from seqeval.metrics import f1_score
     from seqeval.metrics.sequence_labeling import get_entities
 
-    from harness.datasets import load_split
+    from harness.loading import load_split
 
     loaded = load_split(key, data_dir=shared_data_dir)
     rng = random.Random(5)

@@ -10,12 +10,13 @@ import pytest
 import yaml
 from lm_eval.tasks import TaskManager
 
-from harness.datasets import load_split
-from harness.lm_eval_plugin import tasks_dir
+from harness.lmeval.plugin import tasks_dir
+from harness.loading import load_split
 from harness.prompts import PROMPT_VERSION, render_answer
 from harness.registry import REGISTRY, get_spec, iter_specs
 from harness.scoring import headline_metric_name, metric_names
-from harness.scripted_lm import ScriptedLM, constant_lm, oracle_lm
+
+from scripted_lm import ScriptedLM, constant_lm, oracle_lm
 
 ALL_TASKS = [spec.task_name for spec in iter_specs()]
 CJK = re.compile(r"[\u4e00-\u9fff]")

@@ -9,7 +9,7 @@ nothing else: only when a process imports `lm_eval.tasks` does the hook wrap
 never import lm-eval pay one `sys.meta_path` entry.
 
 The same hook registers this project's lm-eval model types (`taiyi-hf`, `taiyi-vllm`: the hf and
-vllm backends plus a `prompt_format` model_arg, see `harness.lm_eval_models`) when a process
+vllm backends plus a `prompt_format` model_arg, see `harness.lmeval.models`) when a process
 imports `lm_eval.api.registry`: as lazy entries, so nothing heavy is imported until one is used.
 
 Both patches are guarded by a version check: on an lm-eval outside the tested range they do not
@@ -32,8 +32,8 @@ _TARGET_MODULE = "lm_eval.tasks"
 _REGISTRY_MODULE = "lm_eval.api.registry"
 # Model type -> "module:class", materialised by lm-eval's registry on first use.
 PROMPT_FORMAT_MODELS = {
-    "taiyi-hf": "harness.lm_eval_models:TaiyiHFLM",
-    "taiyi-vllm": "harness.lm_eval_models:TaiyiVLLM",
+    "taiyi-hf": "harness.lmeval.models:TaiyiHFLM",
+    "taiyi-vllm": "harness.lmeval.models:TaiyiVLLM",
 }
 
 

@@ -10,11 +10,9 @@ with --strict.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +21,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from harness.datasets import compare_counts, load_split, observed_counts, spec_for, split_files
 from harness.errors import DataFormatError, DataNotFoundError
+from harness.loading import compare_counts, load_split, observed_counts, spec_for, split_files
 from harness.paths import DATA_DIR_ENV, SAMPLES_DIR, resolve_data_dir
+from harness.provenance import file_sha256
 from harness.registry import TASK_TYPE_NAMES, DatasetSpec, SplitCounts, iter_specs
 
 CHECKSUM_CHARS = 12
@@ -118,22 +117,6 @@ class DataReport:
                 for s in self.sets
             ],
         }
-
-
-def file_sha256(path: str | Path) -> str:
-    """The full sha256 hex digest of a file; repeated calls on an unchanged file are free
-    (cached on path, mtime and size), so every results file can record the data it read."""
-    stat = Path(path).stat()
-    return _sha256_cached(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
-
-
-@lru_cache(maxsize=1024)
-def _sha256_cached(path: str, mtime_ns: int, size: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _checksum(path: Path, cache: dict[Path, FileInfo]) -> FileInfo:

@@ -12,8 +12,8 @@ import textwrap
 import warnings
 from pathlib import Path
 
-from harness.leaderboard.files import atomic_write_with
-from harness.leaderboard.table import ALL, Table, average_label, provenance_lines
+from harness.apps.leaderboard.table import ALL, Table, average_label, provenance_lines
+from harness.atomic_files import atomic_write_with
 from harness.registry import REGISTRY, TASK_TYPE_NAMES
 
 

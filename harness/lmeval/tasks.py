@@ -16,8 +16,8 @@ from typing import Any
 import datasets
 import yaml
 
-from harness.datasets import LoadedSplit, load_split
 from harness.errors import DataNotFoundError
+from harness.loading import LoadedSplit, load_split
 from harness.parsers import parse_output
 from harness.paths import bundled_dir
 from harness.prompts import render_answer, render_prompt

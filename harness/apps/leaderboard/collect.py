@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from harness.leaderboard.table import Cell, Column
+from harness.apps.leaderboard.table import Cell, Column
 from harness.registry import PAPER_ORDER, REGISTRY, DatasetSpec
 
 # Headline metric per registry metric: the key our tasks log (lm-eval appends ",<filter>").

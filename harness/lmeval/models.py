@@ -17,7 +17,7 @@ How each format reaches the model:
     stop sequences, no BOS added (training adds none). --apply_chat_template is refused.
     The wrapped prompt is what the samples log shows.
 
-`harness.lm_eval_plugin` registers both names when lm-eval's registry is imported, so the
+`harness.lmeval.plugin` registers both names when lm-eval's registry is imported, so the
 literal `lm_eval` command needs no extra flag. A format mismatch raises `PromptFormatError`;
 under the `lm_eval` command it is printed as one line, without a traceback.
 """
@@ -70,7 +70,7 @@ class PromptFormatMixin:
         """Find `<eod>` in the loaded tokenizer, exactly as the fine-tuning recipe does."""
         if not self._eod_format:
             return
-        from finetune.encoding import eod_token_id
+        from harness.prompt_formats import eod_token_id
 
         try:
             eod_id = eod_token_id(tokenizer, self._eod_token_arg)

@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
+from harness.apps.leaderboard.table import ALL, Cell, Column, Table, fmt_pct, round_half_up
 from harness.errors import DataFormatError
-from harness.leaderboard.table import ALL, Cell, Column, Table, fmt_pct, round_half_up
 from harness.paths import bundled_dir
 from harness.registry import PAPER_ORDER, REGISTRY, TASK_TYPE_NAMES
 

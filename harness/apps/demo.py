@@ -265,7 +265,7 @@ class Demo:
         return {"results": str(self.runs_dir / BERT_NAME), "tasks": str(len(written))}
 
     def leaderboard(self) -> dict[str, Any]:
-        from harness.cli import main as taiyi
+        from harness.apps.cli import main as taiyi
 
         out = self.out / "leaderboard"
         status = taiyi(["leaderboard", str(self.runs_dir), "--out", str(out), "--include-partial", "--include-budget-cut", "--published", "A"])

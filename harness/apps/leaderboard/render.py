@@ -15,8 +15,7 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from harness.leaderboard.files import atomic_write_text
-from harness.leaderboard.table import (
+from harness.apps.leaderboard.table import (
     Column,
     Table,
     average_text,
@@ -26,6 +25,7 @@ from harness.leaderboard.table import (
     iter_body_rows,
     provenance_lines,
 )
+from harness.atomic_files import atomic_write_text
 
 TEXT_FORMATS = ("md", "csv", "tex", "html")
 PLOT_FORMATS = ("png", "svg")
@@ -315,7 +315,7 @@ def write_table(table: Table, out_dir: str | os.PathLike, formats: Iterable[str]
         if fmt in RENDERERS:
             written.append(atomic_write_text(path, RENDERERS[fmt](table)))
         elif fmt in PLOT_FORMATS:
-            from harness.leaderboard.plot import write_plot
+            from harness.apps.leaderboard.plot import write_plot
 
             written.append(write_plot(table, path, fmt))
         else:

@@ -10,11 +10,11 @@ import sys
 
 # subcommand -> module that defines `register(subparsers)`
 SUBCOMMANDS: dict[str, str] = {
-    "data": "harness.data_check",
-    "leaderboard": "harness.leaderboard.cli",
+    "data": "harness.apps.data_check",
+    "leaderboard": "harness.apps.leaderboard.cli",
     "finetune": "finetune.cli",
     "baseline": "baselines.cli",
-    "demo": "harness.demo",
+    "demo": "harness.apps.demo",
 }
 
 

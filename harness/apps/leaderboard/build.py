@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.leaderboard.bootstrap import PairedResult, bootstrap_ci, paired_bootstrap, read_units
-from harness.leaderboard.collect import (
+from harness.apps.leaderboard.bootstrap import PairedResult, bootstrap_ci, paired_bootstrap, read_units
+from harness.apps.leaderboard.collect import (
     HEADLINE_METRIC,
     Collection,
     RunColumn,
@@ -21,8 +21,8 @@ from harness.leaderboard.collect import (
     collect_runs,
     display_path,
 )
-from harness.leaderboard.published import PublishedTable, flag_note, load_published, published_columns
-from harness.leaderboard.table import AVERAGE_KEYS, Column, Table, delta_column, sets_of
+from harness.apps.leaderboard.published import PublishedTable, flag_note, load_published, published_columns
+from harness.apps.leaderboard.table import AVERAGE_KEYS, Column, Table, delta_column, sets_of
 from harness.registry import PAPER_ORDER, REGISTRY
 
 DEFAULT_RESAMPLES = 1000
