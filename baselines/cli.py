@@ -160,8 +160,8 @@ def _train(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from baselines import runner, settings
     from baselines.preflight import PreflightError
-    from baselines.results import model_slug
     from harness.registry import get_spec
+    from harness.results_io import model_slug
 
     _setup_logging()
     try:
@@ -246,10 +246,12 @@ def _run(args: argparse.Namespace) -> int:
     invocation = llm_run.build_invocation(config, model_location=location, **options)
     print(invocation.shell(), flush=True)
     status = llm_run.execute(invocation)
-    newest = llm_run.newest_results(invocation.output_path)
+    from harness.results_io import newest_results, record_skipped_sets
+
+    newest = newest_results(invocation.output_path)
     if status == 0 and newest is not None:
         if skipped:
-            llm_run.record_skipped_sets(newest, skipped)
+            record_skipped_sets(newest, skipped)
         print(f"results: {newest}")
     return status
 

@@ -193,15 +193,6 @@ def execute(invocation: Invocation) -> int:
     return subprocess.call(argv, env=invocation.environment())
 
 
-def newest_results(output_path: Path) -> Path | None:
-    """The results file lm-eval just wrote under `output_path` (it adds a model-name folder)."""
-    files = sorted(output_path.glob("**/results_*.json"), key=lambda p: p.stat().st_mtime)
-    return files[-1] if files else None
-
-
-SKIPPED_SETS_KEY = "taiyi_skipped_sets"  # results-file key: task name -> why it was not run
-
-
 def select_available_tasks(
     tasks: list[str] | None, data_dir: str | os.PathLike | None, *, skip_missing: bool = False
 ) -> tuple[list[str] | None, dict[str, str]]:
@@ -231,13 +222,3 @@ def select_available_tasks(
         raise DataNotFoundError("every requested set is missing from the data directory:\n  " + "\n  ".join(skipped.values()))
     print(f"# skipping {len(skipped)} missing set(s): {', '.join(skipped)}", file=sys.stderr)
     return remaining, skipped
-
-
-def record_skipped_sets(results_path: Path, skipped: dict[str, str]) -> None:
-    """Add the skipped sets to the results file lm-eval wrote, atomically, so the leaderboard shows
-    them as missing (never as zero) for exactly this run."""
-    from harness.atomic_files import atomic_write_text
-
-    data = json.loads(results_path.read_text(encoding="utf-8"))
-    data[SKIPPED_SETS_KEY] = dict(skipped)
-    atomic_write_text(results_path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")

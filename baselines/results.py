@@ -11,8 +11,8 @@ with `results[task]["<metric>,none"]`, `configs[task]["metadata"]` (data source 
 provenance keys of `harness.provenance.task_metadata`, as the taiyi_* tasks write them), `n-samples`,
 `config.model` / `model_name` / `limit`, `date`, and per unit `doc_id`, `doc` (the same doc
 lm-eval's taiyi_* tasks log), `target`, `resps` (the prediction rendered in Taiyi's answer
-format), the per-unit metric values of `harness.scoring.unit_metric_values` and hashes. Both
-files are written atomically (temporary file + os.replace).
+format), the per-unit metric values of `harness.scoring.unit_metric_values` and hashes. The
+layout and the atomic writes are `harness.results_io`'s.
 """
 
 from __future__ import annotations
@@ -21,21 +21,19 @@ import json
 import math
 import os
 import platform
-import re
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from harness import provenance, scoring
-from harness.atomic_files import atomic_write_text
 from harness.errors import DataNotFoundError
 from harness.loading import split_files
 from harness.paths import SAMPLES_DIR
 from harness.prompts import render_answer
 from harness.records import Entity, Example, Prediction, Relation
 from harness.registry import DatasetSpec
+from harness.results_io import model_slug, new_date_id, results_file, write_run_files
 
 MODEL_SOURCE = "taiyi-bert"  # plays the part of lm-eval's `--model hf`
 FILTER = "none"
@@ -69,12 +67,6 @@ def render_prediction(spec: DatasetSpec, example: Example, prediction: Predictio
     else:
         shadow.answer = prediction.choice or ""
     return render_answer(spec, shadow)
-
-
-def model_slug(model_name: str) -> str:
-    """A folder name for a model name (lm-eval's sanitising, plus no spaces or brackets)."""
-    slug = re.sub(r"[\"<>:/|\\?*\[\]]+", "__", model_name)
-    return re.sub(r"[^\w.+-]+", "_", slug).strip("_") or "model"
 
 
 def _hash(text: str) -> str:
@@ -162,10 +154,8 @@ def write_run(
         entry[f"{name},{FILTER}"] = float(value)
         entry[f"{name}_stderr,{FILTER}"] = "N/A"
 
-    date_id = datetime.now().isoformat().replace(":", "-")
-    run_dir = Path(results_dir) / model_slug(model_name) / date_id
-    results_path = run_dir / f"results_{date_id}.json"
-    samples_path = run_dir / f"samples_{task}_{date_id}.jsonl"
+    date_id = new_date_id()
+    results_path = results_file(Path(results_dir) / model_slug(model_name) / date_id, date_id)
 
     sample_lines, hashes = [], []
     for index, (example, prediction, score, values) in enumerate(zip(examples, predictions, unit_scores, unit_values, strict=True)):
@@ -195,7 +185,7 @@ def write_run(
         }
         sample["score_detail"] = score.detail
         hashes.append(sample["doc_hash"] + sample["prompt_hash"] + sample["target_hash"])
-        sample_lines.append(json.dumps(sample, ensure_ascii=False))
+        sample_lines.append(sample)
 
     if data_files is not None:
         files = [(Path(path), Path(data_root) if data_root is not None else Path(path).parent) for path in data_files]
@@ -265,7 +255,4 @@ def write_run(
         "total_evaluation_time_seconds": str(finished - started),
         "taiyi_baseline": baseline_info or {},
     }
-    # Samples first: a results file never points at samples that are not there yet.
-    atomic_write_text(samples_path, "\n".join(sample_lines) + ("\n" if sample_lines else ""))
-    atomic_write_text(results_path, json.dumps(results, indent=2, ensure_ascii=False, default=list) + "\n")
-    return results_path
+    return write_run_files(results_path, results, {task: sample_lines})

@@ -22,11 +22,12 @@ from typing import Any
 
 from baselines import preflight, settings
 from baselines.families import BASELINES, Baseline, baseline_class
-from baselines.results import model_slug, write_run
+from baselines.results import write_run
 from harness.errors import ConfigError
 from harness.loading import LoadedSplit, load_split
 from harness.records import Example
 from harness.registry import DatasetSpec, get_spec
+from harness.results_io import model_slug
 
 logger = logging.getLogger("taiyi-bench.baselines")
 

@@ -39,6 +39,7 @@ from harness.apps.leaderboard.build import paired_report
 from harness.apps.leaderboard.table import fmt_pct, row_label
 from harness.atomic_files import atomic_write_text
 from harness.registry import PAPER_ORDER, REGISTRY
+from harness.results_io import write_run_files
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED_MD = REPO_ROOT.parent / "shared" / "reference" / "published.md"
@@ -217,6 +218,7 @@ def write_run(
     folder.mkdir(parents=True, exist_ok=True)
     keys = tasks or list(PAPER_ORDER)
     results, configs, versions, n_shot, higher, n_samples = {}, {}, {}, {}, {}, {}
+    samples: dict[str, list[dict]] = {}
     for key in keys:
         task = REGISTRY[key].task_name
         values = (units or {}).get(key) or _units(key, n, quality, rng)
@@ -236,17 +238,16 @@ def write_run(
         n_shot[task] = 0
         higher[task] = {metric: True, "parse_fail": False}
         n_samples[task] = {"original": n if limit is None else max(n, len(values) + 10), "effective": effective}
-        with (folder / f"samples_{task}_{date_id}.jsonl").open("a", encoding="utf-8") as handle:
-            for doc_id, value in enumerate(values):
-                doc = {"id": f"{REGISTRY[key].eval_split}-{doc_id}", "data_source": data_source}
-                line = {
-                    "doc_id": doc_id, "doc": doc, "target": "x",
-                    "arguments": {"gen_args_0": {"arg_0": "prompt", "arg_1": {"until": ["\n\n"]}}},
-                    "resps": [["answer"]], "filtered_resps": ["answer"], "filter": "none",
-                    "metrics": [metric, "parse_fail"], "doc_hash": "0", "prompt_hash": "0", "target_hash": "0",
-                    metric: value, "parse_fail": 0,
-                }
-                handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+        samples[task] = [
+            {
+                "doc_id": doc_id, "doc": {"id": f"{REGISTRY[key].eval_split}-{doc_id}", "data_source": data_source},
+                "target": "x", "arguments": {"gen_args_0": {"arg_0": "prompt", "arg_1": {"until": ["\n\n"]}}},
+                "resps": [["answer"]], "filtered_resps": ["answer"], "filter": "none",
+                "metrics": [metric, "parse_fail"], "doc_hash": "0", "prompt_hash": "0", "target_hash": "0",
+                metric: value, "parse_fail": 0,
+            }
+            for doc_id, value in enumerate(values)
+        ]
     data = {
         "results": results, "group_subtasks": {}, "configs": configs, "versions": versions, "n-shot": n_shot,
         "higher_is_better": higher, "n-samples": n_samples,
@@ -265,9 +266,8 @@ def write_run(
     }
     if mutate:
         mutate(data)
-    path = folder / f"results_{date_id}.json"
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-    return path
+    # The one writer of lm-eval's layout (samples first, each file atomically).
+    return write_run_files(folder / f"results_{date_id}.json", data, samples)
 
 
 def _expected_percent(path: Path) -> dict[str, float]:

@@ -21,13 +21,13 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.atomic_files import atomic_write_text
 from harness.paths import resolve_data_dir
 
 DEFAULT_OUT = Path("runs") / "demo"
@@ -78,11 +78,7 @@ class DemoSettings:
 
 
 def _write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=2, ensure_ascii=False, default=str)
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(payload, indent=2, ensure_ascii=False, default=str))
 
 
 class Demo:
@@ -173,7 +169,8 @@ class Demo:
 
     # ------------------------------------------------------------------ the steps
     def _run_llm(self, config: Any, model_location: str) -> dict[str, Any]:
-        from baselines.llm_run import build_invocation, execute, newest_results
+        from baselines.llm_run import build_invocation, execute
+        from harness.results_io import newest_results, record_skipped_sets
 
         invocation = build_invocation(
             config, model_location=model_location, tasks=self.s.task_list, limit=self.s.units,
@@ -188,8 +185,6 @@ class Demo:
         if results is None:
             raise RuntimeError(f"lm_eval wrote no results file under {invocation.output_path}")
         if self.skipped:
-            from baselines.llm_run import record_skipped_sets
-
             record_skipped_sets(results, self.skipped)
         return {"results": str(results)}
 

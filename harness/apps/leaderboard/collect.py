@@ -30,16 +30,20 @@ from typing import Any
 
 from harness.apps.leaderboard.table import Cell, Column
 from harness.registry import PAPER_ORDER, REGISTRY, DatasetSpec
+from harness.results_io import (
+    SKIPPED_SETS_KEY,
+    find_results_files,
+    read_results,
+    samples_beside,
+)
 
 # Headline metric per registry metric: the key our tasks log (lm-eval appends ",<filter>").
 HEADLINE_METRIC = {"f1": "micro_f1", "acc": "acc"}
 # Keys accepted from older result files without the ",none" suffix, in order of preference.
 LEGACY_KEYS = {"f1": ("micro_f1", "f1"), "acc": ("acc",)}
 DEFAULT_FILTER = "none"
-RESULTS_GLOB = "results_*.json"
 # Top-level results-file key a runner adds for the sets it skipped (`--skip-missing`):
 # {"taiyi_chemdner": "why it was not run", ...} (a plain list of task names is accepted too).
-SKIPPED_SETS_KEY = "taiyi_skipped_sets"
 # Formats a model may be evaluated in (set by `prompt_format=<name>` in lm-eval's --model_args).
 # The first two are what a run without the key gets; the others are never a silent default.
 DEFAULT_PROMPT_FORMATS = ("chat_template", "plain")
@@ -275,22 +279,7 @@ def display_path(path: Path) -> str:
 
 def find_result_files(paths: Iterable[str | os.PathLike], warnings: list[str]) -> list[Path]:
     """`results_*.json` files: the paths themselves if files, else found recursively below them."""
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_file():
-            found.append(path)
-        elif path.is_dir():
-            hits = sorted(p for p in path.rglob(RESULTS_GLOB) if p.is_file())
-            if not hits:
-                warnings.append(f"{display_path(path)}: no {RESULTS_GLOB} files found below this folder")
-            found.extend(hits)
-        else:
-            warnings.append(f"{display_path(path)}: no such file or folder; skipped")
-    unique: dict[Path, Path] = {}
-    for path in found:
-        unique.setdefault(path.resolve(), path)
-    return list(unique.values())
+    return find_results_files(paths, warnings)
 
 
 def collect_runs(paths: Iterable[str | os.PathLike]) -> Collection:
@@ -346,14 +335,14 @@ def read_results_file(path: Path, warnings: list[str]) -> RunFile | None:
     """Parse one results file; None (with a warning naming the file) when it cannot be used."""
     where = display_path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        warnings.append(f"{where}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); file skipped")
+        data = read_results(path)
+    except ValueError as exc:
+        warnings.append(f"{where}: {str(exc).removeprefix(f'{path}: ')}; file skipped")
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        warnings.append(f"{where}: cannot be read ({exc}); file skipped")
+    except OSError as exc:
+        warnings.append(f"{where}: cannot be read ({exc.strerror or exc}); file skipped")
         return None
-    if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
+    if not isinstance(data.get("results"), dict):
         warnings.append(f"{where}: no 'results' mapping (not an lm-eval results file?); file skipped")
         return None
 
@@ -419,9 +408,7 @@ def read_results_file(path: Path, warnings: list[str]) -> RunFile | None:
         task_config = configs.get(task) if isinstance(configs.get(task), dict) else {}
         metadata = task_config.get("metadata") if isinstance(task_config.get("metadata"), dict) else {}
         counts = n_samples.get(task) if isinstance(n_samples.get(task), dict) else {}
-        samples_path = path.with_name(f"samples_{task}_{date_id}.jsonl") if date_id else None
-        if samples_path is not None and not samples_path.is_file():
-            samples_path = None
+        samples_path = samples_beside(path, task)
         version = metadata.get("prompt_version", versions.get(task, metadata.get("version")))
         n_shot = n_shots.get(task, task_config.get("num_fewshot"))
         shots = int(n_shot) if isinstance(n_shot, (int, float)) and not isinstance(n_shot, bool) else None
