@@ -80,6 +80,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--data-dir", help="data directory (passed as --metadata data_dir; default $TAIYI_DATA_DIR, else samples)")
     run.add_argument("--dry-run", action="store_true", help="print the lm-eval command and exit")
     run.add_argument("--output-root", default="results/runs", help="results root; lm-eval writes <root>/<name>/...")
+    run.add_argument("--backend", choices=["hf", "vllm"],
+                     help="run a local model on another backend than its config's (vllm: much faster generation on GPUs)")
     run.add_argument("--device", help="override the config's device (hf backend)")
     run.add_argument("--batch-size", help="override the config's batch size")
     run.add_argument(
@@ -211,9 +213,11 @@ def _run(args: argparse.Namespace) -> int:
     from baselines.preflight import PreflightError, resolve_model
 
     try:
-        config = find_config(args.name)
+        config, backend_notes = llm_run.on_backend(find_config(args.name), args.backend)
     except ConfigError as exc:
         return _fail(str(exc))
+    for note in backend_notes:
+        print(f"# --backend {args.backend}: {note}", file=sys.stderr)
     gen_kwargs = {"max_gen_toks": args.max_gen_toks} if args.max_gen_toks else None
     # Every requested set is checked before any model loads: one message lists all that are missing.
     try:

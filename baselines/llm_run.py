@@ -8,6 +8,7 @@ backends read $OPENAI_API_KEY, and when a config names another variable the chil
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shlex
@@ -92,6 +93,50 @@ def model_args(config: LLMBaseline, model_location: str) -> dict[str, Any]:
     if config.backend in WRAPPER_BACKENDS:  # the taiyi-* model types take and record the format
         args["prompt_format"] = config.prompt_format
     return args
+
+
+# hf-backend model_args that vLLM has no use for (device placement, bitsandbytes, attention
+# kernels): a config run on vLLM drops them and the dry run says so.
+HF_ONLY_MODEL_ARGS = frozenset({
+    "device_map", "parallelize", "max_memory_per_gpu", "max_cpu_memory", "offload_folder", "attn_implementation",
+    "load_in_4bit", "load_in_8bit", "bnb_4bit_compute_dtype", "bnb_4bit_quant_type", "bnb_4bit_use_double_quant",
+    "autogptq", "gptqmodel", "softmax_dtype", "mixed_precision_dtype", "convert_to_fast", "backend",
+})
+# What a vLLM run sets unless the config says otherwise (leaves room for activations and the sampler).
+VLLM_DEFAULTS: dict[str, Any] = {"gpu_memory_utilization": 0.9}
+
+
+def on_backend(config: LLMBaseline, backend: str | None) -> tuple[LLMBaseline, list[str]]:
+    """`config` as it runs on another local backend (`--backend vllm`), and notes on what changed.
+
+    Everything that decides the numbers stays: the model and revision, dtype, remote-code choice,
+    prompt format and chat template; stop sequences, greedy decoding and each task's budget come
+    from the task files on either backend. A PEFT adapter becomes vLLM's `lora_local_path`."""
+    if backend is None or backend == config.backend:
+        return config, []
+    if config.is_api:
+        raise ConfigError(f"{config.name} is served by an API endpoint ({config.backend}); --backend applies to local models only")
+    if backend not in WRAPPER_BACKENDS:
+        raise ConfigError(f"--backend must be one of {', '.join(WRAPPER_BACKENDS)}, not {backend!r}")
+    notes: list[str] = []
+    args: dict[str, Any] = {}
+    for key, value in config.model_args.items():
+        if backend == "vllm" and key == "peft":
+            args["lora_local_path"] = value
+            notes.append("peft -> lora_local_path (vLLM serves the adapter as a LoRA)")
+        elif backend == "vllm" and key in HF_ONLY_MODEL_ARGS:
+            notes.append(f"dropped {key}={value} (hf only)")
+        elif backend == "hf" and key in VLLM_DEFAULTS | {"max_model_len": None, "tensor_parallel_size": None, "data_parallel_size": None}:
+            notes.append(f"dropped {key}={value} (vLLM only)")
+        else:
+            args[key] = value
+    if backend == "vllm":
+        args = {**VLLM_DEFAULTS, **args}
+    converted = dataclasses.replace(
+        config, backend=backend, model_args=args, device=None if backend == "vllm" else config.device,
+        batch_size="auto",
+    )
+    return converted, notes
 
 
 def model_type(config: LLMBaseline) -> str:
