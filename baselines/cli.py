@@ -6,10 +6,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
+from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError, DataNotFoundError
+from harness.errors import ConfigError, DataFormatError, DataNotFoundError
+
+# What a train/predict run can meet that the user can fix: bad settings, missing or malformed
+# data, damaged files. Each ends in one `taiyi baseline: error:` line (unreadable or unwritable
+# files too, through the `taiyi` command's own guard: harness.apps.cli).
+_USER_ERRORS = (ConfigError, DataNotFoundError, DataFormatError, KeyError)
 
 
 def _limit(value: str) -> float:
@@ -35,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     commands = parser.add_subparsers(dest="baseline_command", metavar="SUBCOMMAND")
 
     train = commands.add_parser("train", help="fine-tune an encoder on one set, then score its evaluation split")
-    train.add_argument("--task", required=True, help="set key or task name (bc5cdr_chem, taiyi_cmeee, ...)")
+    train.add_argument("--task", required=True, help="set key or task name (`taiyi data list` lists them)")
     train.add_argument("--encoder", help="alias from baselines/encoders.yaml, Hub id or local directory (default: the language's)")
     train.add_argument("--data-dir", help="data directory (default $TAIYI_DATA_DIR, else the bundled samples)")
     steps = train.add_mutually_exclusive_group()
@@ -115,6 +122,39 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _message(exc: BaseException) -> str:
+    # A KeyError's str() is its repr: show the message itself.
+    text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+    return str(text).strip("'\"") or type(exc).__name__
+
+
+def _check_model_name(name: str | None) -> None:
+    """--model-name names the results folder and the leaderboard column: printable, one line,
+    and with a letter or digit (`..` or `/` alone would name no model, and no folder)."""
+    if name is None:
+        return
+    if re.search(r"[\x00-\x1f\x7f]", name) or not re.search(r"[^\W_]", name):
+        raise ConfigError(
+            f"--model-name {name!r} is not a usable model name: give one line of text with at least one "
+            "letter or digit (it names the results folder and the leaderboard column)"
+        )
+
+
+def _check_trained_baseline(checkpoint: str | Path) -> None:
+    """A trained baseline's files, checked before anything loads them: its manifest (written
+    last by `taiyi baseline train`) and every weights file as long as its header says."""
+    from harness.integrity import folder_problems
+
+    folder = Path(checkpoint)
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is not a trained baseline folder (it does not exist); run `taiyi baseline train` first")
+    problems = folder_problems(folder)
+    if problems:
+        raise ConfigError(
+            f"the trained baseline in {folder} is damaged: {'; '.join(problems)}. Train it again (`taiyi baseline train`)"
+        )
+
+
 def _setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("taiyi-bench.baselines").setLevel(logging.INFO)
@@ -145,6 +185,10 @@ def _train(args: argparse.Namespace) -> int:
     from baselines import runner
     from baselines.preflight import PreflightError
 
+    try:
+        _check_model_name(args.model_name)
+    except ConfigError as exc:
+        return _fail(str(exc))
     _setup_logging()
     try:
         result = runner.train(
@@ -153,8 +197,8 @@ def _train(args: argparse.Namespace) -> int:
             evaluate=not args.no_eval, limit=args.limit, results_dir=args.results_dir, model_name=args.model_name,
             gold_entities=args.gold_entities,
         )
-    except (PreflightError, ConfigError, DataNotFoundError, KeyError) as exc:
-        return _fail(str(exc).strip("'\""))
+    except (PreflightError, *_USER_ERRORS) as exc:
+        return _fail(_message(exc))
     _print_metrics(result)
     return 0
 
@@ -165,6 +209,10 @@ def _predict(args: argparse.Namespace) -> int:
     from harness.registry import get_spec
     from harness.results_io import model_slug
 
+    try:
+        _check_model_name(args.model_name)
+    except ConfigError as exc:
+        return _fail(str(exc))
     _setup_logging()
     try:
         checkpoint = args.checkpoint
@@ -173,13 +221,14 @@ def _predict(args: argparse.Namespace) -> int:
                 return _fail("give --output-dir (the trained baseline) or --task [--encoder]")
             spec = get_spec(args.task)
             checkpoint = runner.DEFAULT_CHECKPOINT_ROOT / spec.key / model_slug(settings.expand_encoder(args.encoder, spec.language))
+        _check_trained_baseline(checkpoint)
         result = runner.predict(
             checkpoint, task=args.task, data_dir=args.data_dir, split=args.split, limit=args.limit,
             results_dir=args.results_dir, model_name=args.model_name, device=args.device,
             gold_entities=args.gold_entities,
         )
-    except (PreflightError, ConfigError, DataNotFoundError, KeyError) as exc:
-        return _fail(str(exc).strip("'\""))
+    except (PreflightError, *_USER_ERRORS) as exc:
+        return _fail(_message(exc))
     _print_metrics(result)
     return 0
 
@@ -248,16 +297,48 @@ def _run(args: argparse.Namespace) -> int:
         if not torch.cuda.is_available():
             print(f"# warning: {config.name} is meant for a GPU and none is visible; this will be slow", file=sys.stderr)
     invocation = llm_run.build_invocation(config, model_location=location, **options)
-    print(invocation.shell(), flush=True)
-    status = llm_run.execute(invocation)
-    from harness.results_io import newest_results, record_skipped_sets
+    return _run_steps(invocation, skipped)
 
-    newest = newest_results(invocation.output_path)
-    if status == 0 and newest is not None:
-        if skipped:
-            record_skipped_sets(newest, skipped)
-        print(f"results: {newest}")
-    return status
+
+class _StepFailed(Exception):
+    pass
+
+
+def _run_steps(invocation: Any, skipped: dict[str, str]) -> int:
+    """lm-eval, then the per-type scores and the report: one line per step on the terminal, the
+    full output of lm-eval (and everything else) in a log file in the run folder."""
+    from rich.text import Text
+
+    from baselines import llm_run
+    from harness.apps.console import LM_EVAL_PROGRESS, StepConsole, headline_summary
+    from harness.apps.report import build_report
+    from harness.results_io import new_date_id, newest_results, record_skipped_sets
+    from harness.verdicts import record_per_type
+
+    log_path = Path(invocation.output_path) / f"run_{new_date_id()}.log"
+    with StepConsole(log_path) as console:
+        console.print(Text(f"$ {invocation.shell()}"))  # the exact command: a recipe to reproduce the run
+        console.print(Text(f"full log: {log_path}", style="dim"))
+        status = 0
+        try:
+            with console.step("evaluate", progress=LM_EVAL_PROGRESS):
+                status = llm_run.execute(invocation)
+                newest = newest_results(invocation.output_path) if status == 0 else None
+                if newest is None:
+                    raise _StepFailed
+            with console.step("report"):
+                if skipped:
+                    record_skipped_sets(newest, skipped)
+                record_per_type(newest)  # the per-type scores, stored with the run
+                report = build_report([newest], newest.parent / "report")
+        except _StepFailed:
+            print(f"taiyi baseline: error: lm_eval exited with status {status} and no results file; "
+                  f"its output is in {log_path}", file=sys.stderr)
+            return status or 1
+        console.console.print(headline_summary([newest], title="Headline (micro-F1 / accuracy, percent)"))
+        console.print(f"results: {newest}")
+        console.print(f"report:  {report}")
+    return 0
 
 
 def _warn_budget_cuts(config: Any, max_gen_toks: int | None, tasks: list[str] | None) -> None:

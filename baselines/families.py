@@ -3,9 +3,12 @@
 
   NER    NerBaseline        Tagger, one BIO head per type (CMeEE's nested types included)
   RE     RelationBaseline   Tagger for the arguments, then entity-marker pair classification
-  TC     TextClassifier     Classifier (softmax for KUAKE-QIC, sigmoids for LitCovid/HoC)
-  QA     AnswerClassifier   PubMedQA: Classifier over yes/no/maybe on (question, contexts)
-         MultipleChoice     MedQA: Chooser over (question, option) pairs
+  TC     TextClassifier     Classifier (softmax for single-label sets, sigmoids for multi-label)
+  QA     AnswerClassifier   Classifier over the set's answer words on (question, contexts) (PubMedQA)
+         MultipleChoice     Chooser over (question, option) pairs (MedQA)
+
+A set's family is its registry entry's `baseline_family`; an RE set's schema (argument types,
+allowed type pairs) is built from its `relation_signatures` and `matching_rule`.
 
 Each baseline is created from an encoder, fitted on Examples, saved to / loaded from a folder
 (one sub-folder per head, each a plain transformers checkpoint) and predicts Examples.
@@ -23,6 +26,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from baselines import training
 from baselines.heads import Chooser, Classifier, Head, Tagger, TagUnit
 from baselines.settings import HeadConfig
 from baselines.words import (
@@ -35,7 +39,7 @@ from baselines.words import (
 )
 from harness.normalize import normalize_mention
 from harness.records import Example, Prediction
-from harness.registry import CMEIE_SCHEMAS, DatasetSpec
+from harness.registry import DatasetSpec
 
 NO_RELATION = "NA"
 logger = logging.getLogger("taiyi-bench.baselines")
@@ -198,12 +202,17 @@ class Argument:
 
 
 class RelationSchema:
-    """What differs between the two end-to-end RE sets: argument types, relation labels, the
-    type pairs each relation allows, and how gold arguments are found."""
+    """What the RE pipeline needs to know about a set, all from its registry entry: the argument
+    types, the relations, the type pairs each relation allows (`relation_signatures`), and how
+    gold arguments are found (one subclass per matching rule)."""
 
-    entity_types: tuple[str, ...] = ()
-    relations: tuple[str, ...] = ()
-    allowed: dict[tuple[str, str], tuple[str, ...]] = {}
+    def __init__(self, spec: DatasetSpec) -> None:
+        self.entity_types: tuple[str, ...] = spec.argument_types()
+        self.relations: tuple[str, ...] = tuple(spec.labels)
+        allowed: dict[tuple[str, str], list[str]] = {}
+        for head_type, relation, tail_type in spec.relation_signatures:
+            allowed.setdefault((head_type, tail_type), []).append(relation)
+        self.allowed: dict[tuple[str, str], tuple[str, ...]] = {k: tuple(v) for k, v in allowed.items()}
 
     def gold_mentions(self, example: Example) -> list[Mention]:
         raise NotImplementedError
@@ -219,14 +228,10 @@ class RelationSchema:
         return tuple(found)
 
 
-class CdrSchema(RelationSchema):
-    """BC5CDR CID: document-level (chemical, disease) pairs of MeSH concepts. Gold arguments are
+class ConceptPairSchema(RelationSchema):
+    """`concept_pairs` (BC5CDR CID): document-level pairs of concepts. Gold arguments are
     concepts (all their mentions); predicted ones are normalised mention strings, since no entity
     linker is part of this baseline - the scorer maps strings back to concepts."""
-
-    entity_types = ("Chemical", "Disease")
-    relations = ("CID",)
-    allowed = {("Chemical", "Disease"): ("CID",)}
 
     def gold_mentions(self, example: Example) -> list[Mention]:
         mentions = []
@@ -242,19 +247,10 @@ class CdrSchema(RelationSchema):
         return {(r.head, r.tail): r.relation for r in example.relations}
 
 
-class CmeieSchema(RelationSchema):
-    """CMeIE: (subject, predicate, object) strings; the 53 schemas give the type pairs each
-    predicate allows. Gold triples carry no offsets, so every occurrence of an argument string
-    in the sentence is a mention of it."""
-
-    entity_types = tuple(sorted({s[0] for s in CMEIE_SCHEMAS} | {s[2] for s in CMEIE_SCHEMAS}))
-    relations = tuple(dict.fromkeys(s[1] for s in CMEIE_SCHEMAS))
-
-    def __init__(self) -> None:
-        allowed: dict[tuple[str, str], list[str]] = {}
-        for subject_type, predicate, object_type, _direction in CMEIE_SCHEMAS:
-            allowed.setdefault((subject_type, object_type), []).append(predicate)
-        self.allowed = {k: tuple(v) for k, v in allowed.items()}
+class TripleSchema(RelationSchema):
+    """`ordered_triples` (CMeIE): (subject, predicate, object) strings; the relation signatures
+    give the type pairs each predicate allows. Gold triples carry no offsets, so every occurrence
+    of an argument string in the unit is a mention of it."""
 
     def gold_mentions(self, example: Example) -> list[Mention]:
         mentions = []
@@ -271,7 +267,15 @@ class CmeieSchema(RelationSchema):
         return pairs
 
 
-SCHEMAS: dict[str, type[RelationSchema]] = {"bc5cdr_re": CdrSchema, "cmeie": CmeieSchema}
+# The schema of each RE matching rule the registry can name.
+SCHEMAS: dict[str, type[RelationSchema]] = {"concept_pairs": ConceptPairSchema, "ordered_triples": TripleSchema}
+
+
+def schema_for(spec: DatasetSpec) -> RelationSchema:
+    """The RE schema of a set, from its registry entry."""
+    if spec.matching_rule not in SCHEMAS:
+        raise ValueError(f"no relation schema for matching rule {spec.matching_rule!r} ({spec.display_name})")
+    return SCHEMAS[spec.matching_rule](spec)
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？；])")
 HEAD_MARK = ("$ ", " $")
@@ -346,7 +350,7 @@ class RelationBaseline(Baseline):
 
     def __init__(self, spec: DatasetSpec, heads: dict[str, Head]):
         super().__init__(spec, heads)
-        self.schema = SCHEMAS[spec.key]()
+        self.schema = schema_for(spec)
 
     @classmethod
     def head_names(cls) -> dict[str, str]:
@@ -354,9 +358,7 @@ class RelationBaseline(Baseline):
 
     @classmethod
     def create(cls, spec: DatasetSpec, encoder: str, configs: dict[str, HeadConfig], train: Sequence[Example]) -> RelationBaseline:
-        if spec.key not in SCHEMAS:
-            raise ValueError(f"no relation schema for {spec.key}")
-        schema = SCHEMAS[spec.key]()
+        schema = schema_for(spec)
         heads = {
             "tagger": Tagger.create(encoder, schema.entity_types, configs["tagger"]),
             "pairs": Classifier.create(encoder, (NO_RELATION, *schema.relations), configs["pairs"]),
@@ -411,8 +413,13 @@ class RelationBaseline(Baseline):
         texts += [(marked, None) for marked, _ in negatives]
         targets += [label for _, label in negatives]
         stats = {"tagger": self.tagger.fit(units).to_dict()}
-        stats["pairs"] = self.pairs.fit(texts, targets, name="pairs").to_dict()
-        stats["pairs"].update(positive_pairs=positives, negative_pairs=len(negatives))
+        # Balanced class weights: with ~4 negative candidate pairs per positive (BC5CDR train:
+        # 4,522 vs 1,038) an unweighted short run learns the prior and calls every pair NA.
+        weights = training.balanced_class_weights(targets, len(self.pairs.labels))
+        stats["pairs"] = self.pairs.fit(texts, targets, name="pairs", class_weights=weights).to_dict()
+        stats["pairs"].update(
+            positive_pairs=positives, negative_pairs=len(negatives), class_weights=[round(w, 4) for w in weights]
+        )
         return stats
 
     def predicted_mentions(self, examples: Sequence[Example]) -> list[list[Mention]]:
@@ -429,10 +436,17 @@ class RelationBaseline(Baseline):
             out.append(mentions)
         return out
 
-    def predict(self, examples: Sequence[Example], *, gold_entities: bool = False) -> BaselineOutput:
-        """End-to-end prediction; `gold_entities=True` skips step 1 and classifies the pairs of
-        the gold arguments instead (the usual "RE given gold entities" diagnostic - a different
-        setting, which the results files name as such)."""
+    @property
+    def decision_threshold(self) -> float | None:
+        """Chosen on the dev split by `calibrate`; None (an uncalibrated head) = argmax."""
+        value = self.pairs.meta.get("decision_threshold")
+        return None if value is None else float(value)
+
+    def _scored_candidates(
+        self, examples: Sequence[Example], gold_entities: bool
+    ) -> tuple[list[list[tuple[Argument, Argument, str]]], torch.Tensor, list[list[int]]]:
+        """Per unit its candidate pairs, the classifier's probabilities for all of them (in order)
+        and the unit's argument-mention counts [tp, fp, fn]."""
         if gold_entities:
             mentions_per_unit = [self.schema.gold_mentions(ex) for ex in examples]
         else:
@@ -445,21 +459,61 @@ class RelationBaseline(Baseline):
             per_unit.append(self._candidates(example.text, _arguments(mentions, example.text)))
         flat = [candidate for candidates in per_unit for candidate in candidates]
         scores = self.pairs.predict_scores([(marked, None) for _, _, marked in flat])
+        return per_unit, scores, entity_counts
+
+    def _decode(
+        self, per_unit: Sequence[Sequence[tuple[Argument, Argument, str]]], scores: torch.Tensor, threshold: float | None
+    ) -> list[Prediction]:
+        """A pair takes its most probable allowed relation when that relation's probability
+        reaches `threshold` (None: when it beats NA, plain argmax), else no relation."""
         labels = self.pairs.labels
+        no_relation = labels.index(NO_RELATION)
         predictions, cursor = [], 0
         for candidates in per_unit:
             relations = set()
             for head, tail, _ in candidates:
-                allowed = {NO_RELATION, *self.schema.labels_for(head, tail)}
+                allowed = set(self.schema.labels_for(head, tail))
                 row = scores[cursor].clone()
                 cursor += 1
-                mask = torch.tensor([label not in allowed for label in labels])
-                row[mask] = -1.0
-                label = labels[int(row.argmax())]
-                if label != NO_RELATION:
-                    relations.add((head.text, label, tail.text))
+                row[torch.tensor([label not in allowed for label in labels])] = -1.0  # NA masked too
+                best = int(row.argmax())
+                if threshold is None:
+                    chosen = best if float(row[best]) > float(scores[cursor - 1][no_relation]) else no_relation
+                else:
+                    chosen = best if float(row[best]) >= threshold else no_relation
+                if chosen != no_relation:
+                    relations.add((head.text, labels[chosen], tail.text))
             predictions.append(Prediction(relations=relations))
-        extra = {"entity_span_f1": _micro_f1(entity_counts), "candidate_pairs": float(len(flat))}
+        return predictions
+
+    def calibrate(self, examples: Sequence[Example], *, gold_entities: bool = False) -> dict[str, Any]:
+        """Choose the pair decision threshold on held-out examples (the dev split): the value of
+        a grid that maximises the benchmark's micro-F1 (harness.scoring) of the end-to-end
+        pipeline, predicted arguments included (`gold_entities=True`: of the pair classifier
+        alone). Stored in the pairs head (saved with it)."""
+        from harness import scoring
+
+        per_unit, scores, _ = self._scored_candidates(examples, gold_entities)
+        grid = [round(0.05 * k, 2) for k in range(1, 20)]
+        by_threshold: dict[float, float] = {}
+        for threshold in grid:
+            predictions = self._decode(per_unit, scores, threshold)
+            units = [scoring.score_unit(self.spec, ex, pred) for ex, pred in zip(examples, predictions, strict=True)]
+            by_threshold[threshold] = scoring.aggregate(self.spec, units)["micro_f1"]
+        best = max(grid, key=lambda t: (by_threshold[t], -abs(t - 0.5)))  # ties: nearest to 0.5
+        self.pairs.meta["decision_threshold"] = best
+        return {
+            "decision_threshold": best, "units": len(examples), "candidate_pairs": int(scores.shape[0]),
+            "micro_f1_by_threshold": {str(t): round(f, 4) for t, f in by_threshold.items()},
+        }
+
+    def predict(self, examples: Sequence[Example], *, gold_entities: bool = False) -> BaselineOutput:
+        """End-to-end prediction; `gold_entities=True` skips step 1 and classifies the pairs of
+        the gold arguments instead (the usual "RE given gold entities" diagnostic - a different
+        setting, which the results files name as such)."""
+        per_unit, scores, entity_counts = self._scored_candidates(examples, gold_entities)
+        predictions = self._decode(per_unit, scores, self.decision_threshold)
+        extra = {"entity_span_f1": _micro_f1(entity_counts), "candidate_pairs": float(scores.shape[0])}
         unit_values = [{"entity_span_f1": counts} for counts in entity_counts]
         return BaselineOutput(predictions, [ex.text for ex in examples], extra, unit_values)
 
@@ -595,16 +649,11 @@ class MultipleChoice(Baseline):
 
 
 def baseline_class(spec: DatasetSpec) -> type[Baseline]:
-    """The baseline family of a set."""
-    if spec.task_type == "ner":
-        return NerBaseline
-    if spec.task_type == "re":
-        return RelationBaseline
-    if spec.task_type == "tc":
-        return TextClassifier
-    if tuple(spec.labels) == ("yes", "no", "maybe"):
-        return AnswerClassifier
-    return MultipleChoice
+    """The baseline family of a set (its registry entry's `baseline_family`)."""
+    family = BASELINES.get(spec.baseline_family or "")
+    if family is None:
+        raise ValueError(f"{spec.display_name}: unknown baseline_family {spec.baseline_family!r}; known: {', '.join(BASELINES)}")
+    return family
 
 
 BASELINES: dict[str, type[Baseline]] = {

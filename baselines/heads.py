@@ -271,9 +271,18 @@ class Classifier(Head):
             out.append(feature)
         return out
 
-    def fit(self, texts: Sequence[tuple[str, str | None]], targets: Sequence[Any], name: str = "classifier") -> training.TrainStats:
+    def fit(
+        self,
+        texts: Sequence[tuple[str, str | None]],
+        targets: Sequence[Any],
+        name: str = "classifier",
+        class_weights: Sequence[float] | None = None,
+    ) -> training.TrainStats:
+        """`class_weights` (single-label only): one weight per label in the cross-entropy."""
+        loss_fn = training.builtin_loss if class_weights is None else training.weighted_cross_entropy(class_weights)
         return training.train(
-            self.model, self.features(texts, targets), self.config, pad_token_id=self.tokenizer.pad_token_id, name=name
+            self.model, self.features(texts, targets), self.config, pad_token_id=self.tokenizer.pad_token_id,
+            loss_fn=loss_fn, name=name,
         )
 
     def predict_scores(self, texts: Sequence[tuple[str, str | None]]) -> torch.Tensor:

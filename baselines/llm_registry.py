@@ -3,25 +3,47 @@
 Each file validates against `baselines/llm/schema.json` (JSON Schema 2020-12). Extra folders of
 configs can be added with $TAIYI_BASELINES_DIR (os.pathsep-separated); a config there with the
 same name as a shipped one replaces it. `taiyi baseline new NAME` writes a starting file.
+
+Beyond the schema, every value that ends up in lm-eval's `--model_args key=value,key=value` string
+(`model`, `revision`, the endpoint's URL, every `model_args` key and value, adapter paths) and in
+`--gen_kwargs` goes through one check (`reference_problem`): no `,` `=` newline or control
+character, which would let a value smuggle in another key (`model: "dir,trust_remote_code=True"`).
+`trust_remote_code` is turned on only by its own top-level key. A YAML file that repeats a key is
+refused: YAML keeps the last one silently, so a pasted line could override a setting unseen.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
 
+from harness.atomic_files import atomic_write_text
 from harness.errors import ConfigError
+from harness.references import reference_problem
 
 REGISTRY_DIR = Path(__file__).resolve().parent / "llm"
 SCHEMA_PATH = REGISTRY_DIR / "schema.json"
 EXTRA_DIRS_ENV = "TAIYI_BASELINES_DIR"
 CHAT_BACKENDS = frozenset({"local-chat-completions", "openai-chat-completions"})
+# A config's name: its file name and its results folder (results/runs/<name>/), so a slug.
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]*")
+_KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# model_args keys that a config sets through its own fields: in model_args they would override
+# the model preflight checked, or turn remote code on behind `trust_remote_code: false`.
+RESERVED_MODEL_ARGS = MappingProxyType({
+    "pretrained": "model", "model": "model", "revision": "revision", "trust_remote_code": "trust_remote_code",
+    "base_url": "endpoint.base_url", "prompt_format": "prompt_format",
+})
+# model_args keys whose value is an adapter folder (lm-eval's hf backend).
+ADAPTER_ARGS = ("peft", "delta")
 
 
 @dataclass(frozen=True)
@@ -82,6 +104,71 @@ def validation_errors(data: Any) -> list[str]:
     return lines
 
 
+def name_problem(name: Any) -> str | None:
+    """Why `name` cannot be a config's name (None when it can): lower-case letters, digits, `.`,
+    `_`, `-`, starting with a letter or digit (it names the file and the results folder)."""
+    if isinstance(name, str) and NAME_PATTERN.fullmatch(name):
+        return None
+    return (
+        f"name: {name!r} is not a valid baseline name: use lower-case letters, digits, '.', '_' and '-', "
+        "starting with a letter or digit (it names the file and the results folder)"
+    )
+
+
+def reference_problems(data: dict[str, Any]) -> list[str]:
+    """Every value of a (schema-valid) config that lm-eval's argument strings cannot carry safely."""
+    problems = [p for p in (name_problem(data.get("name")),) if p]
+    for field_name in ("model", "revision"):
+        problems += [p for p in (reference_problem(field_name, data.get(field_name)),) if p]
+    endpoint = data.get("endpoint") or {}
+    problems += [p for p in (reference_problem("endpoint.base_url", endpoint.get("base_url")),) if p]
+    for section in ("model_args", "gen_kwargs"):
+        for key, value in (data.get(section) or {}).items():
+            if not _KEY_PATTERN.fullmatch(str(key)):
+                problems.append(f"{section}: key {key!r} is not a plain name (letters, digits, '_')")
+                continue
+            if section == "model_args" and key in RESERVED_MODEL_ARGS:
+                problems.append(
+                    f"model_args.{key}: set through the config's own `{RESERVED_MODEL_ARGS[key]}` key, not model_args "
+                    "(there it would bypass the checks made before a run)"
+                )
+                continue
+            problem = reference_problem(f"{section}.{key}", value)
+            if problem:
+                problems.append(problem)
+    return problems
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key given twice in one mapping."""
+
+
+def _mapping_without_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    first_line: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            earlier = first_line.get(key)
+        except TypeError:  # an unhashable key: construct_mapping says so
+            continue
+        if earlier is not None:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first given on line {earlier + 1})", key_node.start_mark
+            )
+        first_line[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def parse_yaml(text: str) -> Any:
+    """Parse YAML safely; a repeated key is a `yaml.YAMLError` naming it and both lines."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def _prompt_format(data: dict[str, Any]) -> tuple[str | None, str | None]:
     """(format, problem): `prompt_format`, else the older `apply_chat_template` read as one."""
     from harness.prompt_formats import default_format
@@ -102,9 +189,9 @@ def load_config(path: str | os.PathLike) -> LLMBaseline:
     """Parse and validate one YAML file; ConfigError lists every problem with the file's path."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read baseline config: {exc}") from exc
+        data = parse_yaml(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read baseline config: {_one_line(exc)}") from None
     problems = validation_errors(data)
     if not problems and data["name"] != path.stem:
         problems.append(f"name: {data['name']!r} must equal the file name {path.stem!r}")
@@ -112,10 +199,7 @@ def load_config(path: str | os.PathLike) -> LLMBaseline:
     if format_problem:
         problems.append(format_problem)
     if not problems:
-        for key, value in {**data.get("model_args", {}), **data.get("gen_kwargs", {})}.items():
-            if isinstance(value, str) and ("," in value or "=" in value):
-                # lm-eval splits key=value,key=value on commas: such a value cannot be passed.
-                problems.append(f"{key}: value {value!r} contains ',' or '=', which lm-eval's key=value syntax cannot carry")
+        problems += reference_problems(data)
     if problems:
         raise ConfigError(f"{path}: invalid baseline config:\n  " + "\n  ".join(problems))
     return LLMBaseline(
@@ -139,6 +223,15 @@ def load_config(path: str | os.PathLike) -> LLMBaseline:
         notes=data.get("notes", ""),
         thinking_allowance=int(data.get("thinking_allowance", 0)),
     )
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line; a YAML error as `line N, column M: problem`."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        context = f" ({exc.context})" if exc.context and exc.context != exc.problem else ""
+        return f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem}{context}"
+    return " ".join(str(exc).split())
 
 
 def config_dirs() -> list[Path]:
@@ -206,29 +299,49 @@ requires: [api]
 """
 
 
+def _yaml_scalar(value: Any) -> str:
+    """`value` as one YAML scalar, written by the YAML library (quoted and escaped as needed):
+    a value is never pasted into the file as text."""
+    text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=1 << 30)
+    return text.removesuffix("\n...\n").strip()
+
+
 def scaffold(name: str, directory: str | os.PathLike | None = None, *, backend: str = "hf", model: str | None = None) -> Path:
-    """Write a starting config `<directory>/<name>.yaml` (registry folder by default); refuses to overwrite."""
+    """Write a starting config `<directory>/<name>.yaml` (registry folder by default); refuses to overwrite.
+
+    The name and the model are checked before anything is written (a name is a slug, a model
+    reference carries no `,` `=` newline or control character); every value goes into the file
+    through the YAML library, and the file is read back to make sure it says exactly that.
+    """
+    problems = [p for p in (name_problem(name), reference_problem("--model", model)) if p]
+    if problems:
+        raise ConfigError(f"cannot create baseline {name!r}: " + "; ".join(problems))
     folder = Path(directory) if directory is not None else REGISTRY_DIR
     path = folder / f"{name}.yaml"
     if path.exists():
         raise ConfigError(f"{path} already exists")
+    intended: dict[str, Any] = {"name": name, "display_name": name, "backend": backend, "model": model or "org/model-name"}
     if backend in CHAT_BACKENDS:
         openai = backend == "openai-chat-completions"
         endpoint = _ENDPOINT.format(
-            base_url="https://api.openai.com/v1/chat/completions" if openai else "http://localhost:8000/v1/chat/completions",
-            api_key_env="OPENAI_API_KEY" if openai else "TAIYI_LOCAL_API_KEY",
+            base_url=_yaml_scalar(
+                "https://api.openai.com/v1/chat/completions" if openai else "http://localhost:8000/v1/chat/completions"
+            ),
+            api_key_env=_yaml_scalar("OPENAI_API_KEY" if openai else "TAIYI_LOCAL_API_KEY"),
         )
-        model_args, batch_size = "", "1"
+        model_args, intended["batch_size"] = "", 1
     else:
         endpoint = "requires: [gpu]\n"
-        model_args, batch_size = "model_args:\n  dtype: bfloat16\n", "auto"
+        model_args, intended["batch_size"] = "model_args:\n  dtype: bfloat16\n", "auto"
     text = _SCAFFOLD.format(
-        name=name, display_name=name, backend=backend, model=model or "org/model-name",
-        model_args=model_args, batch_size=batch_size, endpoint=endpoint,
+        **{key: _yaml_scalar(value) for key, value in intended.items()}, model_args=model_args, endpoint=endpoint,
     )
-    problems = validation_errors(yaml.safe_load(text))
+    data = parse_yaml(text)
+    problems = validation_errors(data) or reference_problems(data)
+    changed = sorted(key for key, value in intended.items() if data.get(key) != value)
+    if changed:  # cannot happen with values written by the YAML library; checked all the same
+        problems.append(f"the written file would not say what was asked for ({', '.join(changed)})")
     if problems:
-        raise ConfigError(f"cannot scaffold {name!r}:\n  " + "\n  ".join(problems))
-    folder.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+        raise ConfigError(f"cannot create baseline {name!r}:\n  " + "\n  ".join(problems))
+    atomic_write_text(path, text)
     return path

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from baselines import preflight
-from baselines.llm_registry import LLMBaseline
+from baselines.llm_registry import ADAPTER_ARGS, LLMBaseline
 from harness.errors import ConfigError
 from harness.prompt_formats import WRAPPER_BACKENDS
 from harness.registry import REGISTRY
@@ -213,11 +213,18 @@ def run_preflight(config: LLMBaseline, *, data_dir: str | os.PathLike | None = N
         endpoint = config.endpoint or {}
         preflight.check_api_key(endpoint["api_key_env"], config.name)
         preflight.check_endpoint(endpoint["base_url"], timeout=timeout)
+        # The key, the URL and the model name, with the request lm-eval will send.
+        preflight.check_chat_endpoint(
+            endpoint["base_url"], config.model, endpoint["api_key_env"], timeout=timeout, config_name=config.name
+        )
         preflight.check_backend(config.backend)
         return config.model
     preflight.check_backend(config.backend)
     source = preflight.resolve_model(config.model)
     preflight.check_model_available(source, revision=config.revision, timeout=timeout)
+    for key in ADAPTER_ARGS:  # lm-eval loads these folders on top of the model checked above
+        if isinstance(config.model_args.get(key), str):
+            preflight.check_adapter_reference(f"model_args.{key} in {config.path}", config.model_args[key])
     return source.location
 
 

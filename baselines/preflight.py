@@ -1,6 +1,7 @@
 """Checks that stop a baseline run with a clear message BEFORE any work (model loading, training,
-lm-eval start-up): an unknown model name or path, a missing API key, an unreachable endpoint, a
-backend that cannot run here.
+lm-eval start-up): an unknown model name or path, a model reference lm-eval's argument syntax
+cannot carry, a missing API key, an unreachable endpoint, an endpoint that refuses the key or
+does not answer JSON, a damaged adapter, a backend that cannot run here.
 
 Every check is cheap and offline-safe: local paths are looked at on disk, Hub names in the local
 Hugging Face cache (`try_to_load_from_cache`); only when a name is not cached and offline mode
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import os
 import re
 import socket
@@ -23,6 +25,8 @@ from typing import Literal
 from urllib.parse import urlparse
 
 from harness.errors import ConfigError
+from harness.integrity import adapter_problems
+from harness.references import reference_problem
 
 # Models that need no download, as `local:<name>`; resolved lazily (building one takes seconds).
 LOCAL_MODELS: dict[str, str] = {
@@ -68,6 +72,9 @@ def resolve_model(name: str) -> ModelSource:
     name = name.strip()
     if not name:
         raise PreflightError("no model given")
+    problem = reference_problem("model", name)
+    if problem:  # the location is passed on as pretrained=<it>: it must be one key=value item
+        raise PreflightError(problem)
     if name.startswith(LOCAL_PREFIX):
         key = name[len(LOCAL_PREFIX):]
         if key not in LOCAL_MODELS:
@@ -176,6 +183,80 @@ def check_endpoint(base_url: str, timeout: float = DEFAULT_TIMEOUT_S) -> None:
         return  # the server answered
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise PreflightError(f"endpoint {base_url} accepted a connection but did not answer HTTP within {timeout:g}s ({exc})") from exc
+
+
+# The test request: one token, greedy. It is what lm-eval sends a moment later, so it proves the
+# URL, the key and the model name at the cost of a few tokens.
+_PROBE_MESSAGES = [{"role": "user", "content": "Reply with the single word OK."}]
+
+
+def check_chat_endpoint(
+    base_url: str, model: str, api_key_env: str, *, timeout: float = DEFAULT_TIMEOUT_S, config_name: str = ""
+) -> None:
+    """Send one 1-token chat completion, as lm-eval will, and stop on an answer lm-eval cannot use:
+    the key refused (401/403), no such URL or model (404), a server error (5xx), or an answer that
+    is not chat-completions JSON (a web page, a proxy's login page). Other refusals (400, 429:
+    the request shape or a rate limit) prove the server and the key, and pass."""
+    where = f" (config {config_name})" if config_name else ""
+    body = json.dumps({"model": model, "messages": _PROBE_MESSAGES, "max_tokens": 1, "temperature": 0}).encode()
+    request = urllib.request.Request(  # noqa: S310 - check_endpoint checked the scheme
+        base_url, data=body, method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {os.environ.get(api_key_env, '')}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=max(timeout, 30.0)) as response:  # noqa: S310
+            status, content_type, payload = response.status, response.headers.get("Content-Type", ""), response.read(1 << 20)
+    except urllib.error.HTTPError as exc:
+        status, content_type, payload = exc.code, exc.headers.get("Content-Type", "") if exc.headers else "", exc.read(1 << 16)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise PreflightError(f"endpoint {base_url} did not answer a 1-token test request ({exc}){where}") from exc
+    detail = _error_detail(payload)
+    if status in (401, 403):
+        raise PreflightError(
+            f"endpoint {base_url} refused the API key in ${api_key_env} (HTTP {status}{detail}){where}: "
+            "check that the key is valid and meant for this server"
+        )
+    if status == 404:
+        raise PreflightError(
+            f"endpoint {base_url} answered HTTP 404 for model {model!r}{detail}{where}: check endpoint.base_url "
+            "(the full .../chat/completions URL) and the model name"
+        )
+    if status >= 500:
+        raise PreflightError(f"endpoint {base_url} failed a 1-token test request (HTTP {status}{detail}){where}")
+    if 200 <= status < 300:
+        try:
+            answer = json.loads(payload.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            answer = None
+        if not isinstance(answer, dict) or "choices" not in answer:
+            shown = content_type.split(";")[0] or "no content type"
+            raise PreflightError(
+                f"endpoint {base_url} answered HTTP {status} with {'JSON without choices' if isinstance(answer, dict) else shown}, "
+                f"not a chat completion{where}: it is not an OpenAI-compatible chat-completions URL"
+            )
+
+
+def _error_detail(payload: bytes) -> str:
+    """`: <message>` from an OpenAI-style error body, else ""."""
+    try:
+        data = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return ""
+    error = data.get("error") if isinstance(data, dict) else None
+    message = error.get("message") if isinstance(error, dict) else error if isinstance(error, str) else None
+    if message is None and isinstance(data, dict):
+        message = data.get("detail") if isinstance(data.get("detail"), str) else None
+    return f": {' '.join(str(message).split())[:200]}" if message else ""
+
+
+def check_adapter_reference(setting: str, value: str) -> None:
+    """An adapter given in model_args (`peft=`): a local folder must hold a complete adapter (a
+    `taiyi finetune` stage adapter with its marker); a Hub id is left to lm-eval."""
+    path = Path(value).expanduser()
+    if path.exists() or _looks_like_path(value):
+        problems = adapter_problems(path)
+        if problems:
+            raise PreflightError(f"{setting}: " + "; ".join(problems))
 
 
 def check_backend(backend: str) -> None:

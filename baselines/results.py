@@ -34,6 +34,15 @@ from harness.prompts import render_answer
 from harness.records import Entity, Example, Prediction, Relation
 from harness.registry import DatasetSpec
 from harness.results_io import model_slug, new_date_id, results_file, write_run_files
+from harness.verdicts import (
+    ANALYSIS_AGGREGATIONS,
+    ANALYSIS_HIGHER_IS_BETTER,
+    PER_TYPE_KEY,
+    analysis_metric_names,
+    per_type_counts,
+    per_type_table,
+    unit_analysis_values,
+)
 
 MODEL_SOURCE = "taiyi-bert"  # plays the part of lm-eval's `--model hf`
 FILTER = "none"
@@ -141,6 +150,11 @@ def write_run(
     names = scoring.metric_names(spec)
     unit_scores = [scoring.score_unit(spec, ex, pred) for ex, pred in zip(examples, predictions, strict=True)]
     unit_values = [scoring.unit_metric_values(spec, score) for score in unit_scores]
+    # The same verdicts and grounding lm-eval's taiyi_* tasks log (harness.verdicts).
+    analysis = [
+        unit_analysis_values(spec, ex, pred, score) for ex, pred, score in zip(examples, predictions, unit_scores, strict=True)
+    ]
+    analysis_names = analysis_metric_names(spec)
     headline = scoring.headline_metric_name(spec)
 
     entry: dict[str, Any] = {"name": task, "alias": task, "sample_len": len(examples)}
@@ -150,6 +164,9 @@ def write_run(
         entry[f"{name},{FILTER}"] = float(aggregation(values))
         base = headline if name == "score" else name
         entry[f"{name}_stderr,{FILTER}"] = _mean_stderr([float(v) for v in values]) if base in _MEAN_METRICS else "N/A"
+    for name in analysis_names:
+        entry[f"{name},{FILTER}"] = ANALYSIS_AGGREGATIONS[name]([a[name] for a in analysis])
+        entry[f"{name}_stderr,{FILTER}"] = "N/A"
     for name, value in (extra_metrics or {}).items():
         entry[f"{name},{FILTER}"] = float(value)
         entry[f"{name}_stderr,{FILTER}"] = "N/A"
@@ -171,12 +188,13 @@ def write_run(
             "resps": [[response]],
             "filtered_resps": [response],
             "filter": FILTER,
-            "metrics": list(names) + list((extra_unit_values[index] if extra_unit_values else {}).keys()),
+            "metrics": list(names) + list(analysis_names) + list((extra_unit_values[index] if extra_unit_values else {}).keys()),
             "doc_hash": _hash(json.dumps(doc, indent=2, ensure_ascii=False)),
             "prompt_hash": _hash(prompt),
             "target_hash": _hash(str(target)),
         }
         sample.update(values)
+        sample.update(analysis[index])
         if extra_unit_values:
             sample.update(extra_unit_values[index])
         sample["prediction"] = {
@@ -197,11 +215,12 @@ def write_run(
         # so there is no budget and no few-shot pool.
         **provenance.task_metadata(
             spec, split, data_source=data_source, eval_units=n_original, fewshot_source=None,
-            files=files, budget=dict(provenance.NO_BUDGET),
+            files=files, budget=dict(provenance.NO_BUDGET), evaluated_units=len(examples),
         ),
         **(metadata or {}),
     }
     metric_list = [{"metric": name, "higher_is_better": name != "parse_fail"} for name in names]
+    metric_list += [{"metric": name, "higher_is_better": ANALYSIS_HIGHER_IS_BETTER[name]} for name in analysis_names]
     metric_list += [{"metric": name, "higher_is_better": True} for name in (extra_metrics or {})]
     finished = time.time()
     versions = _versions()
@@ -254,5 +273,6 @@ def write_run(
         "end_time": finished,
         "total_evaluation_time_seconds": str(finished - started),
         "taiyi_baseline": baseline_info or {},
+        PER_TYPE_KEY: {task: per_type_table(per_type_counts(a["verdicts"] for a in analysis), spec)},
     }
     return write_run_files(results_path, results, {task: sample_lines})

@@ -79,6 +79,23 @@ def _check_gold_entities(spec: DatasetSpec, gold_entities: bool) -> None:
         raise ConfigError(f"--gold-entities applies to the relation sets only, not {spec.task_name}")
 
 
+def _calibrate(baseline: Baseline, spec: DatasetSpec, train_split: str, data_dir: str | os.PathLike | None) -> dict[str, Any]:
+    """Decisions a family tunes on held-out data (RE: the pair threshold) are chosen on the dev
+    split - never on the evaluation split, nor on the split trained on. A set without such a
+    dev split keeps the family's default decision, and the manifest says so."""
+    if not hasattr(baseline, "calibrate"):
+        return {}
+    if "dev" not in spec.files or "dev" in (spec.eval_split, train_split):
+        logger.warning("%s: no held-out dev split to calibrate on; keeping the default decision rule", spec.task_name)
+        return {"split": None}
+    dev = _load(spec, "dev", data_dir, "calibration")
+    started = time.perf_counter()
+    result = baseline.calibrate(dev.examples)
+    logger.info("%s: calibrated on dev (%d units) in %.0f s: %s", spec.task_name, len(dev.examples),
+                time.perf_counter() - started, {k: v for k, v in result.items() if not isinstance(v, dict)})
+    return {"split": "dev", "data_source": dev.source, **result}
+
+
 def default_model_name(encoder: str) -> str:
     return f"{encoder} (fine-tuned)"
 
@@ -117,6 +134,7 @@ def train(
     baseline = family.create(spec, source.location, configs, examples)
     started = time.perf_counter()
     stats = baseline.fit(examples)
+    calibration = _calibrate(baseline, spec, train_split, data_dir)
     baseline.save(checkpoint)
     manifest = {
         "format": 1,
@@ -131,6 +149,7 @@ def train(
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         },
         "parameters": baseline.parameter_count(),
+        **({"calibration": calibration} if calibration else {}),
     }
     (checkpoint / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     logger.info("saved %s baseline to %s", spec.task_name, checkpoint)

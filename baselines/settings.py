@@ -1,4 +1,5 @@
-"""Encoders and fine-tuning hyperparameters of the discriminative baselines (encoders.yaml)."""
+"""Encoders and fine-tuning hyperparameters of the discriminative baselines (encoders.yaml, and
+each set's `baseline_settings` in the registry)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any, Literal
 import yaml
 
 from harness.errors import ConfigError
+from harness.registry import DatasetSpec, get_spec
 
 ENCODERS_FILE = Path(__file__).resolve().parent / "encoders.yaml"
 
@@ -21,7 +23,8 @@ HEADS: tuple[str, ...] = ("tagger", "pairs", "sequence", "choice")
 @dataclass
 class HeadConfig:
     """Everything one fine-tuning run of one head needs. Defaults are overridden, in order, by
-    encoders.yaml (`heads.all`, `heads.<head>`, `tasks.<task>.<head>`) and the command line."""
+    encoders.yaml (`heads.all`, `heads.<head>`), the set's registry entry
+    (`baseline_settings[<head>]`) and the command line."""
 
     learning_rate: float = 5e-5
     batch_size: int = 32
@@ -57,6 +60,11 @@ def _load() -> dict[str, Any]:
     for key in ("defaults", "aliases", "heads"):
         if not isinstance(data.get(key), dict):
             raise ConfigError(f"{ENCODERS_FILE}: expected a mapping under {key!r}")
+    if "tasks" in data:
+        raise ConfigError(
+            f"{ENCODERS_FILE}: a set's own hyperparameters belong to its registry entry "
+            "(harness/registry.py, `baseline_settings`); remove the `tasks:` block"
+        )
     return data
 
 
@@ -79,15 +87,17 @@ def expand_encoder(name: str | None, language: str) -> str:
     return str(encoder_aliases().get(chosen, chosen))
 
 
-def head_config(task_key: str, head: str, overrides: dict[str, Any] | None = None) -> HeadConfig:
-    """The hyperparameters of `head` for `task_key`: defaults < yaml < `overrides` (None values skipped)."""
+def head_config(task: str | DatasetSpec, head: str, overrides: dict[str, Any] | None = None) -> HeadConfig:
+    """The hyperparameters of `head` for a set (key, task name or spec): defaults < encoders.yaml
+    < the set's `baseline_settings` < `overrides` (None values skipped)."""
     if head not in HEADS:
         raise ConfigError(f"unknown head {head!r}; heads are {HEADS}")
+    spec = task if isinstance(task, DatasetSpec) else get_spec(task)
     data = _load()
     merged: dict[str, Any] = {}
     merged.update(data["heads"].get("all") or {})
     merged.update(data["heads"].get(head) or {})
-    merged.update(((data.get("tasks") or {}).get(task_key) or {}).get(head) or {})
+    merged.update(spec.baseline_settings.get(head) or {})
     merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
     unknown = set(merged) - {f.name for f in dataclasses.fields(HeadConfig)}
     if unknown:

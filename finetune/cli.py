@@ -70,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, DataFormatError, DataNotFoundError) as exc:
         print(f"taiyi finetune: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a full disk, an unwritable or unreadable file (also under `accelerate launch`)
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"taiyi finetune: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
     if command is not None:
         summary["lm_eval_command"] = command
     print(json.dumps(summary, indent=2, default=str))

@@ -159,7 +159,7 @@ class Conversation:
     category: str  # canonical, one of CATEGORIES
     language: str
     turns: list[tuple[str, str]]  # (human, assistant)
-    origin: str = ""  # "file.jsonl:12" or "cmeee/train (samples)": where to look when it goes wrong
+    origin: str = ""  # "file.jsonl:12" or "<set>/train (samples)": where to look when it goes wrong
 
     def to_taiyi(self) -> dict[str, Any]:
         """The released conversation format (what `read_conversations` reads back)."""

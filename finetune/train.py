@@ -14,6 +14,7 @@
   7. save         `save_stage` (the adapter), `finish_run` (the optional merge)
 
 Output layout (`<out>` = --output-dir or runs/<recipe name>):
+    <out>/.taiyi_run.lock               held while a run writes here (finetune.lock): one run at a time
     <out>/resolved_config.yaml          the exact config of the latest invocation
     <out>/train_log.jsonl               one JSON object per line: events and per-step metrics
     <out>/stage{1,2}/data_report.json   what each dataset contributed; truncated/dropped counts
@@ -21,6 +22,11 @@ Output layout (`<out>` = --output-dir or runs/<recipe name>):
     <out>/stage{1,2}/checkpoints/step-NNNNNN/   resumable (accelerate state + scheduler + position)
     <out>/stage{1,2}/adapter/           the PEFT adapter (lm-eval: pretrained=<base>,peft=<this>)
     <out>/stage2/merged/                base + adapter merged (when `merge: true`)
+
+Outputs are trusted only when complete (`harness.integrity`): a checkpoint's marker and a stage
+adapter's marker are written last and record the sizes of the files written before them, and
+--resume, stage 2 and --merge check both before loading anything. On --resume the train log is
+cut back to the checkpoint the run continues from, so every step appears in it once.
 """
 
 from __future__ import annotations
@@ -53,11 +59,15 @@ from finetune.encoding import (
     label_token_count,
     pack_indices,
 )
+from finetune.lock import RunLock
+from finetune.lock import acquire as acquire_lock
 from finetune.performance import token_loss_sum as token_loss_sum  # re-exported: the reference loss
+from harness import integrity
+from harness.atomic_files import atomic_write_text
 from harness.errors import ConfigError
 
-STAGE_MARKER = "taiyi_stage.json"  # written last into a finished stage's adapter directory
-CHECKPOINT_MARKER = "trainer_state.json"  # written last into a finished checkpoint
+STAGE_MARKER = integrity.STAGE_MARKER  # written last into a finished stage's adapter directory
+CHECKPOINT_MARKER = integrity.CHECKPOINT_MARKER  # written last into a finished checkpoint
 # Keys that may differ between a run and its resumption (they do not change what is trained).
 RESUMABLE_CHANGES = {
     "training.progress",
@@ -182,6 +192,7 @@ class Run:
     lora: Any = None  # peft.LoraConfig of a fresh adapter
     steps_this_call: int = 0
     summary: dict[str, Any] = field(default_factory=dict)
+    lock: RunLock | None = None  # held by the main process while it writes into `out`
 
     @property
     def main(self) -> bool:
@@ -212,6 +223,7 @@ def train(
     Returns a summary: output paths, steps, first/last loss, tokens/s, MFU, peak memory per stage.
     """
     threads = torch.get_num_threads()
+    run: Run | None = None
     try:
         run = configure_run(config, stages, output_dir, resume, stop_after_steps)  # 1. config
         setup_accelerator(run)  # 2. accelerator
@@ -241,6 +253,8 @@ def train(
         return finish_run(run)
     finally:
         torch.set_num_threads(threads)  # training.num_threads applies to the run only
+        if run is not None and run.lock is not None:
+            run.lock.release()
 
 
 # ---- 1. config -------------------------------------------------------------------------------
@@ -270,7 +284,11 @@ def open_run_directory(run: Run) -> None:
     resolved config and log the start."""
     accelerator, out = run.accelerator, run.out
     if run.main:
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the run directory {out} ({exc.strerror or exc}); choose another --output-dir") from None
+        run.lock = acquire_lock(out)  # before anything is written: a second run stops here
     accelerator.wait_for_everyone()
     run.log = JsonlLog(out / "train_log.jsonl", run.main)
     saved_config = out / "resolved_config.yaml"
@@ -292,7 +310,14 @@ def open_run_directory(run: Run) -> None:
                 f"{stage_dir} already holds a run of stage {stage}; pass --resume to continue it, "
                 "or choose another --output-dir"
             )
+    # Checked on every process before anything is written: a damaged checkpoint, or an unfinished
+    # adapter a stage would start from, stops the run here.
+    resume_from = {stage: resume_step(out / f"stage{stage}") for stage in run.stages} if run.resume else {}
+    for stage in run.stages:
+        check_starting_adapter(run, stage)
     if run.main:
+        if run.resume:
+            rewind_log(run.log.path, resume_from)
         saved_config.write_text(to_yaml(run.config), encoding="utf-8")
     run.log.write(
         "start",
@@ -306,6 +331,73 @@ def open_run_directory(run: Run) -> None:
 
 
 # ---- 2. accelerator --------------------------------------------------------------------------
+
+
+def resume_step(stage_dir: Path) -> int | None:
+    """The step --resume continues a stage from: its latest complete checkpoint's, 0 without one,
+    None when the stage finished (its adapter carries the marker). What it names is checked for
+    damage here, before the run writes anything (`IncompleteFilesError` says what to do)."""
+    adapter = stage_dir / "adapter"
+    if (adapter / STAGE_MARKER).is_file():
+        integrity.check_adapter(adapter, f"--resume: {stage_dir.name}'s adapter")
+        return None
+    checkpoints = find_checkpoints(stage_dir)
+    if not checkpoints:
+        return 0
+    step = integrity.check_checkpoint(checkpoints[-1]).get("step")
+    if not isinstance(step, int):
+        raise integrity.IncompleteFilesError(f"checkpoint {checkpoints[-1]}: its {CHECKPOINT_MARKER} names no step")
+    return step
+
+
+def starting_adapter(run: Run, stage: int) -> Path | None:
+    """The adapter folder a stage starts from (`stages.<N>.init_adapter`): this run's stage-1
+    adapter for "stage1", a path, or None for a fresh adapter."""
+    init = run.config["stages"][stage].get("init_adapter")
+    return (run.out / "stage1" / "adapter") if init == "stage1" else (Path(init) if init else None)
+
+
+def check_starting_adapter(run: Run, stage: int) -> None:
+    """A stage starting from an adapter this call does not train itself needs it complete: its
+    marker, its files as long as when written (`harness.integrity`). Said before any work."""
+    folder = starting_adapter(run, stage)
+    trained_here = run.config["stages"][stage].get("init_adapter") == "stage1" and 1 in run.stages
+    if folder is None or trained_here:
+        return
+    if not folder.exists():
+        raise ConfigError(
+            f"stage {stage} starts from the adapter in {folder}, which does not exist; "
+            f"run stage 1 first or set stages.{stage}.init_adapter (null = a fresh adapter)"
+        )
+    integrity.check_adapter(folder, f"stage {stage}'s starting adapter (stages.{stage}.init_adapter)")
+
+
+def rewind_log(path: Path, steps: dict[int, int | None]) -> None:
+    """Cut the train log back to where --resume continues: drop the step and checkpoint records
+    of each unfinished stage after its resume step (`steps`: stage -> step, None = finished), and
+    a last line torn by a kill mid-write. The steps trained again are then logged once."""
+    if not path.is_file():
+        return
+    kept, dropped = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            dropped += 1  # a line cut short when the run was killed
+            continue
+        stage, step = record.get("stage"), record.get("step")
+        redo_from = steps.get(stage) if isinstance(stage, int) else None
+        if (
+            record.get("event") in ("step", "checkpoint")
+            and redo_from is not None
+            and isinstance(step, int)
+            and step > redo_from
+        ):
+            dropped += 1
+            continue
+        kept.append(line)
+    if dropped:
+        atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
 def check_device(config: dict[str, Any]) -> str:
@@ -412,6 +504,7 @@ def stage_finished_earlier(run: Run, stage: int) -> bool:
     adapter_dir = run.out / f"stage{stage}" / "adapter"
     if not (run.resume and (adapter_dir / STAGE_MARKER).is_file()):
         return False
+    integrity.check_adapter(adapter_dir, f"--resume: stage {stage}'s adapter")
     run.log.write("stage_skipped", stage=stage, reason="finished earlier", adapter=str(adapter_dir))
     run.summary["stages"][stage] = {"adapter": str(adapter_dir), "skipped": True}
     return True
@@ -590,14 +683,13 @@ def attach_adapter(run: Run, model: Any, stage: int) -> Any:
     from peft import PeftModel, get_peft_model
 
     init = run.config["stages"][stage].get("init_adapter")
-    init_dir = (run.out / "stage1" / "adapter") if init == "stage1" else (Path(init) if init else None)
+    init_dir = starting_adapter(run, stage)
+    if init_dir is not None and not (init == "stage1" and isinstance(model, PeftModel)):
+        # Checked before the run wrote anything; again here, as a stage-1 adapter from an
+        # earlier call is read only now.
+        check_starting_adapter(run, stage)
     if not isinstance(model, PeftModel):
         if init_dir is not None:
-            if not (init_dir / "adapter_config.json").is_file():
-                raise ConfigError(
-                    f"stage {stage} starts from the adapter in {init_dir}, which does not exist; "
-                    "run stage 1 first or set stages.2.init_adapter (null = a fresh adapter)"
-                )
             model = PeftModel.from_pretrained(model, str(init_dir), is_trainable=True)
         else:
             model = get_peft_model(model, run.lora)
@@ -777,11 +869,11 @@ def resume_position(run: Run, stage: int, scheduler: Any, batches: StageBatches)
     if not checkpoints:
         return 0
     latest = checkpoints[-1]
-    state = json.loads((latest / CHECKPOINT_MARKER).read_text(encoding="utf-8"))
-    if state["steps_per_epoch"] != batches.steps_per_epoch or state["total_steps"] != batches.total_steps:
+    state = integrity.check_checkpoint(latest)  # every file as long as when it was written
+    if state.get("steps_per_epoch") != batches.steps_per_epoch or state.get("total_steps") != batches.total_steps:
         raise ConfigError(
             f"{latest}: the data or batching changed since the checkpoint "
-            f"({state['steps_per_epoch']}/{state['total_steps']} steps then, "
+            f"({state.get('steps_per_epoch')}/{state.get('total_steps')} steps then, "
             f"{batches.steps_per_epoch}/{batches.total_steps} now)"
         )
     run.accelerator.load_state(str(latest / "state"))  # weights, optimizer, RNG states
@@ -951,7 +1043,7 @@ def save_stage(run: Run, model: Any, stage: int, result: dict[str, Any]) -> Any:
         "base": run.base,
         "format": run.config["format"]["style"],
         "recipe": run.config["name"],
-    }
+    }  # `_save_adapter` adds the sizes of the files it wrote
     _save_adapter(accelerator, model, run.tokenizer, adapter_dir, marker)
     result["adapter"] = str(adapter_dir)
     rates = {k: result[k] for k in ("tokens_per_s", "mfu", "peak_mem_mb")}
@@ -976,6 +1068,7 @@ def finish_run(run: Run) -> dict[str, Any]:
     accelerator = run.accelerator
     last_adapter = run.out / f"stage{run.stages[-1]}" / "adapter"
     if run.config.get("merge") and run.main:
+        integrity.check_adapter(last_adapter, "--merge: the last stage's adapter")
         merged = merge_adapter(
             run.base,
             last_adapter,
@@ -1010,7 +1103,10 @@ def _save_checkpoint(
     _save_adapter(accelerator, model, run.tokenizer, tmp / "adapter", None)
     if accelerator.is_main_process:
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
-        state = {"step": step, "steps_per_epoch": batches.steps_per_epoch, "total_steps": batches.total_steps}
+        state = {
+            "step": step, "steps_per_epoch": batches.steps_per_epoch, "total_steps": batches.total_steps,
+            "files": integrity.recorded_sizes(tmp),  # checked on --resume (harness.integrity)
+        }
         (tmp / CHECKPOINT_MARKER).write_text(json.dumps(state) + "\n", encoding="utf-8")
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
@@ -1029,8 +1125,9 @@ def _save_adapter(accelerator: Any, model: Any, tokenizer: Any, directory: Path,
         unwrapped = accelerator.unwrap_model(model)
         unwrapped.save_pretrained(str(directory), state_dict=state_dict, safe_serialization=True)
         tokenizer.save_pretrained(str(directory))
-        if marker is not None:
-            (directory / STAGE_MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+        if marker is not None:  # last, with the sizes of what was written before it
+            marker = {**marker, "files": integrity.recorded_sizes(directory)}
+            atomic_write_text(directory / STAGE_MARKER, json.dumps(marker, indent=2) + "\n")
     accelerator.wait_for_everyone()
 
 
@@ -1048,6 +1145,7 @@ def merge_adapter(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     out_dir = Path(out_dir)
+    integrity.check_adapter(adapter_dir, "merge: the adapter")
     model = AutoModelForCausalLM.from_pretrained(
         resolve_base(base), dtype=dtype, trust_remote_code=trust_remote_code
     )

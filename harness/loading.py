@@ -8,29 +8,24 @@ path and where to get the set) and never falls back to the samples silently.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import logging
 import os
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
-from harness.errors import ConfigError, DataNotFoundError
+from harness.errors import DataNotFoundError
 from harness.paths import DATA_DIR_ENV, SAMPLES_DIR, resolve_data_dir
 from harness.readers import READERS
 from harness.records import Example
-from harness.registry import DatasetSpec, SplitCounts, get_spec
+from harness.registry import DatasetSpec, SplitCounts, resolve_spec
 
 logger = logging.getLogger("taiyi-bench")
 
-MCMLE_OPTION_LETTERS = MappingProxyType({4: ("A", "B", "C", "D"), 5: ("A", "B", "C", "D", "E")})
-# Readers that need every file listed for a split; for the others a tuple lists alternatives
-# (LitCovid: the official CSV, else the TSV derivative), the first present one is read.
-_ALL_FILES_READERS = frozenset({"read_pubmedqa"})
+SetName = str | DatasetSpec  # a key, a task name, or a spec already resolved (variant included)
 
 
 @dataclass
@@ -38,8 +33,9 @@ class LoadedSplit:
     """The examples of one split and where they came from.
 
     `source` is "samples" when the bundled team-written samples were read: anything computed
-    from them must say so. `spec` is the spec actually used (for the 5-option MCMLE variant its
-    labels are A-E and its files the 5-option ones).
+    from them must say so. `spec` is the spec actually used, variant included (the 5-option
+    MCMLE form has labels A-E and the 5-option files): pass it on rather than looking the set up
+    again.
     """
 
     examples: list[Example]
@@ -60,25 +56,12 @@ class LoadedSplit:
         return iter(self.examples)
 
 
-def spec_for(name: str, *, mcmle_options: int = 4) -> DatasetSpec:
-    """The spec of a set, with the MCMLE option variant applied.
-
-    `mcmle_options=5` selects the original 5-option MCMLE files (`MedQA-MCMLE/{split}.jsonl`,
-    letters A-E, same question counts, no per-letter expectations). Other sets ignore it, so
-    one lm-eval `--metadata` can be passed to every task.
-    """
-    spec = get_spec(name)
-    if mcmle_options not in MCMLE_OPTION_LETTERS:
-        raise ConfigError(f"mcmle_options must be 4 or 5, not {mcmle_options!r}")
-    if spec.key != "medqa_mcmle" or mcmle_options == 4:
-        return spec
-    return dataclasses.replace(
-        spec,
-        files=MappingProxyType({split: f"{split}.jsonl" for split in spec.files}),
-        labels=MCMLE_OPTION_LETTERS[5],
-        expected=MappingProxyType({split: SplitCounts(c.units, c.gold) for split, c in spec.expected.items()}),
-        notes="5-option originals (MedQA-MCMLE/{split}.jsonl).",
-    )
+def spec_for(name: SetName, **options: Any) -> DatasetSpec:
+    """The spec of a set in the form `options` select (lm-eval `--metadata` keys such as
+    `mcmle_options=5`; a set ignores the options of other sets, so one `--metadata` can be
+    passed to every task). A spec passed in is taken as resolved unless `options` choose
+    another form of it."""
+    return resolve_spec(name, options)
 
 
 def _root(data_dir: str | os.PathLike | None) -> tuple[Path, Literal["data", "samples"]]:
@@ -94,7 +77,9 @@ def split_files(spec: DatasetSpec, split: str, root: Path) -> list[Path]:
     names = (names,) if isinstance(names, str) else tuple(names)
     folder = root / spec.data_subdir
     candidates = [folder / name for name in names]
-    if spec.reader in _ALL_FILES_READERS or len(candidates) == 1:
+    # "all": the reader needs every file; "first_present": the files are alternatives (LitCovid:
+    # the official CSV, else the TSV derivative) and the first present one is read.
+    if spec.file_policy == "all" or len(candidates) == 1:
         missing = [path for path in candidates if not path.is_file()]
         if not missing:
             return candidates
@@ -123,23 +108,24 @@ def _present(spec: DatasetSpec, split: str, root: Path) -> bool:
     return True
 
 
-def available_splits(name: str, data_dir: str | os.PathLike | None = None, *, mcmle_options: int = 4) -> list[str]:
+def available_splits(name: SetName, data_dir: str | os.PathLike | None = None, **options: Any) -> list[str]:
     """The splits of `name` whose files are present (in the data directory, else the samples)."""
-    spec = spec_for(name, mcmle_options=mcmle_options)
+    spec = spec_for(name, **options)
     root, _ = _root(data_dir)
     return [split for split in spec.files if _present(spec, split, root)]
 
 
 def load_split(
-    name: str, split: str | None = None, data_dir: str | os.PathLike | None = None, *, mcmle_options: int = 4
+    name: SetName, split: str | None = None, data_dir: str | os.PathLike | None = None, **options: Any
 ) -> LoadedSplit:
     """Load one split of a set as `Example`s (split None = the set's evaluation split).
 
-    Repeated loads of unchanged files in one process come from a cache keyed on (path, mtime,
-    size); the returned list is new each time, but the `Example` objects are shared: treat them
-    as read-only.
+    `name` is a key or task name, with `options` choosing a variant (`mcmle_options=5`), or a
+    spec already resolved. The returned `LoadedSplit.spec` is the spec used. Repeated loads of
+    unchanged files in one process come from a cache keyed on (path, mtime, size); the returned
+    list is new each time, but the `Example` objects are shared: treat them as read-only.
     """
-    spec = spec_for(name, mcmle_options=mcmle_options)
+    spec = spec_for(name, **options)
     split = spec.eval_split if split is None else split
     root, source = _root(data_dir)
     if source == "data" and not root.is_dir():
@@ -147,26 +133,33 @@ def load_split(
     paths = split_files(spec, split, root)
     if source == "samples":
         _warn_samples(spec, split)
+    return LoadedSplit(list(_read_cached(spec, split, paths)), source, paths, spec, split, root)
+
+
+_CACHE: OrderedDict[tuple, tuple[Example, ...]] = OrderedDict()
+_CACHE_SIZE = 64
+
+
+def _read_cached(spec: DatasetSpec, split: str, paths: list[Path]) -> tuple[Example, ...]:
+    # Keyed on the files' mtime and size, so an edited file is re-read, and on what the reader
+    # takes from the spec (specs themselves are not hashable: they hold mappings).
     stamps = tuple((str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
-    examples = _read_cached(spec.key, mcmle_options if spec.key == "medqa_mcmle" else 4, split, stamps)
-    return LoadedSplit(list(examples), source, paths, spec, split, root)
-
-
-@functools.lru_cache(maxsize=64)
-def _read_cached(key: str, mcmle_options: int, split: str, stamps: tuple[tuple[str, int, int], ...]) -> tuple[Example, ...]:
-    # Keyed on the files' mtime and size, so an edited file is re-read; specs themselves are
-    # not hashable (they hold mappings), hence the key and option count instead of the spec.
-    spec = spec_for(key, mcmle_options=mcmle_options)
+    key = (spec.key, spec.variant_value, spec.reader, spec.labels, split, stamps)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
     reader = READERS[spec.reader]
-    paths = [Path(path) for path, _, _ in stamps]
-    if spec.reader in _ALL_FILES_READERS:
-        return tuple(reader(paths[0], spec, split, *paths[1:]))
-    return tuple(reader(paths[0], spec, split))
+    extra = paths[1:] if spec.file_policy == "all" else []
+    examples = tuple(reader(paths[0], spec, split, *extra))
+    _CACHE[key] = examples
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return examples
 
 
 def clear_cache() -> None:
     """Forget every cached split (benchmarks use it to time cold loads)."""
-    _read_cached.cache_clear()
+    _CACHE.clear()
 
 
 _WARNED: set[tuple[str, str]] = set()
@@ -235,7 +228,7 @@ class MissingSet:
 
 
 def missing_sets(
-    specs: list[DatasetSpec], data_dir: str | os.PathLike | None = None, *, mcmle_options: int = 4
+    specs: list[DatasetSpec], data_dir: str | os.PathLike | None = None, **options: Any
 ) -> list[MissingSet]:
     """The sets among `specs` whose evaluation split cannot be read from the data directory.
 
@@ -250,7 +243,7 @@ def missing_sets(
         raise DataNotFoundError(f"data directory {root} does not exist (given as argument or ${DATA_DIR_ENV})")
     missing = []
     for spec in specs:
-        variant = spec_for(spec.key, mcmle_options=mcmle_options)
+        variant = spec_for(spec, **options)
         try:
             split_files(variant, variant.eval_split, root)
         except DataNotFoundError as exc:

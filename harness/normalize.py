@@ -286,9 +286,9 @@ def _spec_fingerprint(spec) -> tuple:
 def type_resolver(spec) -> LabelResolver:
     """Entity-type resolver of a NER set: its own types first, then the NER types of every other
     set of the same language in the registry ("a type of the benchmark"). A line keyed by one of
-    those other types is kept, so that a wrong-type entity is a false positive (bc5cdr_chem:
-    "Disease: ..." lines count against the model); keys that are no type resolve to None."""
-    from harness.registry import iter_specs
+    those other types is kept, so that a wrong-type entity is a false positive ("Disease: ..."
+    lines count against a model asked for chemicals); keys that are no type resolve to None."""
+    from harness.registry import generation, iter_specs
 
     def build() -> LabelResolver:
         names = _spec_names(spec)
@@ -297,7 +297,8 @@ def type_resolver(spec) -> LabelResolver:
                 names.setdefault(label, label_names)
         return LabelResolver(names)
 
-    return _cached(("type", *_spec_fingerprint(spec)), build)
+    # The registry's generation: a set registered later adds its types to its language's.
+    return _cached(("type", generation(), *_spec_fingerprint(spec)), build)
 
 
 def label_resolver(spec) -> LabelResolver:

@@ -46,15 +46,17 @@ RE (`relation: [head, tail]; [head, tail]`)
   - Pairs are the top-level bracket groups `[h, t]`, `(h, t)`, `【h，t】`, `（h，t）` of a value;
     a value without brackets may use `h -> t` / `h → t` or `h, t` pieces separated by `;`.
   - Inside a pair the split point is `，` or a comma followed by a space (not between digits),
-    else a bare comma. With several candidates, BC5CDR splits at the last one (chemical names
-    carry commas, disease names rarely do), CMeIE at the first (objects carry commas, disease
-    subjects rarely do).
-  - BC5CDR is single-relation: any line's key is ignored and bracketed pairs count on any line
-    (keyed or not); unbracketed pieces only under a key naming the relation ("CID" or the
-    prompt's "chemical-induced disease"). Pairs are ordered (chemical, disease).
-  - CMeIE: a line's key must resolve to one of the 44 predicates (exactly, or by containing
-    exactly one predicate name: "具有临床表现关系的实体对"); otherwise the line is chatter. A
-    keyless line can also carry triples `(subject, predicate, object)` whose middle resolves.
+    else a bare comma. With several candidates, the set's `pair_split` (registry) chooses: BC5CDR
+    splits at the last one (chemical names carry commas, disease names rarely do), CMeIE at the
+    first (objects carry commas, disease subjects rarely do).
+  - A single-relation set (BC5CDR): any line's key is ignored and bracketed pairs count on any
+    line (keyed or not); unbracketed pieces only under a key naming the relation ("CID" or the
+    prompt's "chemical-induced disease"). Pairs are ordered as the set's argument roles
+    (chemical, disease).
+  - A several-relation set (CMeIE): a line's key must resolve to one of its predicates (exactly,
+    or by containing exactly one predicate name: "具有临床表现关系的实体对"); otherwise the line is
+    chatter. A keyless line can also carry triples `(subject, predicate, object)` whose middle
+    resolves.
 TC (`Result: l1; l2` / `上述文本被分类为：l`)
   - The value of the first line keyed by a result word (Result, Label, Category, Topic, Class,
     Answer, Hallmark, Intent, 结果, 分类, 类别, 标签, 答案, 意图 …) or of "…被分类为" / "classified as"
@@ -471,13 +473,8 @@ _ARROW = re.compile(r"\s*(?:->|→|=>|—>|-->|⟶)\s*")
 
 
 def _relation_names(spec: DatasetSpec) -> dict[str, tuple[str, ...]]:
-    """Predicates with the names the prompts show for them (prompts own those names)."""
-    try:
-        from harness.prompts import relation_name
-    except ImportError:  # prompts are optional for parsing
-        def relation_name(spec: DatasetSpec, relation: str) -> str:
-            return spec.label_name(relation)
-    return {label: (spec.label_name(label), relation_name(spec, label)) for label in spec.labels}
+    """Predicates with the names the prompts show for them (the registry's `relation_names`)."""
+    return {label: (spec.label_name(label), spec.relation_name(label)) for label in spec.labels}
 
 
 _RE_RESOLVERS: dict[tuple, object] = {}
@@ -486,7 +483,7 @@ _RE_RESOLVERS: dict[tuple, object] = {}
 def _re_resolver(spec: DatasetSpec):
     from harness.normalize import LabelResolver
 
-    key = (spec.key, spec.labels)
+    key = (spec.key, spec.labels, tuple(spec.label_names.items()), tuple(spec.relation_names.items()))
     if key not in _RE_RESOLVERS:
         _RE_RESOLVERS[key] = LabelResolver(_relation_names(spec)) if len(spec.labels) == 1 else label_resolver(spec)
     return _RE_RESOLVERS[key]
@@ -573,7 +570,7 @@ def _pairs_in(
 def _parse_re(spec: DatasetSpec, text: str, options: Mapping[str, str] | None = None) -> Prediction:
     single = len(spec.labels) == 1
     resolver = _re_resolver(spec)
-    prefer_last = single  # BC5CDR: chemical heads carry commas; CMeIE: objects do
+    prefer_last = spec.pair_split == "last"  # the registry says which argument carries commas
     relations: set[tuple[str, str, str]] = set()
     understood = False
 

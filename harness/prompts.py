@@ -107,12 +107,6 @@ _QA_CONTEXT = {"en": "Context: {context}\n", "zh": "背景：{context}\n"}
 
 TEMPLATE_FAMILIES = {"ner": _NER_TEMPLATES, "re": _RE_TEMPLATES, "tc": _TC_TEMPLATES, "qa": _QA_TEMPLATES}
 
-# Argument roles spelled out for single-relation sets (BC5CDR pairs are ordered chemical, disease).
-_PAIR_ROLES = {"bc5cdr_re": "[chemical, disease]"}
-
-# How the relation of a single-relation set is named to the model.
-_RELATION_NAMES = {"CID": "chemical-induced disease"}
-
 
 def template_count(spec: DatasetSpec) -> int:
     """How many paraphrased templates exist for this set's task type and language."""
@@ -120,8 +114,16 @@ def template_count(spec: DatasetSpec) -> int:
 
 
 def relation_name(spec: DatasetSpec, relation: str) -> str:
-    """The name a prompt and an answer use for `relation`."""
-    return _RELATION_NAMES.get(relation, spec.label_name(relation))
+    """The name a prompt and an answer use for `relation` (the registry's `relation_names`)."""
+    return spec.relation_name(relation)
+
+
+def _pair_form(spec: DatasetSpec) -> str:
+    """How the prompt spells a pair: the set's argument roles ("[chemical, disease]") when the
+    registry names them, so the order of the pair is unambiguous, else "[head, tail]"."""
+    if not spec.argument_roles:
+        return "[head, tail]"
+    return "[" + _PAIR_SEPARATOR[spec.language].join(spec.argument_roles) + "]"
 
 
 def _join_names(names: Sequence[str], language: str) -> str:
@@ -151,10 +153,9 @@ def render_prompt(
         names = [relation_name(spec, r) for r in asked]
         prompt = pattern.format(relations=_join_names(names, language), text=example.text)
         # The answer line is spelled with a real relation name (small models copy a literal
-        # "relation:" key), and a single-relation set names its argument roles so the order of
-        # the pair is unambiguous.
+        # "relation:" key), and the pair with the set's argument roles where it has them.
         prompt = prompt.replace("\"relation:", f"\"{names[0]}:").replace("“关系：", f"“{names[0]}：")
-        return prompt.replace("[head, tail]", _PAIR_ROLES.get(spec.key, "[head, tail]"))
+        return prompt.replace("[head, tail]", _pair_form(spec))
     if spec.task_type == "tc":
         labels_text = _join_names([spec.label_name(label) for label in asked], language)
         if language == "zh":
@@ -192,7 +193,7 @@ def render_answer(spec: DatasetSpec, example: Example, labels: Sequence[str] | N
             for rel in example.relations:
                 if rel.relation != relation:
                     continue
-                if example.concept_mentions:  # BC5CDR: concepts are named by a mention
+                if spec.matching_rule == "concept_pairs":  # arguments are concept ids, named by a mention
                     head, tail = _representative_mention(example, rel.head), _representative_mention(example, rel.tail)
                 else:
                     head, tail = rel.head, rel.tail

@@ -5,6 +5,10 @@ lm-eval copies the metadata of the taiyi_* tasks there (`tasks/utils.py:TaiyiTas
 `baselines/results.py` writes the same keys for the discriminative baselines. The leaderboard
 reads them to tell variants apart (MCMLE options, few-shot source, budget) and to show where a
 number came from (taiyi-bench version and commit, scoring rules, data file checksums).
+
+`completeness` says whether the number covers the official split: a data file with another unit
+count than the registry's, or with another checksum than the official file's, is marked
+("incomplete", "modified data"), so a short or edited file never passes for a full run.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -30,9 +35,19 @@ _SOURCE_ROOT = Path(__file__).resolve().parent.parent  # the checkout, when this
 SAMPLES_PREFIX = "samples/"  # data_files keys of files read from the bundled samples
 
 BudgetSource = Literal["task", "gen_kwargs", "thinking_allowance"]
+# Whether a task's number is a full official-data result (`check_completeness`):
+#   full           every unit of the split, and nothing shows the files differ from the official ones
+#   incomplete     the data file holds another number of units than the official split
+#   modified data  the right count, but a file's checksum differs from the official file's
+#   limited        a --limit left units out
+#   samples        the bundled samples, not the real data
+Completeness = Literal["full", "incomplete", "modified data", "limited", "samples"]
+COMPLETENESS_VALUES: tuple[str, ...] = ("full", "incomplete", "modified data", "limited", "samples")
+# The marks a leaderboard cell carries for data that is not the official split.
+DATA_PROBLEMS = frozenset({"incomplete", "modified data"})
 # The keys `task_metadata` writes, and those of its `provenance` entry.
 METADATA_KEYS = frozenset({
-    "data_source", "eval_units", "expected_units", "fewshot_source", "variant", "prompt_version",
+    "data_source", "eval_units", "expected_units", "completeness", "fewshot_source", "variant", "prompt_version",
     "budget", "thinking_allowance", "provenance",
 })
 PROVENANCE_KEYS = frozenset({"taiyi_bench_version", "git_commit", "git_dirty", "scoring_rules_version", "data_files"})
@@ -136,12 +151,82 @@ def expected_units(spec: DatasetSpec, split: str) -> int | None:
     return counts.units if counts is not None else None
 
 
+@dataclass(frozen=True)
+class CompletenessCheck:
+    """The completeness of one evaluated split and, when it is not full, why (one line per file)."""
+
+    status: Completeness
+    problems: tuple[str, ...] = ()
+
+
+def known_sha256(spec: DatasetSpec) -> Mapping[str, str]:
+    """The registry's sha256 of the official files of a set (file name as in `spec.files` ->
+    hex); empty when none is known."""
+    return getattr(spec, "sha256", None) or {}
+
+
+def _split_names(spec: DatasetSpec, split: str) -> tuple[str, ...]:
+    names = spec.files.get(split, ())
+    return (names,) if isinstance(names, str) else tuple(names)
+
+
+def check_completeness(
+    spec: DatasetSpec,
+    split: str,
+    *,
+    data_source: str,
+    eval_units: int,
+    files: Iterable[tuple[Path, Path]] = (),
+    evaluated_units: int | None = None,
+) -> CompletenessCheck:
+    """Whether a run of `split` covers the official split (see `Completeness`).
+
+    `eval_units` is what the data files held, `evaluated_units` what a --limit left of them
+    (None: all). `files` are the (path, data root) pairs read; only the split's own files (not a
+    few-shot pool) are compared with the registry's checksums. A set whose count and checksums
+    the registry does not know (CHEMDNER) can only be "full".
+    """
+    if data_source == "samples":
+        return CompletenessCheck("samples")
+    expected = expected_units(spec, split)
+    own = set(_split_names(spec, split))
+    paths = [(Path(path), Path(root)) for path, root in files]
+    split_paths = [path for path, root in paths if _name_in_set(path, root, spec) in own]
+    shown = ", ".join(str(path) for path in split_paths) or f"{spec.display_name} {split}"
+    if expected is not None and eval_units != expected:
+        return CompletenessCheck("incomplete", (
+            f"{shown}: {eval_units} units, the official {spec.display_name} {split} split has {expected}",
+        ))
+    known = known_sha256(spec)
+    modified = []
+    for path, root in paths:
+        name = _name_in_set(path, root, spec)
+        if name not in own or name not in known:
+            continue
+        try:
+            digest = file_sha256(path)
+        except OSError:  # unreadable now: the count check above already passed on what was read
+            continue
+        if digest != known[name]:
+            modified.append(f"{path}: sha256 {digest[:12]}, the official file's is {known[name][:12]}")
+    if modified:
+        return CompletenessCheck("modified data", tuple(modified))
+    if evaluated_units is not None and evaluated_units < eval_units:
+        return CompletenessCheck("limited", (f"{evaluated_units} of {eval_units} units evaluated (--limit)",))
+    return CompletenessCheck("full")
+
+
+def _name_in_set(path: Path, root: Path, spec: DatasetSpec) -> str | None:
+    """A file's name as `spec.files` gives it (relative to the set's folder), or None."""
+    folder = (root / spec.data_subdir).resolve()
+    resolved = path.resolve()
+    return resolved.relative_to(folder).as_posix() if resolved.is_relative_to(folder) else None
+
+
 def variant_of(spec: DatasetSpec) -> dict[str, Any]:
-    """The parameters that select a variant of the set: MCMLE's option count, {} elsewhere.
-    `spec` is the spec actually used (`harness.loading.spec_for`), whose labels say A-D or A-E."""
-    if spec.key == "medqa_mcmle":
-        return {"mcmle_options": len(spec.labels)}
-    return {}
+    """The parameter that selects the form of the set evaluated ({"mcmle_options": 5}), {} for a
+    set without variants. `spec` is the spec actually used (`LoadedSplit.spec`)."""
+    return dict(spec.variant_record)
 
 
 def budget_record(task: int | None, effective: int | None, source: BudgetSource | str, thinking_allowance: int = 0) -> dict[str, Any]:
@@ -176,16 +261,23 @@ def task_metadata(
     files: Iterable[tuple[Path, Path]],
     budget: dict[str, Any],
     thinking_allowance: int = 0,
+    evaluated_units: int | None = None,
 ) -> dict[str, Any]:
     """Every shared-contract key of a task's results metadata (see the module docstring).
 
     `spec` is the variant actually evaluated, `files` the (path, data root) pairs read, the
-    few-shot pool's included; `fewshot_source` None when no demonstrations were shown.
+    few-shot pool's included; `fewshot_source` None when no demonstrations were shown;
+    `evaluated_units` the units a --limit left (None: all of them).
     """
+    files = list(files)
+    check = check_completeness(
+        spec, split, data_source=data_source, eval_units=eval_units, files=files, evaluated_units=evaluated_units
+    )
     return {
         "data_source": data_source,
         "eval_units": eval_units,
         "expected_units": expected_units(spec, split),
+        "completeness": check.status,
         "fewshot_source": fewshot_source,
         "variant": variant_of(spec),
         "prompt_version": PROMPT_VERSION,

@@ -4,38 +4,39 @@ discriminative models (which build `Prediction`s directly).
 Per unit (`score_unit`) the gold and the prediction are turned into sets of normalised items
 (`harness.normalize.normalize_mention` on both sides) and compared; over a split (`aggregate`, or
 lm-eval's aggregation functions below) the counts are summed, never the per-unit scores
-averaged. Rules (the README states them in plain words):
+averaged. The registry names each set's rule (`DatasetSpec.matching_rule`), and `SCORERS` has
+one function per rule. Rules (the README states them in plain words):
 
-NER   items = {(type id, normalised mention)} per unit; micro P/R/F1 over all units. Duplicates
-      collapse (a set), on both sides. Lenient: after exact matches, a remaining prediction
-      matches a remaining gold item of the same type when one normalised mention contains the
-      other at word boundaries for spaced scripts ("breast cancer" ⊇ "cancer", but "calcium" ⊉
-      "ca"; each CJK character is a boundary) - LLM output has no offsets, so overlap is judged on
-      strings; matching is one-to-one (maximum bipartite matching). Per-type counts cover the
-      set's types plus any other type that was predicted (a wrong-type entity is a false
-      positive of its type); macro-F1 over types averages the types that have any gold or
-      prediction in the split.
-RE    CMeIE: items = {(normalised subject, predicate id, normalised object)}; exact, ordered (the
-      official CBLUE rule; the symmetric predicates are not swapped).
-      BC5CDR CID (concept mode; the example has `concept_mentions`): gold items are (chemical
-      MeSH, disease MeSH) pairs. A predicted string pair (h, t) maps h to every chemical concept
-      with a mention equal to h after normalisation in that abstract (concept_mentions plus the
-      entities' own text and concept ids, so a composite mention maps to each of its concepts),
-      and t likewise to disease concepts; MeSH "-1" (unnormalised) is never a concept. The pair is
-      correct when some (chemical, disease) combination is a gold pair: every gold pair it covers
-      is a TP. Gold pairs covered by several string pairs (synonyms, abbreviations) count once.
+NER   `mention_set`: items = {(type id, normalised mention)} per unit; micro P/R/F1 over all
+      units. Duplicates collapse (a set), on both sides. Lenient: after exact matches, a
+      remaining prediction matches a remaining gold item of the same type when one normalised
+      mention contains the other at word boundaries for spaced scripts ("breast cancer" ⊇
+      "cancer", but "calcium" ⊉ "ca"; each CJK character is a boundary) - LLM output has no
+      offsets, so overlap is judged on strings; matching is one-to-one (maximum bipartite
+      matching). Per-type counts cover the set's types plus any other type that was predicted (a
+      wrong-type entity is a false positive of its type); macro-F1 over types averages the types
+      that have any gold or prediction in the split.
+RE    `ordered_triples` (CMeIE): items = {(normalised subject, predicate id, normalised object)};
+      exact, ordered (the official CBLUE rule; the symmetric predicates are not swapped).
+      `concept_pairs` (BC5CDR CID): gold items are (chemical MeSH, disease MeSH) pairs. A
+      predicted string pair (h, t) maps h to every chemical concept with a mention equal to h
+      after normalisation in that abstract (concept_mentions plus the entities' own text and
+      concept ids, so a composite mention maps to each of its concepts), and t likewise to
+      disease concepts; MeSH "-1" (unnormalised) is never a concept. The pair is correct when
+      some (chemical, disease) combination is a gold pair: every gold pair it covers is a TP.
+      Gold pairs covered by several string pairs (synonyms, abbreviations) count once.
       A string pair that covers no gold pair is one FP, deduplicated by its concept pairs when
       both sides map (so "DOX"/"doxorubicin" variants of a wrong pair count once) and by its
       normalised strings otherwise. Order matters: a (disease, chemical) pair maps to nothing.
-TC    items = {label id} per unit; micro-F1 over (unit, label) decisions: units with neither gold
-      nor predicted labels add nothing (HoC's "none" is a legal answer). A label outside the set
+TC    `label_set`: items = {label id} per unit; micro-F1 over (unit, label) decisions: units
+      with neither gold nor predicted labels add nothing (HoC's "none" is a legal answer). A label outside the set
       stays as its normalised text and is a false positive. Every label given is a decision, on
       single-label sets too: a hedge "right; wrong" (in either order) is one TP and one FP.
       Single-label sets (KUAKE-QIC) also get `acc`: the share of units whose predicted label set
       is exactly {gold label}; a hedge is not accurate. micro-F1 is sure to equal `acc` only
       when every unit gets exactly one label (no hedges, no empty answers or parse failures).
-QA    accuracy of the chosen option; the choice and the gold are both mapped to the option letter
-      (a letter, or text equal to an option's text after normalisation).
+QA    `choice`: accuracy of the chosen option; the choice and the gold are both mapped to the
+      option letter (a letter, or text equal to an option's text after normalisation).
 All   `parse_fail` = share of units whose output could not be parsed; such a unit is scored as an
       empty prediction (its gold items are false negatives, nothing is guessed).
 
@@ -244,10 +245,6 @@ def _canonical_relation(spec: DatasetSpec, relation: str) -> str:
     return label_resolver(spec).resolve(relation) or normalize_label(relation)
 
 
-def _concept_mode(example: Example) -> bool:
-    return bool(example.concept_mentions) or any(e.concept_ids for e in example.entities)
-
-
 def _score_re_concepts(spec: DatasetSpec, example: Example, prediction: Prediction) -> UnitScore:
     # normalised mention -> concept ids, and concept id -> entity types, for this abstract.
     concepts_of: dict[str, set[str]] = {}
@@ -311,7 +308,7 @@ def _score_re_concepts(spec: DatasetSpec, example: Example, prediction: Predicti
             wrong.add(("concepts", frozenset(combos)) if combos else ("strings", *strings))
             spurious_strings.append(list(strings))
     tp, fp, fn = len(covered), len(wrong), len(gold - covered)
-    relation = spec.labels[0] if spec.labels else "CID"
+    relation = spec.labels[0]
     return UnitScore(
         task_type="re",
         tp=tp,
@@ -328,9 +325,7 @@ def _score_re_concepts(spec: DatasetSpec, example: Example, prediction: Predicti
     )
 
 
-def _score_re(spec: DatasetSpec, example: Example, prediction: Prediction) -> UnitScore:
-    if _concept_mode(example):
-        return _score_re_concepts(spec, example, prediction)
+def _score_re_triples(spec: DatasetSpec, example: Example, prediction: Prediction) -> UnitScore:
     gold = {
         (h, _canonical_relation(spec, r.relation), t)
         for r in example.relations
@@ -414,12 +409,19 @@ def _score_qa(spec: DatasetSpec, example: Example, prediction: Prediction) -> Un
     )
 
 
-_SCORERS = {"ner": _score_ner, "re": _score_re, "tc": _score_tc, "qa": _score_qa}
+# The scorer of each matching rule the registry can name.
+SCORERS = {
+    "mention_set": _score_ner,
+    "concept_pairs": _score_re_concepts,
+    "ordered_triples": _score_re_triples,
+    "label_set": _score_tc,
+    "choice": _score_qa,
+}
 
 
 def score_unit(spec: DatasetSpec, example: Example, prediction: Prediction) -> UnitScore:
-    """Score one unit's prediction against its gold."""
-    return _SCORERS[spec.task_type](spec, example, prediction)
+    """Score one unit's prediction against its gold, by the set's matching rule."""
+    return SCORERS[spec.matching_rule](spec, example, prediction)
 
 
 def score_output(
@@ -437,8 +439,9 @@ def score_output(
 
 
 def headline_metric_name(spec: DatasetSpec) -> str:
-    """The results key of the set's headline metric: "micro_f1" for F1 sets, "acc" for QA."""
-    return "micro_f1" if spec.metric == "f1" else "acc"
+    """The results key of the set's headline metric (the registry's `headline_metric`):
+    "micro_f1" for F1 sets, "acc" for QA."""
+    return spec.headline_metric
 
 
 def metric_names(spec: DatasetSpec) -> tuple[str, ...]:
@@ -530,6 +533,7 @@ def per_type_scores(unit_scores: Iterable[UnitScore]) -> dict[str, dict[str, flo
 
 __all__ = [
     "AGGREGATIONS",
+    "SCORERS",
     "UnitScore",
     "aggregate",
     "canonical_choice",

@@ -1,7 +1,8 @@
 """Glue between the taiyi_* YAMLs and the harness (lm-eval loads this file by path).
 
 Everything of substance lives in `harness`: readers, prompts, parsers and scorers are shared
-with the baselines and fine-tuning, so this file only names them for the YAMLs.
+with the baselines and fine-tuning, so this file only names them for the YAMLs. What differs
+between sets comes from the set's registry entry (`harness/registry.py`), carried by the task.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from typing import Any
 from lm_eval.api.task import ConfigurableTask
 
 from harness import provenance, scoring
+from harness.errors import ConfigError
 from harness.lmeval import tasks as lm_eval_tasks
+from harness.prompts import PROMPT_VERSION
+from harness.registry import DatasetSpec, resolve_spec
 
 logger = logging.getLogger("taiyi-bench")
 
@@ -30,18 +34,29 @@ class TaiyiTask(ConfigurableTask):
     (so a run on the bundled samples can never pass for a real one), the MCMLE variant, the
     versions of the code and scoring rules, the data files' checksums, and the generation budget.
 
-    Budget: the task's own `max_gen_toks` (its YAML) is what the model gets. A reasoning model's
-    `--metadata '{"thinking_allowance": N}'` adds N to it. A global `--gen_kwargs max_gen_toks=M`
-    (lm-eval applies it to every task through `set_config`) replaces it: where M is smaller, a
-    warning names this task and the metadata says `budget.cut`.
+    The set's spec, variant included, comes with the documents (`load_task_dataset`) and is the
+    one the prompts, the parser and the scorer get (`spec`). The prompt version (`metadata.version`,
+    which lm-eval reports under `versions`) is `harness.prompts.PROMPT_VERSION`, set here.
+
+    Budget: the task's own `max_gen_toks` (the registry's, unless the YAML sets one) is what the
+    model gets. A reasoning model's `--metadata '{"thinking_allowance": N}'` adds N to it. A
+    global `--gen_kwargs max_gen_toks=M` (lm-eval applies it to every task through `set_config`)
+    replaces it: where M is smaller, a warning names this task and the metadata says `budget.cut`.
     """
+
+    spec: DatasetSpec | None = None
 
     def __init__(self, config: dict[str, Any] | None = None, **kwargs: Any) -> None:
         config = {k: v for k, v in (config or {}).items() if k != "class"}
+        config["metadata"] = {**(config.get("metadata") or {}), "version": PROMPT_VERSION}
         super().__init__(config=config, **kwargs)
         metadata = self.config.metadata if isinstance(self.config.metadata, dict) else {}
         self._thinking_allowance = _non_negative_int(metadata.get("thinking_allowance", 0), "thinking_allowance")
-        generation = self.config.generation_kwargs if isinstance(self.config.generation_kwargs, dict) else {}
+        if not isinstance(self.config.generation_kwargs, dict):
+            self.config.generation_kwargs = {}
+        generation = self.config.generation_kwargs
+        if generation.get("max_gen_toks") is None and self.spec is not None:
+            generation["max_gen_toks"] = self.spec.max_gen_toks
         own = generation.get("max_gen_toks")
         self._task_budget = int(own) if own is not None else None
         self._budget_source = "task"
@@ -52,8 +67,55 @@ class TaiyiTask(ConfigurableTask):
 
     def download(self, dataset_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().download(dataset_kwargs, **kwargs)
+        evaluation = getattr(self.dataset, "evaluation", None)
+        if evaluation is not None:
+            self.spec = evaluation.spec
+        else:  # documents not built by load_task_dataset: the set the YAML names, default form
+            self.spec = resolve_spec(str((self.config.dataset_kwargs or {}).get("taiyi_set", self.config.task)))
+        self._check_metric_list()
         if lm_eval_tasks.data_source_of(self.dataset) == "samples":
-            logger.warning(lm_eval_tasks.SAMPLES_BANNER.format(task=self.config.task))
+            lm_eval_tasks.warn_samples_once(self.config.task)
+
+    def _check_metric_list(self) -> None:
+        """The YAML's metric_list (from the task-type template it includes) must name exactly the
+        metrics the scorer returns for this set."""
+        listed = [m.get("metric") for m in self.config.metric_list or [] if isinstance(m, dict)]
+        wanted = list(scoring.metric_names(self.spec))
+        if listed != wanted:
+            raise ConfigError(
+                f"taiyi-bench: task {self.config.task}: its YAML's metric_list is {listed}, but the scorer returns "
+                f"{wanted} for {self.spec.display_name}. Include the template of its task type "
+                f"({_template_hint(self.spec)}) and do not override metric_list."
+            )
+
+    # lm-eval calls these for every document; the YAML's functions get the task's own spec, so a
+    # variant chosen by --metadata (5-option MCMLE) reaches the prompt, the parser and the scorer.
+    def _harness_function(self, given: Any, configured: Any, ours: Any) -> bool:
+        """Whether lm-eval would call our own function (not a user's override or a prompt)."""
+        return (given or configured) is ours and getattr(self, "prompt", None) is None
+
+    def doc_to_text(self, doc: Any, doc_to_text: Any = None) -> Any:
+        if self._harness_function(doc_to_text, self.config.doc_to_text, lm_eval_tasks.doc_to_text):
+            return lm_eval_tasks.doc_to_text(doc, self.spec)
+        return super().doc_to_text(doc, doc_to_text)
+
+    def doc_to_target(self, doc: Any, doc_to_target: Any = None) -> Any:
+        if self._harness_function(doc_to_target, self.config.doc_to_target, lm_eval_tasks.doc_to_target):
+            return lm_eval_tasks.doc_to_target(doc, self.spec)
+        return super().doc_to_target(doc, doc_to_target)
+
+    def process_results(self, doc: Any, results: Any) -> dict[str, Any]:
+        if self._harness_function(None, self.config.process_results, lm_eval_tasks.process_results):
+            return lm_eval_tasks.process_results(doc, results, self.spec)
+        return super().process_results(doc, results)
+
+    # The per-unit verdicts and grounding are analysis values, not scores: not in metric_list,
+    # aggregated here (harness.lmeval.tasks.analysis_aggregations).
+    def aggregation(self) -> dict:
+        return {**super().aggregation(), **lm_eval_tasks.analysis_aggregations()}
+
+    def higher_is_better(self) -> dict:
+        return {**super().higher_is_better(), **lm_eval_tasks.analysis_higher_is_better(self.spec)}
 
     def set_config(self, key: str, value: Any, update: bool = False) -> None:
         """lm-eval's overrides (`--gen_kwargs`, `--num_fewshot`) land here after the task is built;
@@ -70,6 +132,13 @@ class TaiyiTask(ConfigurableTask):
         super().set_config(key, value, update=update)
         if key in ("generation_kwargs", "num_fewshot"):
             self._record_metadata()
+
+    def build_all_requests(self, *, limit: int | None = None, samples: list[int] | None = None, **kwargs: Any) -> None:
+        """lm-eval passes --limit (already a count) or --samples here, after the task is built: one
+        that leaves units out makes the results say `completeness: limited`."""
+        self._evaluated_units = len(samples) if samples is not None else None if limit is None else int(limit)
+        super().build_all_requests(limit=limit, samples=samples, **kwargs)
+        self._record_metadata()
 
     def _record_metadata(self) -> None:
         if not isinstance(self.config.metadata, dict):
@@ -99,7 +168,14 @@ class TaiyiTask(ConfigurableTask):
                 self._task_budget, None if effective is None else int(effective), self._budget_source, self._thinking_allowance
             ),
             thinking_allowance=self._thinking_allowance,
+            evaluated_units=getattr(self, "_evaluated_units", None),
         ))
+
+
+def _template_hint(spec: DatasetSpec) -> str:
+    if spec.task_type == "tc" and not spec.multi_label:
+        return "_taiyi_tc_single_label_yaml"
+    return f"_taiyi_{spec.task_type}_yaml"
 
 
 def _non_negative_int(value: Any, name: str) -> int:
@@ -112,8 +188,8 @@ def _non_negative_int(value: Any, name: str) -> int:
     return number
 
 
-# Aggregations named by the YAMLs' metric_list (per-unit values: [tp, fp, fn] for micro
-# metrics, {type: [tp, fp, fn]} for macro_f1_over_types).
+# Aggregations named by the task-type templates' metric_list (per-unit values: [tp, fp, fn] for
+# micro metrics, {type: [tp, fp, fn]} for macro_f1_over_types).
 micro_f1 = scoring.micro_f1
 micro_precision = scoring.micro_precision
 micro_recall = scoring.micro_recall

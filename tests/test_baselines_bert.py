@@ -1,5 +1,5 @@
 """Discriminative baselines: words/tags, entity markers, results layout, and train -> predict ->
-score on the bundled samples of all 13 sets with a tiny random BERT and with MiniLM (CPU)."""
+score on the bundled samples of every registered set with a tiny random BERT and with MiniLM (CPU)."""
 
 from __future__ import annotations
 

@@ -319,10 +319,20 @@ def test_smollm2_end_to_end_with_lm_eval(tmp_path, capsys):
         "baseline", "run", "smollm2-135m-instruct", "--limit", "1", "--tasks", "bc5cdr_chem", "kuake_qic",
         "--output-root", str(tmp_path), "--max-gen-toks", "24",
     ])
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert status == 0, out
     results = sorted((tmp_path / "smollm2-135m-instruct").glob("**/results_*.json"))
     assert len(results) == 1
+    # the console: the command, one line per step, the headline table, results and report paths;
+    # lm-eval's own output is in the run folder's log
+    console = (out + captured.err).splitlines()
+    assert len(console) <= 25, out
+    assert [line.split()[1] for line in console if line.startswith("✓ ")] == ["evaluate", "report"]
+    assert f"results: {results[0]}" in out and (results[0].parent / "report" / "report.html").is_file()
+    (log,) = (tmp_path / "smollm2-135m-instruct").glob("run_*.log")
+    assert "Running generate_until requests" in log.read_text(encoding="utf-8")
+    assert "Running generate_until" not in out + captured.err
     data = json.loads(results[0].read_text())
     for task in ("taiyi_bc5cdr_chem", "taiyi_kuake_qic"):
         assert "micro_f1,none" in data["results"][task]

@@ -1,4 +1,5 @@
-"""`taiyi demo` in a reduced mode, end to end: three models' results, leaderboard files, plot, reuse."""
+"""`taiyi demo` in a reduced mode, end to end: three models' results, leaderboard files, plot, report,
+what the console shows, reuse."""
 
 from __future__ import annotations
 
@@ -24,11 +25,31 @@ def _results(runs: Path, model: str) -> dict:
     return merged
 
 
-def test_reduced_demo_produces_every_artefact_and_reuses_finished_steps(tmp_path):
+def test_reduced_demo_produces_every_artefact_and_reuses_finished_steps(tmp_path, capfd):
     settings = DemoSettings.reduced(tmp_path / "demo", tasks=TASKS)
     log: list[str] = []
     records = Demo(settings, log=log.append).run()
-    assert list(records) == ["eval-base", "finetune", "eval-finetuned", "bert", "leaderboard"]
+    assert list(records) == ["eval-base", "finetune", "eval-finetuned", "bert", "leaderboard", "report"]
+
+    # The console: one line per step and a short summary; lm-eval, transformers and training talk
+    # only to the log file.
+    captured = capfd.readouterr()
+    console = (captured.out + captured.err).splitlines()
+    assert len(console) <= 40, "\n".join(console)
+    assert sum(line.startswith("✓ ") for line in console) == len(records)
+    report = Path(records["report"]["outputs"]["report"])
+    assert report.is_file() and any(str(report) in line for line in console)  # the report's path, printed
+    assert not any("Running generate_until" in line or "Loading" in line for line in console)
+    demo_log = (tmp_path / "demo" / "demo.log").read_text(encoding="utf-8")
+    assert "Running generate_until requests" in demo_log and "$ lm_eval run" in demo_log
+    # the samples banner: once per lm-eval run (base and fine-tuned), not per task
+    assert demo_log.count("runs on the BUNDLED SAMPLES written by the team") == 2
+    page = report.read_text(encoding="utf-8")
+    for model in (BASE_BASELINE, FINETUNED_NAME, BERT_NAME):
+        results = sorted((tmp_path / "demo" / "runs" / model).glob("**/results_*.json"))
+        assert "taiyi_per_type" in json.loads(results[-1].read_text(encoding="utf-8")), model  # stored with each run
+    for task in TASKS:
+        assert f'id="errors-{task.removeprefix("taiyi_")}"' in page
 
     runs = tmp_path / "demo" / "runs"
     for model in (BASE_BASELINE, FINETUNED_NAME, BERT_NAME):
@@ -56,4 +77,4 @@ def test_reduced_demo_produces_every_artefact_and_reuses_finished_steps(tmp_path
     third = Demo(settings, log=again.append)
     third.run()
     assert third.timings["eval-base"] == 0.0 and third.timings["bert"] == 0.0
-    assert third.timings["leaderboard"] > 0.0
+    assert third.timings["leaderboard"] > 0.0 and third.timings["report"] == 0.0

@@ -38,7 +38,7 @@ from harness.apps.leaderboard.bootstrap import read_units
 from harness.apps.leaderboard.build import paired_report
 from harness.apps.leaderboard.table import fmt_pct, row_label
 from harness.atomic_files import atomic_write_text
-from harness.registry import PAPER_ORDER, REGISTRY
+from harness.registry import PAPER_ORDER, PAPER_SETS, REGISTRY
 from harness.results_io import write_run_files
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +81,7 @@ def _value(cell: str) -> tuple[float, str | None]:
 
 
 def _expected_tables(text: str) -> dict[str, dict]:
-    """{'A': {'labels': [...], 'columns': {header: [13 values]}, 'models': {...}, 'average': {...}}, 'B': ...}"""
+    """{'A': {'labels': [...], 'columns': {header: [a value per set]}, 'models': {...}, 'average': {...}}, 'B': ...}"""
     out = {}
     for letter, heading, first_value_col, headers in (
         ("A", "Table A", 2, ["Taiyi", "ChatGPT-3.5", "SOTA"]),
@@ -89,7 +89,7 @@ def _expected_tables(text: str) -> dict[str, dict]:
     ):
         rows = _md_section_table(text, heading)
         body, average = rows[:-1], rows[-1]
-        assert len(body) == 13 and average[first_value_col - 1].lower() in ("average", "ave")
+        assert len(body) == len(PAPER_SETS) and average[first_value_col - 1].lower() in ("average", "ave")
         columns = {h: [_value(r[first_value_col + i])[0] for r in body] for i, h in enumerate(headers)}
         models = [_value(r[first_value_col + len(headers) - 1])[1] for r in body]
         avg = {h: _value(average[first_value_col + i])[0] for i, h in enumerate(headers)}
@@ -119,9 +119,9 @@ def test_paper_tables_match_reference_cell_by_cell(published_md: str) -> None:
         for column in table.columns:
             for index, key in enumerate(PAPER_ORDER):
                 assert column.value(key) == exp["columns"][column.header][index], (letter, column.header, key)
-            # Averages are recomputed from the 13 cells and agree with the source's average row.
+            # Averages are recomputed from the cells and agree with the source's average row.
             recomputed = column.averages()["all"]
-            assert recomputed == pytest.approx(sum(exp["columns"][column.header]) / 13)
+            assert recomputed == pytest.approx(sum(exp["columns"][column.header]) / len(PAPER_SETS))
             assert fmt_pct(recomputed) == f"{exp['average'][column.header]:.1f}"
         sota = table.column(f"published:{published[letter].id}:sota")
         assert [sota.cells[k].note for k in PAPER_ORDER] == exp["models"]
@@ -164,8 +164,8 @@ def test_paper_markdown_cell_by_cell(published_md: str, tmp_path: Path) -> None:
             assert row[1] == row_label(REGISTRY[key])
             for offset, column_header in enumerate(exp["columns"]):
                 assert _value(row[2 + offset])[0] == exp["columns"][column_header][index]
-        overall = body[13 + 4]
-        assert overall[1] == "Average (13 sets)"
+        overall = body[len(PAPER_ORDER) + 4]  # after the sets, the 4 per-type averages
+        assert overall[1] == f"Average ({len(PAPER_ORDER)} sets)"
         assert [float(x) for x in overall[2:]] == list(exp["average"].values())
 
 
@@ -310,7 +310,8 @@ def test_every_format_renders(two_runs, tmp_path: Path) -> None:
     table = leaderboard_table([runs], published="A")
     out = tmp_path / "board"
     written = write_table(table, out, ["md", "csv", "tex", "html", "png", "svg"])
-    assert sorted(p.name for p in written) == sorted(f"leaderboard.{f}" for f in ("md", "csv", "tex", "html", "png", "svg"))
+    expected = [f"leaderboard.{f}" for f in ("md", "csv", "tex", "html", "png", "svg")] + ["leaderboard.caption.txt"]
+    assert sorted(p.name for p in written) == sorted(expected)
     assert not [p for p in out.iterdir() if p.name.startswith(".")], "temporary files left behind"
     expected_a, expected_b = _expected_percent(a), _expected_percent(b)
 
@@ -325,7 +326,7 @@ def test_every_format_renders(two_runs, tmp_path: Path) -> None:
         assert row[5] == fmt_pct(expected_b[key])
         assert row[6] == fmt_pct(expected_a[key])
     overall = body[-1]
-    assert overall[6] == fmt_pct(sum(expected_a.values()) / 13)
+    assert overall[6] == fmt_pct(sum(expected_a.values()) / len(PAPER_ORDER))
     assert "## Provenance" in (out / "leaderboard.md").read_text(encoding="utf-8")
 
     # CSV: same numbers, and a provenance section.
@@ -413,7 +414,7 @@ def test_compare_puts_run_next_to_published_with_deltas(two_runs) -> None:
     delta = table.columns[1]
     for key in PAPER_ORDER:
         assert delta.value(key) == pytest.approx(expected[key] - taiyi[key])
-    assert delta.averages()["all"] == pytest.approx(sum(expected.values()) / 13 - 65.1076923, abs=1e-6)
+    assert delta.averages()["all"] == pytest.approx(sum(expected.values()) / len(PAPER_ORDER) - 65.1076923, abs=1e-6)
     header, body = _parse_markdown_table(render_markdown(table))
     assert body[0][3].startswith(("+", "-")) or body[0][3] == "0.0"
 

@@ -135,7 +135,7 @@ def test_mcmle_options_and_few_shot_k_are_separate_columns(tmp_path: Path) -> No
     # The 4-option column's averages are its own run's, untouched by the newer 5-option run.
     expected_qa = (percent(four, "medqa_usmle") + percent(four, "medqa_mcmle") + percent(four, "pubmedqa")) / 3
     assert by_header["org/m"].averages()["qa"] == pytest.approx(expected_qa)
-    assert by_header["org/m (MCMLE 5-opt)"].averages()["all"] is None  # one set of 13
+    assert by_header["org/m (MCMLE 5-opt)"].averages()["all"] is None  # one set of all
     provenance = " ".join(by_header["org/m (MCMLE 5-opt)"].provenance)
     assert "MCMLE 5 options" in provenance
 
@@ -182,7 +182,7 @@ def test_a_budget_cut_run_is_its_own_column_marked_and_kept_out_of_averages(tmp_
     assert headers(table) == ["org/m", "org/m (budget cut)"]
     assert not [w for w in table.warnings if "duplicate" in w]
     full_column, cut_column = table.columns
-    assert full_column.averages()["all"] == pytest.approx(sum(percent(full, k) for k in PAPER_ORDER) / 13)
+    assert full_column.averages()["all"] == pytest.approx(sum(percent(full, k) for k in PAPER_ORDER) / len(PAPER_ORDER))
     for key in PAPER_ORDER:
         assert cut_column.value(key) == pytest.approx(percent(cut, key))
         assert (cut_column.cells[key].flag == "budget cut") == (key in cut_sets), key
@@ -203,7 +203,7 @@ def test_a_budget_cut_run_is_its_own_column_marked_and_kept_out_of_averages(tmp_
 
     counted = leaderboard_table([tmp_path], published="none", include_budget_cut=True).columns[1]
     assert counted.cells[some_cut].flag == "budget cut"  # still marked
-    assert counted.averages()["all"] == pytest.approx(sum(percent(cut, k) for k in PAPER_ORDER) / 13)
+    assert counted.averages()["all"] == pytest.approx(sum(percent(cut, k) for k in PAPER_ORDER) / len(PAPER_ORDER))
 
 
 def test_cli_include_budget_cut_flag(tmp_path: Path) -> None:
@@ -215,7 +215,7 @@ def test_cli_include_budget_cut_flag(tmp_path: Path) -> None:
         out = tmp_path / ("counted" if flag else "plain")
         assert main(["leaderboard", str(tmp_path / "runs"), "--out", str(out), "--formats", "csv", "--published", "none", *flag]) == 0
         table = list(csv.reader(io.StringIO((out / "leaderboard.csv").read_text(encoding="utf-8"))))
-        rows[bool(flag)] = next(r for r in table if r and r[1].startswith("Average (13"))
+        rows[bool(flag)] = next(r for r in table if r and r[1].startswith(f"Average ({len(PAPER_ORDER)}"))
     assert rows[False][3] == "—"
     assert re.fullmatch(r"\d+\.\d", rows[True][3])
 
@@ -323,7 +323,7 @@ def test_old_files_without_the_new_keys_load_as_the_defaults(tmp_path: Path) -> 
         assert not column.has_flags  # budget unknown: nothing marked
         assert "generation budget not recorded" in " ".join(column.provenance)
         assert "taiyi-bench version and scoring rules not recorded" in " ".join(column.provenance)
-    assert table.columns[0].averages()["all"] == pytest.approx(sum(percent(plain, k) for k in PAPER_ORDER) / 13)
+    assert table.columns[0].averages()["all"] == pytest.approx(sum(percent(plain, k) for k in PAPER_ORDER) / len(PAPER_ORDER))
 
 
 def test_an_unrecorded_budget_is_not_merged_with_a_recorded_one(tmp_path: Path) -> None:

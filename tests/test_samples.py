@@ -12,10 +12,11 @@ from harness.apps.cli import main as taiyi_main
 from harness.apps.data_check import check_data_dir
 from harness.loading import available_splits, load_split
 from harness.paths import SAMPLES_DIR
-from harness.registry import KUAKE_QIC_INTENTS, LITCOVID_TOPICS, iter_specs
+from harness.registry import KUAKE_QIC_INTENTS, LITCOVID_TOPICS, REGISTRY, iter_specs
 from harness.samples.build_samples import build
 
-VARIANTS = [(spec.key, options) for spec in iter_specs() for options in ((4, 5) if spec.key == "medqa_mcmle" else (4,))]
+# Every form of every set: (key, form name, {variant option: value}); the default form is "".
+VARIANTS = [(spec.key, name, form.variant_record) for spec in iter_specs() for name, form in spec.forms()]
 
 
 @pytest.fixture(autouse=True)
@@ -25,11 +26,11 @@ def _no_data_dir(monkeypatch):
 
 @pytest.fixture(scope="module")
 def samples():
-    """(set, options, split) -> LoadedSplit for every shipped split."""
+    """(set, form name, split) -> LoadedSplit for every shipped split."""
     loaded = {}
-    for key, options in VARIANTS:
-        for split in available_splits(key, None, mcmle_options=options):
-            loaded[key, options, split] = load_split(key, split, None, mcmle_options=options)
+    for key, name, options in VARIANTS:
+        for split in available_splits(key, None, **options):
+            loaded[key, name, split] = load_split(key, split, None, **options)
     return loaded
 
 
@@ -47,9 +48,9 @@ def test_shipped_files_equal_a_fresh_build(tmp_path):
 
 
 def test_every_set_ships_train_and_eval_split(samples):
-    for key, options in VARIANTS:
-        splits = {split for (k, o, split) in samples if (k, o) == (key, options)}
-        spec = samples[key, options, next(iter(splits))].spec
+    for key, name, _ in VARIANTS:
+        splits = {split for (k, o, split) in samples if (k, o) == (key, name)}
+        spec = samples[key, name, next(iter(splits))].spec
         assert {"train", spec.eval_split} <= splits, key
 
 
@@ -68,7 +69,7 @@ def test_samples_load_cleanly(samples):
 
 
 def test_ner_hard_cases(samples):
-    cmeee = samples["cmeee", 4, "dev"].examples + samples["cmeee", 4, "train"].examples
+    cmeee = samples["cmeee", "", "dev"].examples + samples["cmeee", "", "train"].examples
     nested = crossing = 0
     for ex in cmeee:
         spans = [(e.start, e.end) for e in ex.entities]
@@ -79,21 +80,21 @@ def test_ner_hard_cases(samples):
                 elif a[0] < b[0] < a[1] < b[1]:
                     crossing += 1
     assert nested >= 10 and crossing == 2
-    assert {e.type for ex in samples["cmeee", 4, "dev"].examples for e in ex.entities} == set(samples["cmeee", 4, "dev"].spec.labels)
-    assert any(not ex.entities for ex in samples["cmeee", 4, "dev"].examples)
-    chemdner = samples["chemdner", 4, "train"].examples
+    assert {e.type for ex in samples["cmeee", "", "dev"].examples for e in ex.entities} == set(samples["cmeee", "", "dev"].spec.labels)
+    assert any(not ex.entities for ex in samples["cmeee", "", "dev"].examples)
+    chemdner = samples["chemdner", "", "train"].examples
     assert any(e.mention == "2 , 4 - dinitrophenol" for ex in chemdner for e in ex.entities)
     for key in ("bc5cdr_chem", "bc5cdr_dise", "ncbi_disease", "chemdner"):
-        examples = samples[key, 4, "test"].examples
+        examples = samples[key, "", "test"].examples
         assert any(len(e.mention.split()) > 1 for ex in examples for e in ex.entities) and any(not ex.entities for ex in examples)
 
 
 def test_bc5cdr_hard_cases_and_iob_consistency(samples):
-    docs = [ex for split in ("train", "dev", "test") for ex in samples["bc5cdr_re", 4, split].examples]
+    docs = [ex for split in ("train", "dev", "test") for ex in samples["bc5cdr_re", "", split].examples]
     composite = [e for ex in docs for e in ex.entities if len(e.concept_ids) > 1]
     assert composite and any(e.concept_ids == ("-1",) for ex in docs for e in ex.entities)
     assert all("-1" not in ex.concept_mentions for ex in docs)
-    assert any(not ex.relations for ex in samples["bc5cdr_re", 4, "test"].examples)
+    assert any(not ex.relations for ex in samples["bc5cdr_re", "", "test"].examples)
     valproate = next(ex for ex in docs if ex.id == "99000303")  # composite with individual strings
     liver, kidney = next(e for e in valproate.entities if e.mention == "liver or kidney injury").concept_ids
     assert {"liver or kidney injury", "liver injury", "Liver injury"} <= set(valproate.concept_mentions[liver])
@@ -104,36 +105,36 @@ def test_bc5cdr_hard_cases_and_iob_consistency(samples):
     assert arrest.concept_mentions[heart] == arrest.concept_mentions[lungs] == ["Cardiorespiratory arrest", "cardiorespiratory arrest"]
     # The IOB files are the same abstracts split into sentences, as in the official data.
     for split in ("train", "dev", "test"):
-        pubtator = Counter(e.type for ex in samples["bc5cdr_re", 4, split].examples for e in ex.entities)
-        assert sum(len(ex.entities) for ex in samples["bc5cdr_chem", 4, split].examples) == pubtator["Chemical"]
-        assert sum(len(ex.entities) for ex in samples["bc5cdr_dise", 4, split].examples) == pubtator["Disease"]
+        pubtator = Counter(e.type for ex in samples["bc5cdr_re", "", split].examples for e in ex.entities)
+        assert sum(len(ex.entities) for ex in samples["bc5cdr_chem", "", split].examples) == pubtator["Chemical"]
+        assert sum(len(ex.entities) for ex in samples["bc5cdr_dise", "", split].examples) == pubtator["Disease"]
 
 
 def test_classification_hard_cases(samples):
-    hoc = samples["hoc", 4, "test"].examples
+    hoc = samples["hoc", "", "test"].examples
     assert any(len(ex.labels) > 1 for ex in hoc) and any(not ex.labels for ex in hoc)
-    litcovid = samples["litcovid", 4, "test"].examples
+    litcovid = samples["litcovid", "", "test"].examples
     assert any(len(ex.labels) > 1 for ex in litcovid)
     assert {label for ex in litcovid for label in ex.labels} == set(LITCOVID_TOPICS)
-    assert {ex.labels[0] for ex in samples["kuake_qic", 4, "dev"].examples} == set(KUAKE_QIC_INTENTS)
-    cmeie = samples["cmeie", 4, "dev"].examples
+    assert {ex.labels[0] for ex in samples["kuake_qic", "", "dev"].examples} == set(KUAKE_QIC_INTENTS)
+    cmeie = samples["cmeie", "", "dev"].examples
     assert any(len(ex.relations) >= 3 for ex in cmeie) and any(len({r.head for r in ex.relations}) > 1 for ex in cmeie)
     assert any(len(ex.relations) != len(set(ex.relations)) for ex in cmeie)  # a repeated triple, as in the real dev file
 
 
 def test_qa_hard_cases(samples):
-    pubmedqa = samples["pubmedqa", 4, "test"].examples
+    pubmedqa = samples["pubmedqa", "", "test"].examples
     assert {ex.meta["final_decision"] for ex in pubmedqa} == {"yes", "no", "maybe"}
     assert all(ex.options == {"A": "yes", "B": "no", "C": "maybe"} for ex in pubmedqa)
-    assert not {ex.id for ex in pubmedqa} & {ex.id for ex in samples["pubmedqa", 4, "train"].examples}
+    assert not {ex.id for ex in pubmedqa} & {ex.id for ex in samples["pubmedqa", "", "train"].examples}
     for split in ("train", "dev", "test"):
-        four, five = samples["medqa_mcmle", 4, split].examples, samples["medqa_mcmle", 5, split].examples
+        four, five = samples["medqa_mcmle", "", split].examples, samples["medqa_mcmle", "5 options", split].examples
         assert all(len(ex.options) == 4 for ex in four) and all(len(ex.options) == 5 for ex in five)
         for a, b in zip(four, five, strict=True):
             assert a.question == b.question and a.options[a.answer] == b.options[b.answer]
-    assert set(Counter(ex.answer for ex in samples["medqa_mcmle", 4, "test"].examples)) == set("ABCD")
-    assert set(Counter(ex.answer for ex in samples["medqa_mcmle", 5, "test"].examples)) == set("ABCDE")
-    assert set(Counter(ex.answer for ex in samples["medqa_usmle", 4, "test"].examples)) == set("ABCD")
+    assert set(Counter(ex.answer for ex in samples["medqa_mcmle", "", "test"].examples)) == set("ABCD")
+    assert set(Counter(ex.answer for ex in samples["medqa_mcmle", "5 options", "test"].examples)) == set("ABCDE")
+    assert set(Counter(ex.answer for ex in samples["medqa_usmle", "", "test"].examples)) == set("ABCD")
 
 
 def test_languages(samples):
@@ -149,7 +150,7 @@ def test_data_check_on_samples_says_so():
     out = io.StringIO()
     with redirect_stdout(out):
         assert taiyi_main(["data", "check"]) == 0
-    assert "BUNDLED SAMPLES" in out.getvalue() and "13/13 sets found" in out.getvalue()
+    assert "BUNDLED SAMPLES" in out.getvalue() and f"{len(REGISTRY)}/{len(REGISTRY)} sets found" in out.getvalue()
     with redirect_stdout(io.StringIO()) as listing:
         assert taiyi_main(["data", "list"]) == 0
     assert all(spec.task_name in listing.getvalue() for spec in iter_specs())

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import warnings
 from fractions import Fraction
 
@@ -27,6 +26,8 @@ from harness.scoring import (
     score_unit,
     unit_metric_values,
 )
+
+from task_files import metric_list_names, read_task_yaml
 
 CHEM = get_spec("bc5cdr_chem")
 CMEEE = get_spec("cmeee")
@@ -349,7 +350,7 @@ def test_unit_values_are_json_and_match_the_task_yaml(spec, repo_root):
     json.dumps(unit.to_dict())
     yaml_path = repo_root / "tasks" / f"{spec.task_name}.yaml"
     if yaml_path.exists():
-        listed = re.findall(r"^\s*-\s*metric:\s*(\w+)", yaml_path.read_text(), re.M)
+        listed = metric_list_names(read_task_yaml(yaml_path))  # the metric_list of its task-type template
         assert set(listed) == set(values), f"{yaml_path.name} lists {listed}"
 
 

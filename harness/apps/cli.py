@@ -1,12 +1,21 @@
 """The `taiyi` command line. Each subcommand lives in its own module, which exposes
 `register(subparsers)`; this file only wires them together (imports stay lazy so that
-`taiyi --help` is fast)."""
+`taiyi --help` is fast).
+
+It also guards every subcommand: an output folder or file that cannot be written is refused
+before any work, and an error the user can cause and fix (bad settings, a missing, unreadable or
+malformed file, a full disk) that escapes a subcommand ends in one line,
+`taiyi <command>: error: <message>`, with exit status 1, never in a traceback. TAIYI_DEBUG=1
+shows the traceback as well.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+from pathlib import Path
 
 # subcommand -> module that defines `register(subparsers)`
 SUBCOMMANDS: dict[str, str] = {
@@ -15,7 +24,22 @@ SUBCOMMANDS: dict[str, str] = {
     "finetune": "finetune.cli",
     "baseline": "baselines.cli",
     "demo": "harness.apps.demo",
+    "compare": "harness.apps.compare",
+    "report": "harness.apps.report",
+    "reference": "harness.apps.reference",
 }
+DEBUG_ENV = "TAIYI_DEBUG"
+# Parsed arguments that name something a command writes: attribute -> (option, what it is).
+# `baseline new --dir` is the one `dir` that is written to (`data check DIR` is read).
+OUTPUT_ARGUMENTS: dict[str, tuple[str, str]] = {
+    "out": ("--out", "folder"),
+    "results_dir": ("--results-dir", "folder"),
+    "output_dir": ("--output-dir", "folder"),
+    "output_root": ("--output-root", "folder"),
+    "json": ("--json", "file"),
+}
+EXIT_USER_ERROR = 1
+EXIT_INTERRUPTED = 130
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -32,6 +56,59 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def unwritable_reason(path: Path, kind: str) -> str | None:
+    """Why `path` (a "folder" to create or fill, or a "file" to write) cannot be written; None
+    when it can. Nothing is created: the nearest existing folder above it is asked."""
+    target = Path(path).expanduser()
+    if target.exists() and (target.is_dir() if kind == "file" else not target.is_dir()):
+        return f"{target} is a {'folder' if kind == 'file' else 'file'}, not a {kind}"
+    probe = target.parent if kind == "file" else target
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is a file, so no folder can be made below it"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe} is not writable"
+    return None
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse an output that cannot be written, before the command does any work (a run must not
+    train for an hour and then fail to save)."""
+    from harness.errors import ConfigError
+
+    if getattr(args, "dry_run", False):
+        return
+    outputs = dict(OUTPUT_ARGUMENTS)
+    if str(getattr(args, "formats", "")).strip().lower() == "none":  # `leaderboard --formats none` writes nothing
+        outputs.pop("out")
+    if args.command == "baseline" and getattr(args, "baseline_command", None) == "new":
+        outputs["dir"] = ("--dir", "folder")
+    for attribute, (option, kind) in outputs.items():
+        value = getattr(args, attribute, None)
+        if isinstance(value, (str, Path)) and str(value):
+            reason = unwritable_reason(Path(value), kind)
+            if reason:
+                raise ConfigError(f"{option} {value}: cannot write there ({reason}); choose another {kind}")
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exception classes a user causes and can fix; anything else is a bug and keeps its traceback.
+    ConfigError, DataFormatError and DataNotFoundError are ValueError / OSError subclasses."""
+    errors: list[type[BaseException]] = [OSError, ValueError]
+    for module, name in (("yaml", "YAMLError"), ("safetensors", "SafetensorError")):
+        loaded = sys.modules.get(module)  # only if the command imported it: they cannot be raised otherwise
+        if loaded is not None and isinstance(getattr(loaded, name, None), type):
+            errors.append(getattr(loaded, name))
+    return tuple(errors)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:  # "Permission denied: '/x'", without "[Errno 13]"
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    return str(exc) or type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in argv if not a.startswith("-")), None)
@@ -40,7 +117,24 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        check_outputs(args)
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"taiyi {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - sorted below: user errors become one line, bugs re-raise
+        if not isinstance(exc, _user_errors()):
+            raise
+        from harness.errors import ConfigError, DataFormatError, DataNotFoundError
+
+        # The project's own errors are complete messages; for the others the traceback may help.
+        ours = isinstance(exc, (ConfigError, DataFormatError, DataNotFoundError))
+        hint = "" if ours or os.environ.get(DEBUG_ENV) else f" ({DEBUG_ENV}=1 shows the traceback)"
+        print(f"taiyi {args.command}: error: {_describe(exc)}{hint}", file=sys.stderr)
+        if os.environ.get(DEBUG_ENV):
+            raise
+        return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.errors import DataFormatError, DataNotFoundError
-from harness.loading import compare_counts, load_split, observed_counts, spec_for, split_files
+from harness.loading import compare_counts, load_split, observed_counts, split_files
 from harness.paths import DATA_DIR_ENV, SAMPLES_DIR, resolve_data_dir
 from harness.provenance import file_sha256
 from harness.registry import TASK_TYPE_NAMES, DatasetSpec, SplitCounts, iter_specs
@@ -126,7 +126,7 @@ def _checksum(path: Path, cache: dict[Path, FileInfo]) -> FileInfo:
 
 
 def _check_split(
-    spec: DatasetSpec, split: str, variant: str, options: int, root: Path, samples: bool, sums: dict[Path, FileInfo]
+    spec: DatasetSpec, split: str, variant: str, root: Path, samples: bool, sums: dict[Path, FileInfo]
 ) -> SplitReport:
     report = SplitReport(split, variant, "missing", is_eval=split == spec.eval_split)
     try:
@@ -135,15 +135,21 @@ def _check_split(
         names = spec.files[split]
         names = [names] if isinstance(names, str) else list(names)
         wanted = [f"{spec.data_subdir}/{name}" for name in names]
-        report.message = ("missing " + ", ".join(wanted)) if len(wanted) == 1 or spec.reader == "read_pubmedqa" \
+        report.message = ("missing " + ", ".join(wanted)) if len(wanted) == 1 or spec.file_policy == "all" \
             else "missing (one of) " + " or ".join(wanted)
         return report
-    report.files = [_checksum(path, sums) for path in paths]
+    except OSError as err:  # a folder that cannot be searched
+        report.status, report.message = "error", f"cannot read {err.filename or spec.data_subdir}: {err.strerror or err}"
+        return report
     started = time.perf_counter()
     try:
-        loaded = load_split(spec.key, split, root, mcmle_options=options)
+        report.files = [_checksum(path, sums) for path in paths]
+        loaded = load_split(spec, split, root)
     except DataFormatError as err:
         report.status, report.message = "error", str(err)
+        return report
+    except OSError as err:  # unreadable file or folder: this row says so, the report goes on
+        report.status, report.message = "error", f"cannot read {err.filename or spec.data_subdir}: {err.strerror or err}"
         return report
     report.seconds = time.perf_counter() - started
     report.observed = observed_counts(loaded.spec, loaded.examples)
@@ -168,12 +174,10 @@ def check_data_dir(data_dir: str | Path | None = None) -> DataReport:
     sums: dict[Path, FileInfo] = {}
     sets = []
     for base in iter_specs():
-        variants = [("", 4)] + ([("5 options", 5)] if base.key == "medqa_mcmle" else [])
         splits = []
-        for variant, options in variants:
-            spec = spec_for(base.key, mcmle_options=options)
+        for variant, spec in base.forms():  # the default form, then each variant the registry lists
             for split in spec.files:
-                splits.append(_check_split(spec, split, variant, options, root, source == "samples", sums))
+                splits.append(_check_split(spec, split, variant, root, source == "samples", sums))
         sets.append(SetReport(base, splits))
     return DataReport(root, source, sets)
 
@@ -294,8 +298,9 @@ def render_list(console: Console) -> None:
         labels = ", ".join(spec.label_name(label) for label in spec.labels)
         if len(spec.labels) > 6:
             labels = f"{len(spec.labels)}: " + ", ".join(spec.label_name(label) for label in spec.labels[:4]) + ", ..."
-        if spec.key == "medqa_mcmle":
-            labels += " (A-E with mcmle_options=5)"
+        for value, variant in spec.variants.items():
+            if variant.labels:
+                labels += f" ({variant.labels[0]}-{variant.labels[-1]} with {spec.variant_option}={value})"
         kind = TASK_TYPE_NAMES[spec.task_type] + (" multi-label" if spec.multi_label else "")
         table.add_row(spec.task_name, spec.display_name, spec.language, kind, spec.eval_split, spec.unit,
                       "micro-F1" if spec.metric == "f1" else "accuracy", labels, spec.data_subdir)

@@ -5,6 +5,12 @@
     3. eval-finetuned that checkpoint on the same units, the same way
     4. bert           the MiniLM discriminative baseline, trained briefly and scored per set
     5. leaderboard    every run beside the published paper rows, as tables and a plot
+    6. report         one HTML page about the three runs (`taiyi report`): intervals, per-type scores,
+                      grounding, parse failures and every error unit
+
+The terminal shows one line per step (a progress bar while it runs, then its time) and a short
+summary: the headline table and where the report is. Everything the steps print - lm-eval,
+transformers and training logs - goes to `<out>/demo.log`.
 
 Each finished step leaves a marker (`<out>/steps/<step>.json`, written atomically) naming its
 outputs; a second run with the same settings skips it. An interrupted step leaves the finished
@@ -21,7 +27,6 @@ import json
 import os
 import shutil
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,11 +89,13 @@ def _write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
 class Demo:
     """Runs the steps in order, skipping those already finished with the same settings."""
 
-    def __init__(self, settings: DemoSettings, log: Callable[[str], None] = print) -> None:
+    def __init__(self, settings: DemoSettings, log: Callable[[str], None] | None = None) -> None:
         self.s = settings
         self.out = Path(settings.out).expanduser().resolve()
         self.runs_dir = self.out / "runs"
-        self.log = log
+        self.log_path = self.out / "demo.log"
+        self.log = log  # also receives every line the demo prints itself (tests read them)
+        self.console = None  # the StepConsole of a running demo
         self.timings: dict[str, float] = {}
         self.skipped: dict[str, str] = {}  # task name -> why its set is not in the data directory
         self.steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
@@ -97,6 +104,7 @@ class Demo:
             ("eval-finetuned", self.eval_finetuned),
             ("bert", self.bert),
             ("leaderboard", self.leaderboard),
+            ("report", self.report),
         ]
 
     # ------------------------------------------------------------------ step bookkeeping
@@ -115,41 +123,50 @@ class Demo:
         """A record to reuse instead of running the step (never with --fresh)."""
         return None if self.s.fresh else self._record(step)
 
+    def say(self, text: str = "") -> None:
+        """A line of the demo's own on the terminal (and in the log)."""
+        from rich.text import Text
+
+        if self.console is not None:
+            self.console.print(Text(text))
+        else:
+            print(text)
+        if self.log is not None:
+            self.log(text)
+
     def run(self) -> dict[str, dict[str, Any]]:
         import torch
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from harness.apps.console import LM_EVAL_PROGRESS, StepConsole
 
         torch.set_num_threads(self.s.threads)
         os.environ.setdefault("OMP_NUM_THREADS", str(self.s.threads))  # the lm_eval subprocesses
         data_dir = resolve_data_dir(self.s.data_dir)
         self._check_sets(data_dir)
-        self.log(
-            f"taiyi demo -> {self.out}\n"
-            + (f"data: {data_dir}" if data_dir else "data: BUNDLED SAMPLES (no TAIYI_DATA_DIR): scores say nothing about the models")
-        )
         records: dict[str, dict[str, Any]] = {}
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-                      TimeElapsedColumn()) as progress:
-            bar = progress.add_task("taiyi demo", total=len(self.steps))
-            for name, step in self.steps:
-                previous = self.finished(name)
-                if previous is not None:
-                    progress.console.print(f"[green]✓[/] {name}: finished earlier ({previous['seconds']:.0f} s), reused")
-                    records[name] = previous
-                    self.timings[name] = 0.0
-                    progress.advance(bar)
-                    continue
-                progress.update(bar, description=f"taiyi demo: {name}")
-                started = time.perf_counter()
-                outputs = step()
-                seconds = time.perf_counter() - started
-                record = {"step": name, "seconds": round(seconds, 1), "fingerprint": self.s.fingerprint(), "outputs": outputs}
-                _write_json_atomically(self._marker(name), record)
-                records[name] = record
-                self.timings[name] = seconds
-                progress.console.print(f"[green]✓[/] {name}: {seconds:.0f} s")
-                progress.advance(bar)
-        self._summary(records)
+        with StepConsole(self.log_path) as console:
+            self.console = console
+            try:
+                self.say(f"taiyi demo -> {self.out}  (full logs: {self.log_path})")
+                self.say(f"data: {data_dir}" if data_dir else
+                         "data: BUNDLED SAMPLES (no TAIYI_DATA_DIR): the scores say nothing about the models")
+                for name, step in self.steps:
+                    previous = self.finished(name)
+                    if previous is not None:
+                        console.done(name, 0.0, note=f"finished earlier ({previous['seconds']:.0f} s), reused")
+                        records[name] = previous
+                        self.timings[name] = 0.0
+                        continue
+                    with console.step(name, progress=LM_EVAL_PROGRESS if name.startswith("eval") else None):
+                        outputs = step()
+                    seconds = console.timings[name]
+                    record = {"step": name, "seconds": round(seconds, 1), "fingerprint": self.s.fingerprint(), "outputs": outputs}
+                    _write_json_atomically(self._marker(name), record)
+                    records[name] = record
+                    self.timings[name] = seconds
+                self._summary(records)
+            finally:
+                self.console = None
         return records
 
     def _check_sets(self, data_dir: Path | None) -> None:
@@ -159,13 +176,28 @@ class Demo:
         tasks, self.skipped = select_available_tasks(self.s.task_list, data_dir, skip_missing=self.s.skip_missing)
         if self.skipped:
             self.s.tasks = list(tasks or [])
-            self.log(f"skipping {len(self.skipped)} set(s) missing from {data_dir}: {', '.join(self.skipped)}")
+            self.say(f"skipping {len(self.skipped)} set(s) missing from {data_dir}: {', '.join(self.skipped)}")
 
     def _summary(self, records: dict[str, dict[str, Any]]) -> None:
-        self.log("\nWhere everything went:")
-        for name, record in records.items():
-            for label, value in record.get("outputs", {}).items():
-                self.log(f"  {name:<15} {label:<12} {value}")
+        from harness.apps.console import headline_summary
+
+        self.say()
+        try:
+            self.console.console.print(headline_summary([self.runs_dir], title="Headline (micro-F1 / accuracy, percent)"))
+        except (ValueError, OSError) as exc:  # a summary must not hide the files that were written
+            self.say(f"(no headline table: {exc})")
+        self.say()
+        self.say("Where everything went:")
+        places = {
+            "report": records.get("report", {}).get("outputs", {}).get("report"),
+            "leaderboard": records.get("leaderboard", {}).get("outputs", {}).get("tables"),
+            "runs": str(self.runs_dir),
+            "adapter": records.get("finetune", {}).get("outputs", {}).get("adapter"),
+            "log": str(self.log_path),
+        }
+        for label, value in places.items():
+            if value:
+                self.say(f"  {label:<12} {value}")
 
     # ------------------------------------------------------------------ the steps
     def _run_llm(self, config: Any, model_location: str) -> dict[str, Any]:
@@ -177,7 +209,7 @@ class Demo:
             data_dir=resolve_data_dir(self.s.data_dir), output_root=self.runs_dir,
             gen_kwargs={"max_gen_toks": self.s.max_gen_toks},
         )
-        self.log("$ " + invocation.shell())
+        print("$ " + invocation.shell(), flush=True)  # into the log: the exact command, to reproduce it
         status = execute(invocation)
         if status != 0:
             raise RuntimeError(f"lm_eval exited with status {status} for {config.name}")
@@ -186,6 +218,9 @@ class Demo:
             raise RuntimeError(f"lm_eval wrote no results file under {invocation.output_path}")
         if self.skipped:
             record_skipped_sets(results, self.skipped)
+        from harness.verdicts import record_per_type
+
+        record_per_type(results)  # the per-type scores, stored with the run
         return {"results": str(results)}
 
     def eval_base(self) -> dict[str, Any]:
@@ -267,6 +302,12 @@ class Demo:
         if status not in (0, None):
             raise RuntimeError(f"taiyi leaderboard exited with status {status}")
         return {"tables": str(out), "plot": str(out / "leaderboard.png")}
+
+    def report(self) -> dict[str, Any]:
+        from harness.apps.report import build_report
+
+        path = build_report([self.runs_dir], self.out / "report", title="taiyi demo: error report")
+        return {"report": str(path)}
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:

@@ -25,12 +25,15 @@ under the `lm_eval` command it is printed as one line, without a traceback.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from lm_eval.models.huggingface import HFLM
 
 from harness import prompt_formats
 from harness.errors import ConfigError
+from harness.integrity import check_adapter
+from harness.lmeval.errors import install_excepthook
 
 
 class PromptFormatError(ConfigError):
@@ -164,8 +167,16 @@ class TaiyiHFLM(PromptFormatMixin, HFLM):
 
     def __init__(self, *args: Any, prompt_format: str | None = None, eod_token: str | None = None, **kwargs: Any):
         self._configure_prompt_format(prompt_format, eod_token, kwargs)
+        _check_local_adapter(kwargs.get("peft"))
         super().__init__(*args, **kwargs)
         self._bind_tokenizer(self.tokenizer)
+
+
+def _check_local_adapter(peft: Any) -> None:
+    """A local adapter folder (`peft=`) is evaluated only when complete (`harness.integrity`): an
+    interrupted fine-tuning stage or a truncated file stops here, in one line, before any load."""
+    if isinstance(peft, str) and Path(peft).expanduser().exists():
+        check_adapter(Path(peft).expanduser(), f"peft={peft}")
 
 
 def _vllm_class() -> type:
@@ -214,3 +225,4 @@ def _install_excepthook() -> None:
 
 
 _install_excepthook()
+install_excepthook()  # an incomplete adapter (peft=) is a ConfigError: one line too

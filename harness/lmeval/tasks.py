@@ -3,6 +3,12 @@
 Each lm-eval doc is {"id", "dataset", "split", "data_source", "example"}, where "example" is
 the `Example` as JSON. Keeping the record as one JSON string (rather than Arrow columns) keeps
 variable-key fields (options, concept mentions) intact and makes the samples log self-contained.
+
+The spec is resolved once per task: `load_task_dataset` resolves the set and its variant from
+the task's `taiyi_set` and lm-eval's `--metadata`, the loader returns it with the documents
+(`TaiyiDatasetDict.evaluation.spec`), and the task (`tasks/utils.py:TaiyiTask`) hands it to
+`doc_to_text`, `doc_to_target` and `process_results`. Called without one (scripts, tests), they
+fall back to the set's default form in the registry.
 """
 
 from __future__ import annotations
@@ -10,22 +16,28 @@ from __future__ import annotations
 import json
 import logging
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import datasets
-import yaml
 
-from harness.errors import DataNotFoundError
+from harness import provenance
+from harness.errors import DataFormatError, DataNotFoundError
+from harness.lmeval.errors import install_excepthook
 from harness.loading import LoadedSplit, load_split
 from harness.parsers import parse_output
-from harness.paths import bundled_dir
 from harness.prompts import render_answer, render_prompt
 from harness.records import Example
-from harness.registry import get_spec
+from harness.registry import DatasetSpec, get_spec, iter_specs, resolve_spec
 from harness.scoring import score_unit, unit_metric_values
+from harness.verdicts import (
+    ANALYSIS_AGGREGATIONS,
+    ANALYSIS_HIGHER_IS_BETTER,
+    analysis_metric_names,
+    unit_analysis_values,
+)
 
 logger = logging.getLogger("taiyi-bench")
+install_excepthook()  # `lm_eval` prints a bad data file as one line (harness.lmeval.errors)
 
 SAMPLES_BANNER = (
     "\n" + "!" * 78 + "\n"
@@ -54,22 +66,23 @@ class TaiyiDatasetDict(datasets.DatasetDict):
     pool: LoadedSplit | None = None  # the few-shot pool, None when there is none
 
 
-def load_task_dataset(taiyi_set: str, data_dir: str | None = None, mcmle_options: int = 4, **_: Any) -> TaiyiDatasetDict:
+def load_task_dataset(taiyi_set: str, data_dir: str | None = None, **options: Any) -> TaiyiDatasetDict:
     """lm-eval `custom_dataset`: the eval split as "test" and a few-shot pool as "train".
 
     lm-eval calls it with every `--metadata` key (and, under `simple_evaluate`, the model_args
-    too) plus the task's dataset_kwargs (`taiyi_set`): `data_dir` and `mcmle_options` are used,
-    the rest (thinking_allowance, pretrained, ...) ignored. The few-shot pool is the set's train
-    split; where the data directory lacks one, the bundled samples' train split is used, said in
-    the log and recorded as the run's `fewshot_source`.
+    too) plus the task's dataset_kwargs (`taiyi_set`): `data_dir` and the set's own variant
+    option (`mcmle_options`) are used, the rest (thinking_allowance, pretrained, ...) ignored.
+    The few-shot pool is the set's train split; where the data directory lacks one, the bundled
+    samples' train split is used, said in the log and recorded as the run's `fewshot_source`.
     """
-    spec = get_spec(taiyi_set)
-    evaluation = load_split(spec.key, spec.eval_split, data_dir, mcmle_options=int(mcmle_options))
+    spec = resolve_spec(taiyi_set, options)
+    evaluation = load_split(spec, spec.eval_split, data_dir)
+    _check_evaluation_split(evaluation)
     splits = {"test": datasets.Dataset.from_list(_to_docs(evaluation.examples, evaluation.source))}
     try:
-        pool = load_split(spec.key, "train", data_dir, mcmle_options=int(mcmle_options))
+        pool = load_split(spec, "train", data_dir)
     except (DataNotFoundError, KeyError):
-        pool = load_split(spec.key, "train", None, mcmle_options=int(mcmle_options)) if evaluation.source == "data" else None
+        pool = load_split(spec, "train", None) if evaluation.source == "data" else None
         if pool is not None:
             logger.warning("%s: no train split in the data directory; few-shot examples come from the bundled samples", spec.task_name)
     if pool is not None:
@@ -78,6 +91,25 @@ def load_task_dataset(taiyi_set: str, data_dir: str | None = None, mcmle_options
     dataset.evaluation, dataset.pool = evaluation, pool
     return dataset
 
+def _check_evaluation_split(evaluation: LoadedSplit) -> None:
+    """Stop on an empty evaluation split (naming the file) before lm-eval indexes into it, and
+    warn when the data is not the official split: the results record it (`completeness`) and
+    the leaderboard keeps such cells out of its averages."""
+    spec, files = evaluation.spec, ", ".join(map(str, evaluation.paths))
+    if not evaluation.examples:
+        raise DataFormatError(files, None, f"at least one {spec.unit} in the {spec.display_name} {evaluation.split} split", "none")
+    check = provenance.check_completeness(
+        spec, evaluation.split, data_source=evaluation.source, eval_units=len(evaluation.examples),
+        files=[(path, evaluation.root) for path in evaluation.paths],
+    )
+    if check.status in provenance.DATA_PROBLEMS:
+        logger.warning(
+            "taiyi-bench: %s is not the official split (%s); its results will be marked %r and left out of "
+            "leaderboard averages. Check the file with `taiyi data check`.",
+            spec.task_name, "; ".join(check.problems), check.status,
+        )
+
+
 @lru_cache(maxsize=4096)
 def _example(serialised: str) -> Example:
     return Example.from_dict(json.loads(serialised))
@@ -85,43 +117,59 @@ def _example(serialised: str) -> Example:
 def doc_example(doc: dict[str, Any]) -> Example:
     return _example(doc["example"])
 
-def doc_to_text(doc: dict[str, Any]) -> str:
-    example = doc_example(doc)
-    return render_prompt(get_spec(example.dataset), example)
+def _spec(example: Example, spec: DatasetSpec | None) -> DatasetSpec:
+    return spec if spec is not None else get_spec(example.dataset)
 
-def doc_to_target(doc: dict[str, Any]) -> str:
+def doc_to_text(doc: dict[str, Any], spec: DatasetSpec | None = None) -> str:
     example = doc_example(doc)
-    return render_answer(get_spec(example.dataset), example)
+    return render_prompt(_spec(example, spec), example)
 
-def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
+def doc_to_target(doc: dict[str, Any], spec: DatasetSpec | None = None) -> str:
+    example = doc_example(doc)
+    return render_answer(_spec(example, spec), example)
+
+def process_results(doc: dict[str, Any], results: list[str], spec: DatasetSpec | None = None) -> dict[str, Any]:
     """Parse the generation and score it against the doc's gold (per-unit metric values)."""
     example = doc_example(doc)
-    spec = get_spec(example.dataset)
-    prediction = parse_output(spec, results[0] if results else "", options=example.options or None)
-    return unit_metric_values(spec, score_unit(spec, example, prediction))
+    spec = _spec(example, spec)
+    output = results[0] if results else ""
+    prediction = parse_output(spec, output, options=example.options or None)
+    unit = score_unit(spec, example, prediction)
+    # Beside the metrics, the unit's verdicts and grounding (harness.verdicts): plain JSON objects
+    # in the samples file. lm-eval aggregates them with `analysis_aggregations` (TaiyiTask).
+    return {**unit_metric_values(spec, unit), **unit_analysis_values(spec, example, prediction, unit, output)}
+
+
+def analysis_aggregations() -> dict[str, Any]:
+    """lm-eval aggregations of the per-unit analysis values (not in the YAMLs' metric_list, which
+    names the scores): `verdicts` -> the count of each verdict, `ungrounded_rate` -> a share."""
+    return dict(ANALYSIS_AGGREGATIONS)
+
+
+def analysis_higher_is_better(spec: DatasetSpec | None) -> dict[str, bool | None]:
+    names = analysis_metric_names(spec) if spec is not None else tuple(ANALYSIS_HIGHER_IS_BETTER)
+    return {name: ANALYSIS_HIGHER_IS_BETTER[name] for name in names}
+
+
+_BANNER_SHOWN: set[str] = set()
+
+
+def warn_samples_once(task: str) -> None:
+    """The samples banner, once per process (lm-eval builds a task several times per run); later
+    tasks on the samples get one plain log line."""
+    if not _BANNER_SHOWN:
+        logger.warning(SAMPLES_BANNER.format(task=task))
+    elif task not in _BANNER_SHOWN:
+        logger.info("taiyi-bench: %s also runs on the BUNDLED SAMPLES", task)
+    _BANNER_SHOWN.add(task)
 
 def data_source_of(dataset: datasets.DatasetDict) -> str:
     return dataset["test"][0]["data_source"] if len(dataset["test"]) else "empty"
 
 
-class _TaskYamlLoader(yaml.SafeLoader):
-    """Reads the task YAMLs without importing their `!function` hooks."""
-
-
-_TaskYamlLoader.add_constructor("!function", lambda loader, node: loader.construct_scalar(node))
-
-
-@lru_cache(maxsize=1)
-def task_budgets(tasks_folder: str | None = None) -> dict[str, int]:
-    """Each taiyi_* task's own generation budget (`generation_kwargs.max_gen_toks` of its YAML)."""
-    folder = Path(tasks_folder) if tasks_folder else bundled_dir("tasks")
-    budgets = {}
-    for path in sorted(folder.glob("taiyi_*.yaml")):
-        config = yaml.load(path.read_text(encoding="utf-8"), Loader=_TaskYamlLoader) or {}
-        tokens = (config.get("generation_kwargs") or {}).get("max_gen_toks")
-        if "task" in config and tokens is not None:
-            budgets[config["task"]] = int(tokens)
-    return budgets
+def task_budgets() -> dict[str, int]:
+    """Each taiyi_* task's own generation budget (the registry's `max_gen_toks`)."""
+    return {spec.task_name: spec.max_gen_toks for spec in iter_specs()}
 
 
 def budget_cuts(max_gen_toks: int, tasks: list[str] | None = None, thinking_allowance: int = 0) -> dict[str, int]:

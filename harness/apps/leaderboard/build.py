@@ -119,6 +119,8 @@ def leaderboard_table(
     *,
     include_partial: bool = False,
     include_budget_cut: bool = False,
+    include_incomplete: bool = False,
+    partial_shown_under: Sequence[str | os.PathLike] = (),
     published: str = "A",
     ci: bool = False,
     n_resamples: int = DEFAULT_RESAMPLES,
@@ -130,7 +132,9 @@ def leaderboard_table(
     collection = collect_runs(paths)
     warnings = collection.warnings
     run_columns = build_run_columns(
-        collection, include_partial=include_partial, include_budget_cut=include_budget_cut, warnings=warnings
+        collection, include_partial=include_partial, include_budget_cut=include_budget_cut,
+        include_incomplete=include_incomplete, warnings=warnings,
+        partial_shown_under=partial_shown_under,
     )
     if not collection.runs:
         warnings.append("no run results found; only the published columns are shown")
@@ -145,7 +149,7 @@ def leaderboard_table(
             "Columns marked [samples] ran on the bundled samples, [demos from samples] took their few-shot "
             "demonstrations from the bundled samples, [limit=N] ran on the first N units: not comparable with full runs."
         )
-    notes += _run_notes(columns, include_budget_cut=include_budget_cut)
+    notes += _run_notes(columns, include_budget_cut=include_budget_cut, include_incomplete=include_incomplete)
     if pub and any(rc.mismatches_published() for rc in run_columns):
         notes.append(f"The published numbers are {PUBLISHED_VARIANT}; columns labelled otherwise are another variant.")
     notes.append("An average is shown only when every set of its group has a value.")
@@ -156,14 +160,22 @@ def leaderboard_table(
 PUBLISHED_VARIANT = "zero-shot, MCMLE with 4 options, each model in its own prompt format, each set's own generation budget"
 
 
-def _run_notes(columns: Sequence[Column], *, include_budget_cut: bool) -> list[str]:
+def _run_notes(columns: Sequence[Column], *, include_budget_cut: bool, include_incomplete: bool = False) -> list[str]:
     notes = []
-    if any(c.kind == "run" and c.has_flags and any(cell.flag == "budget cut" for cell in c.cells.values()) for c in columns):
+    flags = {flag for c in columns if c.kind == "run" for cell in c.cells.values() for flag in (cell.flag or "").split(", ")}
+    if "budget cut" in flags:
         notes.append(
             "Cells marked (budget cut) were generated with a smaller max_gen_toks than their set's own budget, so long "
             "answers were truncated; "
             + ("they are counted in the averages (--include-budget-cut)." if include_budget_cut
                else "averages over them are left empty (--include-budget-cut counts them).")
+        )
+    if flags & {"incomplete", "modified data"}:
+        notes.append(
+            "Cells marked (incomplete) or (modified data) were read from data files with another unit count or another "
+            "checksum than the official split; "
+            + ("they are counted in the averages (--include-incomplete)." if include_incomplete
+               else "averages over them are left empty (--include-incomplete counts them).")
         )
     if any(cell.flag == "skipped" for c in columns for cell in c.cells.values()):
         notes.append("Cells marked (skipped) were not run (the set's data was missing): missing, not zero.")
@@ -312,3 +324,160 @@ def paired_report(
         rows[key] = result
     # The same file named twice (or shared folders) would repeat its warnings.
     return PairedReport(picked[0].column, picked[1].column, rows, n_resamples, seed, list(dict.fromkeys(warnings)))
+
+
+# --- per type ---------------------------------------------------------------------------------
+
+
+@dataclass
+class TypeCell:
+    """One type's scores in one run (fractions), with its 95% bootstrap interval of F1."""
+
+    precision: float
+    recall: float
+    f1: float
+    support: int
+    tp: int
+    fp: int
+    fn: int
+    ci: tuple[float, float] | None = None
+
+
+@dataclass
+class ByTypeTable:
+    """Per-type P/R/F1 and support of one set, runs side by side (`taiyi leaderboard --by-type`)."""
+
+    spec: object  # DatasetSpec
+    runs: list[str]  # column headers
+    rows: list[str]  # type / predicate / label keys, by support then name
+    cells: dict[tuple[str, int], TypeCell]
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        kind = {"ner": "entity type", "re": "relation", "tc": "label"}.get(self.spec.task_type, "type")
+        return f"{self.spec.display_name}: micro P/R/F1 per {kind}"
+
+    @property
+    def slug(self) -> str:
+        return f"by_type_{self.spec.key}"
+
+    def label(self, key: str) -> str:
+        name = self.spec.label_name(key)
+        return key if name == key else f"{name} ({key})"
+
+
+def _type_seed(seed: int, key: str, type_index: int) -> np.random.SeedSequence:
+    # One stream per (set, type), the same for every column: paired across runs like the sets.
+    return np.random.SeedSequence(seed, spawn_key=(PAPER_ORDER.index(key), 1 + type_index))
+
+
+def by_type_table(
+    spec,
+    runs: Sequence[tuple[str, Sequence[dict[str, Sequence[int]]]]],
+    *,
+    ci: bool = True,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    warnings: list[str] | None = None,
+) -> ByTypeTable:
+    """Per-type table of `spec` from each run's per-unit per-type counts (`(header, [{type: [tp,
+    fp, fn]} per unit])`): micro P/R/F1 over the run's units, support = gold items; intervals are
+    the leaderboard's percentile bootstrap over units, of the type's F1."""
+    from harness.apps.leaderboard.bootstrap import Units
+    from harness.verdicts import per_type_counts, per_type_table
+
+    totals = [per_type_table(per_type_counts({"per_type": u} for u in units), spec) for _, units in runs]
+    keys = sorted({k for table in totals for k in table},
+                  key=lambda k: (-max(table.get(k, {}).get("support", 0) for table in totals), k))
+    cells: dict[tuple[str, int], TypeCell] = {}
+    for index, ((_, units), table) in enumerate(zip(runs, totals, strict=True)):
+        for type_index, key in enumerate(keys):
+            row = table.get(key)
+            if row is None or not (row["tp"] or row["fp"] or row["fn"]):
+                continue  # nothing of this type in the run's gold or predictions: no score, not 0
+            interval = None
+            if ci and units:
+                values = np.asarray([list(u.get(key, (0, 0, 0))) for u in units], dtype=np.int64).reshape(-1, 3)
+                boot = bootstrap_ci(Units(tuple(map(str, range(len(units)))), values, "f1"), n_resamples,
+                                    seed=_type_seed(seed, spec.key, type_index))
+                interval = (boot.low, boot.high)
+            cells[(key, index)] = TypeCell(row["precision"], row["recall"], row["f1"], int(row["support"]),
+                                           int(row["tp"]), int(row["fp"]), int(row["fn"]), interval)
+    empty = [k for k in keys if not any((k, index) in cells for index in range(len(runs)))]
+    keys = [k for k in keys if k not in empty]
+    notes = ["P/R/F1 in percent, micro over the run's units; support = gold items of the type; a type that was only "
+             "predicted (a wrong type, a label outside the set) has support 0; — : nothing of the type in that run."]
+    if empty:
+        notes.append(f"No gold item and no prediction in any run: {', '.join(spec.label_name(k) for k in empty)}.")
+    if ci:
+        notes.append(CI_NOTE.format(n=n_resamples, seed=seed).replace("; averages resample every set", "") + " Interval of F1.")
+    return ByTypeTable(spec, [header for header, _ in runs], keys, cells, notes, warnings if warnings is not None else [])
+
+
+def leaderboard_by_type(
+    paths: Sequence[str | os.PathLike],
+    task: str,
+    *,
+    ci: bool = True,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+) -> ByTypeTable:
+    """`taiyi leaderboard --by-type TASK`: every run under `paths` with samples for the set."""
+    from harness.apps.compare import run_views
+    from harness.registry import get_spec
+
+    spec = get_spec(task)
+    if spec.task_type == "qa":
+        raise ValueError(f"{spec.task_name} is multiple choice: it has no entity types, relations or labels to break down")
+    warnings: list[str] = []
+    views = [v for v in run_views(paths, warnings, tasks=[spec.key]) if spec.key in v.tasks]
+    if not views:
+        warnings.append(f"no run with a samples file for {spec.task_name} under {', '.join(map(str, paths))}")
+    runs = [(v.label, [u.verdicts.get("per_type", {}) for u in v.tasks[spec.key].units.values()]) for v in views]
+    return by_type_table(spec, runs, ci=ci, n_resamples=n_resamples, seed=seed, warnings=list(dict.fromkeys(warnings)))
+
+
+# --- grounding --------------------------------------------------------------------------------
+
+
+def grounding_table(run_columns: Sequence[RunColumn]) -> Table | None:
+    """The share of predicted mentions/arguments found nowhere in their unit's text
+    (`ungrounded_rate`), per NER/RE set and run, as a leaderboard table; None when no run has it."""
+    import json
+
+    from harness.apps.leaderboard.table import Cell
+
+    cache: dict[Path, dict] = {}
+    columns: list[Column] = []
+    for run_column in run_columns:
+        cells: dict[str, Cell] = {}
+        for key, result in run_column.results.items():
+            path = result.run.path
+            if path not in cache:
+                try:
+                    cache[path] = json.loads(path.read_text(encoding="utf-8")).get("results", {})
+                except (OSError, ValueError):
+                    cache[path] = {}
+            value = (cache[path].get(result.task) or {}).get(f"ungrounded_rate,{result.filter_name}")
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                cells[key] = Cell(float(value) * 100)
+        if cells:
+            columns.append(Column(key=run_column.column.key, header=run_column.column.header, kind="run", cells=cells,
+                                  provenance=["as in the leaderboard"], partial=run_column.column.partial))
+    if not columns:
+        return None
+    notes = ["Percent of the predicted entity mentions (NER) and relation arguments (RE) that occur nowhere in their "
+             "unit's text after the scorer's normalisation: predictions the model made up. Lower is better; TC and QA "
+             "have no such rate (shown as missing)."]
+    return Table(title="taiyi-bench: ungrounded predictions", slug="leaderboard_grounding", columns=columns, notes=notes,
+                 warnings=[], caption="ungrounded_rate, percent of predicted mentions/arguments (lower is better).")
+
+
+def leaderboard_grounding(paths: Sequence[str | os.PathLike], *, include_partial: bool = False) -> Table | None:
+    """The grounding table of the runs `taiyi leaderboard` shows (None when none has a rate)."""
+    collection = collect_runs(paths)
+    columns = build_run_columns(collection, include_partial=include_partial, include_budget_cut=True,
+                                include_incomplete=True, warnings=[])
+    return grounding_table(columns)

@@ -1,10 +1,11 @@
 """`taiyi leaderboard`: render runs and published numbers as tables and plots.
 
     taiyi leaderboard [RESULTS_DIR ...] [--out DIR] [--formats md,csv,tex,html,png,svg]
-                      [--include-partial] [--include-budget-cut] [--ci] [--published A]
+                      [--include-partial] [--include-budget-cut] [--include-incomplete] [--ci] [--published A]
     taiyi leaderboard --paper                 # Table A and Table B from results/published
     taiyi leaderboard --compare RUN           # a run's published variant next to the published numbers
     taiyi leaderboard --paired RUN_A RUN_B    # paired bootstrap test per set
+    taiyi leaderboard --by-type TASK [RESULTS_DIR ...]   # P/R/F1 per entity type, relation or label
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 
 DEFAULT_RUNS_DIR = Path("results") / "runs"
 DEFAULT_OUT_DIR = Path("results") / "leaderboard"
+# The committed reference runs (`taiyi reference`): shown by default, their slices marked [limit=50].
+REFERENCE_DIR = Path("results") / "reference"
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -36,6 +39,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="also show runs on the bundled samples or with a limit (marked, in their own columns)")
     parser.add_argument("--include-budget-cut", action="store_true",
                         help="count cells whose generation budget was cut (marked 'budget cut') in the averages")
+    parser.add_argument("--include-incomplete", action="store_true",
+                        help="count cells read from data that is not the official split (marked 'incomplete' or "
+                             "'modified data') in the averages")
     parser.add_argument("--ci", action="store_true",
                         help="95%% bootstrap intervals from the samples_*.jsonl files (lm_eval --log_samples)")
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
@@ -49,6 +55,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                       help="a run (results file or folder) next to published numbers, with deltas; only its variant "
                            "matching theirs (zero-shot, MCMLE 4 options, own format, no budget cut) is compared")
     mode.add_argument("--paired", nargs=2, metavar=("RUN_A", "RUN_B"), help="paired bootstrap test per set between two runs")
+    mode.add_argument("--by-type", metavar="TASK",
+                      help="one set's P/R/F1 and support per entity type, relation or label, every run side by side, "
+                           "with bootstrap intervals of each F1 (from the samples files)")
     parser.add_argument("--against", default="A:taiyi1",
                         help="published columns for --compare, e.g. A:taiyi1,B:taiyi2 (default A:taiyi1)")
     parser.set_defaults(func=run)
@@ -71,6 +80,11 @@ def run(args: argparse.Namespace) -> int:
             report = build.paired_report(args.paired[0], args.paired[1], n_resamples=args.resamples, seed=args.seed)
             render.render_paired_terminal(report, console)
             written = render.write_paired(report, args.out, formats)
+        elif args.by_type:
+            by_type = build.leaderboard_by_type(args.results_dirs or [DEFAULT_RUNS_DIR], args.by_type,
+                                                n_resamples=args.resamples, seed=args.seed)
+            render.render_by_type_terminal(by_type, console)
+            written = render.write_by_type(by_type, args.out, formats)
         else:
             if args.paper:
                 tables = build.paper_tables()
@@ -78,16 +92,22 @@ def run(args: argparse.Namespace) -> int:
                 tables = [build.compare_table(args.compare, against=args.against, ci=args.ci,
                                               n_resamples=args.resamples, seed=args.seed)]
             else:
-                dirs = args.results_dirs or [DEFAULT_RUNS_DIR]
-                tables = [build.leaderboard_table(dirs, include_partial=args.include_partial,
-                                                  include_budget_cut=args.include_budget_cut, published=args.published,
+                dirs = args.results_dirs or [DEFAULT_RUNS_DIR, *([REFERENCE_DIR] if REFERENCE_DIR.is_dir() else [])]
+                reference = [] if args.results_dirs else [REFERENCE_DIR]
+                tables = [build.leaderboard_table(dirs, include_partial=args.include_partial, partial_shown_under=reference,
+                                                  include_budget_cut=args.include_budget_cut,
+                                                  include_incomplete=args.include_incomplete, published=args.published,
                                                   ci=args.ci, n_resamples=args.resamples, seed=args.seed)]
+                grounding = build.leaderboard_grounding(dirs, include_partial=args.include_partial)
+                tables += [grounding] if grounding is not None else []
             written = []
             for table in tables:
                 render.render_terminal(table, console, show_warnings=False)
                 for warning in table.warnings:
                     errors.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
-                written += render.write_table(table, args.out, formats)
+                # The grounding table is a table, not a plot: its text formats only.
+                shown = [f for f in formats if table.slug != "leaderboard_grounding" or f in render.TEXT_FORMATS]
+                written += render.write_table(table, args.out, shown)
     except (ValueError, KeyError, FileNotFoundError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         errors.print(Text(f"error: {message}", style="bold red"), soft_wrap=True)

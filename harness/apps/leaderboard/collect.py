@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.apps.leaderboard.table import Cell, Column
+from harness.provenance import COMPLETENESS_VALUES, DATA_PROBLEMS
 from harness.registry import PAPER_ORDER, REGISTRY, DatasetSpec
 from harness.results_io import (
     SKIPPED_SETS_KEY,
@@ -43,7 +44,7 @@ HEADLINE_METRIC = {"f1": "micro_f1", "acc": "acc"}
 LEGACY_KEYS = {"f1": ("micro_f1", "f1"), "acc": ("acc",)}
 DEFAULT_FILTER = "none"
 # Top-level results-file key a runner adds for the sets it skipped (`--skip-missing`):
-# {"taiyi_chemdner": "why it was not run", ...} (a plain list of task names is accepted too).
+# {"taiyi_<set>": "why it was not run", ...} (a plain list of task names is accepted too).
 # Formats a model may be evaluated in (set by `prompt_format=<name>` in lm-eval's --model_args).
 # The first two are what a run without the key gets; the others are never a silent default.
 DEFAULT_PROMPT_FORMATS = ("chat_template", "plain")
@@ -77,6 +78,9 @@ class TaskResult:
     thinking_allowance: int = 0
     eval_units: int | None = None
     expected_units: int | None = None
+    # `harness.provenance.Completeness`: "full", "incomplete" (another unit count than the official
+    # split), "modified data" (another checksum), "limited", "samples"; "unknown" when not recorded.
+    completeness: str = "unknown"
     # {"taiyi_bench_version", "git_commit", "git_dirty", "scoring_rules_version", "data_files"}.
     provenance: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -100,6 +104,11 @@ class TaskResult:
         if self.n_original is not None and self.n_effective is not None:
             return self.n_effective < self.n_original
         return self.limit is not None
+
+    @property
+    def data_problem(self) -> str | None:
+        """"incomplete" or "modified data" when the data read was not the official split."""
+        return self.completeness if self.completeness in DATA_PROBLEMS else None
 
     @property
     def budget_overridden(self) -> bool:
@@ -213,7 +222,7 @@ class RunFile:
     def variant(self) -> RunVariant:
         results = list(self.tasks.values())
         generative = [r for r in results if r.prompt_format is not None]
-        mcmle = self.tasks.get("medqa_mcmle")
+        mcmle = next((r for r in self.tasks.values() if r.mcmle_options is not None), None)
         if any(r.budget_cut is None for r in generative):
             budget: tuple[Any, ...] = ("unknown",)
             if self.gen_kwargs_max_gen_toks is not None:
@@ -315,9 +324,13 @@ def _args_text(model_args: Any) -> str:
 
 
 def _parse_date(value: Any) -> datetime | None:
-    # lm-eval writes `date` as time.time() at the start of the run.
+    # lm-eval writes `date` as time.time() at the start of the run. A number outside the years
+    # datetime can hold (1e20) is no date at all: None, like a missing one.
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return datetime.fromtimestamp(float(value), tz=timezone.utc)
+        try:
+            return datetime.fromtimestamp(float(value), tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value)
@@ -373,6 +386,8 @@ def read_results_file(path: Path, warnings: list[str]) -> RunFile | None:
         chat_template=data.get("chat_template") is not None or data.get("chat_template_sha") is not None,
         gen_kwargs_max_gen_toks=_int_or_none(_gen_kwargs(config.get("gen_kwargs")).get("max_gen_toks")),
     )
+    if data.get("date") is not None and run.date is None:
+        warnings.append(f"{where}: 'date' {data.get('date')!r} is not a time stamp; the file name's time is used instead")
     run_format = _same_format(_model_arg(model_args, "prompt_format") or ("chat_template" if run.chat_template else "plain"))
 
     results: dict[str, Any] = data["results"]
@@ -415,11 +430,18 @@ def read_results_file(path: Path, warnings: list[str]) -> RunFile | None:
         budget = metadata.get("budget") if isinstance(metadata.get("budget"), dict) else {}
         discriminative = task_config.get("output_type") == "discriminative" or budget.get("source") == "none"
         eval_units, expected_units = _int_or_none(metadata.get("eval_units")), _int_or_none(metadata.get("expected_units"))
+        completeness = _completeness(metadata, eval_units, expected_units)
         # The bundled samples are small by design; on real data a different count means another file.
-        if metadata.get("data_source") == "data" and None not in (eval_units, expected_units) and eval_units != expected_units:
+        if completeness == "incomplete":
+            counts_text = f"read {eval_units} units from its data file, but the official split has {expected_units}"
             warnings.append(
-                f"{where}: {task} read {eval_units} units from its data file, but the official split has "
-                f"{expected_units}; check the file (`taiyi data check`)"
+                f"{where}: {task} {counts_text if None not in (eval_units, expected_units) else 'is marked incomplete'}; "
+                "the cell is marked 'incomplete' and left out of averages (check the file: `taiyi data check`)"
+            )
+        elif completeness == "modified data":
+            warnings.append(
+                f"{where}: {task} read data files whose checksums differ from the official ones; the cell is marked "
+                "'modified data' and left out of averages (check the files: `taiyi data check`)"
             )
         run.tasks[spec.key] = TaskResult(
             key=spec.key,
@@ -434,7 +456,7 @@ def read_results_file(path: Path, warnings: list[str]) -> RunFile | None:
             samples_path=samples_path,
             run=run,
             fewshot_source=_fewshot_source(metadata, shots),
-            mcmle_options=_mcmle_options(metadata) if spec.key == "medqa_mcmle" else None,
+            mcmle_options=_mcmle_options(metadata) if spec.variant_option == "mcmle_options" else None,
             prompt_format=None if discriminative else _same_format(_str_or_none(metadata.get("prompt_format")) or run_format),
             budget_task=_int_or_none(budget.get("task")),
             budget_effective=_int_or_none(budget.get("effective")),
@@ -443,10 +465,25 @@ def read_results_file(path: Path, warnings: list[str]) -> RunFile | None:
             thinking_allowance=_int_or_none(metadata.get("thinking_allowance")) or 0,
             eval_units=eval_units,
             expected_units=expected_units,
+            completeness=completeness,
             provenance=dict(metadata["provenance"]) if isinstance(metadata.get("provenance"), dict) else {},
         )
     run.skipped = _skipped_sets(data.get(SKIPPED_SETS_KEY), run, where, warnings)
     return run
+
+
+def _completeness(metadata: dict[str, Any], eval_units: int | None, expected_units: int | None) -> str:
+    """The task's recorded `completeness`; for files written before it was recorded, what their
+    counts say (a data run whose unit count is not the official split's is incomplete)."""
+    recorded = metadata.get("completeness")
+    if recorded in COMPLETENESS_VALUES:
+        return str(recorded)
+    source = metadata.get("data_source")
+    if source == "samples":
+        return "samples"
+    if source == "data" and None not in (eval_units, expected_units) and eval_units != expected_units:
+        return "incomplete"
+    return "unknown"
 
 
 def _model_arg(model_args: Any, name: str) -> str | None:
@@ -663,21 +700,27 @@ def build_run_columns(
     *,
     include_partial: bool = False,
     include_budget_cut: bool = False,
+    include_incomplete: bool = False,
     warnings: list[str] | None = None,
+    partial_shown_under: Sequence[str | os.PathLike] = (),
 ) -> list[RunColumn]:
     """One column per (model, full/partial kind, variant); per set the newest result wins.
+    Partial runs below a folder of `partial_shown_under` (the reference slices) are always shown.
 
     Partial results (bundled samples, demonstrations from the samples, or a limit that dropped
     units) are left out unless `include_partial`; then they get their own marked columns, never
     merged into a full run's. Cells whose generation budget was cut are marked and left out of
-    the averages unless `include_budget_cut`. Sets the runner skipped are marked, never zero.
+    the averages unless `include_budget_cut`; so are cells read from data that is not the official
+    split ("incomplete", "modified data") unless `include_incomplete`. Sets the runner skipped are
+    marked, never zero.
     """
     sink = collection.warnings if warnings is None else warnings
     groups: dict[GroupKey, dict[str, list[TaskResult]]] = {}
     group_runs: dict[GroupKey, dict[Path, RunFile]] = {}
     skipped_partial: dict[Path, str] = {}
     for run in collection.runs:
-        if run.partial_kind and not include_partial:
+        shown = any(Path(run.path).resolve().is_relative_to(Path(d).resolve()) for d in partial_shown_under)
+        if run.partial_kind and not include_partial and not shown:
             skipped_partial.setdefault(run.path, _partial_reason(list(run.tasks.values())))
             continue
         for result in run.tasks.values():
@@ -727,7 +770,11 @@ def build_run_columns(
         cells: dict[str, Cell] = {}
         for key, result in chosen.items():
             cut = bool(result.budget_cut)
-            cells[key] = Cell(result.value, flag="budget cut" if cut else None, in_averages=include_budget_cut or not cut)
+            flags = ["budget cut"] if cut else []
+            if result.data_problem:
+                flags.append(result.data_problem)
+            counted = (include_budget_cut or not cut) and (include_incomplete or not result.data_problem)
+            cells[key] = Cell(result.value, flag=", ".join(flags) or None, in_averages=counted)
         skipped: dict[str, str] = {}
         for run in group_runs[group_key].values():
             for key, reason in run.skipped.items():
@@ -735,6 +782,14 @@ def build_run_columns(
                     skipped.setdefault(key, reason)
                     cells[key] = Cell(None, flag="skipped")
         provenance = _provenance(model, chosen, skipped)
+        data_problems = sorted({r.data_problem for r in chosen.values() if r.data_problem})
+        if data_problems:
+            provenance.append(
+                f"Cells marked ({') or ('.join(data_problems)}) were read from data files that are not the official split "
+                "(another unit count, or another checksum); "
+                + ("they are counted in the averages (--include-incomplete)." if include_incomplete
+                   else "averages over them are left empty (--include-incomplete counts them).")
+            )
         if budget_cut:
             provenance.append(
                 "Cells marked (budget cut) were generated with less than their set's own budget; "
@@ -811,7 +866,7 @@ def _provenance(model: str, chosen: dict[str, TaskResult], skipped: dict[str, st
     lines.append(f"Run of {model}.")
     for results in by_run.values():
         run = results[0].run
-        sets = "all 13 sets" if len(results) == len(PAPER_ORDER) else ", ".join(REGISTRY[r.key].display_name for r in results)
+        sets = "all sets" if len(results) == len(PAPER_ORDER) else ", ".join(REGISTRY[r.key].display_name for r in results)
         parts = [
             f"date {_fmt_date(run.date, run.date_id)}",
             f"lm-eval {run.lm_eval_version or 'version not recorded'}",
@@ -837,10 +892,19 @@ def _provenance(model: str, chosen: dict[str, TaskResult], skipped: dict[str, st
         demos = sorted({r.fewshot_source for r in results if r.fewshot_source})
         demo_text = {"data": "demonstrations from the train split of the data", "samples": "demonstrations from the BUNDLED SAMPLES, not official data"}
         parts.append(_shots_text(shots) + "".join(f", {demo_text[d]}" for d in demos))
-        if "medqa_mcmle" in {r.key for r in results}:
-            parts.append(f"MCMLE {run.tasks['medqa_mcmle'].mcmle_options or DEFAULT_MCMLE_OPTIONS} options")
+        mcmle = next((r for r in results if r.mcmle_options is not None), None)
+        if mcmle is not None:
+            parts.append(f"MCMLE {mcmle.mcmle_options} options")
         sources = sorted({r.data_source for r in results})
         data_text = {"data": "official data", "samples": "BUNDLED SAMPLES, not the test sets", "unknown": "data source not recorded"}
+        not_official = [r for r in results if r.data_problem]
+        if not_official:
+            data_text["data"] = "data directory, NOT the official split for " + ", ".join(
+                f"{REGISTRY[r.key].display_name} ({r.data_problem}"
+                + (f": {r.eval_units} of {r.expected_units} units" if r.data_problem == "incomplete"
+                   and None not in (r.eval_units, r.expected_units) else "") + ")"
+                for r in not_official
+            )
         parts.append("data: " + ", ".join(data_text[s] for s in sources))
         parts.append(_budget_text(run, results))
         limited = [r for r in results if r.limited]

@@ -2,18 +2,20 @@
 
 One group of bars per set (paper order, gaps between task types) plus the overall average;
 one bar per non-delta column. Partial runs are hatched, published columns drawn lighter, and
-bootstrap intervals become error bars. The provenance of every column is printed under the axes.
+bootstrap intervals become error bars. A score of 0 is drawn as a flat bar with a "0" over it; a
+missing cell (no result, skipped, or an average with a missing set) as a grey "n/a": the two can
+never look alike. The figure carries no provenance: that goes to a caption file beside it
+(`<name>.caption.txt`, `caption_text`) and to the tables.
 """
 
 from __future__ import annotations
 
 import os
-import textwrap
 import warnings
 from pathlib import Path
 
 from harness.apps.leaderboard.table import ALL, Table, average_label, provenance_lines
-from harness.atomic_files import atomic_write_with
+from harness.atomic_files import atomic_write_text, atomic_write_with
 from harness.registry import REGISTRY, TASK_TYPE_NAMES
 
 
@@ -41,27 +43,15 @@ def _figure(table: Table):
     groups.append((average_label(ALL), f"avg:{ALL}"))
     positions.append(x)
 
-    wrap = 170
-    footnote: list[str] = []
-    for header, lines in provenance_lines(columns):
-        # A figure has room for a summary; the tables carry the full provenance of each column.
-        text = textwrap.shorten(f"{header}: " + " ".join(lines), width=3 * wrap, placeholder=" … (full provenance in the tables)")
-        footnote += textwrap.wrap(text, wrap, subsequent_indent="    ")
-    if any(c.partial for c in columns):
-        footnote.append("Hatched bars: partial runs (bundled samples or a limit): not comparable with full runs.")
-    note_height = 0.16 * len(footnote) + 0.3
-    fig = Figure(figsize=(15, 5.6 + note_height), layout="constrained")
-    grid = fig.add_gridspec(2, 1, height_ratios=[5.6, note_height])
-    ax = fig.add_subplot(grid[0])
-    ax_note = fig.add_subplot(grid[1])
-    ax_note.axis("off")
+    fig = Figure(figsize=(15, 6.2), layout="constrained")
+    ax = fig.add_subplot()
 
     n = max(len(columns), 1)
     width = 0.84 / n
     palette = matplotlib.colormaps["tab10"].colors
     for index, column in enumerate(columns):
         offsets = [p - 0.42 + width * (index + 0.5) for p in positions]
-        heights, lows, highs = [], [], []
+        heights, lows, highs, missing = [], [], [], []
         for _, key in groups:
             if key.startswith("avg:"):
                 value = column.averages()[key[4:]]
@@ -72,12 +62,21 @@ def _figure(table: Table):
             heights.append(0.0 if value is None else value)
             lows.append(0.0 if value is None or ci is None else max(0.0, value - ci[0]))
             highs.append(0.0 if value is None or ci is None else max(0.0, ci[1] - value))
+            missing.append(value is None)
+        color = palette[index % len(palette)]
+        for bar_x, height, absent in zip(offsets, heights, missing, strict=True):
+            if absent:  # no bar at all: a grey mark says there is no number here
+                ax.text(bar_x, 1.0, "n/a", rotation=90, ha="center", va="bottom", fontsize=6, color="#888")
+            elif round(height, 1) == 0:  # a real zero: a flat bar in the column's colour, labelled
+                ax.plot([bar_x - width * 0.45, bar_x + width * 0.45], [0.35, 0.35], color=color, linewidth=3,
+                        solid_capstyle="butt")
+                ax.text(bar_x, 1.2, "0", ha="center", va="bottom", fontsize=6.5, color="black")
         ax.bar(
             offsets,
             heights,
             width=width * 0.95,
             label=column.display_header,
-            color=palette[index % len(palette)],
+            color=color,
             alpha=0.55 if column.kind == "published" else 0.95,
             hatch="///" if column.partial else None,
             edgecolor="black" if column.partial else "none",
@@ -96,17 +95,43 @@ def _figure(table: Table):
         xs = [p for (_, key), p in zip(groups, positions, strict=True) if key in REGISTRY and REGISTRY[key].task_type == task_type]
         if xs:
             ax.text((xs[0] + xs[-1]) / 2, 97, label, ha="center", va="top", fontsize=9, color="#555")
-    ax.legend(fontsize=8, ncols=min(n, 6), loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
-    ax_note.text(0.0, 1.0, "\n".join(footnote), va="top", ha="left", fontsize=6.5, transform=ax_note.transAxes)
+    key = "n/a: no result (missing, not zero); a flat bar marked 0 scored 0"
+    if any(c.partial for c in columns):
+        key += "; hatched: partial run (bundled samples or a limit), not comparable with full runs"
+    ax.legend(fontsize=8, ncols=min(n, 6), loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False,
+              title=key + ". Provenance: the caption file and the tables.", title_fontsize=7)
     return fig
 
 
-def write_plot(table: Table, path: str | os.PathLike, fmt: str | None = None) -> Path:
-    """Save the plot atomically as PNG or SVG (format from `fmt` or the file suffix)."""
-    target = Path(path)
-    fmt = (fmt or target.suffix.lstrip(".")).lower()
-    if fmt not in ("png", "svg"):
-        raise ValueError(f"plot format must be png or svg, not {fmt!r}")
+def caption_text(table: Table) -> str:
+    """What the figure shows and where every column comes from: the plot's caption file."""
+    lines = [table.title, "", table.caption, "",
+             "Bars: one per column and set; error bars are 95% bootstrap intervals where computed. "
+             "A grey n/a marks a missing cell (no result, skipped, or an average over a missing set); "
+             "a flat bar marked 0 is a score of 0. Hatched bars are partial runs (bundled samples or a limit).",
+             "", "Provenance:"]
+    for header, column_lines in provenance_lines([c for c in table.columns if c.kind != "delta"]):
+        lines.append(f"- {header}: " + " ".join(column_lines))
+    if table.notes:
+        lines += ["", "Notes:", *(f"- {note}" for note in table.notes)]
+    return "\n".join(lines) + "\n"
+
+
+def caption_path(plot_path: str | os.PathLike) -> Path:
+    path = Path(plot_path)
+    return path.with_name(f"{path.stem}.caption.txt")
+
+
+def plot_bytes(table: Table, fmt: str = "svg") -> bytes:
+    """The plot as PNG or SVG bytes (for pages that embed it)."""
+    import io
+
+    buffer = io.BytesIO()
+    _save(table, buffer, fmt)
+    return buffer.getvalue()
+
+
+def _save(table: Table, handle, fmt: str) -> None:
     fig = _figure(table)
     # Fixed metadata keeps regenerated files byte-stable (no timestamps) for version control.
     metadata = {"Date": None} if fmt == "svg" else {"Software": None}
@@ -115,6 +140,18 @@ def write_plot(table: Table, path: str | os.PathLike, fmt: str | None = None) ->
         warnings.filterwarnings("ignore", message="Glyph .* missing from")
         import matplotlib
 
-        with matplotlib.rc_context({"svg.hashsalt": "taiyi-bench"}):
-            atomic_write_with(target, lambda handle: fig.savefig(handle, format=fmt, dpi=150, metadata=metadata))
+        # SVG text stays text (searchable, selectable, and a fraction of the size of glyph paths).
+        with matplotlib.rc_context({"svg.hashsalt": "taiyi-bench", "svg.fonttype": "none"}):
+            fig.savefig(handle, format=fmt, dpi=150, metadata=metadata)
+
+
+def write_plot(table: Table, path: str | os.PathLike, fmt: str | None = None) -> Path:
+    """Save the plot atomically as PNG or SVG (format from `fmt` or the file suffix), and its
+    caption file (`caption_path`) beside it."""
+    target = Path(path)
+    fmt = (fmt or target.suffix.lstrip(".")).lower()
+    if fmt not in ("png", "svg"):
+        raise ValueError(f"plot format must be png or svg, not {fmt!r}")
+    atomic_write_with(target, lambda handle: _save(table, handle, fmt))
+    atomic_write_text(caption_path(target), caption_text(table))
     return target

@@ -16,10 +16,10 @@ from typing import Any
 
 import yaml
 
-from harness.apps.leaderboard.table import ALL, Cell, Column, Table, fmt_pct, round_half_up
+from harness.apps.leaderboard.table import Cell, Column, Table, fmt_pct, round_half_up
 from harness.errors import DataFormatError
 from harness.paths import bundled_dir
-from harness.registry import PAPER_ORDER, REGISTRY, TASK_TYPE_NAMES
+from harness.registry import PAPER_ORDER, PAPER_SETS, REGISTRY, TASK_TYPE_NAMES
 
 
 def published_dir() -> Path:
@@ -49,6 +49,12 @@ class PublishedTable:
     def values(self, column_id: str) -> dict[str, float]:
         """Registry key -> published value (percent) for one column."""
         return {row["set"]: float(row[column_id]) for row in self.rows}
+
+    def own_average(self, column_id: str) -> float:
+        """The mean of the table's own rows (the paper's sets), as its source averages them; the
+        leaderboard's "All" average also needs any set registered since."""
+        values = self.values(column_id)
+        return math.fsum(values.values()) / len(values)
 
     def column(self, column_id: str) -> Column:
         spec = self._column_spec(column_id)
@@ -85,7 +91,7 @@ class PublishedTable:
         agree, disagree = [], []
         for column_id in self.column_ids:
             header = self._column_spec(column_id)["header"]
-            recomputed = self.column(column_id).averages()[ALL]
+            recomputed = self.own_average(column_id)
             reported = self.reported_averages.get(column_id)
             if reported is None or recomputed is None:
                 continue
@@ -118,7 +124,7 @@ def flag_note(table: PublishedTable, flag: dict[str, Any]) -> str:
     header = table._column_spec(column_id)["header"] if column_id in table.column_ids else column_id
     explanation = " ".join(str(flag.get("explanation", "")).split())
     if flag.get("kind") == "stale_reported_average":
-        recomputed = table.column(column_id).averages()[ALL]
+        recomputed = table.own_average(column_id)
         text = (
             f"Flag ({header}): {flag.get('where', 'a source')} reports the average as {flag['reported']}, "
             f"but the 13 numbers above average {fmt_pct(recomputed)} ({recomputed:.2f}); this table prints the recomputed value."
@@ -140,8 +146,8 @@ def _validate(path: Path, data: Any) -> PublishedTable:
     column_ids = [c.get("id") for c in data["columns"]]
     rows = data["rows"]
     sets = [row.get("set") for row in rows]
-    if sets != list(PAPER_ORDER):
-        raise DataFormatError(path, "rows", f"one row per set in paper order {list(PAPER_ORDER)}", str(sets))
+    if sets != list(PAPER_SETS):  # the paper's sets; a set registered since has no published number
+        raise DataFormatError(path, "rows", f"one row per set in paper order {list(PAPER_SETS)}", str(sets))
     for index, row in enumerate(rows, start=1):
         spec = REGISTRY[row["set"]]
         if row.get("type") and row["type"] != TASK_TYPE_NAMES[spec.task_type]:

@@ -315,9 +315,11 @@ def write_table(table: Table, out_dir: str | os.PathLike, formats: Iterable[str]
         if fmt in RENDERERS:
             written.append(atomic_write_text(path, RENDERERS[fmt](table)))
         elif fmt in PLOT_FORMATS:
-            from harness.apps.leaderboard.plot import write_plot
+            from harness.apps.leaderboard.plot import caption_path, write_plot
 
             written.append(write_plot(table, path, fmt))
+            if caption_path(path) not in written:  # the plot's provenance, beside it
+                written.append(caption_path(path))
         else:
             raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(ALL_FORMATS)}")
     return written
@@ -405,3 +407,110 @@ def write_paired(report, out_dir: str | os.PathLike, formats: Iterable[str]) -> 
     """Markdown and CSV of a paired report (the other formats do not apply to it)."""
     writers = {"md": render_paired_markdown, "csv": render_paired_csv}
     return [atomic_write_text(Path(out_dir) / f"{report.slug}.{fmt}", writers[fmt](report)) for fmt in formats if fmt in writers]
+
+
+# --- per type (`--by-type`) -------------------------------------------------------------------
+
+
+def _type_row(table, key: str) -> list[str]:
+    """Per run: F1 with its interval, P / R, support (percent, one decimal; — where absent)."""
+    cells = []
+    for index in range(len(table.runs)):
+        cell = table.cells.get((key, index))
+        if cell is None:
+            cells += ["—", "—", "—"]
+            continue
+        f1 = fmt_pct(cell.f1 * 100) + (f" [{fmt_pct(cell.ci[0] * 100)}, {fmt_pct(cell.ci[1] * 100)}]" if cell.ci else "")
+        cells += [f1, f"{fmt_pct(cell.precision * 100)} / {fmt_pct(cell.recall * 100)}", str(cell.support)]
+    return cells
+
+
+def _type_headers(table) -> list[str]:
+    headers = ["Type"]
+    for run in table.runs:
+        headers += [f"{run}: F1", f"{run}: P / R", f"{run}: support"]
+    return headers
+
+
+def render_by_type_terminal(table, console=None) -> None:
+    from rich.console import Console
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    console = console or Console()
+    # One column per run (F1 and its interval over P / R and support), so that runs fit side by side.
+    rich_table = RichTable(title=Text(table.title, style="bold"), show_lines=True)
+    rich_table.add_column("Type", no_wrap=True)
+    for run in table.runs:
+        rich_table.add_column(Text(run), justify="right")
+    for key in table.rows:
+        row = _type_row(table, key)
+        cells = [row[i : i + 3] for i in range(0, len(row), 3)]
+        rich_table.add_row(Text(table.label(key)), *(Text(f"{f1}\nP/R {pr}, n={n}" if n != "—" else "—") for f1, pr, n in cells))
+    console.print(rich_table)
+    for note in table.notes:
+        console.print(Text(f"Note: {note}", style="dim"), soft_wrap=True)
+    for warning in table.warnings:
+        console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
+
+
+def render_by_type_markdown(table) -> str:
+    headers = _type_headers(table)
+    out = [f"# {md_escape(table.title)}", "", "| " + " | ".join(md_escape(h) for h in headers) + " |",
+           "|" + "|".join([":--", *("--:" for _ in headers[1:])]) + "|"]
+    out += ["| " + " | ".join(md_escape(x) for x in [table.label(k), *_type_row(table, k)]) + " |" for k in table.rows]
+    out += ["", *(f"- {md_escape(note)}" for note in table.notes)]
+    if table.warnings:
+        out += ["", "## Warnings", "", *(f"- {md_escape(w)}" for w in table.warnings)]
+    return "\n".join(out) + "\n"
+
+
+def render_by_type_csv(table) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    header = ["type", "name"]
+    for run in table.runs:
+        header += [f"{run} {name}" for name in ("f1", "ci_low", "ci_high", "precision", "recall", "support", "tp", "fp", "fn")]
+    writer.writerow(header)
+    for key in table.rows:
+        row = [key, table.spec.label_name(key)]
+        for index in range(len(table.runs)):
+            cell = table.cells.get((key, index))
+            if cell is None:
+                row += [""] * 9
+                continue
+            ci = ["", ""] if cell.ci is None else [fmt_pct(cell.ci[0] * 100), fmt_pct(cell.ci[1] * 100)]
+            row += [fmt_pct(cell.f1 * 100), *ci, fmt_pct(cell.precision * 100), fmt_pct(cell.recall * 100),
+                    cell.support, cell.tp, cell.fp, cell.fn]
+        writer.writerow(row)
+    writer.writerow([])
+    writer.writerows([note] for note in table.notes)
+    return buffer.getvalue()
+
+
+def render_by_type_html_table(table) -> str:
+    """The per-type table as one HTML <table> (for the leaderboard page and `taiyi report`)."""
+    esc = html.escape
+    head = "".join(f'<th class="num" colspan="3">{esc(run)}</th>' for run in table.runs)
+    sub = "".join('<th class="num">F1 [95% CI]</th><th class="num">P / R</th><th class="num">support</th>' for _ in table.runs)
+    rows = []
+    for key in table.rows:
+        cells = "".join(f'<td class="num">{esc(x)}</td>' for x in _type_row(table, key))
+        rows.append(f'<tr data-type="{esc(key)}"><td>{esc(table.label(key))}</td>{cells}</tr>')
+    return (f'<table class="by-type" id="{esc(table.slug)}"><thead><tr><th rowspan="2">Type</th>{head}</tr>'
+            f"<tr>{sub}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+
+
+def render_by_type_html(table) -> str:
+    esc = html.escape
+    out = ["<!DOCTYPE html>", '<html lang="en">', '<head><meta charset="utf-8">', f"<title>{esc(table.title)}</title>",
+           f"<style>{_CSS}</style></head><body>", f"<h1>{esc(table.title)}</h1>", render_by_type_html_table(table)]
+    out += _html_list("notes", "Notes", table.notes) + _html_list("warnings", "Warnings", table.warnings)
+    out += ["</body>", "</html>"]
+    return "\n".join(out) + "\n"
+
+
+def write_by_type(table, out_dir: str | os.PathLike, formats: Iterable[str]) -> list[Path]:
+    """Markdown, CSV and HTML of a per-type table (plots and LaTeX do not apply to it)."""
+    writers = {"md": render_by_type_markdown, "csv": render_by_type_csv, "html": render_by_type_html}
+    return [atomic_write_text(Path(out_dir) / f"{table.slug}.{fmt}", writers[fmt](table)) for fmt in formats if fmt in writers]

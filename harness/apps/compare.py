@@ -1,0 +1,436 @@
+"""`taiyi compare RUN_A RUN_B [--task T]`: where two runs differ, unit by unit.
+
+On the units both runs scored (matched by unit id, so LLM vs LLM, LLM vs BERT and base vs
+fine-tuned all pair up), per task: how many units both got right, only A, only B, neither (a
+unit is right when it is answered exactly: the right option, or no spurious and no missed item;
+the four counts add up to the units compared); the same per entity type / predicate / label
+(over the units where that type occurs in the gold or in either prediction); the paired
+bootstrap test of the headline metric (`taiyi leaderboard --paired`); and the units where one
+run is right and the other wrong, with the text, both outputs, both parsed predictions and the gold.
+
+The loading here (`load_run`, `run_views`) is shared with `taiyi report`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.records import Example
+from harness.registry import PAPER_ORDER, REGISTRY, DatasetSpec, get_spec
+from harness.scoring import prf
+from harness.verdicts import (
+    iter_sample_records,
+    record_example,
+    record_output,
+    record_verdicts,
+    unit_is_right,
+)
+
+DEFAULT_TOP = 3
+
+
+# --------------------------------------------------------------------------------------------
+# loading runs and their samples
+
+
+@dataclass
+class UnitView:
+    """One scored unit of one run: what it was asked, what it answered, how that was judged."""
+
+    id: str
+    example: Example
+    prompt: str | None
+    output: str | None
+    verdicts: dict[str, Any]
+
+    @property
+    def right(self) -> bool:
+        return unit_is_right(self.verdicts)
+
+    @property
+    def score(self) -> float:
+        """The unit's own headline score: 1/0 for an option, else the unit's F1 (1.0 when there
+        was nothing to find and nothing was found)."""
+        if "correct" in self.verdicts:
+            return float(bool(self.verdicts["correct"]))
+        counts = self.verdicts["counts"]
+        if not (counts["tp"] or counts["fp"] or counts["fn"]):
+            return 1.0
+        return prf(counts["tp"], counts["fp"], counts["fn"])[2]
+
+    @property
+    def text(self) -> str:
+        example = self.example
+        if example.text:
+            return example.text
+        options = "\n".join(f"{letter}. {text}" for letter, text in example.options.items())
+        return "\n".join(part for part in (" ".join(example.contexts), example.question, options) if part)
+
+
+@dataclass
+class TaskSamples:
+    spec: DatasetSpec
+    path: Path
+    units: dict[str, UnitView]
+
+
+@dataclass
+class RunView:
+    """One run column (a model and variant) with the samples of each of its sets."""
+
+    label: str
+    column: Any  # harness.apps.leaderboard.table.Column
+    results: dict[str, Any]  # registry key -> TaskResult
+    tasks: dict[str, TaskSamples] = field(default_factory=dict)
+
+
+def _prompt(record: dict[str, Any]) -> str | None:
+    arguments = record.get("arguments")
+    if isinstance(arguments, dict):  # lm-eval 0.4.13: {"gen_args_0": {"arg_0": prompt, "arg_1": kwargs}}
+        first = next(iter(arguments.values()), None)
+        if isinstance(first, dict) and isinstance(first.get("arg_0"), str):
+            return first["arg_0"]
+    if isinstance(arguments, list) and arguments and isinstance(arguments[0], list) and arguments[0]:
+        return arguments[0][0] if isinstance(arguments[0][0], str) else None
+    return None
+
+
+def load_task_samples(spec: DatasetSpec, path: Path, warnings: list[str]) -> TaskSamples:
+    """Every unit of a samples file, with its verdicts (recomputed for files written before
+    verdicts were logged). A repeated unit keeps its last line, as the leaderboard does."""
+    units: dict[str, UnitView] = {}
+    for record in iter_sample_records(path, warnings):
+        example = record_example(record)
+        if example is None:
+            continue
+        verdicts = record_verdicts(spec, record)
+        if verdicts is None:
+            continue
+        units[example.id] = UnitView(example.id, example, _prompt(record), record_output(record), verdicts)
+    if not units:
+        warnings.append(f"{path}: no readable units")
+    return TaskSamples(spec, path, units)
+
+
+def run_views(paths: Sequence[str | os.PathLike], warnings: list[str], *, tasks: Iterable[str] | None = None) -> list[RunView]:
+    """Every run column under `paths` (partial runs included: this is analysis, not a ranking),
+    with the samples of its sets (`tasks`: registry keys or task names, default all)."""
+    from harness.apps.leaderboard.collect import build_run_columns, collect_runs
+
+    collection = collect_runs(paths)
+    warnings.extend(collection.warnings)
+    # The leaderboard's own remarks (partial runs, sets without a result) concern rankings, not analysis.
+    columns = build_run_columns(
+        collection, include_partial=True, include_budget_cut=True, include_incomplete=True, warnings=[]
+    )
+    wanted = None if tasks is None else {get_spec(t).key for t in tasks}
+    views = []
+    for run_column in columns:
+        view = RunView(run_column.column.display_header, run_column.column, dict(run_column.results))
+        for key in PAPER_ORDER:
+            result = run_column.results.get(key)
+            if result is None or (wanted is not None and key not in wanted):
+                continue
+            if result.samples_path is None:
+                warnings.append(f"{result.run.path}: no samples file for {result.task} (run lm_eval with --log_samples)")
+                continue
+            spec = getattr(result, "spec", None) or REGISTRY[key]  # a variant (5-option MCMLE) where recorded
+            view.tasks[key] = load_task_samples(spec, result.samples_path, warnings)
+        views.append(view)
+    return views
+
+
+def load_run(run: str | os.PathLike, warnings: list[str], *, tasks: Iterable[str] | None = None) -> RunView:
+    """Exactly one run (a results file, or a folder holding one model's run)."""
+    views = run_views([run], warnings, tasks=tasks)
+    if len(views) != 1:
+        found = ", ".join(v.label for v in views) or "none"
+        raise ValueError(f"{run}: expected exactly one model run, found {len(views)} ({found}); name a results file")
+    return views[0]
+
+
+# --------------------------------------------------------------------------------------------
+# comparing
+
+
+@dataclass
+class Tally:
+    """Units both runs got right, only A, only B, neither."""
+
+    both_right: int = 0
+    only_a: int = 0
+    only_b: int = 0
+    both_wrong: int = 0
+
+    @property
+    def units(self) -> int:
+        return self.both_right + self.only_a + self.only_b + self.both_wrong
+
+    def add(self, a_right: bool, b_right: bool) -> None:
+        if a_right and b_right:
+            self.both_right += 1
+        elif a_right:
+            self.only_a += 1
+        elif b_right:
+            self.only_b += 1
+        else:
+            self.both_wrong += 1
+
+    def to_dict(self) -> dict[str, int]:
+        return {"units": self.units, "both_right": self.both_right, "only_a_right": self.only_a,
+                "only_b_right": self.only_b, "both_wrong": self.both_wrong}
+
+
+@dataclass
+class UnitDiff:
+    id: str
+    winner: str  # "A" or "B": the run that got the unit right
+    a: UnitView
+    b: UnitView
+
+
+@dataclass
+class TaskComparison:
+    spec: DatasetSpec
+    tally: Tally
+    per_type: dict[str, Tally]
+    differing: list[UnitDiff]  # every unit one run got right and the other wrong, largest gap first
+    only_in_a: int
+    only_in_b: int
+    paired: Any = None  # harness.apps.leaderboard.bootstrap.PairedResult, when both have samples
+
+
+@dataclass
+class Comparison:
+    a: RunView
+    b: RunView
+    tasks: dict[str, TaskComparison]
+    n_resamples: int
+    seed: int
+    warnings: list[str] = field(default_factory=list)
+
+
+def _type_right(verdicts: dict[str, Any], key: str) -> bool:
+    tp, fp, fn = verdicts.get("per_type", {}).get(key, (0, 0, 0))
+    return fp == 0 and fn == 0
+
+
+def compare_tasks(a: TaskSamples, b: TaskSamples) -> TaskComparison:
+    shared = [uid for uid in a.units if uid in b.units]
+    tally = Tally()
+    per_type: dict[str, Tally] = {}
+    differing = []
+    for uid in shared:
+        ua, ub = a.units[uid], b.units[uid]
+        tally.add(ua.right, ub.right)
+        if ua.right != ub.right:
+            differing.append(UnitDiff(uid, "A" if ua.right else "B", ua, ub))
+        for key in sorted(set(ua.verdicts.get("per_type", {})) | set(ub.verdicts.get("per_type", {}))):
+            per_type.setdefault(key, Tally()).add(_type_right(ua.verdicts, key), _type_right(ub.verdicts, key))
+    differing.sort(key=lambda d: -abs(d.a.score - d.b.score))
+    return TaskComparison(
+        a.spec, tally, dict(sorted(per_type.items())), differing,
+        only_in_a=len(a.units) - len(shared), only_in_b=sum(1 for uid in b.units if uid not in a.units),
+    )
+
+
+def compare_runs(
+    run_a: str | os.PathLike,
+    run_b: str | os.PathLike,
+    *,
+    task: str | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> Comparison:
+    """Compare two runs on every set both have samples for (or only `task`)."""
+    from harness.apps.leaderboard.build import paired_report
+
+    warnings: list[str] = []
+    tasks = [task] if task else None
+    a, b = load_run(run_a, warnings, tasks=tasks), load_run(run_b, warnings, tasks=tasks)
+    paired = paired_report(run_a, run_b, n_resamples=n_resamples, seed=seed)
+    warnings += [w for w in paired.warnings if w not in warnings]
+    comparisons = {}
+    for key in PAPER_ORDER:
+        if key in a.tasks and key in b.tasks:
+            comparison = compare_tasks(a.tasks[key], b.tasks[key])
+            comparison.paired = paired.rows.get(key)
+            if comparison.tally.units == 0:
+                warnings.append(f"{REGISTRY[key].task_name}: the two runs share no unit ids")
+            comparisons[key] = comparison
+    if task and not comparisons:
+        raise ValueError(f"{get_spec(task).task_name}: not in both runs (with samples); nothing to compare")
+    if not comparisons:
+        warnings.append("the two runs have no set in common (with samples); nothing compared")
+    return Comparison(a, b, comparisons, n_resamples, seed, list(dict.fromkeys(warnings)))
+
+
+# --------------------------------------------------------------------------------------------
+# output
+
+
+def describe_prediction(verdicts: dict[str, Any]) -> str:
+    """A unit's parsed prediction as written, in one line."""
+    if verdicts.get("parse_fail"):
+        return f"(parse failure: {verdicts['parse_fail']})"
+    prediction = verdicts["prediction"]
+    value = next(v for k, v in prediction.items() if k != "parse_failed")
+    if value is None or value == []:
+        return "(nothing)"
+    if isinstance(value, str):
+        return value
+    return "; ".join(": ".join(x) if len(x) == 2 and verdicts["rule"] == "mention_set" else
+                     (f"[{', '.join(x)}]" if isinstance(x, list) else str(x)) for x in value)
+
+
+def describe_errors(verdicts: dict[str, Any]) -> str:
+    """The unit's items that are not matched, each with its verdict."""
+    from harness.apps.report import item_text, verdict_text
+    from harness.verdicts import grounded_flags as _grounded_flags
+
+    rule = verdicts["rule"]
+    items = [
+        f"{item_text(rule, item)} → {verdict_text(item)}" + ("" if all(_grounded_flags(item)) else ", not in the text")
+        for item in verdicts["predicted"] if item["verdict"] != "matched"
+    ]
+    items += [f"{item_text(rule, item)} → missed" for item in verdicts["gold"] if item["verdict"] == "missed"]
+    return "; ".join(items) if items else "(none)"
+
+
+def describe_gold(verdicts: dict[str, Any]) -> str:
+    from harness.apps.report import item_text
+
+    items = [item_text(verdicts["rule"], item) for item in verdicts["gold"]]
+    return "; ".join(items) if items else "(nothing)"
+
+
+def comparison_json(comparison: Comparison, top: int = DEFAULT_TOP) -> dict[str, Any]:
+    """Everything `taiyi compare` shows, as plain JSON (`--json`)."""
+    tasks = {}
+    for task in comparison.tasks.values():
+        paired = task.paired
+        tasks[task.spec.task_name] = {
+            **task.tally.to_dict(),
+            "units_only_in_a": task.only_in_a,
+            "units_only_in_b": task.only_in_b,
+            "per_type": {k: t.to_dict() for k, t in task.per_type.items()},
+            "paired_bootstrap": None if paired is None else {
+                "a": paired.point_a, "b": paired.point_b, "delta": paired.delta, "ci": [paired.low, paired.high],
+                "p_value": paired.p_value, "units": paired.n_units,
+            },
+            "differing_units": [
+                {
+                    "id": d.id, "right": d.winner, "text": d.a.text,
+                    "a": {"output": d.a.output, "prediction": d.a.verdicts["prediction"], "score": d.a.score},
+                    "b": {"output": d.b.output, "prediction": d.b.verdicts["prediction"], "score": d.b.score},
+                    "gold": d.a.verdicts["gold"],
+                }
+                for d in task.differing[:top]
+            ],
+        }
+    return {
+        "a": comparison.a.label, "b": comparison.b.label, "resamples": comparison.n_resamples, "seed": comparison.seed,
+        "tasks": tasks, "warnings": comparison.warnings,
+    }
+
+
+def _short(text: str | None, limit: int = 400) -> str:
+    """One line: line breaks shown as " ⏎ ", long texts cut."""
+    if text is None:
+        return "(not recorded)"
+    text = " ⏎ ".join(line.strip() for line in text.strip().splitlines()) or "(empty)"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def render_terminal(comparison: Comparison, console: Any, top: int = DEFAULT_TOP) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from harness.apps.leaderboard.table import fmt_pct
+
+    console.print(Text(f"A = {comparison.a.label}\nB = {comparison.b.label}", style="bold"))
+    table = Table(title=Text("Units right (answered exactly) in A and B, on the units both scored"))
+    for header in ("Set", "units", "both right", "A only", "B only", "both wrong", "A", "B", "Δ (A−B)", "p"):
+        table.add_column(header, justify="left" if header == "Set" else "right", no_wrap=header == "Set")
+    for task in comparison.tasks.values():
+        t, paired = task.tally, task.paired
+        stats = ["—"] * 4 if paired is None else [
+            fmt_pct(paired.point_a * 100), fmt_pct(paired.point_b * 100), fmt_pct(paired.delta * 100, signed=True),
+            f"{paired.p_value:.3f}",
+        ]
+        table.add_row(task.spec.display_name, str(t.units), str(t.both_right), str(t.only_a), str(t.only_b), str(t.both_wrong), *stats)
+    console.print(table)
+    console.print(Text(
+        f"A, B: headline metric (micro-F1 or accuracy, percent); p: paired bootstrap, {comparison.n_resamples} resamples, "
+        f"seed {comparison.seed}.", style="dim"), soft_wrap=True)
+    for task in comparison.tasks.values():
+        differing_types = {k: t for k, t in task.per_type.items() if t.only_a or t.only_b}
+        if differing_types:
+            types = Table(title=Text(f"{task.spec.display_name}: per type (units where the type occurs)"))
+            for header in ("Type", "units", "both right", "A only", "B only", "both wrong"):
+                types.add_column(header, justify="left" if header == "Type" else "right", no_wrap=header == "Type")
+            for key, t in differing_types.items():
+                types.add_row(task.spec.label_name(key), str(t.units), str(t.both_right), str(t.only_a), str(t.only_b), str(t.both_wrong))
+            console.print(types)
+        for diff in task.differing[:top]:
+            console.print(Text(f"{task.spec.task_name} unit {diff.id}: {diff.winner} right, "
+                               f"{'B' if diff.winner == 'A' else 'A'} wrong", style="bold cyan"))
+            for label, value in (
+                ("text", _short(diff.a.text)),
+                ("A output", _short(diff.a.output)), ("A parsed", describe_prediction(diff.a.verdicts)),
+                ("A errors", describe_errors(diff.a.verdicts)),
+                ("B output", _short(diff.b.output)), ("B parsed", describe_prediction(diff.b.verdicts)),
+                ("B errors", describe_errors(diff.b.verdicts)),
+                ("gold", describe_gold(diff.a.verdicts)),
+            ):
+                console.print(Text(f"  {label:<9} {value}"), soft_wrap=True)
+    for warning in comparison.warnings:
+        console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "compare",
+        help="two runs unit by unit: who got which units right, per type, paired test, the differing units",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("run_a", metavar="RUN_A", help="results file (or a folder with one model's run)")
+    parser.add_argument("run_b", metavar="RUN_B", help="results file (or a folder with one model's run)")
+    parser.add_argument("--task", help="only this set (key or task name)")
+    parser.add_argument("--top", type=int, default=DEFAULT_TOP, help="differing units shown per set (default %(default)s)")
+    parser.add_argument("--resamples", type=int, default=1000, help="paired bootstrap resamples (default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the comparison as JSON")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.text import Text
+
+    from harness.atomic_files import atomic_write_text
+
+    console, errors = Console(), Console(stderr=True)
+    try:
+        if args.resamples < 1:
+            raise ValueError("--resamples must be at least 1")
+        if args.top < 0:
+            raise ValueError("--top must be 0 or more")
+        comparison = compare_runs(args.run_a, args.run_b, task=args.task, n_resamples=args.resamples, seed=args.seed)
+    except (ValueError, KeyError, FileNotFoundError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        errors.print(Text(f"taiyi compare: error: {message}", style="bold red"), soft_wrap=True)
+        return 2
+    render_terminal(comparison, console, top=args.top)
+    if args.json:
+        atomic_write_text(args.json, json.dumps(comparison_json(comparison, args.top), indent=2, ensure_ascii=False) + "\n")
+        console.print(Text(f"wrote {args.json}", style="green"), soft_wrap=True)
+    return 0

@@ -1,0 +1,450 @@
+"""`taiyi reference`: regenerate the measured reference rows in results/reference/.
+
+    taiyi reference --data-dir DIR [--out results/reference] [--work runs/reference]
+                    [--parts minilm,base,finetune,tuned,compare] [--batch-size 8] [--dry-run]
+
+Five parts, run in this order by default (the most valuable rows first on a busy CPU):
+
+  minilm    MiniLM-L6 fine-tuned (`taiyi baseline train`) on every set whose train split is in the
+            data directory, scored on the FULL official evaluation split; decisions a family tunes
+            (the RE pair threshold) are chosen on the dev split; seeded; CPU-sized fixed steps.
+  base      SmolLM2-135M-Instruct zero-shot through lm-eval (its chat template, each task's own
+            generation budget) on the first SLICE (50) units of each evaluation split present.
+  finetune  SmolLM2 fine-tuned with the two-stage recipe `cpu_smollm2_reference` on the real train
+            splits (packing on, about 30 minutes on 2 CPU cores).
+  tuned     the fine-tuned adapter on the same slices, in the format it was trained in.
+  compare   base vs fine-tuned: paired bootstrap test per set and overall -> comparison.json.
+
+Every run is one subprocess (`taiyi baseline ...`, `taiyi finetune`, `lm_eval run`), so what this
+command does is what a user can type. It resumes: a set whose results file exists under
+`<out>/<part>/<set>/` is skipped, and the fine-tuning continues from its last checkpoint. Each
+step's wall time is printed and kept in `<out>/timings.json`; `<out>/plan.json` records the sets
+shown as "no train split" (never as zero).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+PARTS = ("minilm", "base", "finetune", "tuned", "compare")
+SLICE = 50
+SEED = 42
+LLM_CONFIG = "smollm2-135m-instruct"
+RECIPE = "cpu_smollm2_reference"
+TUNED_NAME = "smollm2-135m-reference-ft"
+# The MiniLM steps per set, fixed before any run and sized to the CPU (not tuned on any split):
+# batch 16, lr 2e-4 (a 6-layer encoder), each set's max_length from baselines/encoders.yaml except
+# PubMedQA (384 sub-words) and BC5CDR CID (192, tagger windows and pair texts alike; 35-40% of the
+# dev pair texts are longer and lose their last sentences), to fit the time on 2 shared cores.
+MINILM_COMMON = {"batch-size": 16, "learning-rate": 2e-4, "seed": SEED}
+MINILM_PLAN: dict[str, dict[str, Any]] = {
+    "bc5cdr_chem": {"max-steps": 400},
+    "kuake_qic": {"max-steps": 400},
+    "hoc": {"max-steps": 400},
+    "bc5cdr_dise": {"max-steps": 400},
+    "ncbi_disease": {"max-steps": 400},
+    "pubmedqa": {"max-steps": 60, "max-length": 384},
+    "bc5cdr_re": {"max-steps": 150, "max-length": 192},
+}
+# Short answers first: the sets with the largest generation budgets (CMeEE 768, CMeIE 1280 tokens)
+# take most of the time and come last.
+LLM_ORDER = (
+    "pubmedqa", "medqa_usmle", "medqa_mcmle", "kuake_qic", "hoc", "litcovid",
+    "bc5cdr_chem", "bc5cdr_dise", "ncbi_disease", "bc5cdr_re", "cmeee", "cmeie", "chemdner",
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "reference", help="regenerate the reference runs (MiniLM, SmolLM2 base and fine-tuned) in results/reference",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--data-dir", help="the real data (default $TAIYI_DATA_DIR); required: references are never run on samples")
+    parser.add_argument("--out", default="results/reference", help="results folder (default results/reference)")
+    parser.add_argument("--work", default="runs/reference", help="checkpoints and adapters, not committed (default runs/reference)")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, in order: {','.join(PARTS)}")
+    parser.add_argument("--sets", help="comma-separated set keys (default: every set the part applies to)")
+    parser.add_argument("--batch-size", type=int, default=8, help="lm-eval batch size for the SmolLM2 slices (default 8)")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    parser.set_defaults(func=run)
+
+
+# --- plumbing --------------------------------------------------------------------------------
+
+
+def _taiyi(*args: str) -> list[str]:
+    return [sys.executable, "-m", "harness.apps.cli", *args]
+
+
+SAMPLES_LIMIT = 1_000_000  # bytes: larger samples files are not committed (a full NER test split: 11 MB)
+
+
+def park_large_samples(out: Path, work: Path) -> list[Path]:
+    """Move samples files over SAMPLES_LIMIT from <out> to <work>/samples/ (same relative path):
+    the results file stays and says what was scored; the per-unit file is kept, uncommitted."""
+    moved = []
+    for samples in sorted(out.glob("**/samples_*.jsonl")):
+        if samples.stat().st_size > SAMPLES_LIMIT:
+            target = work / "samples" / samples.relative_to(out)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(samples), target)
+            print(f"[reference] {samples.name}: {target.stat().st_size} bytes, "
+                  f"moved to {target} (not committed)", flush=True)
+            moved.append(target)
+    return moved
+
+
+def _done(folder: Path) -> bool:
+    return any(folder.glob("**/results_*.json"))
+
+
+class Steps:
+    """Prints and records the wall time of each step in <out>/timings.json (atomically)."""
+
+    def __init__(self, out: Path, dry_run: bool):
+        self.path = out / "timings.json"
+        self.dry_run = dry_run
+        self.times: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8")) if self.path.is_file() else {}
+
+    def run(self, name: str, command: Sequence[str], env: dict[str, str] | None = None) -> None:
+        print(f"[reference] {name}: {' '.join(command)}", flush=True)
+        if self.dry_run:
+            return
+        started = time.perf_counter()
+        completed = subprocess.run(list(command), env=env, check=False)
+        seconds = round(time.perf_counter() - started, 1)
+        print(f"[reference] {name}: {seconds:.0f} s (exit {completed.returncode})", flush=True)
+        if completed.returncode != 0:
+            from harness.errors import ConfigError
+
+            raise ConfigError(f"reference step {name} failed (exit {completed.returncode}); rerun `taiyi reference` to resume")
+        self.record(name, seconds)
+
+    def record(self, name: str, seconds: float) -> None:
+        from harness.atomic_files import atomic_write_text
+
+        # Re-read first: parts may run as separate processes (e.g. MiniLM beside the LLM parts).
+        if self.path.is_file():
+            self.times = {**json.loads(self.path.read_text(encoding="utf-8")), **self.times}
+        self.times[name] = seconds
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.path, json.dumps(self.times, indent=2, sort_keys=True) + "\n")
+
+
+def _env() -> dict[str, str]:
+    # One thread per process: two spinning OpenMP threads on shared cores stall (see finetune README).
+    env = dict(os.environ)
+    for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(key, "1")
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return env
+
+
+def _selected(names: Sequence[str], wanted: Sequence[str] | None) -> list[str]:
+    """`names` in the part's order, or the ones `--sets` names in the order it names them."""
+    return list(names) if wanted is None else [n for n in wanted if n in names]
+
+
+# --- parts -----------------------------------------------------------------------------------
+
+
+def minilm_plan(data_dir: Path) -> dict[str, str]:
+    """set -> "run" or why it is not run ("no train split"), for every registry set."""
+    from harness.loading import available_splits
+    from harness.registry import iter_specs
+
+    plan = {}
+    for spec in iter_specs():
+        splits = available_splits(spec.key, data_dir)
+        if spec.eval_split not in splits:
+            plan[spec.key] = "no evaluation split in the data directory"
+        elif "train" not in splits or spec.key not in MINILM_PLAN:
+            plan[spec.key] = "no train split"
+        else:
+            plan[spec.key] = "run"
+    return plan
+
+
+def run_minilm(steps: Steps, out: Path, work: Path, data_dir: Path, wanted: Sequence[str] | None) -> None:
+    plan = minilm_plan(data_dir)
+    from harness.atomic_files import atomic_write_text
+
+    if not steps.dry_run:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "plan.json", json.dumps({"minilm": plan, "slice": SLICE}, indent=2) + "\n")
+    for key in _selected(list(MINILM_PLAN), wanted):
+        if plan.get(key) != "run":
+            print(f"[reference] minilm {key}: {plan.get(key)}", flush=True)
+            continue
+        results = out / "minilm" / key
+        if _done(results):
+            print(f"[reference] minilm {key}: done before, skipped", flush=True)
+            continue
+        options = [f"--{k}={v}" for k, v in {**MINILM_COMMON, **MINILM_PLAN[key]}.items()]
+        steps.run(f"minilm {key}", _taiyi(
+            "baseline", "train", "--task", key, "--encoder", "minilm", "--data-dir", str(data_dir),
+            "--output-dir", str(work / "minilm" / key), "--results-dir", str(results), *options,
+        ), _env())
+        park_large_samples(out, work)
+
+
+def _llm_sets(data_dir: Path, wanted: Sequence[str] | None) -> list[str]:
+    from harness.loading import available_splits
+    from harness.registry import get_spec
+
+    keys = []
+    for key in _selected(LLM_ORDER, wanted):
+        if get_spec(key).eval_split in available_splits(key, data_dir):
+            keys.append(key)
+        else:
+            print(f"[reference] {key}: no evaluation split in {data_dir}, skipped", flush=True)
+    return keys
+
+
+def run_base(steps: Steps, out: Path, data_dir: Path, wanted: Sequence[str] | None, batch_size: int) -> None:
+    for key in _llm_sets(data_dir, wanted):
+        results = out / "smollm2-base" / key
+        if _done(results):
+            print(f"[reference] base {key}: done before, skipped", flush=True)
+            continue
+        steps.run(f"base {key}", _taiyi(
+            "baseline", "run", LLM_CONFIG, "--tasks", key, "--limit", str(SLICE), "--batch-size", str(batch_size),
+            "--data-dir", str(data_dir), "--output-root", str(results),
+        ), _env())
+
+
+def adapter_dir(work: Path) -> Path:
+    """The final adapter, copied under a name that says what it is: lm-eval and the leaderboard
+    name an adapter run after the adapter's folder, and `stage2/adapter` would read "adapter"."""
+    return work / "SmolLM2-135M-Instruct-reference-ft"
+
+
+def run_finetune(steps: Steps, out: Path, work: Path, data_dir: Path) -> None:
+    run_dir = work / "smollm2_ft"
+    final = run_dir / "stage2" / "adapter"
+    if final.is_dir():
+        print("[reference] finetune: done before, skipped", flush=True)
+    else:
+        # Resume where an interruption left off: a finished stage 1 is kept and stage 2 starts from
+        # its adapter; a stage with checkpoints continues from the latest.
+        stage = ["--stage", "2"] if (run_dir / "stage1" / "adapter").is_dir() else []
+        started = run_dir / ("stage2" if stage else "stage1") / "checkpoints"
+        resume = ["--resume"] if started.is_dir() and any(started.iterdir()) else []
+        steps.run("finetune" + (" stage 2" if stage else ""), _taiyi(
+            "finetune", RECIPE, "--output-dir", str(run_dir), "-o", f"data.tasks.data_dir={data_dir}", *stage, *resume,
+        ), _env())
+    if steps.dry_run:
+        return
+    if not adapter_dir(work).is_dir():
+        shutil.copytree(final, adapter_dir(work))
+    # The small records of the run travel with the results (the adapter stays in --work).
+    keep = out / "smollm2-ft" / "finetune"
+    for name in ("resolved_config.yaml", "train_log.jsonl", "lm_eval_command.txt",
+                 "stage1/data_report.json", "stage1/run_info.json", "stage2/data_report.json", "stage2/run_info.json"):
+        source = run_dir / name
+        if source.is_file():
+            (keep / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, keep / name)
+
+
+def tuned_command(work: Path, key: str, results: Path, data_dir: Path, batch_size: int) -> list[str]:
+    """lm-eval on the fine-tuned adapter, in the format it was trained in (chat template), the
+    same slice, budgets and decoding as the base run."""
+    from harness.local_models import smollm2_dir
+
+    model_args = f"pretrained={smollm2_dir()},peft={adapter_dir(work)},dtype=float32,prompt_format=chat_template"
+    return [
+        sys.executable, "-m", "lm_eval", "run", "--model", "taiyi-hf", "--model_args", model_args,
+        "--tasks", f"taiyi_{key}", "--batch_size", str(batch_size), "--output_path", str(results / TUNED_NAME),
+        "--log_samples", "--apply_chat_template", "--gen_kwargs", "do_sample=False,temperature=0.0",
+        "--device", "cpu", "--limit", str(SLICE),
+        "--metadata", json.dumps({"data_dir": str(data_dir)}),
+    ]
+
+
+def run_tuned(steps: Steps, out: Path, work: Path, data_dir: Path, wanted: Sequence[str] | None, batch_size: int) -> None:
+    if not adapter_dir(work).is_dir() and not steps.dry_run:
+        from harness.errors import ConfigError
+
+        raise ConfigError(f"no fine-tuned adapter in {adapter_dir(work)}: run the finetune part first")
+    for key in _llm_sets(data_dir, wanted):
+        results = out / "smollm2-ft" / key
+        if _done(results):
+            print(f"[reference] tuned {key}: done before, skipped", flush=True)
+            continue
+        steps.run(f"tuned {key}", tuned_command(work, key, results, data_dir, batch_size), _env())
+
+
+# --- comparison ------------------------------------------------------------------------------
+
+
+def _latest(folder: Path, pattern: str) -> Path | None:
+    found = sorted(folder.glob(f"**/{pattern}"))
+    return found[-1] if found else None
+
+
+def slice_units(out: Path, part: str, key: str) -> tuple[Any, dict[str, Any]] | None:
+    """The per-unit headline values of one slice run and its results block, or None if absent."""
+    from harness.apps.leaderboard.bootstrap import read_units
+    from harness.registry import get_spec
+    from harness.scoring import headline_metric_name
+
+    spec = get_spec(key)
+    folder = out / part / key
+    samples = _latest(folder, f"samples_{spec.task_name}_*.jsonl")
+    results = _latest(folder, "results_*.json")
+    if samples is None or results is None:
+        return None
+    metric = headline_metric_name(spec)
+    units = read_units(samples, metric, "f1" if "f1" in metric else "acc")
+    block = json.loads(results.read_text(encoding="utf-8"))["results"][spec.task_name]
+    return units, block
+
+
+def _statistic(values: Any, kind: str) -> float:
+    """The headline statistic of per-unit values: micro-F1 of summed [tp, fp, fn], or a mean."""
+    from harness.apps.leaderboard.bootstrap import statistic
+
+    return float(statistic(values.sum(axis=0), "f1")) if kind == "f1" else float(values.mean())
+
+
+def compare(out: Path, *, n_resamples: int = 10_000, seed: int = 0) -> dict[str, Any]:
+    """Paired bootstrap (fine-tuned minus base) per set, and overall on the macro average of
+    the sets both runs scored (units resampled jointly within each set)."""
+    import numpy as np
+
+    from harness.apps.leaderboard.bootstrap import match_units, paired_bootstrap, point_estimate
+    from harness.registry import get_spec
+
+    rows: dict[str, Any] = {}
+    pairs = []
+    for index, key in enumerate(LLM_ORDER):
+        base, tuned = slice_units(out, "smollm2-base", key), slice_units(out, "smollm2-ft", key)
+        if base is None or tuned is None:
+            continue
+        (ub, block_b), (ut, block_t) = base, tuned
+        result = paired_bootstrap(ut, ub, n_resamples, seed=np.random.SeedSequence([seed, index]))
+        rows[key] = {
+            "set": get_spec(key).display_name, "units": result.n_units,
+            "base": round(100 * result.point_b, 1), "tuned": round(100 * result.point_a, 1),
+            "delta": round(100 * result.delta, 1), "ci95": [round(100 * result.low, 1), round(100 * result.high, 1)],
+            "p_value": round(result.p_value, 4),
+            "parse_fail_base": block_b.get("parse_fail,none"), "parse_fail_tuned": block_t.get("parse_fail,none"),
+        }
+        pairs.append(match_units(ut, ub)[:2])
+    overall = None
+    if pairs:
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 99]))
+        deltas = np.empty(n_resamples)
+        for b in range(n_resamples):
+            values = []
+            for ut, ub in pairs:
+                pick = rng.integers(0, len(ut), len(ut))
+                values.append(_statistic(ut.values[pick], ut.kind) - _statistic(ub.values[pick], ub.kind))
+            deltas[b] = np.mean(values)
+        delta = float(np.mean([point_estimate(ut) - point_estimate(ub) for ut, ub in pairs]))
+        p_value = float((1 + np.count_nonzero(np.abs(deltas - delta) >= abs(delta) - 1e-12)) / (n_resamples + 1))
+        overall = {
+            "sets": len(pairs), "delta": round(100 * delta, 1),
+            "ci95": [round(100 * float(np.quantile(deltas, 0.025)), 1), round(100 * float(np.quantile(deltas, 0.975)), 1)],
+            "p_value": round(min(1.0, p_value), 4),
+            "base_mean": round(100 * float(np.mean([point_estimate(ub) for _, ub in pairs])), 1),
+            "tuned_mean": round(100 * float(np.mean([point_estimate(ut) for ut, _ in pairs])), 1),
+        }
+    return {"test": "paired bootstrap, two-sided, fine-tuned minus base", "resamples": n_resamples, "seed": seed,
+            "per_set": rows, "overall_macro": overall}
+
+
+def minilm_table(out: Path) -> list[dict[str, Any]]:
+    """Per set: MiniLM's headline score on the full split (or why there is none) beside the
+    Taiyi paper's SOTA column (results/published, Table A)."""
+    from harness.apps.leaderboard.published import load_published
+    from harness.registry import PAPER_ORDER, get_spec
+    from harness.scoring import headline_metric_name
+
+    table = load_published()["A"]
+    sota = table.values("sota")
+    models = {row["set"]: row.get("sota_model") for row in table.rows}
+    plan_file = out / "plan.json"
+    plan = json.loads(plan_file.read_text(encoding="utf-8")).get("minilm", {}) if plan_file.is_file() else {}
+    rows = []
+    for key in PAPER_ORDER:
+        spec = get_spec(key)
+        results = _latest(out / "minilm" / key, "results_*.json")
+        value, note = None, plan.get(key, "not run")
+        note = "not finished" if note == "run" else note
+        if results is not None:
+            block = json.loads(results.read_text(encoding="utf-8"))["results"][spec.task_name]
+            value, note = round(100 * block[f"{headline_metric_name(spec)},none"], 1), "full split"
+        rows.append({"set": spec.display_name, "minilm": value, "note": note, "sota": sota.get(key), "sota_model": models.get(key)})
+    return rows
+
+
+def run_compare(steps: Steps, out: Path) -> None:
+    from harness.atomic_files import atomic_write_text
+
+    if steps.dry_run:
+        print("[reference] compare: paired bootstrap per set and overall -> comparison.json", flush=True)
+        return
+    started = time.perf_counter()
+    for row in minilm_table(out):  # printed first: the part's own output, also kept in comparison.json
+        shown = f"{row['minilm']:5.1f}" if row["minilm"] is not None else f"  -   ({row['note']})"
+        print(f"[reference] MiniLM {row['set']:>14}: {shown}   SOTA {row['sota']} ({row['sota_model']})", flush=True)
+    report = compare(out)
+    report["minilm_vs_sota"] = minilm_table(out)
+    atomic_write_text(out / "comparison.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    for row in report["per_set"].values():
+        print(f"[reference] {row['set']:>14}: base {row['base']:5.1f}  tuned {row['tuned']:5.1f}  "
+              f"delta {row['delta']:+5.1f}  p={row['p_value']:.4f}  parse_fail {row['parse_fail_base']} -> {row['parse_fail_tuned']}")
+    if report["overall_macro"]:
+        o = report["overall_macro"]
+        print(f"[reference] overall (macro, {o['sets']} sets): {o['base_mean']} -> {o['tuned_mean']}, p={o['p_value']}")
+    steps.record("compare", round(time.perf_counter() - started, 1))
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.errors import ConfigError
+    from harness.paths import resolve_data_dir
+
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        raise ConfigError(f"--parts: unknown {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+    data_dir = resolve_data_dir(args.data_dir)
+    if data_dir is None or not Path(data_dir).is_dir():
+        raise ConfigError("--data-dir (or $TAIYI_DATA_DIR) must name the real data directory: references never run on the samples")
+    data_dir = Path(data_dir).resolve()
+    out, work = Path(args.out).resolve(), Path(args.work).resolve()
+    wanted = [s.strip() for s in args.sets.split(",") if s.strip()] if args.sets else None
+    if wanted:
+        from harness.registry import REGISTRY
+
+        strangers = [key for key in wanted if key not in REGISTRY]
+        if strangers:
+            raise ConfigError(f"--sets: unknown set key(s) {', '.join(strangers)}; known: {', '.join(REGISTRY)}")
+    steps = Steps(out, args.dry_run)
+    if not args.dry_run:
+        park_large_samples(out, work)
+    for part in [p for p in PARTS if p in parts]:
+        started = time.perf_counter()
+        if part == "minilm":
+            run_minilm(steps, out, work, data_dir, wanted)
+        elif part == "base":
+            run_base(steps, out, data_dir, wanted, args.batch_size)
+        elif part == "finetune":
+            run_finetune(steps, out, work, data_dir)
+        elif part == "tuned":
+            run_tuned(steps, out, work, data_dir, wanted, args.batch_size)
+        else:
+            run_compare(steps, out)
+        print(f"[reference] part {part}: {time.perf_counter() - started:.0f} s", flush=True)
+    return 0

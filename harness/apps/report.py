@@ -1,0 +1,403 @@
+"""`taiyi report RUN [RUN ...] --out DIR`: one self-contained HTML page about some runs.
+
+The page (`DIR/report.html`) needs no network: styles, the small filter script and the plot (an
+SVG data URI) are inside it. It shows, for every run column found under the RUN paths (results
+files or folders; partial runs included, marked):
+
+- the headline table (micro-F1 or accuracy per set, 95% bootstrap intervals) and its bar plot;
+- per set, P/R/F1 and support per entity type, relation or label, runs side by side;
+- grounding: the share of predicted mentions/arguments found nowhere in the unit's text;
+- the verdict counts (matched, missed, spurious, wrong type, boundary, reversed, extra label, ...);
+- parse failures and their reasons;
+- per set and run, the error units, worst first: text, prompt, output, parsed prediction, gold,
+  and every item's verdict, filterable by kind of error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import json
+import os
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from harness.registry import PAPER_ORDER, REGISTRY
+from harness.verdicts import VERDICT_TEXT, error_verdicts, verdict_totals
+
+DEFAULT_MAX_UNITS = 50
+REPORT_NAME = "report.html"
+esc = html.escape
+
+
+# --------------------------------------------------------------------------------------------
+# items and verdicts in words (shared with `taiyi compare`)
+
+
+def item_text(rule: str, item: Mapping[str, Any]) -> str:
+    """One predicted or gold item as a reader writes it."""
+    if rule == "mention_set":
+        return f"{item['type']}: {item['mention']}"
+    if rule == "ordered_triples":
+        return f"[{item['head']}, {item['relation']}, {item['tail']}]"
+    if rule == "concept_pairs":
+        if "head_names" in item:  # a gold concept pair
+            return f"[{item['head_names'][0]} ({item['head']}), {item['tail_names'][0]} ({item['tail']})]"
+        return f"[{item['head']}, {item['tail']}]"
+    if rule == "label_set":
+        return str(item["label"])
+    return f"{item.get('option')}. {item.get('text', '')}".strip()
+
+
+def verdict_text(item: Mapping[str, Any]) -> str:
+    """The item's verdict in words, with what it was mistaken for."""
+    verdict = item["verdict"]
+    text = VERDICT_TEXT.get(verdict, verdict)
+    if verdict == "wrong_type":
+        other = item.get("gold_type") or item.get("predicted_type")
+        text += f" ({'gold' if 'gold_type' in item else 'predicted'}: {other})"
+    elif verdict == "boundary":
+        other = item.get("gold_mention") or item.get("predicted_mention")
+        text += f" ({'gold' if 'gold_mention' in item else 'predicted'}: {other})"
+    elif verdict in ("reversed", "wrong_relation", "wrong_relation_reversed") and isinstance(item.get("gold"), list):
+        text += f" (gold: [{', '.join(item['gold'])}])"
+    if item.get("counted") is False:
+        text += "; counted once with an earlier pair"
+    return text
+
+
+def _grounded_text(item: Mapping[str, Any]) -> str:
+    grounded = item.get("grounded")
+    if grounded is None:
+        return ""
+    if isinstance(grounded, dict):
+        missing = [role for role, found in grounded.items() if not found]
+        return "in text" if not missing else "NOT in text: " + ", ".join(missing)
+    return "in text" if grounded else "NOT in text"
+
+
+# --------------------------------------------------------------------------------------------
+# the page
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1d1d1f;background:#fafafa}
+header,main{max-width:78rem;margin:0 auto;padding:0 1.5rem}
+header{padding-top:1.2rem}
+h1{font-size:1.6rem;margin:.2rem 0}
+h2{font-size:1.25rem;margin-top:2.2rem;border-bottom:2px solid #ddd;padding-bottom:.2rem}
+h3{font-size:1.05rem;margin-top:1.4rem}
+h4{font-size:.95rem;margin:1rem 0 .3rem}
+nav a{margin-right:.8rem}
+table{border-collapse:collapse;font-variant-numeric:tabular-nums;background:#fff;margin:.4rem 0;font-size:.9rem}
+th,td{padding:.25rem .55rem;border-bottom:1px solid #e3e3e3;text-align:left;vertical-align:top}
+th.num,td.num{text-align:right}
+tr.avg td{background:#f3f3f3;font-weight:600}
+.muted{color:#666;font-size:.85rem}
+.warn{color:#8a5300}
+img.plot{max-width:100%;background:#fff;border:1px solid #ddd}
+details.unit{background:#fff;border:1px solid #ddd;border-radius:4px;margin:.35rem 0;padding:.3rem .6rem}
+details.unit>summary{cursor:pointer}
+pre{white-space:pre-wrap;word-break:break-word;background:#f4f4f4;padding:.4rem .6rem;margin:.2rem 0;font-size:.85rem;max-height:22rem;overflow:auto}
+.chip{display:inline-block;border-radius:3px;padding:0 .35rem;margin:0 .15rem;font-size:.8rem;background:#eee}
+.v-matched{background:#d8f0d8}.v-missed,.v-spurious,.v-wrong_option,.v-parse_fail,.v-no_choice{background:#f7d4d4}
+.v-wrong_type,.v-boundary,.v-reversed,.v-wrong_relation,.v-wrong_relation_reversed,.v-extra_label,.v-wrong_label,.v-unknown_label{background:#fbe7c2}
+td.ungrounded{color:#a00;font-weight:600}
+"""
+
+_SCRIPT = """
+document.querySelectorAll('select.kind-filter').forEach(function (select) {
+  select.addEventListener('change', function () {
+    var list = document.getElementById(select.dataset.list);
+    list.querySelectorAll('details.unit').forEach(function (unit) {
+      var kinds = (unit.dataset.kinds || '').split(' ');
+      unit.style.display = (!select.value || kinds.indexOf(select.value) >= 0) ? '' : 'none';
+    });
+  });
+});
+"""
+
+
+def _chip(kind: str, label: str | None = None) -> str:
+    return f'<span class="chip v-{esc(kind)}">{esc(label or VERDICT_TEXT.get(kind, kind.replace("_", " ")))}</span>'
+
+
+def _pct(value: float | None) -> str:
+    from harness.apps.leaderboard.table import fmt_pct
+
+    return fmt_pct(None if value is None else value * 100)
+
+
+class _Page:
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def add(self, *parts: str) -> None:
+        self.parts.extend(parts)
+
+    def text(self) -> str:
+        return "\n".join(self.parts) + "\n"
+
+
+def _subset_table(table, keys: Sequence[str]):
+    """The leaderboard table restricted to the sets the runs have (the plot draws its rows)."""
+    from dataclasses import dataclass
+
+    from harness.apps.leaderboard.table import Table
+
+    @dataclass
+    class _Subset(Table):
+        @property
+        def rows(self) -> tuple[str, ...]:
+            return tuple(keys)
+
+    return _Subset(table.title, table.slug, table.columns, table.notes, table.warnings, table.caption)
+
+
+def _headline(page: _Page, table, keys: Sequence[str]) -> None:
+    from harness.apps.leaderboard.plot import plot_bytes
+    from harness.apps.leaderboard.table import average_text, cell_text, iter_average_rows, row_label
+
+    columns = [c for c in table.columns if c.kind == "run"]
+    page.add('<section id="headline"><h2>Headline</h2>',
+             f'<p class="muted">{esc(table.caption)} Brackets: 95% bootstrap intervals over units.</p>',
+             '<table id="headline-table"><thead><tr><th>Set</th>'
+             + "".join(f'<th class="num">{esc(c.display_header)}</th>' for c in columns) + "</tr></thead><tbody>")
+    for key in keys:
+        cells = "".join(f'<td class="num" data-run="{esc(c.display_header)}">{esc(cell_text(c, key))}</td>' for c in columns)
+        page.add(f'<tr data-set="{esc(key)}"><td>{esc(row_label(REGISTRY[key]))}</td>{cells}</tr>')
+    for _, label, group in iter_average_rows():
+        if any(c.averages()[group] is not None for c in columns):
+            cells = "".join(f'<td class="num">{esc(average_text(c, group))}</td>' for c in columns)
+            page.add(f'<tr class="avg" data-average="{esc(group)}"><td>{esc(label)}</td>{cells}</tr>')
+    page.add("</tbody></table>")
+    svg = plot_bytes(_subset_table(table, keys), "svg")
+    page.add(f'<img class="plot" alt="Bar plot of the headline table" src="data:image/svg+xml;base64,{base64.b64encode(svg).decode()}">')
+    if table.notes:
+        page.add("<ul class=\"muted\">" + "".join(f"<li>{esc(n)}</li>" for n in table.notes) + "</ul>")
+    page.add("</section>")
+
+
+def _per_type(page: _Page, views, keys: Sequence[str], n_resamples: int, seed: int) -> None:
+    from harness.apps.leaderboard.build import by_type_table
+    from harness.apps.leaderboard.render import render_by_type_html_table
+
+    page.add('<section id="per-type"><h2>Per type</h2>',
+             '<p class="muted">Micro P/R/F1 (percent) per entity type, relation or label over each run\'s units; '
+             "support = gold items; 95% bootstrap interval of each F1.</p>")
+    for key in keys:
+        spec = REGISTRY[key]
+        if spec.task_type == "qa":
+            continue
+        runs = [(v.label, [u.verdicts.get("per_type", {}) for u in v.tasks[key].units.values()]) for v in views if key in v.tasks]
+        table = by_type_table(spec, runs, n_resamples=n_resamples, seed=seed)
+        page.add(f'<h3 id="per-type-{esc(key)}">{esc(spec.display_name)}</h3>', render_by_type_html_table(table))
+        page.add(*(f'<p class="muted">{esc(note)}</p>' for note in table.notes[1:] if note.startswith("No gold")))
+    page.add("</section>")
+
+
+def _task_matrix(page: _Page, section: str, title: str, intro: str, views, keys, cell) -> None:
+    """A table of sets (rows) by runs (columns) whose cells `cell(TaskSamples)` renders."""
+    page.add(f'<section id="{section}"><h2>{esc(title)}</h2><p class="muted">{esc(intro)}</p>',
+             "<table><thead><tr><th>Set</th>" + "".join(f"<th>{esc(v.label)}</th>" for v in views) + "</tr></thead><tbody>")
+    for key in keys:
+        row = "".join(cell(v.tasks[key]) if key in v.tasks else "<td>—</td>" for v in views)
+        page.add(f'<tr data-set="{esc(key)}"><td>{esc(REGISTRY[key].display_name)}</td>{row}</tr>')
+    page.add("</tbody></table></section>")
+
+
+def _grounding_cell(task) -> str:
+    checked = sum(u.verdicts.get("grounding", {}).get("checked", 0) for u in task.units.values())
+    ungrounded = sum(u.verdicts.get("grounding", {}).get("ungrounded", 0) for u in task.units.values())
+    if not checked:
+        return '<td class="num">— (nothing predicted)</td>'
+    css = "num ungrounded" if ungrounded else "num"
+    return f'<td class="{css}">{_pct(ungrounded / checked)} ({ungrounded} of {checked})</td>'
+
+
+def _verdicts_cell(task) -> str:
+    totals = verdict_totals(u.verdicts for u in task.units.values())
+    return "<td>" + "".join(_chip(kind, f"{VERDICT_TEXT.get(kind, kind.replace('_', ' '))} {n}") for kind, n in totals.items()) + "</td>"
+
+
+def _parse_fail_cell(task) -> str:
+    reasons = Counter(u.verdicts["parse_fail"] for u in task.units.values() if u.verdicts.get("parse_fail"))
+    failed = sum(reasons.values())
+    if not failed:
+        return f'<td class="num">0 of {len(task.units)}</td>'
+    listed = "".join(f"<li>{esc(reason)}: {n}</li>" for reason, n in reasons.most_common())
+    return f'<td><span class="num">{failed} of {len(task.units)} ({_pct(failed / len(task.units))})</span><ul>{listed}</ul></td>'
+
+
+def _prediction_text(prediction: Mapping[str, Any]) -> str:
+    """The structured prediction as JSON, one item per line."""
+    lines = []
+    for field, value in prediction.items():
+        if isinstance(value, list) and value:
+            items = ",\n    ".join(json.dumps(x, ensure_ascii=False) for x in value)
+            lines.append(f'  "{field}": [\n    {items}\n  ]')
+        else:
+            lines.append(f'  "{field}": {json.dumps(value, ensure_ascii=False)}')
+    return "{\n" + ",\n".join(lines) + "\n}"
+
+
+def _unit_html(unit, rule: str) -> str:
+    kinds = error_verdicts(unit.verdicts)
+    chips = "".join(_chip(kind, f"{VERDICT_TEXT.get(kind, kind.replace('_', ' '))} ×{n}") for kind, n in sorted(kinds.items()))
+    score = "correct" if unit.verdicts.get("correct") else ("wrong" if "correct" in unit.verdicts else f"F1 {_pct(unit.score)}")
+    out = [f'<details class="unit" data-unit="{esc(unit.id)}" data-kinds="{esc(" ".join(sorted(kinds)))}">',
+           f"<summary><code>{esc(unit.id)}</code> · {esc(score)} {chips}</summary>",
+           "<h4>Text</h4>", f"<pre>{esc(unit.text)}</pre>"]
+    if unit.prompt is not None:
+        out.append(f"<details><summary>Prompt</summary><pre>{esc(unit.prompt)}</pre></details>")
+    out += ["<h4>Output</h4>", f"<pre>{esc(unit.output) if unit.output is not None else '(not recorded)'}</pre>"]
+    if unit.verdicts.get("parse_fail"):
+        out.append(f'<p>{_chip("parse_fail", "parse failure")} {esc(unit.verdicts["parse_fail"])}</p>')
+    out += ["<h4>Parsed prediction</h4>",
+            f"<pre>{esc(_prediction_text(unit.verdicts['prediction']))}</pre>",
+            "<h4>Verdicts</h4>", "<table><thead><tr><th>side</th><th>item</th><th>verdict</th><th>grounding</th></tr></thead><tbody>"]
+    for side in ("predicted", "gold"):
+        for item in unit.verdicts[side]:
+            out.append(f"<tr><td>{side}</td><td>{esc(item_text(rule, item))}</td>"
+                       f"<td>{_chip(item['verdict'], verdict_text(item))}</td><td>{esc(_grounded_text(item))}</td></tr>")
+    out += ["</tbody></table>", "</details>"]
+    return "\n".join(out)
+
+
+def _errors(page: _Page, views, keys: Sequence[str], max_units: int) -> None:
+    page.add('<section id="errors"><h2>Error units</h2>',
+             '<p class="muted">Units not answered exactly (a missed or spurious item, a wrong option, a parse failure), '
+             "worst first. Open a unit for its text, prompt, output, parsed prediction, gold and verdicts.</p>")
+    for key in keys:
+        spec = REGISTRY[key]
+        page.add(f'<section class="task-errors" id="errors-{esc(key)}" data-set="{esc(key)}"><h3>{esc(spec.display_name)}</h3>')
+        for index, view in enumerate(views):
+            task = view.tasks.get(key)
+            if task is None:
+                continue
+            wrong = sorted((u for u in task.units.values() if not u.right), key=lambda u: (u.score, u.id))
+            list_id = f"units-{key}-{index}"
+            kinds = sorted({kind for u in wrong for kind in error_verdicts(u.verdicts)})
+            page.add(f"<h4>{esc(view.label)}: {len(wrong)} of {len(task.units)} units with errors</h4>")
+            if not wrong:
+                continue
+            options = "".join(f'<option value="{esc(k)}">{esc(VERDICT_TEXT.get(k, k.replace("_", " ")))}</option>' for k in kinds)
+            page.add(f'<label class="muted">show <select class="kind-filter" data-list="{list_id}">'
+                     f'<option value="">every error</option>{options}</select></label>',
+                     f'<div class="unit-list" id="{list_id}">')
+            rule = wrong[0].verdicts["rule"]
+            page.add(*(_unit_html(unit, rule) for unit in wrong[:max_units]))
+            if len(wrong) > max_units:
+                page.add(f'<p class="muted">{len(wrong) - max_units} more error units not shown (taiyi report --max-units).</p>')
+            page.add("</div>")
+        page.add("</section>")
+    page.add("</section>")
+
+
+def render_report(views, table, *, title: str, warnings: Sequence[str], n_resamples: int, seed: int, max_units: int) -> str:
+    """The page as one HTML string."""
+    keys = [key for key in PAPER_ORDER if any(key in v.tasks for v in views)]
+    page = _Page()
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    page.add("<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+             '<meta name="viewport" content="width=device-width, initial-scale=1">',
+             f"<title>{esc(title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>", "<header>",
+             f"<h1>{esc(title)}</h1>", f'<p class="muted">Generated {generated} by taiyi report; '
+             f"{len(views)} run(s), {len(keys)} set(s).</p>",
+             '<nav><a href="#headline">Headline</a><a href="#per-type">Per type</a><a href="#grounding">Grounding</a>'
+             '<a href="#verdicts">Verdicts</a><a href="#parse-failures">Parse failures</a><a href="#errors">Error units</a>'
+             '<a href="#runs">Runs</a></nav>', "</header>", "<main>")
+    if not views:
+        page.add('<p class="warn">No run with samples files was found.</p>')
+    else:
+        _headline(page, table, keys)
+        _per_type(page, views, keys, n_resamples, seed)
+        grounded = [k for k in keys if any(k in v.tasks and any("grounding" in u.verdicts for u in v.tasks[k].units.values())
+                                            for v in views)]
+        _task_matrix(page, "grounding", "Grounding",
+                     "Ungrounded predictions: percent of predicted mentions (NER) and relation arguments (RE) found "
+                     "nowhere in the unit's text after the scorer's normalisation (lower is better).", views, grounded, _grounding_cell)
+        _task_matrix(page, "verdicts", "Verdicts", "How many gold items each run matched and missed, and each kind of "
+                     "error among its predictions.", views, keys, _verdicts_cell)
+        _task_matrix(page, "parse-failures", "Parse failures", "Units whose output could not be read, and why; they are "
+                     "scored as empty predictions.", views, keys, _parse_fail_cell)
+        _errors(page, views, keys, max_units)
+    page.add('<section id="runs"><h2>Runs</h2>')
+    for view in views:
+        page.add(f"<details><summary>{esc(view.label)}</summary><ul>"
+                 + "".join(f"<li>{esc(line)}</li>" for line in view.column.provenance) + "</ul></details>")
+    page.add("</section>")
+    if warnings:
+        page.add('<section id="warnings"><h2>Warnings</h2><ul class="warn">' + "".join(f"<li>{esc(w)}</li>" for w in warnings)
+                 + "</ul></section>")
+    page.add("</main>", f"<script>{_SCRIPT}</script>", "</body>", "</html>")
+    return page.text()
+
+
+def build_report(
+    paths: Sequence[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    max_units: int = DEFAULT_MAX_UNITS,
+    title: str = "taiyi-bench report",
+) -> Path:
+    """Write `out_dir/report.html` for the runs under `paths`; returns its path."""
+    from harness.apps.compare import run_views
+    from harness.apps.leaderboard.build import leaderboard_table
+    from harness.atomic_files import atomic_write_text
+
+    warnings: list[str] = []
+    views = run_views(paths, warnings)
+    if not any(view.tasks for view in views):
+        found = "; ".join(warnings) or "no results_*.json files"
+        raise ValueError(f"no run with samples files under {', '.join(map(str, paths))} ({found}); "
+                         "run lm_eval with --log_samples, or name the folder its results are in")
+    table = leaderboard_table(paths, include_partial=True, include_budget_cut=True, include_incomplete=True,
+                              published="none", ci=True, n_resamples=n_resamples, seed=seed)
+    warnings = list(dict.fromkeys(warnings + table.warnings))
+    page = render_report(views, table, title=title, warnings=warnings, n_resamples=n_resamples, seed=seed, max_units=max_units)
+    return atomic_write_text(Path(out_dir) / REPORT_NAME, page)
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "report",
+        help="one self-contained HTML page: headline with intervals, per type, grounding, parse failures, error units",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="results files or folders (searched recursively)")
+    parser.add_argument("--out", type=Path, required=True, help=f"folder to write {REPORT_NAME} into")
+    parser.add_argument("--max-units", type=int, default=DEFAULT_MAX_UNITS,
+                        help="error units listed per set and run (default %(default)s)")
+    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--title", default="taiyi-bench report", help="the page's title")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.text import Text
+
+    errors = Console(stderr=True)
+    try:
+        if args.resamples < 1:
+            raise ValueError("--resamples must be at least 1")
+        if args.max_units < 0:
+            raise ValueError("--max-units must be 0 or more")
+        path = build_report(args.runs, args.out, n_resamples=args.resamples, seed=args.seed, max_units=args.max_units,
+                            title=args.title)
+    except (ValueError, KeyError, FileNotFoundError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        errors.print(Text(f"taiyi report: error: {message}", style="bold red"), soft_wrap=True)
+        return 2
+    Console().print(Text(f"wrote {path}", style="green"), soft_wrap=True)
+    return 0

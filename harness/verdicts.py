@@ -1,0 +1,656 @@
+"""Per-unit verdicts: what the scorer did with every predicted and gold item of a unit, in words.
+
+The scorer (`harness.scoring`) turns a unit into counts; a researcher asking *why* a model loses
+points needs the items behind them. `unit_verdicts` starts from the scorer's own result for the
+unit (`UnitScore.detail`: what it matched, missed and found spurious, after its normalisation)
+and names each non-matching item more precisely, using only the scorer's public functions
+(`score_unit`, `overlaps`) and the normalisation (`harness.normalize`), so the verdicts can never
+disagree with the counts: `verdict_counts(unit_verdicts(...)) == score_unit(...).counts` on every
+unit (a test checks it on the real splits with perturbed gold).
+
+The verdict kind follows the set's matching rule (`spec.matching_rule`), never the set:
+
+mention_set (NER)   predicted: matched | boundary (a lenient-only match: same type, one mention
+                    contains the other; the scorer's one-to-one lenient matching) | wrong_type (the
+                    mention is a gold mention of another type) | spurious.
+                    gold: matched | boundary | wrong_type | missed.
+ordered_triples     predicted: matched | reversed (subject and object swapped) | wrong_relation
+(RE over strings)   (a gold pair under another predicate) | wrong_relation_reversed | spurious.
+                    gold: matched | missed, or the verdict of the predicted triple that stands for it.
+concept_pairs       predicted string pairs: matched (cover a gold concept pair) | reversed (would
+(RE over concepts)  cover one the other way round) | spurious; a wrong pair that maps to the same
+                    concepts as an earlier one is `"counted": false` (the scorer counts it once).
+                    gold concept pairs (with their names): matched | reversed | missed.
+label_set (TC)      predicted: matched | wrong_label (a gold label was missed: it took its place) |
+                    extra_label (every gold label was given, or there was none) | unknown_label
+                    (not a label of the set). gold: matched | missed.
+choice (QA)         the chosen and the gold option: correct | wrong_option | no_choice.
+
+Counting (`verdict_counts`): tp = gold items matched, fn = gold items not matched, fp = predicted
+items neither matched nor `"counted": false`. NER's lenient counts move each boundary pair from
+fp/fn to tp. Grounding (NER and RE): every predicted mention or argument is looked for in the
+unit's source text, both normalised as the scorer normalises (`normalize_mention`); one found
+nowhere is `"grounded": false`, and `ungrounded_rate` is the share of such mentions/arguments.
+Parse failures carry a reason.
+
+Everything returned is plain JSON (lists, dicts, strings, numbers): lm-eval writes it into each
+line of its samples file as it is, and the BERT baselines' writer does the same.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.normalize import normalize_mention
+from harness.records import Example, Prediction
+from harness.registry import DatasetSpec
+from harness.scoring import UnitScore, overlaps, prf, score_unit
+
+VERDICTS_VERSION = 1
+
+# Matching rules whose predictions are strings taken from the text (grounding applies).
+GROUNDED_RULES = frozenset({"mention_set", "ordered_triples", "concept_pairs"})
+_RULE_OF_TYPE = {"ner": "mention_set", "re": "ordered_triples", "tc": "label_set", "qa": "choice"}
+
+# Predicted-item verdicts that are errors, and how the report names them.
+VERDICT_TEXT = {
+    "matched": "matched",
+    "missed": "missed",
+    "spurious": "spurious",
+    "wrong_type": "wrong type",
+    "boundary": "boundary only (lenient match)",
+    "reversed": "reversed direction",
+    "wrong_relation": "wrong relation",
+    "wrong_relation_reversed": "wrong relation, reversed",
+    "wrong_label": "wrong label",
+    "extra_label": "extra label",
+    "unknown_label": "label outside the set",
+    "correct": "correct",
+    "wrong_option": "wrong option",
+    "no_choice": "no option chosen",
+}
+
+
+def matching_rule(spec: DatasetSpec) -> str:
+    """The set's matching rule (the registry's `matching_rule`, else its task type's default)."""
+    return getattr(spec, "matching_rule", None) or _RULE_OF_TYPE[spec.task_type]
+
+
+# --------------------------------------------------------------------------------------------
+# grounding
+
+
+def _grounding(example: Example) -> Callable[[str], bool]:
+    """`found(mention)`: whether a normalised mention occurs in the unit's normalised text."""
+    haystack = normalize_mention(example.text or "")
+
+    def found(mention: str) -> bool:
+        norm = normalize_mention(mention)
+        return bool(norm) and norm in haystack
+
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# parse failures
+
+
+_THINK_OPEN = re.compile(r"<think>", re.I)
+_THINK_CLOSE = re.compile(r"</think>", re.I)
+_THINK_BLOCK = re.compile(r"<think>.*?(?:</think>|\Z)", re.S | re.I)
+_FENCE = re.compile(r"^\s*```[\w-]*\s*$", re.M)
+_NOTHING_RECOGNISED = {
+    "mention_set": "no line keyed by an entity type of the benchmark (expected 'Type: mention; mention')",
+    "ordered_triples": "no relation pair recognised (expected 'relation: [subject, object]')",
+    "concept_pairs": "no relation pair recognised (expected 'relation: [head, tail]')",
+    "label_set": "no label recognised (expected 'Result: label' or a line of labels)",
+    "choice": "no option letter or option text recognised",
+}
+
+
+def parse_fail_reason(rule: str, output: str | None) -> str:
+    """Why an output that failed to parse failed, in words (the parser only says that it did)."""
+    if output is None:
+        return "no output recorded"
+    if not output.strip():
+        return "empty output"
+    if _THINK_OPEN.search(output) and not _THINK_CLOSE.search(output):
+        return "reasoning never finished (<think> without </think>): no answer after it"
+    if not _FENCE.sub("", _THINK_BLOCK.sub("", output)).strip():
+        return "nothing but <think> blocks or code fences"
+    return _NOTHING_RECOGNISED[rule]
+
+
+# --------------------------------------------------------------------------------------------
+# the verdicts of one unit
+
+
+def unit_verdicts(
+    spec: DatasetSpec,
+    example: Example,
+    prediction: Prediction,
+    unit: UnitScore | None = None,
+    output: str | None = None,
+) -> dict[str, Any]:
+    """The verdicts of one unit (plain JSON). `unit` is the scorer's result for this prediction
+    (computed when not given); `output` is the model's text, for the parse-failure reason."""
+    unit = unit if unit is not None else score_unit(spec, example, prediction)
+    rule = matching_rule(spec)
+    if rule == "concept_pairs" and "covered_concept_pairs" not in unit.detail:
+        rule = "ordered_triples"  # a unit without concept annotations is scored over strings
+    builder = _BUILDERS[rule]
+    predicted, gold, extra = builder(spec, example, prediction, unit)
+    out: dict[str, Any] = {
+        "version": VERDICTS_VERSION,
+        "rule": rule,
+        "counts": {"tp": unit.tp, "fp": unit.fp, "fn": unit.fn},
+        "prediction": _prediction_json(spec, prediction),
+        "predicted": predicted,
+        "gold": gold,
+        # Types with nothing to count are left out (the NER scorer lists every type of the set).
+        "per_type": {key: list(map(int, counts)) for key, counts in sorted(unit.per_type.items()) if any(counts)},
+        "parse_fail": parse_fail_reason(rule, output) if unit.parse_failed else None,
+        **extra,
+    }
+    if unit.lenient is not None:
+        out["lenient"] = dict(zip(("tp", "fp", "fn"), map(int, unit.lenient), strict=True))
+    if unit.correct is not None:
+        out["correct"] = bool(unit.correct)
+    if rule in GROUNDED_RULES:
+        checked = ungrounded = 0
+        for item in predicted:
+            for flag in grounded_flags(item):
+                checked += 1
+                ungrounded += not flag
+        out["grounding"] = {"checked": checked, "ungrounded": ungrounded}
+    return out
+
+
+def _prediction_json(spec: DatasetSpec, prediction: Prediction) -> dict[str, Any]:
+    """The parsed prediction as written (before normalisation), only the task type's field."""
+    field = {"ner": "entities", "re": "relations", "tc": "labels", "qa": "choice"}[spec.task_type]
+    value = getattr(prediction, field)
+    shown = value if field == "choice" else [list(x) if isinstance(x, tuple) else x for x in sorted(value)]
+    return {field: shown, "parse_failed": bool(prediction.parse_failed)}
+
+
+def grounded_flags(item: Mapping[str, Any]) -> list[bool]:
+    """Whether each mention/argument of a predicted item was found in the text (empty: not checked)."""
+    grounded = item.get("grounded")
+    if isinstance(grounded, dict):
+        return [bool(v) for v in grounded.values()]
+    return [] if grounded is None else [bool(grounded)]
+
+
+def _lenient_pairs(spurious: list[tuple[str, str]], missed: list[tuple[str, str]]) -> list[tuple[tuple, tuple]]:
+    """A maximum one-to-one matching of spurious to missed items under the scorer's lenient rule
+    (same type, `overlaps`). Its size is what the scorer's lenient count adds; the pairs are the
+    ones a reader sees (Kuhn's augmenting paths, on the scorer's sorted order)."""
+    adjacency = [[j for j, g in enumerate(missed) if p[0] == g[0] and overlaps(p[1], g[1])] for p in spurious]
+    owner: list[int | None] = [None] * len(missed)
+
+    def augment(i: int, seen: set[int]) -> bool:
+        for j in adjacency[i]:
+            if j in seen:
+                continue
+            seen.add(j)
+            if owner[j] is None or augment(owner[j], seen):
+                owner[j] = i
+                return True
+        return False
+
+    for i in range(len(spurious)):
+        if adjacency[i]:
+            augment(i, set())
+    return [(spurious[i], missed[j]) for j, i in enumerate(owner) if i is not None]
+
+
+def _mention_set(spec: DatasetSpec, example: Example, prediction: Prediction, unit: UnitScore):
+    detail = unit.detail
+    matched = {tuple(x) for x in detail["matched"]}
+    missed = {tuple(x) for x in detail["missed"]}
+    spurious = {tuple(x) for x in detail["spurious"]}
+    found = _grounding(example)
+    written: dict[tuple[str, str], list[str]] = {}
+    for entity_type, raw in sorted(prediction.entities):
+        if norm := normalize_mention(raw):
+            written.setdefault((entity_type, norm), []).append(raw)
+    gold_written: dict[tuple[str, str], list[str]] = {}
+    for entity in example.entities:
+        if norm := normalize_mention(entity.mention):
+            gold_written.setdefault((entity.type, norm), [])
+            if entity.mention not in gold_written[(entity.type, norm)]:
+                gold_written[(entity.type, norm)].append(entity.mention)
+    boundary = _lenient_pairs(sorted(spurious), sorted(missed))
+    boundary_of_pred = dict(boundary)
+    boundary_of_gold = {g: p for p, g in boundary}
+    gold_types: dict[str, set[str]] = {}
+    for entity_type, mention in matched | missed:
+        gold_types.setdefault(mention, set()).add(entity_type)
+    pred_types: dict[str, set[str]] = {}
+    for entity_type, mention in matched | spurious:
+        pred_types.setdefault(mention, set()).add(entity_type)
+
+    predicted = []
+    for item in sorted(matched | spurious):
+        entity_type, mention = item
+        entry: dict[str, Any] = {
+            "type": entity_type, "mention": mention, "written": written.get(item, [mention]), "grounded": found(mention),
+        }
+        if item in matched:
+            entry["verdict"] = "matched"
+        elif item in boundary_of_pred:
+            entry.update(verdict="boundary", gold_mention=boundary_of_pred[item][1])
+        elif other := gold_types.get(mention, set()) - {entity_type}:
+            entry.update(verdict="wrong_type", gold_type=sorted(other)[0])
+        else:
+            entry["verdict"] = "spurious"
+        predicted.append(entry)
+    gold = []
+    for item in sorted(matched | missed):
+        entity_type, mention = item
+        entry = {"type": entity_type, "mention": mention, "written": gold_written.get(item, [mention])}
+        if item in matched:
+            entry["verdict"] = "matched"
+        elif item in boundary_of_gold:
+            entry.update(verdict="boundary", predicted_mention=boundary_of_gold[item][1])
+        elif other := pred_types.get(mention, set()) - {entity_type}:
+            entry.update(verdict="wrong_type", predicted_type=sorted(other)[0])
+        else:
+            entry["verdict"] = "missed"
+        gold.append(entry)
+    return predicted, gold, {}
+
+
+def _triple_verdict(triple: tuple[str, str, str], gold: set[tuple[str, str, str]]) -> tuple[str, tuple | None]:
+    head, relation, tail = triple
+    if (tail, relation, head) in gold:
+        return "reversed", (tail, relation, head)
+    same_pair = sorted(g for g in gold if g[0] == head and g[2] == tail)
+    if same_pair:
+        return "wrong_relation", same_pair[0]
+    swapped_pair = sorted(g for g in gold if g[0] == tail and g[2] == head)
+    if swapped_pair:
+        return "wrong_relation_reversed", swapped_pair[0]
+    return "spurious", None
+
+
+def _ordered_triples(spec: DatasetSpec, example: Example, prediction: Prediction, unit: UnitScore):
+    detail = unit.detail
+    matched = {tuple(x) for x in detail["matched"]}
+    missed = {tuple(x) for x in detail["missed"]}
+    spurious = {tuple(x) for x in detail["spurious"]}
+    gold_all = matched | missed
+    found = _grounding(example)
+    predicted = []
+    accounted: dict[tuple, str] = {}
+    for item in sorted(matched | spurious):
+        head, relation, tail = item
+        entry: dict[str, Any] = {
+            "head": head, "relation": relation, "tail": tail, "grounded": {"head": found(head), "tail": found(tail)},
+        }
+        if item in matched:
+            entry["verdict"] = "matched"
+        else:
+            verdict, counterpart = _triple_verdict(item, gold_all)
+            entry["verdict"] = verdict
+            if counterpart is not None:
+                entry["gold"] = list(counterpart)
+                accounted.setdefault(counterpart, verdict)
+        predicted.append(entry)
+    gold = []
+    for item in sorted(gold_all):
+        head, relation, tail = item
+        verdict = "matched" if item in matched else accounted.get(item, "missed")
+        gold.append({"head": head, "relation": relation, "tail": tail, "verdict": verdict})
+    return predicted, gold, {}
+
+
+def _concept_names(example: Example, concept: str) -> list[str]:
+    names = list(dict.fromkeys(example.concept_mentions.get(concept, [])))
+    for entity in example.entities:
+        if concept in entity.concept_ids and entity.mention not in names:
+            names.append(entity.mention)
+    return names[:3] or [concept]
+
+
+def _concept_pairs(spec: DatasetSpec, example: Example, prediction: Prediction, unit: UnitScore):
+    found = _grounding(example)
+    covered = {tuple(x) for x in unit.detail["covered_concept_pairs"]}
+    missed = {tuple(x) for x in unit.detail["missed_concept_pairs"]}
+    predicted = []
+    reversed_cover: set[tuple[str, str]] = set()
+    wrong_so_far: list[tuple[str, str, str]] = []
+    fp_so_far = 0
+    # Each pair on its own: the scorer judges a string pair independently of the others (only the
+    # deduplication of wrong pairs looks across them, replayed below in the scorer's order).
+    for raw in sorted(prediction.relations):
+        alone = score_unit(spec, example, Prediction(relations={raw}))
+        head, relation, tail = raw
+        if alone.tp:
+            strings = alone.detail["matched"][0]
+            entry: dict[str, Any] = {
+                "head": strings[0], "tail": strings[1], "written": [head, tail], "verdict": "matched",
+                "covers": [list(p) for p in alone.detail["covered_concept_pairs"]],
+            }
+        else:
+            strings = alone.detail["spurious"][0]
+            entry = {"head": strings[0], "tail": strings[1], "written": [head, tail]}
+            backwards = score_unit(spec, example, Prediction(relations={(tail, relation, head)}))
+            if backwards.tp:
+                entry["verdict"] = "reversed"
+                entry["covers"] = [list(p) for p in backwards.detail["covered_concept_pairs"]]
+                reversed_cover |= {tuple(p) for p in backwards.detail["covered_concept_pairs"]}
+            else:
+                entry["verdict"] = "spurious"
+            wrong_so_far.append(raw)
+            fp = score_unit(spec, example, Prediction(relations=set(wrong_so_far))).fp
+            entry["counted"] = fp > fp_so_far  # false: the same wrong concept pair as an earlier one
+            fp_so_far = fp
+        entry["grounded"] = {"head": found(entry["head"]), "tail": found(entry["tail"])}
+        predicted.append(entry)
+    gold = []
+    for pair in sorted(covered | missed):
+        verdict = "matched" if pair in covered else ("reversed" if pair in reversed_cover else "missed")
+        gold.append({
+            "head": pair[0], "tail": pair[1], "head_names": _concept_names(example, pair[0]),
+            "tail_names": _concept_names(example, pair[1]), "verdict": verdict,
+        })
+    return predicted, gold, {}
+
+
+def _label_set(spec: DatasetSpec, example: Example, prediction: Prediction, unit: UnitScore):
+    gold_labels = set(unit.detail["gold"])
+    predicted_labels = set(unit.detail["predicted"])
+    any_missed = bool(gold_labels - predicted_labels)
+    known = set(spec.labels)
+    predicted = []
+    for label in sorted(predicted_labels):
+        if label in gold_labels:
+            verdict = "matched"
+        elif label not in known:
+            verdict = "unknown_label"
+        elif any_missed:
+            verdict = "wrong_label"
+        else:
+            verdict = "extra_label"
+        predicted.append({"label": label, "verdict": verdict})
+    gold = [{"label": label, "verdict": "matched" if label in predicted_labels else "missed"} for label in sorted(gold_labels)]
+    return predicted, gold, {}
+
+
+def _choice(spec: DatasetSpec, example: Example, prediction: Prediction, unit: UnitScore):
+    gold_option, chosen = unit.detail["gold"], unit.detail["predicted"]
+    correct = bool(unit.correct)
+    verdict = "correct" if correct else ("no_choice" if chosen is None else "wrong_option")
+    predicted = [] if chosen is None else [
+        {"option": chosen, "text": example.options.get(chosen, ""), "verdict": "matched" if correct else "wrong_option"}
+    ]
+    gold = [{"option": gold_option, "text": example.options.get(gold_option, ""), "verdict": "matched" if correct else "missed"}]
+    return predicted, gold, {"verdict": verdict, "chosen": chosen, "gold_option": gold_option}
+
+
+_BUILDERS = {
+    "mention_set": _mention_set,
+    "ordered_triples": _ordered_triples,
+    "concept_pairs": _concept_pairs,
+    "label_set": _label_set,
+    "choice": _choice,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# reading verdicts back
+
+
+def verdict_counts(verdicts: Mapping[str, Any]) -> tuple[int, int, int]:
+    """(tp, fp, fn) from the items' verdicts alone (equal to the scorer's counts by construction)."""
+    tp = sum(1 for item in verdicts["gold"] if item["verdict"] == "matched")
+    fn = sum(1 for item in verdicts["gold"] if item["verdict"] != "matched")
+    fp = sum(1 for item in verdicts["predicted"] if item["verdict"] != "matched" and item.get("counted", True))
+    return tp, fp, fn
+
+
+def lenient_counts(verdicts: Mapping[str, Any]) -> tuple[int, int, int]:
+    """NER's lenient (tp, fp, fn): each boundary pair counts as a match."""
+    tp, fp, fn = verdict_counts(verdicts)
+    extra = sum(1 for item in verdicts["predicted"] if item["verdict"] == "boundary")
+    return tp + extra, fp - extra, fn - extra
+
+
+def unit_is_right(verdicts: Mapping[str, Any]) -> bool:
+    """The unit is answered exactly: the right option, or no spurious and no missed item."""
+    if "correct" in verdicts:
+        return bool(verdicts["correct"])
+    tp, fp, fn = verdict_counts(verdicts)
+    return fp == 0 and fn == 0 and verdicts.get("parse_fail") is None
+
+
+def is_error_unit(verdicts: Mapping[str, Any]) -> bool:
+    return not unit_is_right(verdicts)
+
+
+def error_verdicts(verdicts: Mapping[str, Any]) -> Counter:
+    """How many items of each error kind the unit has (predicted errors, then missed gold)."""
+    kinds: Counter = Counter()
+    if verdicts["rule"] == "choice":  # one decision: the wrong option (or none), not also a "missed" gold
+        if not verdicts.get("correct"):
+            kinds[verdicts.get("verdict", "wrong_option")] += 1
+        if verdicts.get("parse_fail"):
+            kinds["parse_fail"] += 1
+        return kinds
+    for item in verdicts["predicted"]:
+        if item["verdict"] != "matched" and item.get("counted", True):
+            kinds[item["verdict"]] += 1
+    for item in verdicts["gold"]:
+        if item["verdict"] == "missed":
+            kinds["missed"] += 1
+    if verdicts.get("parse_fail"):
+        kinds["parse_fail"] += 1
+    return kinds
+
+
+def unit_analysis_values(
+    spec: DatasetSpec, example: Example, prediction: Prediction, unit: UnitScore, output: str | None = None
+) -> dict[str, Any]:
+    """The per-unit values the samples files carry beside the scorer's metrics: `verdicts`, and for
+    NER and RE `ungrounded_rate` as [ungrounded, checked] (summed over units by `ungrounded_rate`)."""
+    verdicts = unit_verdicts(spec, example, prediction, unit, output)
+    values: dict[str, Any] = {"verdicts": verdicts}
+    if "grounding" in verdicts:
+        values["ungrounded_rate"] = [verdicts["grounding"]["ungrounded"], verdicts["grounding"]["checked"]]
+    return values
+
+
+def analysis_metric_names(spec: DatasetSpec) -> tuple[str, ...]:
+    """The names `unit_analysis_values` returns for `spec`."""
+    return ("verdicts", "ungrounded_rate") if matching_rule(spec) in GROUNDED_RULES else ("verdicts",)
+
+
+# Aggregations (lm-eval's `aggregation` of these metric names, and the BERT writer's).
+
+
+def ungrounded_rate(items: Iterable[Sequence[int]]) -> float:
+    """Share of predicted mentions/arguments found nowhere in their unit's text (0.0 when none)."""
+    ungrounded = checked = 0
+    for item in items:
+        ungrounded += int(item[0])
+        checked += int(item[1])
+    return ungrounded / checked if checked else 0.0
+
+
+def verdict_totals(items: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Split-level count of each verdict: matched gold items, missed gold items, each kind of
+    predicted error, and parse failures (kinds that never occur are left out)."""
+    totals: Counter = Counter()
+    for verdicts in items:
+        totals["matched"] += sum(1 for item in verdicts["gold"] if item["verdict"] == "matched")
+        totals.update(error_verdicts(verdicts))
+    return {key: int(value) for key, value in sorted(totals.items()) if value}
+
+
+ANALYSIS_AGGREGATIONS: dict[str, Callable] = {"verdicts": verdict_totals, "ungrounded_rate": ungrounded_rate}
+# lm-eval's higher_is_better: verdict totals are a breakdown, not a score.
+ANALYSIS_HIGHER_IS_BETTER: dict[str, bool | None] = {"verdicts": None, "ungrounded_rate": False}
+
+
+# --------------------------------------------------------------------------------------------
+# per-type scores
+
+
+def per_type_counts(verdicts_list: Iterable[Mapping[str, Any]]) -> dict[str, list[int]]:
+    """{type/predicate/label: [tp, fp, fn]} summed over units (the scorer's per-type counts)."""
+    totals: dict[str, list[int]] = {}
+    for verdicts in verdicts_list:
+        for key, counts in verdicts.get("per_type", {}).items():
+            slot = totals.setdefault(key, [0, 0, 0])
+            for index in range(3):
+                slot[index] += int(counts[index])
+    return totals
+
+
+def per_type_table(totals: Mapping[str, Sequence[int]], spec: DatasetSpec | None = None) -> dict[str, dict[str, float]]:
+    """{key: precision, recall, f1, support (gold count), tp, fp, fn} from summed counts; with
+    `spec`, every label of the set has a row (zeros where the run met none of it)."""
+    table = {}
+    seeded = {label: (0, 0, 0) for label in (spec.labels if spec is not None and spec.task_type != "qa" else ())}
+    for key, (tp, fp, fn) in sorted({**seeded, **totals}.items()):
+        precision, recall, f1 = prf(tp, fp, fn)
+        table[key] = {"precision": precision, "recall": recall, "f1": f1, "support": tp + fn, "tp": tp, "fp": fp, "fn": fn}
+    return table
+
+
+# Top-level key of a results file: {task: per_type_table} of each task, computed from its samples
+# (the BERT writer writes it; `record_per_type` adds it to an lm-eval results file).
+PER_TYPE_KEY = "taiyi_per_type"
+
+
+def per_type_of_samples(spec: DatasetSpec, samples_path: str | Path, warnings: list[str] | None = None) -> dict[str, dict[str, float]]:
+    """The per-type table of one task from its samples file."""
+    verdicts = (record_verdicts(spec, record) for record in iter_sample_records(samples_path, warnings))
+    return per_type_table(per_type_counts(v for v in verdicts if v is not None), spec)
+
+
+def record_per_type(results_path: str | Path) -> dict[str, Any]:
+    """Add the per-type tables of every taiyi_* task with a samples file beside `results_path` to
+    that results file (`PER_TYPE_KEY`), atomically; returns what was added."""
+    from harness.atomic_files import atomic_write_text
+    from harness.registry import REGISTRY
+    from harness.results_io import read_results, samples_beside
+
+    path = Path(results_path)
+    data = read_results(path)
+    tables: dict[str, Any] = {}
+    for task in data.get("results", {}):
+        key = str(task).removeprefix("taiyi_")
+        samples = samples_beside(path, str(task)) if key in REGISTRY else None
+        if samples is not None:
+            tables[task] = per_type_of_samples(REGISTRY[key], samples)
+    if tables:
+        data[PER_TYPE_KEY] = {**(data.get(PER_TYPE_KEY) or {}), **tables}
+        atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    return tables
+
+
+# --------------------------------------------------------------------------------------------
+# samples files
+
+
+def iter_sample_records(path: str | Path, warnings: list[str] | None = None, *, filter_name: str = "none") -> Iterator[dict[str, Any]]:
+    """The records of a samples file (one JSON object per line) for one filter; unreadable lines
+    are skipped with a warning naming the file and line."""
+    path = Path(path)
+    sink = warnings if warnings is not None else []
+    with path.open(encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                sink.append(f"{path}, line {line_no}: not valid JSON ({exc.msg}); line skipped")
+                continue
+            if isinstance(record, dict) and record.get("filter", "none") == filter_name:
+                yield record
+
+
+def record_example(record: Mapping[str, Any]) -> Example | None:
+    """The unit's `Example` from a samples record's doc (None when the doc is not a taiyi_* doc)."""
+    doc = record.get("doc")
+    if not isinstance(doc, dict) or "example" not in doc:
+        return None
+    raw = doc["example"]
+    try:
+        return Example.from_dict(json.loads(raw) if isinstance(raw, str) else raw)
+    except (TypeError, ValueError, KeyError):
+        return None
+
+
+def record_output(record: Mapping[str, Any]) -> str | None:
+    """The model's text for a samples record (lm-eval's filtered response)."""
+    response = record.get("filtered_resps")
+    while isinstance(response, list) and response:
+        response = response[0]
+    return response if isinstance(response, str) else None
+
+
+def record_verdicts(spec: DatasetSpec, record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The unit's verdicts: as logged, or (for samples written before verdicts were logged)
+    recomputed from the doc and the logged output. None when neither is possible."""
+    logged = record.get("verdicts")
+    if isinstance(logged, dict) and "gold" in logged and "predicted" in logged:
+        return logged
+    example = record_example(record)
+    if example is None:
+        return None
+    from harness.parsers import parse_output
+
+    stored = record.get("prediction")
+    if isinstance(stored, dict):  # a BERT baseline's samples: the structured prediction
+        prediction = Prediction(
+            entities={tuple(x) for x in stored.get("entities", [])},
+            relations={tuple(x) for x in stored.get("relations", [])},
+            labels=set(stored.get("labels", [])),
+            choice=stored.get("choice"),
+        )
+        output = None
+    else:
+        output = record_output(record)
+        prediction = parse_output(spec, output, options=example.options or None)
+    return unit_verdicts(spec, example, prediction, output=output)
+
+
+__all__ = [
+    "ANALYSIS_AGGREGATIONS",
+    "ANALYSIS_HIGHER_IS_BETTER",
+    "GROUNDED_RULES",
+    "PER_TYPE_KEY",
+    "VERDICTS_VERSION",
+    "VERDICT_TEXT",
+    "analysis_metric_names",
+    "error_verdicts",
+    "grounded_flags",
+    "is_error_unit",
+    "iter_sample_records",
+    "lenient_counts",
+    "matching_rule",
+    "parse_fail_reason",
+    "per_type_counts",
+    "per_type_of_samples",
+    "per_type_table",
+    "record_per_type",
+    "record_example",
+    "record_output",
+    "record_verdicts",
+    "unit_analysis_values",
+    "unit_is_right",
+    "unit_verdicts",
+    "ungrounded_rate",
+    "verdict_counts",
+    "verdict_totals",
+]

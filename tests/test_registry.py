@@ -1,0 +1,257 @@
+"""The registry is the one place per dataset.
+
+- A 14th set in an existing format (IOB NER) is one registry entry and one task YAML: it runs
+  through lm-eval (the scripted oracle), `taiyi data check`, the BERT baseline and the
+  leaderboard with nothing else changed.
+- No module outside the registry mentions a set's key; the task YAMLs carry no metric list,
+  budget or prompt version of their own; the variant the loader resolves is the one the parser
+  and the scorer get.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import re
+import shutil
+from contextlib import redirect_stdout
+from pathlib import Path
+from types import MappingProxyType
+
+import lm_eval
+import pytest
+from lm_eval.loggers import EvaluationTracker
+from lm_eval.tasks import TaskManager
+
+from harness import registry
+from harness.apps.cli import main as taiyi_main
+from harness.apps.data_check import check_data_dir
+from harness.errors import ConfigError
+from harness.lmeval.plugin import tasks_dir
+from harness.loading import load_split
+from harness.paths import SAMPLES_DIR
+from harness.prompts import PROMPT_VERSION
+from harness.registry import REGISTRY, DatasetSpec, SplitCounts, get_spec, iter_specs, registered
+from harness.scoring import metric_names
+
+from scripted_lm import oracle_lm
+from task_files import metric_list_names, read_task_yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TASK_TEMPLATES = {
+    "ner": "_taiyi_ner_yaml", "re": "_taiyi_re_yaml", "tc": "_taiyi_tc_yaml", "qa": "_taiyi_qa_yaml",
+}
+
+
+# ------------------------------------------------------------------------------ the entries
+
+
+def test_every_entry_is_complete_and_consistent():
+    for spec in iter_specs():
+        registry.validate(spec)
+        assert spec.matching_rule in registry.MATCHING_RULES[spec.task_type], spec.key
+        assert spec.headline_metric in metric_names(spec), spec.key
+    assert list(registry.PAPER_ORDER) == list(REGISTRY)
+    # The paper's sets (what published tables cover) are registered, in the registry's order.
+    assert [key for key in REGISTRY if key in registry.PAPER_SETS] == list(registry.PAPER_SETS)
+
+
+def test_register_refuses_a_taken_key_and_an_incomplete_entry():
+    with pytest.raises(ConfigError, match="already registered"):
+        registry.register(get_spec("cmeee"))
+    broken = dataclasses.replace(get_spec("cmeie"), key="broken_re", relation_signatures=(), max_gen_toks=0)
+    with pytest.raises(ConfigError, match="max_gen_toks.*relation_signatures") as raised:
+        registry.register(broken)
+    assert "broken_re" in str(raised.value)
+    with pytest.raises(ConfigError, match="reader"):
+        registry.register(dataclasses.replace(get_spec("hoc"), key="no_reader", reader="read_nothing"))
+    assert "broken_re" not in REGISTRY and "no_reader" not in REGISTRY
+
+
+def _quoted_or_identifier(keys: list[str]) -> re.Pattern[str]:
+    # `\b` counts "_" as a word character: `read_hoc` and `mcmle_options` do not match `hoc` or
+    # `medqa_mcmle`, while "hoc", `taiyi_hoc` and `spec.key == "hoc"` do.
+    alternatives = "|".join(map(re.escape, sorted(keys, key=len, reverse=True)))
+    return re.compile(r"\b(?:taiyi_)?(?:" + alternatives + r")\b")
+
+
+def _modules_outside_the_registry() -> list[Path]:
+    folders = [REPO_ROOT / name for name in ("harness", "baselines", "finetune")]
+    skipped = (REPO_ROOT / "harness" / "registry.py", SAMPLES_DIR, REPO_ROOT / "harness" / "_bundled")
+    modules = [path for folder in folders for path in folder.rglob("*.py")]
+    modules += sorted((REPO_ROOT / "tasks").glob("*.py"))
+    return [path for path in modules if not any(path == skip or path.is_relative_to(skip) for skip in skipped)]
+
+
+def test_no_module_outside_the_registry_mentions_a_dataset_key():
+    pattern = _quoted_or_identifier(list(REGISTRY))
+    modules = _modules_outside_the_registry()
+    assert len(modules) > 40
+    found = [
+        f"{path.relative_to(REPO_ROOT)}:{number}: {line.strip()}"
+        for path in modules
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if pattern.search(line)
+    ]
+    assert found == []
+    # The check itself finds what it must.
+    assert pattern.search('if spec.key == "medqa_mcmle":') and pattern.search("SCHEMAS = {'cmeie': X}")
+    assert not pattern.search("read_hoc(path)") and not pattern.search('metadata["mcmle_options"]')
+
+
+def test_task_files_are_small_and_take_the_rest_from_the_registry_and_templates():
+    """A task YAML names its set and its task-type template, nothing else: the metric list lives
+    in the template, the budget in the registry, the prompt version in harness.prompts."""
+    for spec in iter_specs():
+        path = tasks_dir() / f"{spec.task_name}.yaml"
+        text = path.read_text(encoding="utf-8")
+        assert set(re.findall(r"^(\w+):", text, re.M)) == {"include", "task", "dataset_kwargs"}, spec.key
+        single_label = spec.task_type == "tc" and not spec.multi_label
+        template = "_taiyi_tc_single_label_yaml" if single_label else TASK_TEMPLATES[spec.task_type]
+        assert re.search(rf"^include: {template}$", text, re.M), spec.key
+        resolved = read_task_yaml(path)
+        assert metric_list_names(resolved) == list(metric_names(spec)), spec.key
+        assert "max_gen_toks" not in resolved.get("generation_kwargs", {}), spec.key
+        assert "version" not in (resolved.get("metadata") or {}), spec.key
+
+
+def test_a_task_file_with_the_wrong_template_names_the_right_one(tmp_path):
+    (tmp_path / "taiyi_ncbi_as_re.yaml").write_text(
+        f"include: {tasks_dir() / '_taiyi_re_yaml'}\ntask: taiyi_ncbi_as_re\ndataset_kwargs:\n  taiyi_set: ncbi_disease\n",
+        encoding="utf-8",
+    )
+    manager = TaskManager(include_path=str(tmp_path), include_defaults=False)
+    hint = r"taiyi_ncbi_as_re.*metric_list.*Include the template of its task type \(_taiyi_ner_yaml\)"
+    with pytest.raises(ConfigError, match=hint):
+        lm_eval.simple_evaluate(model=oracle_lm(), tasks=["taiyi_ncbi_as_re"], task_manager=manager, limit=1)
+
+
+def test_budget_and_prompt_version_reach_the_results_from_one_place():
+    out = lm_eval.simple_evaluate(
+        model=oracle_lm(), tasks=["taiyi_hoc", "taiyi_pubmedqa"],
+        task_manager=TaskManager(include_path=str(tasks_dir()), include_defaults=False), limit=2,
+    )
+    for task in ("taiyi_hoc", "taiyi_pubmedqa"):
+        assert out["versions"][task] == PROMPT_VERSION
+        assert out["configs"][task]["generation_kwargs"]["max_gen_toks"] == get_spec(task).max_gen_toks
+
+
+def test_the_variant_the_loader_resolves_reaches_the_parser_and_the_scorer(monkeypatch):
+    from harness.lmeval import tasks as lm_eval_tasks
+
+    seen: list[tuple[str, ...]] = []
+    score_unit = lm_eval_tasks.score_unit
+
+    def spy(spec, example, prediction):
+        seen.append(spec.labels)
+        return score_unit(spec, example, prediction)
+
+    monkeypatch.setattr(lm_eval_tasks, "score_unit", spy)
+    out = lm_eval.simple_evaluate(
+        model=oracle_lm(), tasks=["taiyi_medqa_mcmle"],
+        task_manager=TaskManager(include_path=str(tasks_dir()), include_defaults=False, metadata={"mcmle_options": 5}),
+    )
+    assert out["results"]["taiyi_medqa_mcmle"]["acc,none"] == 1.0
+    assert seen and set(seen) == {("A", "B", "C", "D", "E")}
+    assert out["configs"]["taiyi_medqa_mcmle"]["metadata"]["variant"] == {"mcmle_options": 5}
+    assert load_split("medqa_mcmle", mcmle_options=5).spec.labels == ("A", "B", "C", "D", "E")
+
+
+# ------------------------------------------------------------------------------ a 14th set
+
+
+def _iob_counts(path: Path) -> SplitCounts:
+    """Sentences and mentions of an IOB file, counted here without the reader."""
+    blocks = [block for block in path.read_text(encoding="utf-8").split("\n\n") if block.strip()]
+    mentions = sum(line.endswith("\tB-Disease") for block in blocks for line in block.splitlines())
+    return SplitCounts(len(blocks), mentions)
+
+
+@pytest.fixture
+def toy_set(tmp_path: Path):
+    """A new IOB NER set: the bundled NCBI-disease samples under the name TOY-NER in a data
+    directory, a registry entry written as a user would, and its one task YAML."""
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLES_DIR / "NCBI-disease", data / "TOY-NER")
+    files = {"train": "train.tsv", "dev": "devel.tsv", "test": "test.tsv"}
+    spec = DatasetSpec(
+        key="toy_ner", display_name="TOY-NER", language="en", task_type="ner", eval_split="test",
+        unit="sentence", data_subdir="TOY-NER", files=MappingProxyType(files), reader="read_iob",
+        labels=("Disease",), metric="f1", max_gen_toks=128,
+        expected=MappingProxyType({split: _iob_counts(data / "TOY-NER" / name) for split, name in files.items()}),
+        source="the bundled NCBI-disease samples, renamed", how_to_get="copy harness/samples/NCBI-disease to TOY-NER/",
+    )
+    task_folder = tmp_path / "tasks"
+    task_folder.mkdir()
+    (task_folder / "taiyi_toy_ner.yaml").write_text(
+        f"include: {tasks_dir() / '_taiyi_ner_yaml'}\ntask: taiyi_toy_ner\ndataset_kwargs:\n  taiyi_set: toy_ner\n",
+        encoding="utf-8",
+    )
+    with registered(spec):
+        yield spec, data, task_folder
+
+
+def _lm_eval_run(task_folder: Path, data: Path, output: Path) -> tuple[dict, Path]:
+    tracker = EvaluationTracker(output_path=str(output))
+    manager = TaskManager(include_path=[str(tasks_dir()), str(task_folder)], include_defaults=False,
+                          metadata={"data_dir": str(data)})
+    out = lm_eval.simple_evaluate(
+        model=oracle_lm(), tasks=["taiyi_toy_ner"], task_manager=manager, log_samples=True, evaluation_tracker=tracker,
+    )
+    samples = out.pop("samples")
+    tracker.save_results_aggregated(results=out, samples=samples)
+    for task, task_samples in samples.items():
+        tracker.save_results_samples(task_name=task, samples=task_samples)
+    (results_file,) = output.glob("**/results_*.json")
+    return out, results_file
+
+
+def test_a_new_set_runs_through_lm_eval(toy_set, tmp_path):
+    spec, data, task_folder = toy_set
+    out, _ = _lm_eval_run(task_folder, data, tmp_path / "runs" / "oracle")
+    metrics = {k.split(",")[0]: v for k, v in out["results"]["taiyi_toy_ner"].items() if k.endswith(",none")}
+    assert set(metrics) >= set(metric_names(spec))
+    assert metrics["micro_f1"] == 1.0 and metrics["parse_fail"] == 0.0
+    config = out["configs"]["taiyi_toy_ner"]
+    assert config["metadata"]["data_source"] == "data"
+    assert config["metadata"]["eval_units"] == spec.expected["test"].units > 0
+    assert config["generation_kwargs"]["max_gen_toks"] == 128
+    assert out["versions"]["taiyi_toy_ner"] == PROMPT_VERSION
+
+
+def test_a_new_set_passes_the_data_check(toy_set):
+    spec, data, _ = toy_set
+    report = check_data_dir(data)
+    toy = next(s for s in report.sets if s.spec.key == spec.key)
+    assert toy.found and [r.status for r in toy.splits] == ["ok", "ok", "ok"]
+    assert [s.spec.key for s in report.sets if s.found] == [spec.key]
+    output = io.StringIO()
+    with redirect_stdout(output):
+        assert taiyi_main(["data", "check", str(data)]) == 0
+    assert "TOY-NER" in output.getvalue() and f"1/{len(REGISTRY)} sets found" in output.getvalue()
+
+
+@pytest.mark.slow
+def test_a_new_set_trains_a_bert_baseline_and_reaches_the_leaderboard(toy_set, tmp_path):
+    from baselines import runner
+    from harness.local_models import build_tiny_bert
+
+    spec, data, task_folder = toy_set
+    runs = tmp_path / "runs"
+    bert = runner.train(
+        spec.key, encoder=str(build_tiny_bert(tmp_path / "tiny-bert")), data_dir=data, output_dir=tmp_path / "ckpt",
+        hyperparameters={"max_steps": 2, "batch_size": 8, "learning_rate": 1e-3}, results_dir=runs / "bert",
+    )
+    assert bert.results_path is not None and 0.0 <= bert.metrics["micro_f1"] <= 1.0
+    assert json.loads(bert.results_path.read_text(encoding="utf-8"))["results"]["taiyi_toy_ner"]
+    _lm_eval_run(task_folder, data, runs / "oracle")
+
+    out_dir = tmp_path / "leaderboard"
+    output = io.StringIO()
+    with redirect_stdout(output):
+        assert taiyi_main(["leaderboard", str(runs), "--out", str(out_dir), "--formats", "md"]) == 0
+    table = (out_dir / "leaderboard.md").read_text(encoding="utf-8")
+    row = next(line for line in table.splitlines() if "TOY-NER" in line)
+    assert "100.0" in row  # the oracle's cell; the BERT column has its own
+    assert f"{bert.metrics['micro_f1'] * 100:.1f}" in row
