@@ -436,6 +436,8 @@ class RelationBaseline(Baseline):
             out.append(mentions)
         return out
 
+    needs_calibration = True  # the pair threshold is chosen on the dev split
+
     @property
     def decision_threshold(self) -> float | None:
         """Chosen on the dev split by `calibrate`; None (an uncalibrated head) = argmax."""
@@ -552,20 +554,54 @@ class TextClassifier(Baseline):
             targets: list[Any] = [[1.0 if label in ex.labels else 0.0 for label in labels] for ex in examples]
         else:
             targets = [labels.index(ex.labels[0]) for ex in examples]
-        return {"model": self.model.fit([(ex.text, None) for ex in examples], targets).to_dict()}
+        weights = training.positive_weights(targets) if self.model.multi_label else None
+        stats = self.model.fit([(ex.text, None) for ex in examples], targets, class_weights=weights).to_dict()
+        if weights is not None:
+            stats["positive_weights"] = [round(w, 3) for w in weights]
+        return {"model": stats}
+
+    @property
+    def needs_calibration(self) -> bool:
+        """A multi-label head's decision threshold is chosen on the dev split (`calibrate`)."""
+        return self.model.multi_label
+
+    @property
+    def decision_threshold(self) -> float:
+        value = self.model.meta.get("decision_threshold")
+        return self.model.config.threshold if value is None else float(value)
+
+    def calibrate(self, examples: Sequence[Example]) -> dict[str, Any]:
+        """The sigmoid threshold (one for all labels) of a grid that maximises the benchmark's
+        micro-F1 (harness.scoring) on held-out examples; stored in the head."""
+        from harness import scoring
+
+        scores = self.model.predict_scores([(ex.text, None) for ex in examples])
+        grid = [round(0.05 * k, 2) for k in range(1, 20)]
+        by_threshold = {}
+        for threshold in grid:
+            predictions = self._decide(scores, threshold)
+            units = [scoring.score_unit(self.spec, ex, pred) for ex, pred in zip(examples, predictions, strict=True)]
+            by_threshold[threshold] = scoring.aggregate(self.spec, units)["micro_f1"]
+        best = max(grid, key=lambda t: (by_threshold[t], -abs(t - 0.5)))
+        self.model.meta["decision_threshold"] = best
+        return {"decision_threshold": best, "units": len(examples),
+                "micro_f1_by_threshold": {str(t): round(f, 4) for t, f in by_threshold.items()}}
 
     def predict(self, examples: Sequence[Example]) -> BaselineOutput:
         scores = self.model.predict_scores([(ex.text, None) for ex in examples])
+        return BaselineOutput(self._decide(scores, self.decision_threshold), [ex.text for ex in examples])
+
+    def _decide(self, scores: torch.Tensor, threshold: float) -> list[Prediction]:
         labels, predictions = self.model.labels, []
         for row in scores:
             if self.model.multi_label:
-                chosen = {label for label, p in zip(labels, row.tolist(), strict=True) if p >= self.model.config.threshold}
+                chosen = {label for label, p in zip(labels, row.tolist(), strict=True) if p >= threshold}
                 if not chosen and self.model.meta.get("require_label"):
                     chosen = {labels[int(row.argmax())]}
             else:
                 chosen = {labels[int(row.argmax())]}
             predictions.append(Prediction(labels=chosen))
-        return BaselineOutput(predictions, [ex.text for ex in examples])
+        return predictions
 
 
 # --------------------------------------------------------------------------------------------

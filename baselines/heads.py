@@ -278,8 +278,14 @@ class Classifier(Head):
         name: str = "classifier",
         class_weights: Sequence[float] | None = None,
     ) -> training.TrainStats:
-        """`class_weights` (single-label only): one weight per label in the cross-entropy."""
-        loss_fn = training.builtin_loss if class_weights is None else training.weighted_cross_entropy(class_weights)
+        """`class_weights`: one weight per label - in the cross-entropy (single-label), or the
+        positives' weight in each label's binary cross-entropy (multi-label)."""
+        if class_weights is None:
+            loss_fn = training.builtin_loss
+        elif self.multi_label:
+            loss_fn = training.weighted_bce(class_weights)
+        else:
+            loss_fn = training.weighted_cross_entropy(class_weights)
         return training.train(
             self.model, self.features(texts, targets), self.config, pad_token_id=self.tokenizer.pad_token_id,
             loss_fn=loss_fn, name=name,

@@ -155,75 +155,32 @@ def write_run(
         unit_analysis_values(spec, ex, pred, score) for ex, pred, score in zip(examples, predictions, unit_scores, strict=True)
     ]
     analysis_names = analysis_metric_names(spec)
-    headline = scoring.headline_metric_name(spec)
 
-    entry: dict[str, Any] = {"name": task, "alias": task, "sample_len": len(examples)}
-    for name in names:
-        values = [u[name] for u in unit_values]
-        aggregation = scoring.AGGREGATIONS.get(name) or scoring.AGGREGATIONS[headline]  # "score" = the headline
-        entry[f"{name},{FILTER}"] = float(aggregation(values))
-        base = headline if name == "score" else name
-        entry[f"{name}_stderr,{FILTER}"] = _mean_stderr([float(v) for v in values]) if base in _MEAN_METRICS else "N/A"
-    for name in analysis_names:
-        entry[f"{name},{FILTER}"] = ANALYSIS_AGGREGATIONS[name]([a[name] for a in analysis])
-        entry[f"{name}_stderr,{FILTER}"] = "N/A"
-    for name, value in (extra_metrics or {}).items():
-        entry[f"{name},{FILTER}"] = float(value)
-        entry[f"{name}_stderr,{FILTER}"] = "N/A"
+    entry = _metric_entry(spec, names, unit_values, analysis_names, analysis, extra_metrics)
 
     date_id = new_date_id()
     results_path = results_file(Path(results_dir) / model_slug(model_name) / date_id, date_id)
 
-    sample_lines, hashes = [], []
-    for index, (example, prediction, score, values) in enumerate(zip(examples, predictions, unit_scores, unit_values, strict=True)):
-        doc = lm_eval_doc(example, data_source)
-        target = render_answer(spec, example)
-        response = render_prediction(spec, example, prediction)
-        prompt = inputs[index] if inputs is not None else example.text or example.question
-        sample = {
-            "doc_id": index,
-            "doc": doc,
-            "target": target,
-            "arguments": {"gen_args_0": {"arg_0": prompt, "arg_1": {"model_source": MODEL_SOURCE}}},
-            "resps": [[response]],
-            "filtered_resps": [response],
-            "filter": FILTER,
-            "metrics": list(names) + list(analysis_names) + list((extra_unit_values[index] if extra_unit_values else {}).keys()),
-            "doc_hash": _hash(json.dumps(doc, indent=2, ensure_ascii=False)),
-            "prompt_hash": _hash(prompt),
-            "target_hash": _hash(str(target)),
-        }
-        sample.update(values)
-        sample.update(analysis[index])
-        if extra_unit_values:
-            sample.update(extra_unit_values[index])
-        sample["prediction"] = {
-            "entities": sorted(prediction.entities), "relations": sorted(prediction.relations),
-            "labels": sorted(prediction.labels), "choice": prediction.choice,
-        }
-        sample["score_detail"] = score.detail
-        hashes.append(sample["doc_hash"] + sample["prompt_hash"] + sample["target_hash"])
-        sample_lines.append(sample)
+    sample_lines = [
+        _sample_record(
+            spec, index, example, prediction, score, unit_values[index], analysis[index],
+            extra_unit_values[index] if extra_unit_values else {}, data_source=data_source,
+            prompt=inputs[index] if inputs is not None else example.text or example.question,
+            metric_names=[*names, *analysis_names],
+        )
+        for index, (example, prediction, score) in enumerate(zip(examples, predictions, unit_scores, strict=True))
+    ]
+    hashes = [line["doc_hash"] + line["prompt_hash"] + line["target_hash"] for line in sample_lines]
 
     if data_files is not None:
         files = [(Path(path), Path(data_root) if data_root is not None else Path(path).parent) for path in data_files]
     else:
         files = _files_read(spec, split, data_source, (metadata or {}).get("data_dir"))
-    task_metadata = {
-        "version": 1,
-        # The shared provenance keys, as lm-eval's taiyi_* tasks record them; nothing is generated,
-        # so there is no budget and no few-shot pool.
-        **provenance.task_metadata(
-            spec, split, data_source=data_source, eval_units=n_original, fewshot_source=None,
-            files=files, budget=dict(provenance.NO_BUDGET), evaluated_units=len(examples),
-        ),
-        **(metadata or {}),
-    }
+    task_metadata = _task_metadata(spec, split, data_source, n_original, len(examples), files, metadata)
     metric_list = [{"metric": name, "higher_is_better": name != "parse_fail"} for name in names]
     metric_list += [{"metric": name, "higher_is_better": ANALYSIS_HIGHER_IS_BETTER[name]} for name in analysis_names]
     metric_list += [{"metric": name, "higher_is_better": True} for name in (extra_metrics or {})]
     finished = time.time()
-    versions = _versions()
     results: dict[str, Any] = {
         "results": {task: entry},
         "group_subtasks": {task: []},
@@ -243,36 +200,117 @@ def write_run(
         "higher_is_better": {task: {m["metric"]: m["higher_is_better"] for m in metric_list}},
         "n-samples": {task: {"original": n_original, "effective": len(examples)}},
         "config": {
-            "model": MODEL_SOURCE,
-            "model_args": model_args,
-            "batch_size": None,
-            "batch_sizes": [],
-            "device": None,
-            "use_cache": None,
-            "limit": limit,
-            "bootstrap_iters": 0,
-            "gen_kwargs": None,
-            **(config or {}),
+            "model": MODEL_SOURCE, "model_args": model_args, "batch_size": None, "batch_sizes": [], "device": None,
+            "use_cache": None, "limit": limit, "bootstrap_iters": 0, "gen_kwargs": None, **(config or {}),
         },
-        "git_hash": provenance.git_commit(),
         "date": started,
-        "pretty_env_info": f"{platform.platform()}; python {platform.python_version()}; torch {versions['torch']}",
-        "transformers_version": versions["transformers"],
-        "lm_eval_version": versions["lm_eval"],
-        "upper_git_hash": None,
+        **_environment(),
         "task_hashes": {task: _hash("".join(hashes))},
         "model_source": MODEL_SOURCE,
         "model_name": model_name,
         "model_name_sanitized": model_slug(model_name),
-        "system_instruction": None,
-        "system_instruction_sha": None,
-        "fewshot_as_multiturn": False,
-        "chat_template": None,
-        "chat_template_sha": None,
-        "start_time": started,
-        "end_time": finished,
+        "system_instruction": None, "system_instruction_sha": None, "fewshot_as_multiturn": False,
+        "chat_template": None, "chat_template_sha": None,
+        "start_time": started, "end_time": finished,
         "total_evaluation_time_seconds": str(finished - started),
         "taiyi_baseline": baseline_info or {},
         PER_TYPE_KEY: {task: per_type_table(per_type_counts(a["verdicts"] for a in analysis), spec)},
     }
     return write_run_files(results_path, results, {task: sample_lines})
+
+
+def _metric_entry(
+    spec: DatasetSpec,
+    names: Sequence[str],
+    unit_values: Sequence[dict[str, Any]],
+    analysis_names: Sequence[str],
+    analysis: Sequence[dict[str, Any]],
+    extra_metrics: dict[str, float] | None,
+) -> dict[str, Any]:
+    """`results[task]` as lm-eval writes it: each metric aggregated, with its standard error."""
+    task = spec.task_name
+    headline = scoring.headline_metric_name(spec)
+    entry: dict[str, Any] = {"name": task, "alias": task, "sample_len": len(unit_values)}
+    for name in names:
+        values = [u[name] for u in unit_values]
+        aggregation = scoring.AGGREGATIONS.get(name) or scoring.AGGREGATIONS[headline]  # "score" = the headline
+        entry[f"{name},{FILTER}"] = float(aggregation(values))
+        base = headline if name == "score" else name
+        entry[f"{name}_stderr,{FILTER}"] = _mean_stderr([float(v) for v in values]) if base in _MEAN_METRICS else "N/A"
+    for name in analysis_names:
+        entry[f"{name},{FILTER}"] = ANALYSIS_AGGREGATIONS[name]([a[name] for a in analysis])
+        entry[f"{name}_stderr,{FILTER}"] = "N/A"
+    for name, value in (extra_metrics or {}).items():
+        entry[f"{name},{FILTER}"] = float(value)
+        entry[f"{name}_stderr,{FILTER}"] = "N/A"
+    return entry
+
+
+def _sample_record(
+    spec: DatasetSpec,
+    index: int,
+    example: Example,
+    prediction: Prediction,
+    score: Any,
+    values: dict[str, Any],
+    analysis: dict[str, Any],
+    extra: dict[str, Any],
+    *,
+    data_source: str,
+    prompt: str,
+    metric_names: Sequence[str],
+) -> dict[str, Any]:
+    """One samples line: lm-eval's fields, the per-unit metric values, verdicts and the prediction."""
+    doc = lm_eval_doc(example, data_source)
+    target = render_answer(spec, example)
+    response = render_prediction(spec, example, prediction)
+    sample = {
+        "doc_id": index,
+        "doc": doc,
+        "target": target,
+        "arguments": {"gen_args_0": {"arg_0": prompt, "arg_1": {"model_source": MODEL_SOURCE}}},
+        "resps": [[response]],
+        "filtered_resps": [response],
+        "filter": FILTER,
+        "metrics": [*metric_names, *extra],
+        "doc_hash": _hash(json.dumps(doc, indent=2, ensure_ascii=False)),
+        "prompt_hash": _hash(prompt),
+        "target_hash": _hash(str(target)),
+    }
+    sample.update(values)
+    sample.update(analysis)
+    sample.update(extra)
+    sample["prediction"] = {
+        "entities": sorted(prediction.entities), "relations": sorted(prediction.relations),
+        "labels": sorted(prediction.labels), "choice": prediction.choice,
+    }
+    sample["score_detail"] = score.detail
+    return sample
+
+
+def _environment() -> dict[str, Any]:
+    """The environment fields lm-eval records (commit, platform, library versions)."""
+    versions = _versions()
+    return {
+        "git_hash": provenance.git_commit(),
+        "pretty_env_info": f"{platform.platform()}; python {platform.python_version()}; torch {versions['torch']}",
+        "transformers_version": versions["transformers"],
+        "lm_eval_version": versions["lm_eval"],
+        "upper_git_hash": None,
+    }
+
+
+def _task_metadata(
+    spec: DatasetSpec, split: str, data_source: str, n_original: int, n_evaluated: int,
+    files: list[tuple[Path, Path]], metadata: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The shared provenance keys, as lm-eval's taiyi_* tasks record them; a discriminative model
+    generates nothing, so there is no budget and no few-shot pool."""
+    return {
+        "version": 1,
+        **provenance.task_metadata(
+            spec, split, data_source=data_source, eval_units=n_original, fewshot_source=None,
+            files=files, budget=dict(provenance.NO_BUDGET), evaluated_units=n_evaluated,
+        ),
+        **(metadata or {}),
+    }

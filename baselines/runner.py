@@ -83,7 +83,7 @@ def _calibrate(baseline: Baseline, spec: DatasetSpec, train_split: str, data_dir
     """Decisions a family tunes on held-out data (RE: the pair threshold) are chosen on the dev
     split - never on the evaluation split, nor on the split trained on. A set without such a
     dev split keeps the family's default decision, and the manifest says so."""
-    if not hasattr(baseline, "calibrate"):
+    if not getattr(baseline, "needs_calibration", False):
         return {}
     if "dev" not in spec.files or "dev" in (spec.eval_split, train_split):
         logger.warning("%s: no held-out dev split to calibrate on; keeping the default decision rule", spec.task_name)

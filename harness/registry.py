@@ -163,6 +163,9 @@ class DatasetSpec:
     baseline_family: str | None = None  # None: DEFAULT_BASELINE_FAMILY of the task type
     # Hyperparameters of this set's baseline heads: head -> {name: value}, over encoders.yaml's.
     baseline_settings: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    # The CPU-sized MiniLM run of `taiyi reference` (`taiyi baseline train` options: max_steps,
+    # max_length); empty: the set has no reference run (no train split in the official release).
+    reference_run: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     variant_option: str | None = None  # the --metadata key choosing a variant (None: no variants)
     variant_value: int | None = None  # the value of this form (the default one in the registry)
     variants: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # value -> Variant
@@ -258,6 +261,7 @@ _MTL_REPO = "https://github.com/cambridgeltl/MTL-Bioinformatics-2016 (data/<SET>
 
 _SPECS: tuple[DatasetSpec, ...] = (
     DatasetSpec(
+        reference_run=_m(max_steps=400),
         key="bc5cdr_chem", display_name="BC5CDR-Chem", language="en", task_type="ner", eval_split="test",
         unit="sentence", data_subdir="BC5CDR-Chem",
         files=_m(train="train.tsv", dev="devel.tsv", test="test.tsv"), reader="read_iob",
@@ -274,6 +278,7 @@ _SPECS: tuple[DatasetSpec, ...] = (
         citation="Li et al., Database 2016 (BioCreative V CDR)",
     ),
     DatasetSpec(
+        reference_run=_m(max_steps=400),
         key="bc5cdr_dise", display_name="BC5CDR-Dise", language="en", task_type="ner", eval_split="test",
         unit="sentence", data_subdir="BC5CDR-Dise",
         files=_m(train="train.tsv", dev="devel.tsv", test="test.tsv"), reader="read_iob",
@@ -308,6 +313,7 @@ _SPECS: tuple[DatasetSpec, ...] = (
         notes="Test = 3,000 abstracts split into sentences (BC4CHEMD IOB).",
     ),
     DatasetSpec(
+        reference_run=_m(max_steps=400),
         key="ncbi_disease", display_name="NCBI-disease", language="en", task_type="ner", eval_split="test",
         unit="sentence", data_subdir="NCBI-disease",
         files=_m(train="train.tsv", dev="devel.tsv", test="test.tsv"), reader="read_iob",
@@ -342,6 +348,7 @@ _SPECS: tuple[DatasetSpec, ...] = (
         notes="Nested and overlapping entities; V2 end_idx is exclusive. Scored on dev (test labels hidden).",
     ),
     DatasetSpec(
+        reference_run=_m(max_steps=150, max_length=192),
         key="bc5cdr_re", display_name="BC5CDR (RE)", language="en", task_type="re", eval_split="test",
         unit="abstract", data_subdir="BC5CDR-CDR-RE",
         files=_m(train="CDR_TrainingSet.PubTator.txt", dev="CDR_DevelopmentSet.PubTator.txt", test="CDR_TestSet.PubTator.txt"),
@@ -407,6 +414,7 @@ _SPECS: tuple[DatasetSpec, ...] = (
         citation="Chen et al., Database 2022 (LitCovid track overview)",
     ),
     DatasetSpec(
+        reference_run=_m(max_steps=400),
         key="hoc", display_name="HoC", language="en", task_type="tc", eval_split="test",
         unit="sentence", data_subdir="HoC",
         files=_m(train="train.tsv", dev="dev.tsv", test="test.tsv"), reader="read_hoc",
@@ -425,6 +433,7 @@ _SPECS: tuple[DatasetSpec, ...] = (
         notes="`labels` = 10 comma-separated i_0/i_1 flags in alphabetical hallmark order. Sentences may have no hallmark.",
     ),
     DatasetSpec(
+        reference_run=_m(max_steps=400),
         key="kuake_qic", display_name="KUAKE-QIC", language="zh", task_type="tc", eval_split="dev",
         unit="query", data_subdir="KUAKE-QIC",
         files=_m(train="KUAKE-QIC_train.json", dev="KUAKE-QIC_dev.json"), reader="read_kuake_qic",
@@ -446,6 +455,7 @@ _SPECS: tuple[DatasetSpec, ...] = (
         notes="Single-label: micro-F1 equals accuracy. Scored on dev (test labels hidden).",
     ),
     DatasetSpec(
+        reference_run=_m(max_steps=60, max_length=384),
         key="pubmedqa", display_name="PubMedQA", language="en", task_type="qa", eval_split="test",
         unit="question + contexts", data_subdir="PubMedQA",
         files=_m(train=("ori_pqal.json", "test_ground_truth.json"), test=("ori_pqal.json", "test_ground_truth.json")),

@@ -106,3 +106,15 @@ def test_comparison_pairs_units_by_id(tmp_path: Path):
     row = report["per_set"][spec.key]
     assert row["units"] == 6 and row["delta"] == 0.0 and row["p_value"] == 1.0
     assert report["overall_macro"]["sets"] == 1
+
+
+@pytest.mark.skipif(not any(REFERENCE.glob("smollm2-base/**/results_*.json")), reason="no reference slices committed yet")
+def test_default_leaderboard_shows_the_reference_slices_marked():
+    from harness.apps.leaderboard.build import leaderboard_table
+
+    shown = leaderboard_table([REFERENCE], partial_shown_under=[REFERENCE], published="A")
+    headers = [column.display_header for column in shown.columns]
+    assert any("SmolLM2-135M-Instruct" in h and "[limit=50]" in h for h in headers), headers
+    assert "SOTA" in headers  # beside the published columns
+    hidden = leaderboard_table([REFERENCE], published="A")  # any other folder: partial runs stay out
+    assert not any("[limit=50]" in column.display_header for column in hidden.columns)

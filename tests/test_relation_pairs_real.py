@@ -23,7 +23,7 @@ from harness.loading import load_split
 from harness.local_models import minilm_dir
 from harness.registry import get_spec
 
-TRAIN_DOCS, DEV_DOCS, TEST_DOCS = 60, 40, 40
+TRAIN_DOCS, DEV_DOCS, TEST_DOCS = 40, 30, 30
 
 
 def test_balanced_class_weights_give_each_class_the_same_total_weight():
@@ -45,7 +45,7 @@ def test_minilm_pair_classifier_predicts_relations_on_real_bc5cdr(shared_data_di
     common = {"batch_size": 16, "learning_rate": 2e-4, "max_length": 128, "seed": 42}
     configs = {
         "tagger": settings.head_config(spec.key, "tagger", {**common, "max_steps": 1}),  # unused: gold arguments
-        "pairs": settings.head_config(spec.key, "pairs", {**common, "max_steps": 60}),
+        "pairs": settings.head_config(spec.key, "pairs", {**common, "max_steps": 40}),
     }
     baseline = RelationBaseline.create(spec, str(minilm_dir()), configs, train)
     stats = baseline.fit(train)

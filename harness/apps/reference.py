@@ -35,6 +35,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.registry import iter_specs
+
 PARTS = ("minilm", "base", "finetune", "tuned", "compare")
 SLICE = 50
 SEED = 42
@@ -46,21 +48,15 @@ TUNED_NAME = "smollm2-135m-reference-ft"
 # PubMedQA (384 sub-words) and BC5CDR CID (192, tagger windows and pair texts alike; 35-40% of the
 # dev pair texts are longer and lose their last sentences), to fit the time on 2 shared cores.
 MINILM_COMMON = {"batch-size": 16, "learning-rate": 2e-4, "seed": SEED}
+# The CPU-sized MiniLM run of each set with a train split (`reference_run` in the registry), as
+# `taiyi baseline train` options.
 MINILM_PLAN: dict[str, dict[str, Any]] = {
-    "bc5cdr_chem": {"max-steps": 400},
-    "kuake_qic": {"max-steps": 400},
-    "hoc": {"max-steps": 400},
-    "bc5cdr_dise": {"max-steps": 400},
-    "ncbi_disease": {"max-steps": 400},
-    "pubmedqa": {"max-steps": 60, "max-length": 384},
-    "bc5cdr_re": {"max-steps": 150, "max-length": 192},
+    spec.key: {name.replace("_", "-"): value for name, value in spec.reference_run.items()}
+    for spec in iter_specs() if spec.reference_run
 }
 # Short answers first: the sets with the largest generation budgets (CMeEE 768, CMeIE 1280 tokens)
 # take most of the time and come last.
-LLM_ORDER = (
-    "pubmedqa", "medqa_usmle", "medqa_mcmle", "kuake_qic", "hoc", "litcovid",
-    "bc5cdr_chem", "bc5cdr_dise", "ncbi_disease", "bc5cdr_re", "cmeee", "cmeie", "chemdner",
-)
+LLM_ORDER = tuple(spec.key for spec in sorted(iter_specs(), key=lambda spec: spec.max_gen_toks or 0))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -132,9 +128,10 @@ class Steps:
     def record(self, name: str, seconds: float) -> None:
         from harness.atomic_files import atomic_write_text
 
-        # Re-read first: parts may run as separate processes (e.g. MiniLM beside the LLM parts).
+        # Re-read first and add only this step: parts may run as separate processes (MiniLM
+        # beside the LLM parts), each writing its own steps.
         if self.path.is_file():
-            self.times = {**json.loads(self.path.read_text(encoding="utf-8")), **self.times}
+            self.times = json.loads(self.path.read_text(encoding="utf-8"))
         self.times[name] = seconds
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.path, json.dumps(self.times, indent=2, sort_keys=True) + "\n")

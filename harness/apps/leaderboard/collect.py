@@ -359,33 +359,10 @@ def read_results_file(path: Path, warnings: list[str]) -> RunFile | None:
         warnings.append(f"{where}: no 'results' mapping (not an lm-eval results file?); file skipped")
         return None
 
+    run = _run_file(path, data)
     config = data.get("config") if isinstance(data.get("config"), dict) else {}
     model_args = config.get("model_args")
-    model = (
-        _str_or_none(data.get("model_name"))
-        or _model_from_args(model_args)
-        or _str_or_none(config.get("model_name"))
-        # Last resort: the folder the user chose (results/runs/<model_slug>/...).
-        or path.parent.name
-    )
-    name = path.name
-    date_id = name[len("results_") : -len(".json")] if name.startswith("results_") and name.endswith(".json") else None
     limit = config.get("limit")
-    run = RunFile(
-        path=path,
-        model=model,
-        backend=_str_or_none(data.get("model_source")) or _str_or_none(config.get("model")),
-        model_args=_args_text(model_args),
-        date=_parse_date(data.get("date")),
-        date_id=date_id,
-        lm_eval_version=_str_or_none(data.get("lm_eval_version")),
-        transformers_version=_str_or_none(data.get("transformers_version")),
-        git_hash=_str_or_none(data.get("git_hash")),
-        model_revision=_str_or_none(config.get("model_revision")) or _str_or_none(config.get("model_sha")),
-        # lm-eval records the template it applied (and its hash); null when none was.
-        chat_template=data.get("chat_template") is not None or data.get("chat_template_sha") is not None,
-        gen_kwargs_max_gen_toks=_int_or_none(_gen_kwargs(config.get("gen_kwargs")).get("max_gen_toks")),
-    )
     if data.get("date") is not None and run.date is None:
         warnings.append(f"{where}: 'date' {data.get('date')!r} is not a time stamp; the file name's time is used instead")
     run_format = _same_format(_model_arg(model_args, "prompt_format") or ("chat_template" if run.chat_template else "plain"))
@@ -431,18 +408,7 @@ def read_results_file(path: Path, warnings: list[str]) -> RunFile | None:
         discriminative = task_config.get("output_type") == "discriminative" or budget.get("source") == "none"
         eval_units, expected_units = _int_or_none(metadata.get("eval_units")), _int_or_none(metadata.get("expected_units"))
         completeness = _completeness(metadata, eval_units, expected_units)
-        # The bundled samples are small by design; on real data a different count means another file.
-        if completeness == "incomplete":
-            counts_text = f"read {eval_units} units from its data file, but the official split has {expected_units}"
-            warnings.append(
-                f"{where}: {task} {counts_text if None not in (eval_units, expected_units) else 'is marked incomplete'}; "
-                "the cell is marked 'incomplete' and left out of averages (check the file: `taiyi data check`)"
-            )
-        elif completeness == "modified data":
-            warnings.append(
-                f"{where}: {task} read data files whose checksums differ from the official ones; the cell is marked "
-                "'modified data' and left out of averages (check the files: `taiyi data check`)"
-            )
+        _warn_completeness(where, task, completeness, eval_units, expected_units, warnings)
         run.tasks[spec.key] = TaskResult(
             key=spec.key,
             value=value,
@@ -470,6 +436,53 @@ def read_results_file(path: Path, warnings: list[str]) -> RunFile | None:
         )
     run.skipped = _skipped_sets(data.get(SKIPPED_SETS_KEY), run, where, warnings)
     return run
+
+
+def _run_file(path: Path, data: dict[str, Any]) -> RunFile:
+    """The run-level fields of a results file (model, backend, dates, versions, chat template)."""
+    config = data.get("config") if isinstance(data.get("config"), dict) else {}
+    model_args = config.get("model_args")
+    model = (
+        _str_or_none(data.get("model_name"))
+        or _model_from_args(model_args)
+        or _str_or_none(config.get("model_name"))
+        # Last resort: the folder the user chose (results/runs/<model_slug>/...).
+        or path.parent.name
+    )
+    name = path.name
+    date_id = name[len("results_") : -len(".json")] if name.startswith("results_") and name.endswith(".json") else None
+    return RunFile(
+        path=path,
+        model=model,
+        backend=_str_or_none(data.get("model_source")) or _str_or_none(config.get("model")),
+        model_args=_args_text(model_args),
+        date=_parse_date(data.get("date")),
+        date_id=date_id,
+        lm_eval_version=_str_or_none(data.get("lm_eval_version")),
+        transformers_version=_str_or_none(data.get("transformers_version")),
+        git_hash=_str_or_none(data.get("git_hash")),
+        model_revision=_str_or_none(config.get("model_revision")) or _str_or_none(config.get("model_sha")),
+        # lm-eval records the template it applied (and its hash); null when none was.
+        chat_template=data.get("chat_template") is not None or data.get("chat_template_sha") is not None,
+        gen_kwargs_max_gen_toks=_int_or_none(_gen_kwargs(config.get("gen_kwargs")).get("max_gen_toks")),
+    )
+
+
+def _warn_completeness(
+    where: str, task: str, completeness: str, eval_units: int | None, expected_units: int | None, warnings: list[str]
+) -> None:
+    # The bundled samples are small by design; on real data a different count means another file.
+    if completeness == "incomplete":
+        counts_text = f"read {eval_units} units from its data file, but the official split has {expected_units}"
+        warnings.append(
+            f"{where}: {task} {counts_text if None not in (eval_units, expected_units) else 'is marked incomplete'}; "
+            "the cell is marked 'incomplete' and left out of averages (check the file: `taiyi data check`)"
+        )
+    elif completeness == "modified data":
+        warnings.append(
+            f"{where}: {task} read data files whose checksums differ from the official ones; the cell is marked "
+            "'modified data' and left out of averages (check the files: `taiyi data check`)"
+        )
 
 
 def _completeness(metadata: dict[str, Any], eval_units: int | None, expected_units: int | None) -> str:
@@ -732,22 +745,7 @@ def build_run_columns(
             f"{display_path(path)}: partial run ({reason}); left out of the leaderboard (pass --include-partial to show it, marked)"
         )
 
-    chosen_by_group: dict[GroupKey, dict[str, TaskResult]] = {}
-    for group_key, per_set in groups.items():
-        model = group_key[0]
-        chosen: dict[str, TaskResult] = {}
-        superseded: dict[tuple[Path, Path], list[str]] = {}
-        for key, results in per_set.items():
-            ordered = sorted(results, key=lambda r: r.run.sort_time, reverse=True)
-            chosen[key] = ordered[0]
-            for older in ordered[1:]:
-                superseded.setdefault((older.run.path, ordered[0].run.path), []).append(key)
-        for (old, new), keys in superseded.items():
-            names = ", ".join(REGISTRY[k].task_name for k in sorted(keys, key=PAPER_ORDER.index))
-            sink.append(
-                f"{display_path(old)}: duplicate run of {model} ({names}, same variant); kept the newest, {display_path(new)}"
-            )
-        chosen_by_group[group_key] = chosen
+    chosen_by_group = _newest_per_set(groups, sink)
 
     # Which contextual parts differ among each model's columns (those get labels).
     varies: dict[str, set[str]] = {}
@@ -782,20 +780,7 @@ def build_run_columns(
                     skipped.setdefault(key, reason)
                     cells[key] = Cell(None, flag="skipped")
         provenance = _provenance(model, chosen, skipped)
-        data_problems = sorted({r.data_problem for r in chosen.values() if r.data_problem})
-        if data_problems:
-            provenance.append(
-                f"Cells marked ({') or ('.join(data_problems)}) were read from data files that are not the official split "
-                "(another unit count, or another checksum); "
-                + ("they are counted in the averages (--include-incomplete)." if include_incomplete
-                   else "averages over them are left empty (--include-incomplete counts them).")
-            )
-        if budget_cut:
-            provenance.append(
-                "Cells marked (budget cut) were generated with less than their set's own budget; "
-                + ("they are counted in the averages (--include-budget-cut)." if include_budget_cut
-                   else "averages over them are left empty (--include-budget-cut counts them).")
-            )
+        provenance += _exclusion_notes(chosen, budget_cut, include_budget_cut, include_incomplete)
         column = Column(
             key=f"run:{model}:{kind}:{_variant_id(variant)}",
             header=header,
@@ -814,6 +799,50 @@ def build_run_columns(
         columns.append(RunColumn(column, chosen, model=model, kind=kind, variant=variant))
     _disambiguate_headers(columns)
     return columns
+
+
+def _newest_per_set(groups: dict[GroupKey, dict[str, list[TaskResult]]], sink: list[str]) -> dict[GroupKey, dict[str, TaskResult]]:
+    """Per column and set the newest result; each older one of the same variant is named as a duplicate."""
+    chosen_by_group: dict[GroupKey, dict[str, TaskResult]] = {}
+    for group_key, per_set in groups.items():
+        model = group_key[0]
+        chosen: dict[str, TaskResult] = {}
+        superseded: dict[tuple[Path, Path], list[str]] = {}
+        for key, results in per_set.items():
+            ordered = sorted(results, key=lambda r: r.run.sort_time, reverse=True)
+            chosen[key] = ordered[0]
+            for older in ordered[1:]:
+                superseded.setdefault((older.run.path, ordered[0].run.path), []).append(key)
+        for (old, new), keys in superseded.items():
+            names = ", ".join(REGISTRY[k].task_name for k in sorted(keys, key=PAPER_ORDER.index))
+            sink.append(
+                f"{display_path(old)}: duplicate run of {model} ({names}, same variant); kept the newest, {display_path(new)}"
+            )
+        chosen_by_group[group_key] = chosen
+
+    return chosen_by_group
+
+
+def _exclusion_notes(
+    chosen: dict[str, TaskResult], budget_cut: bool, include_budget_cut: bool, include_incomplete: bool
+) -> list[str]:
+    """Why some cells of a column are (or, when asked, are not) left out of its averages."""
+    notes = []
+    data_problems = sorted({r.data_problem for r in chosen.values() if r.data_problem})
+    if data_problems:
+        notes.append(
+            f"Cells marked ({') or ('.join(data_problems)}) were read from data files that are not the official split "
+            "(another unit count, or another checksum); "
+            + ("they are counted in the averages (--include-incomplete)." if include_incomplete
+               else "averages over them are left empty (--include-incomplete counts them).")
+        )
+    if budget_cut:
+        notes.append(
+            "Cells marked (budget cut) were generated with less than their set's own budget; "
+            + ("they are counted in the averages (--include-budget-cut)." if include_budget_cut
+               else "averages over them are left empty (--include-budget-cut counts them).")
+        )
+    return notes
 
 
 def _disambiguate_headers(columns: Sequence[RunColumn]) -> None:
