@@ -162,7 +162,9 @@ def test_hoc_sentences_and_abstracts(real):
 def test_pubmedqa_split_and_answers(real, shared_data_dir):
     test, train = real["pubmedqa", "test", 4].examples, real["pubmedqa", "train", 4].examples
     truth = json.loads((shared_data_dir / "PubMedQA" / "test_ground_truth.json").read_text())
-    assert [ex.id for ex in test] == list(truth)
+    # The 500 PMIDs of the ground truth, in ori_pqal.json order (the ground-truth file groups them by label).
+    order = list(json.loads((shared_data_dir / "PubMedQA" / "ori_pqal.json").read_text()))
+    assert [ex.id for ex in test] == [pmid for pmid in order if pmid in truth]
     assert not {ex.id for ex in test} & {ex.id for ex in train} and len(test) + len(train) == 1000
     assert Counter(ex.meta["final_decision"] for ex in test) == {"yes": 276, "no": 169, "maybe": 55}
     for ex in test + train:
@@ -207,3 +209,14 @@ def test_data_check_real(shared_data_dir):
     assert get_spec("chemdner").how_to_get.split(" (")[0] in text.replace("\n", " ")
     with redirect_stdout(io.StringIO()):
         assert taiyi_main(["data", "check", str(shared_data_dir), "--strict"]) == 1
+
+
+def test_a_limited_pubmedqa_slice_holds_every_label(shared_data_dir):
+    """`test_ground_truth.json` lists its PMIDs grouped by label (all 'yes' first); the test split
+    follows `ori_pqal.json` instead, so `--limit 50` is not a one-label slice."""
+    from collections import Counter
+
+    examples = load_split("pubmedqa", "test", shared_data_dir).examples
+    first = Counter(example.meta["final_decision"] for example in examples[:50])
+    assert set(first) == {"yes", "no", "maybe"}
+    assert Counter(example.meta["final_decision"] for example in examples) == {"yes": 276, "no": 169, "maybe": 55}

@@ -2,8 +2,8 @@
 
 `ori_pqal.json` maps PMID -> {QUESTION, CONTEXTS, LABELS, MESHES, YEAR, reasoning_required_pred,
 reasoning_free_pred, final_decision, LONG_ANSWER}; `test_ground_truth.json` maps the 500 test
-PMIDs to their label. Test = those 500 (in ground-truth file order); train = the other 500
-(in `ori_pqal.json` order), the official train/CV pool.
+PMIDs to their label. Test = those 500, train = the other 500 (the official train/CV pool), both
+in `ori_pqal.json` order (the ground-truth file lists its PMIDs grouped by label).
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ def read_pubmedqa(
             raise DataFormatError(ground_truth, f"document {pmid}", f"a label in {list(DECISIONS)}", repr(label))
         if pmid not in records:
             raise DataFormatError(ground_truth, f"document {pmid}", f"PMID {pmid} to be in {Path(path).name}", "absent")
-    pmids = list(truth) if split == "test" else [pmid for pmid in records if pmid not in truth]
+    # Both splits in `ori_pqal.json` order: `test_ground_truth.json` lists its PMIDs grouped by
+    # label (all 276 'yes' first), so a `--limit` slice in that order would hold one label only.
+    pmids = [pmid for pmid in records if (pmid in truth) == (split == "test")]
     examples = []
     for pmid in pmids:
         record = records[pmid]
