@@ -182,8 +182,10 @@ def overlaps(a: str, b: str) -> bool:
     return False
 
 
-def _max_matching(left: list[Any], right: list[Any], edge) -> int:
-    """Size of a maximum bipartite matching (Kuhn's algorithm; the sets are a few items)."""
+def max_matching(left: list[Any], right: list[Any], edge) -> list[tuple[int, int]]:
+    """A maximum bipartite matching as (left index, right index) pairs (Kuhn's augmenting paths,
+    in the given order; the sets are a few items). The lenient rule counts its size; the verdicts
+    show its pairs."""
     adjacency = [[j for j, r in enumerate(right) if edge(item, r)] for item in left]
     owner: list[int | None] = [None] * len(right)
 
@@ -197,7 +199,14 @@ def _max_matching(left: list[Any], right: list[Any], edge) -> int:
                 return True
         return False
 
-    return sum(augment(i, set()) for i in range(len(left)) if adjacency[i])
+    for i in range(len(left)):
+        if adjacency[i]:
+            augment(i, set())
+    return [(i, j) for j, i in enumerate(owner) if i is not None]
+
+
+def _max_matching(left: list[Any], right: list[Any], edge) -> int:
+    return len(max_matching(left, right, edge))
 
 
 def _count_per_key(gold: set, pred: set, key_of, keys: Iterable[str]) -> dict[str, list[int]]:

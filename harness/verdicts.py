@@ -49,7 +49,7 @@ from typing import Any
 from harness.normalize import normalize_mention
 from harness.records import Example, Prediction
 from harness.registry import DatasetSpec
-from harness.scoring import UnitScore, overlaps, prf, score_unit
+from harness.scoring import UnitScore, max_matching, overlaps, prf, score_unit
 
 VERDICTS_VERSION = 1
 
@@ -188,26 +188,10 @@ def grounded_flags(item: Mapping[str, Any]) -> list[bool]:
 
 
 def _lenient_pairs(spurious: list[tuple[str, str]], missed: list[tuple[str, str]]) -> list[tuple[tuple, tuple]]:
-    """A maximum one-to-one matching of spurious to missed items under the scorer's lenient rule
-    (same type, `overlaps`). Its size is what the scorer's lenient count adds; the pairs are the
-    ones a reader sees (Kuhn's augmenting paths, on the scorer's sorted order)."""
-    adjacency = [[j for j, g in enumerate(missed) if p[0] == g[0] and overlaps(p[1], g[1])] for p in spurious]
-    owner: list[int | None] = [None] * len(missed)
-
-    def augment(i: int, seen: set[int]) -> bool:
-        for j in adjacency[i]:
-            if j in seen:
-                continue
-            seen.add(j)
-            if owner[j] is None or augment(owner[j], seen):
-                owner[j] = i
-                return True
-        return False
-
-    for i in range(len(spurious)):
-        if adjacency[i]:
-            augment(i, set())
-    return [(spurious[i], missed[j]) for j, i in enumerate(owner) if i is not None]
+    """The scorer's maximum one-to-one matching of spurious to missed items under the lenient rule
+    (same type, `overlaps`): its size is what the lenient count adds, its pairs what a reader sees."""
+    pairs = max_matching(spurious, missed, lambda p, g: p[0] == g[0] and overlaps(p[1], g[1]))
+    return [(spurious[i], missed[j]) for i, j in pairs]
 
 
 def _mention_set(spec: DatasetSpec, example: Example, prediction: Prediction, unit: UnitScore):
