@@ -662,10 +662,24 @@ _SENTENCE_END = re.compile(r"(?<=[^\s.])\.\s+(?=\S)|。(?=.)|\n")
 _TC_SEPARATORS = ";；,，、|"
 
 
+# A key that asks or lists rather than answers: the prompt's own instruction echoed back
+# ("请判断下面文本的类别，可选类别：<the query>", "Please classify…: <the text>"). Real SmolLM2 output
+# echoed it on 7 of 50 KUAKE-QIC units; read as an answer, the query text became an out-of-set label.
+_ECHOED_INSTRUCTION_KEY = re.compile(
+    r"^\s*(?:请|please\b)|可选|候选|包括|以下|下面|哪|\b(?:which|following|these|possible|available|options|choices)\b",
+    re.I,
+)
+
+
 def _is_result_key(key: str) -> bool:
     """A short key naming the answer ("Result", "Predicted labels", "上述文本被分类为"); a long one
-    ("Classification rationale for this article") is chatter."""
-    return bool(_RESULT_KEY.search(key)) and len(key.split()) <= 4 and len(key) <= 24
+    ("Classification rationale for this article") is chatter, and so is an echoed instruction."""
+    return (
+        bool(_RESULT_KEY.search(key))
+        and len(key.split()) <= 4
+        and len(key) <= 24
+        and not _ECHOED_INSTRUCTION_KEY.search(key)
+    )
 
 
 def _tc_items(value: str) -> list[str]:
@@ -725,7 +739,7 @@ def _parse_tc(spec: DatasetSpec, text: str, options: Mapping[str, str] | None = 
         value = None
         if kv is not None and _is_result_key(kv[0]) and resolver.resolve(kv[0]) is None:
             value = kv[1]
-        else:
+        elif not (kv is not None and _ECHOED_INSTRUCTION_KEY.search(kv[0])):
             match = _CLASSIFIED_AS.search(line)
             if match:
                 value = match.group(1)

@@ -54,8 +54,10 @@ from harness.normalize import label_resolver, normalize_label, normalize_mention
 from harness.records import Example, Prediction
 from harness.registry import DatasetSpec
 
-# Recorded in every results file: bump it whenever a rule above changes what any unit scores.
-SCORING_RULES_VERSION = 1
+# Recorded in every results file: bump it whenever a rule above, or a parser (harness.parsers),
+# changes what any unit scores. The leaderboard keeps runs of different versions apart.
+#   2: an echoed instruction ("请判断…，可选类别：<query>", "Possible answers:") is not an answer.
+SCORING_RULES_VERSION = 2
 
 Counts = tuple[int, int, int]  # (tp, fp, fn)
 

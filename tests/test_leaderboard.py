@@ -435,11 +435,11 @@ def test_partial_runs_are_kept_out_unless_asked(tmp_path: Path) -> None:
     assert [c.header for c in table.columns] == ["org/full"]
     joined = "\n".join(table.warnings)
     assert str(samples_run.name) in joined and "samples" in joined and "--include-partial" in joined
-    assert str(limited_run.name) in joined and "limit=10" in joined
+    assert str(limited_run.name) in joined and "slice of 10" in joined
 
     table = leaderboard_table([runs], published="none", include_partial=True)
     headers = [c.display_header for c in table.columns]
-    assert headers == ["org/demo [samples]", "org/full", "org/limited [limit=10]"]
+    assert headers == ["org/demo [samples]", "org/full", "org/limited [slice of 10]"]
     assert table.columns[2].value("hoc") is not None  # the fully covered set stays in the limited column
     markdown = render_markdown(table)
     assert "org/demo \\[samples\\]" in markdown

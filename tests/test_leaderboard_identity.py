@@ -54,6 +54,7 @@ def write_results(
     legacy: bool = False,
     eval_units: int = 40,
     top_level: dict[str, Any] | None = None,
+    scoring_rules_version: int = 1,
 ) -> Path:
     """A results file; `legacy` writes only what files had before variants were recorded.
 
@@ -84,7 +85,8 @@ def write_results(
                 "budget": {"task": own_budgets[task], "effective": effective, "cut": effective < own,
                            "source": "task" if max_gen_toks is None else "gen_kwargs"},
                 "thinking_allowance": thinking_allowance,
-                "provenance": {**PROVENANCE, "data_files": {f"{REGISTRY[key].data_subdir}/test.jsonl": "ab" * 32}},
+                "provenance": {**PROVENANCE, "scoring_rules_version": scoring_rules_version,
+                               "data_files": {f"{REGISTRY[key].data_subdir}/test.jsonl": "ab" * 32}},
             })
         configs[task] = {"task": task, "output_type": "generate_until", "num_fewshot": n_shot, "metadata": metadata}
         versions[task] = 1.0
@@ -379,3 +381,13 @@ def test_a_data_file_of_another_size_warns_but_a_samples_run_does_not(tmp_path: 
     table = leaderboard_table([tmp_path], published="none", include_partial=True)
     sized = [w for w in table.warnings if "official split has 40" in w]
     assert len(sized) == 1 and f"{odd.name}: taiyi_hoc read 39 units" in sized[0]
+
+
+def test_runs_scored_under_other_rules_are_other_columns(tmp_path: Path) -> None:
+    """A parser or scorer fix (SCORING_RULES_VERSION) changes numbers: the same model's runs scored
+    before and after it never merge, and their labels say which rules each used."""
+    write_results(tmp_path, "org/m", seed=1, scoring_rules_version=1)
+    write_results(tmp_path, "org/m", seed=2, scoring_rules_version=2, when=later(1))
+    table = leaderboard_table([tmp_path], published="none")
+    assert headers(table) == ["org/m (scoring rules v1)", "org/m (scoring rules v2)"]
+    assert not [w for w in table.warnings if "duplicate" in w]

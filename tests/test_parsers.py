@@ -427,6 +427,30 @@ def test_tc_chatter_without_answer_is_a_parse_failure():
     assert parse_output(LITCOVID, "This article is about vaccines and how they work.").parse_failed
 
 
+@pytest.mark.parametrize(
+    ("spec", "text"),
+    [
+        # Real SmolLM2-135M outputs (reference slices): the prompt's instruction echoed back, then the
+        # query itself. Read as "key: value" they made the query text an out-of-set label.
+        (QIC, "请判断下面文本的类别，可选类别：心肌缺血如何治疗与调"),
+        (QIC, "请判断下面文本的类别：\n\n淋巴细胞比率偏高、中性细胞"),
+        (QIC, "请回答“上述文本被分类为：类别”。"),
+        (LITCOVID, "Possible answers:\n1. Treatment: Treatment is a medical procedure.\n2. Prevention: the action of preventing"),
+        (LITCOVID, "Please classify the text: SARS-CoV-2 spike protein binding"),
+    ],
+)
+def test_tc_echoed_instruction_is_not_an_answer(spec, text):
+    prediction = parse_output(spec, text)
+    assert prediction.parse_failed and not prediction.labels
+
+
+def test_tc_result_keys_still_answer_after_an_echo():
+    assert labels(QIC, "判断结果：治疗方案") == {"治疗方案"}
+    assert labels(QIC, "类别：治疗方案") == {"治疗方案"}
+    assert labels(QIC, "请判断下面文本的类别，可选类别：治疗方案、其他\n上述文本被分类为：其他") == {"其他"}
+    assert labels(QIC, "请判断文本中的类别是：\n\n- 治疗方案\n- 病情诊断") == {"治疗方案", "病情诊断"}
+
+
 # --------------------------------------------------------------------------------------------
 # QA
 

@@ -17,7 +17,7 @@ import pytest
 from harness.apps.reference import SAMPLES_LIMIT, SLICE, compare
 from harness.provenance import expected_units, known_sha256, missing_keys
 from harness.registry import REGISTRY, get_spec
-from harness.scoring import headline_metric_name
+from harness.scoring import SCORING_RULES_VERSION, headline_metric_name
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
 RESULTS = sorted(REFERENCE.glob("**/results_*.json"))
@@ -59,6 +59,7 @@ def test_reference_run_is_complete_and_recomputes_from_its_samples(path: Path):
         assert metadata["data_source"] == "data", f"{path}: {task} did not run on the real data"
         official = expected_units(spec, spec.eval_split)
         missing = missing_keys(metadata)
+        assert metadata["provenance"]["git_commit"], f"{path}: {task} does not record the commit it ran at"
         if missing == ["completeness"]:
             # Written before results files recorded `completeness`: establish it here from what
             # they do record (the unit count read and the data files' checksums).
@@ -83,6 +84,31 @@ def test_reference_run_is_complete_and_recomputes_from_its_samples(path: Path):
         assert score == pytest.approx(block[f"{metric},none"], abs=1e-9), f"{samples}: {metric} does not recompute"
         if parse_fail is not None and "parse_fail,none" in block:
             assert parse_fail == pytest.approx(block["parse_fail,none"], abs=1e-9)
+
+
+SAMPLES = sorted(REFERENCE.glob("smollm2-*/**/samples_*.jsonl"))
+
+
+@pytest.mark.skipif(not SAMPLES, reason="no reference LLM slices committed yet")
+@pytest.mark.parametrize("samples", SAMPLES, ids=lambda p: str(p.relative_to(REFERENCE).parent.parent.parent))
+def test_reference_outputs_score_the_same_under_the_current_parser(samples: Path):
+    """Real model output, re-parsed and re-scored now, gives every unit the values recorded when it
+    ran. A parser or scorer change that moves a real unit fails here: rerun that slice (its numbers
+    changed) rather than leave a committed score the code no longer produces."""
+    from harness.lmeval.tasks import process_results
+
+    task = samples.name.removeprefix("samples_").rsplit("_", 1)[0]
+    spec = next(s for s in REGISTRY.values() if s.task_name == task)
+    moved = []
+    for line in samples.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        now = process_results(row["doc"], row["filtered_resps"], spec)
+        if any(now[name] != row[name] for name in row["metrics"] if name in now):
+            moved.append((row["doc"]["id"], row["filtered_resps"][0][:80]))
+    assert not moved, f"{samples}: {len(moved)} units score differently now, e.g. {moved[:3]}; run `taiyi rescore`"
+    results = next(samples.parent.glob("results_*.json"))
+    recorded = json.loads(results.read_text(encoding="utf-8"))["configs"][task]["metadata"]["provenance"]
+    assert recorded["scoring_rules_version"] == SCORING_RULES_VERSION, f"{results}: run `taiyi rescore`"
 
 
 @pytest.mark.skipif(not RESULTS, reason="no reference runs committed yet")
@@ -114,7 +140,7 @@ def test_default_leaderboard_shows_the_reference_slices_marked():
 
     shown = leaderboard_table([REFERENCE], partial_shown_under=[REFERENCE], published="A")
     headers = [column.display_header for column in shown.columns]
-    assert any("SmolLM2-135M-Instruct" in h and "[limit=50]" in h for h in headers), headers
+    assert any("SmolLM2-135M-Instruct" in h and "[slice of 50]" in h for h in headers), headers
     assert "SOTA" in headers  # beside the published columns
     hidden = leaderboard_table([REFERENCE], published="A")  # any other folder: partial runs stay out
-    assert not any("[limit=50]" in column.display_header for column in hidden.columns)
+    assert not any("[slice of 50]" in column.display_header for column in hidden.columns)

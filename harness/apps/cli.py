@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, str] = {
     "compare": "harness.apps.compare",
     "report": "harness.apps.report",
     "reference": "harness.apps.reference",
+    "rescore": "harness.apps.rescore",
 }
 DEBUG_ENV = "TAIYI_DEBUG"
 # Parsed arguments that name something a command writes: attribute -> (option, what it is).

@@ -147,7 +147,7 @@ def leaderboard_table(
     if any(c.partial for c in columns):
         notes.append(
             "Columns marked [samples] ran on the bundled samples, [demos from samples] took their few-shot "
-            "demonstrations from the bundled samples, [limit=N] ran on the first N units: not comparable with full runs."
+            "demonstrations from the bundled samples, [slice of N] ran on the first N units: not comparable with full runs."
         )
     notes += _run_notes(columns, include_budget_cut=include_budget_cut, include_incomplete=include_incomplete)
     if pub and any(rc.mismatches_published() for rc in run_columns):

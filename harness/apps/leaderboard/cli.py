@@ -15,7 +15,7 @@ from pathlib import Path
 
 DEFAULT_RUNS_DIR = Path("results") / "runs"
 DEFAULT_OUT_DIR = Path("results") / "leaderboard"
-# The committed reference runs (`taiyi reference`): shown by default, their slices marked [limit=50].
+# The committed reference runs (`taiyi reference`): shown by default, their slices marked [slice of 50].
 REFERENCE_DIR = Path("results") / "reference"
 
 

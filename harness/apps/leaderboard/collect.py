@@ -154,13 +154,16 @@ class RunVariant:
     # are the same variant.
     budget: tuple[Any, ...] = ("task",)
     thinking_allowance: int = 0
+    # The scoring-rules version(s) recorded (parsers and scorers): outputs scored under other rules
+    # are other numbers. Empty when the files do not record it.
+    scoring_rules: tuple[str, ...] = ()
 
     def sort_key(self) -> tuple:
         return (
             self.shots, self.mcmle_options, self.prompt_formats, self.prompt_versions,
             # Each set's own budget first, then unrecorded, then overrides by value.
             self.chat_template, ("task", "unknown", "gen_kwargs").index(self.budget[0]), self.budget_overrides,
-            self.thinking_allowance,
+            self.thinking_allowance, self.scoring_rules,
         )
 
     @property
@@ -239,6 +242,7 @@ class RunFile:
             chat_template=self.chat_template,
             budget=budget,
             thinking_allowance=max((r.thinking_allowance for r in results), default=0),
+            scoring_rules=tuple(sorted({str(v) for r in results if (v := r.provenance.get("scoring_rules_version")) is not None})),
         )
 
     @property
@@ -666,12 +670,12 @@ def _column_key(result: TaskResult) -> GroupKey:
 
 # Variant parts that get a label only when a model's columns differ in them (the rest always do
 # when not the default): a column label names what sets it apart, the provenance says the rest.
-_CONTEXTUAL_PARTS = ("format", "version", "budget")
+_CONTEXTUAL_PARTS = ("format", "version", "budget", "scoring")
 
 
 def _variant_parts(variant: RunVariant) -> dict[str, Any]:
     return {"format": (variant.prompt_formats, variant.chat_template), "version": variant.prompt_versions,
-            "budget": variant.budget}
+            "budget": variant.budget, "scoring": variant.scoring_rules}
 
 
 def _label_suffixes(variant: RunVariant, *, budget_cut: bool, varies: set[str]) -> list[str]:
@@ -697,6 +701,8 @@ def _label_suffixes(variant: RunVariant, *, budget_cut: bool, varies: set[str]) 
         parts.append("budget not recorded")
     if variant.thinking_allowance:
         parts.append(f"+{variant.thinking_allowance} thinking")
+    if "scoring" in varies:
+        parts.append("scoring rules v" + "/".join(variant.scoring_rules) if variant.scoring_rules else "scoring rules not recorded")
     return parts
 
 
@@ -705,6 +711,7 @@ def _variant_id(variant: RunVariant) -> str:
         _shots_text(variant.shots), f"mcmle={variant.mcmle_options}", "format=" + "/".join(variant.prompt_formats),
         f"chat={int(variant.chat_template)}", "prompt=" + "/".join(variant.prompt_versions),
         "budget=" + "/".join(str(b) for b in variant.budget), f"thinking={variant.thinking_allowance}",
+        "scoring=" + "/".join(variant.scoring_rules),
     ])
 
 
@@ -752,6 +759,10 @@ def build_run_columns(
     for model in {k[0] for k in groups}:
         parts = [_variant_parts(k[2]) for k in groups if k[0] == model]
         varies[model] = {name for name in _CONTEXTUAL_PARTS if len({repr(p[name]) for p in parts}) > 1}
+        # Files from before the version was recorded differ in that alone: labelled only when two
+        # recorded versions differ (their other labels, such as "budget not recorded", tell them apart).
+        if len({p["scoring"] for p in parts if p["scoring"]}) < 2:
+            varies[model].discard("scoring")
         if len({k[2].budget_overrides for k in groups if k[0] == model and k[2].budget_overrides}) > 1:
             varies[model].add("override")  # two overrides of one model: the labels say which
 
@@ -864,8 +875,8 @@ def _disambiguate_headers(columns: Sequence[RunColumn]) -> None:
 
 
 def _partial_reason(results: Sequence[TaskResult]) -> str:
-    """The marker of a partial column: "samples", "demos from samples", "limit=N" (lm-eval's
-    --limit) or "subset" (fewer units without a recorded limit); a limited run with sample
+    """The marker of a partial column: "samples", "demos from samples", "slice of N" (the first N
+    units, lm-eval's --limit N; "slice of 10%" for --limit 0.1) or "subset" (fewer units without a recorded limit); a limited run with sample
     demonstrations carries both."""
     kinds = {r.partial_kind for r in results} | {r.run.partial_kind for r in results}
     if "samples" in kinds:
@@ -876,8 +887,13 @@ def _partial_reason(results: Sequence[TaskResult]) -> str:
     if any(kind and "limit" in kind for kind in kinds):
         limits = sorted({r.limit for r in results if r.limit is not None})
         # "subset": fewer units than the set has, without a recorded limit (lm-eval --samples).
-        reasons.append("limit=" + "/".join(f"{v:g}" for v in limits) if limits else "subset")
+        reasons.append("slice of " + "/".join(_limit_text(v) for v in limits) if limits else "subset")
     return ", ".join(reasons) or "subset"
+
+
+def _limit_text(limit: float) -> str:
+    # lm-eval reads a --limit below 1 as a fraction of the set.
+    return f"{limit * 100:g}%" if limit < 1 else f"{limit:g}"
 
 
 def _fmt_date(date: datetime | None, date_id: str | None) -> str:

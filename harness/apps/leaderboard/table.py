@@ -90,7 +90,7 @@ class Column:
     kind: ColumnKind
     cells: dict[str, Cell]
     provenance: list[str] = field(default_factory=list)
-    # Why the column is not a full run on the official data ("samples", "limit=50"), or None.
+    # Why the column is not a full run on the official data ("samples", "slice of 50"), or None.
     partial: str | None = None
     # Bootstrap intervals of the averages (same resamples across sets), when computed.
     average_cis: dict[str, tuple[float, float]] = field(default_factory=dict)
