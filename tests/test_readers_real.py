@@ -211,6 +211,32 @@ def test_data_check_real(shared_data_dir):
         assert taiyi_main(["data", "check", str(shared_data_dir), "--strict"]) == 1
 
 
+def test_data_check_names_a_file_whose_counts_match_but_bytes_differ(shared_data_dir, tmp_path):
+    """One query edited in the real KUAKE-QIC dev file: every count still matches the registry,
+    only the checksum tells. `data check` says so (the file, both checksums) and fails."""
+    folder = tmp_path / "KUAKE-QIC"
+    folder.mkdir()
+    for name in ("KUAKE-QIC_train.json", "KUAKE-QIC_dev.json"):
+        (folder / name).write_bytes((shared_data_dir / "KUAKE-QIC" / name).read_bytes())
+    dev = folder / "KUAKE-QIC_dev.json"
+    records = json.loads(dev.read_text(encoding="utf-8"))
+    records[0]["query"] = records[0]["query"].replace("心肌缺血", "心肌梗死")
+    dev.write_text(json.dumps(records, ensure_ascii=False, indent=2), encoding="utf-8")
+
+    report = check_data_dir(tmp_path)
+    kuake = next(s for s in report.sets if s.spec.key == "kuake_qic")
+    statuses = {r.split: r.status for r in kuake.splits}
+    assert statuses == {"train": "ok", "dev": "modified"}, statuses
+    assert kuake.status == "modified" and kuake.failed and report.exit_code() == 1
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert taiyi_main(["data", "check", str(tmp_path)]) == 1
+    text = " ".join(out.getvalue().split())
+    assert str(dev) in text.replace(" ", "") or "KUAKE-QIC_dev.json: sha256" in text
+    assert "modified data" in text and "FAILED: KUAKE-QIC" in text
+
+
 def test_a_limited_pubmedqa_slice_holds_every_label(shared_data_dir):
     """`test_ground_truth.json` lists its PMIDs grouped by label (all 'yes' first); the test split
     follows `ori_pqal.json` instead, so `--limit 50` is not a one-label slice."""

@@ -24,7 +24,7 @@ from rich.text import Text
 from harness.errors import DataFormatError, DataNotFoundError
 from harness.loading import compare_counts, load_split, observed_counts, split_files
 from harness.paths import DATA_DIR_ENV, SAMPLES_DIR, resolve_data_dir
-from harness.provenance import file_sha256
+from harness.provenance import check_completeness, file_sha256
 from harness.registry import TASK_TYPE_NAMES, DatasetSpec, SplitCounts, iter_specs
 
 CHECKSUM_CHARS = 12
@@ -43,7 +43,9 @@ class SplitReport:
 
     split: str
     variant: str
-    status: str  # ok | mismatch | error | missing | unchecked (no expected count) | sample (bundled samples)
+    # ok | mismatch | modified (official counts, other checksum) | error | missing | unchecked (no
+    # expected count) | sample (bundled samples)
+    status: str
     is_eval: bool
     observed: SplitCounts | None = None
     expected: SplitCounts | None = None
@@ -69,12 +71,13 @@ class SetReport:
 
     @property
     def failed(self) -> bool:
-        return any(s.status in ("mismatch", "error") for s in self.splits)
+        return any(s.status in ("mismatch", "modified", "error") for s in self.splits)
 
     @property
     def status(self) -> str:
         if self.failed:
-            return "error" if any(s.status == "error" for s in self.splits) else "mismatch"
+            statuses = {s.status for s in self.splits}
+            return next(status for status in ("error", "mismatch", "modified") if status in statuses)
         if self.found:
             return "found"
         return "incomplete" if any(s.status != "missing" for s in self.splits) else "missing"
@@ -156,6 +159,14 @@ def _check_split(
     # Sample counts are whatever the team wrote; only real data is held to the registry.
     report.expected = None if samples else spec.expected.get(split)
     report.problems = compare_counts(report.expected, report.observed)
+    if not samples and not report.problems:
+        # Right counts, other bytes: a run on it would be marked "modified data"; say so here first.
+        check = check_completeness(spec, split, data_source="data", eval_units=report.observed.units,
+                                   files=[(path, root) for path in paths])
+        if check.status == "modified data":
+            report.problems = [f"{problem}; results on it are marked 'modified data'" for problem in check.problems]
+            report.status = "modified"
+            return report
     if report.problems:
         report.status = "mismatch"
     elif samples:
@@ -183,7 +194,7 @@ def check_data_dir(data_dir: str | Path | None = None) -> DataReport:
 
 
 # ---------------------------------------------------------------- rendering
-_STYLE = {"ok": "green", "unchecked": "cyan", "sample": "cyan", "mismatch": "bold red", "error": "bold red", "missing": "yellow",
+_STYLE = {"ok": "green", "unchecked": "cyan", "sample": "cyan", "mismatch": "bold red", "modified": "bold red", "error": "bold red", "missing": "yellow",
           "found": "green", "incomplete": "yellow"}
 
 
@@ -263,6 +274,10 @@ def render(report: DataReport, console: Console) -> None:
         console.print(f"Data directory: [bold]{report.root}[/]  (* = evaluation split)")
     for set_report in report.sets:
         console.print(_set_table(set_report))
+        for split in set_report.splits:
+            if split.status == "modified":
+                for problem in split.problems:
+                    console.print(Text(f"  {split.label}: {problem}", style="bold red"), soft_wrap=True)
         if not set_report.found:
             console.print(Text(f"  How to get it: {set_report.spec.how_to_get}", style="yellow"))
             console.print(Text(f"  Source: {set_report.spec.source}  License: {set_report.spec.license}", style="dim"))
