@@ -23,7 +23,7 @@ from harness.apps.leaderboard.collect import (
 )
 from harness.apps.leaderboard.published import PublishedTable, flag_note, load_published, published_columns
 from harness.apps.leaderboard.table import AVERAGE_KEYS, Column, Table, delta_column, sets_of
-from harness.registry import PAPER_ORDER, REGISTRY
+from harness.registry import PAPER_ORDER, PAPER_SETS, REGISTRY
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 0
@@ -153,6 +153,10 @@ def leaderboard_table(
     if pub and any(rc.mismatches_published() for rc in run_columns):
         notes.append(f"The published numbers are {PUBLISHED_VARIANT}; columns labelled otherwise are another variant.")
     notes.append("An average is shown only when every set of its group has a value.")
+    added = [REGISTRY[key].display_name for key in PAPER_ORDER if key not in PAPER_SETS]
+    if added:
+        notes.append(f"{', '.join(added)}: registered since the paper, shown but in no average "
+                     f"(the averages span the paper's {len(PAPER_SETS)} sets, as the published ones do).")
     return Table(title=title, slug=slug, columns=columns, notes=notes, warnings=warnings)
 
 

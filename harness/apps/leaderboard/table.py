@@ -13,22 +13,25 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
-from harness.registry import PAPER_ORDER, REGISTRY, TASK_TYPE_NAMES, DatasetSpec
+from harness.registry import PAPER_ORDER, PAPER_SETS, REGISTRY, TASK_TYPE_NAMES, DatasetSpec
 
 ColumnKind = Literal["published", "run", "delta"]
 
 # Average rows: one per task type (in registry order), then the overall average.
-TYPE_ORDER: tuple[str, ...] = tuple(dict.fromkeys(REGISTRY[key].task_type for key in PAPER_ORDER))
+TYPE_ORDER: tuple[str, ...] = tuple(dict.fromkeys(REGISTRY[key].task_type for key in PAPER_SETS))
 ALL = "all"
 AVERAGE_KEYS: tuple[str, ...] = (*TYPE_ORDER, ALL)
 MISSING = "—"
 
 
 def sets_of(group: str) -> tuple[str, ...]:
-    """Registry keys averaged in `group` (a task type, or `all`)."""
+    """Registry keys averaged in `group` (a task type, or `all`): the paper's sets only. A set
+    registered since is a row of its own but in no average, so that a run's averages stay
+    comparable with the published ones (which cannot cover it)."""
+    paper = tuple(key for key in PAPER_ORDER if key in PAPER_SETS)
     if group == ALL:
-        return PAPER_ORDER
-    return tuple(key for key in PAPER_ORDER if REGISTRY[key].task_type == group)
+        return paper
+    return tuple(key for key in paper if REGISTRY[key].task_type == group)
 
 
 def row_label(spec: DatasetSpec) -> str:
@@ -38,7 +41,7 @@ def row_label(spec: DatasetSpec) -> str:
 
 def average_label(group: str) -> str:
     if group == ALL:
-        return f"Average ({len(PAPER_ORDER)} sets)"
+        return f"Average ({len(sets_of(ALL))} sets)"
     return f"{TASK_TYPE_NAMES[group]} average ({len(sets_of(group))} sets)"
 
 
