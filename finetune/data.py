@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, DataFormatError
+from harness.results_io import iter_jsonl
 
 # --------------------------------------------------------------------------- categories
 
@@ -196,47 +197,42 @@ def read_conversations(
                 f"{path}: recipe category {category!r} is unknown; known: {', '.join(CATEGORIES)}"
             )
     conversations: list[Conversation] = []
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataFormatError(
-                    path, line_no, "one JSON object per line", f"invalid JSON ({exc.msg})"
-                ) from None
-            if not isinstance(record, dict):
-                raise DataFormatError(path, line_no, "a JSON object", type(record).__name__)
-            overridden = {"dataset": dataset, "category": category}
-            missing = [k for k in REQUIRED_FIELDS if k not in record and overridden.get(k) is None]
-            if missing:
-                raise DataFormatError(
-                    path, line_no, f"fields {', '.join(REQUIRED_FIELDS)}", f"missing {', '.join(missing)}"
-                )
-            if forced_category is not None:
-                canonical = forced_category
-            else:
-                canonical = normalize_category(record["category"])
-                if canonical is None:
-                    raise DataFormatError(
-                        path,
-                        line_no,
-                        f"a known category ({', '.join(CATEGORIES)} or a usual spelling of one; "
-                        "or set `category:` for this file in the recipe)",
-                        repr(record["category"]),
-                    )
-            turns = _parse_turns(record["conversation"], path, line_no)
-            conversations.append(
-                Conversation(
-                    id=str(record.get("conversation_id", f"{path.stem}-{line_no}")),
-                    dataset=str(dataset if dataset is not None else record["dataset"]),
-                    category=canonical,
-                    language=str(record.get("language", "")),
-                    turns=turns,
-                    origin=f"{path}:{line_no}",
-                )
+
+    def bad_line(line_no: int, why: str) -> None:
+        raise DataFormatError(path, line_no, "one JSON object per line", why)
+
+    for line_no, record in iter_jsonl(path, bad_line):
+        if not isinstance(record, dict):
+            raise DataFormatError(path, line_no, "a JSON object", type(record).__name__)
+        overridden = {"dataset": dataset, "category": category}
+        missing = [k for k in REQUIRED_FIELDS if k not in record and overridden.get(k) is None]
+        if missing:
+            raise DataFormatError(
+                path, line_no, f"fields {', '.join(REQUIRED_FIELDS)}", f"missing {', '.join(missing)}"
             )
+        if forced_category is not None:
+            canonical = forced_category
+        else:
+            canonical = normalize_category(record["category"])
+            if canonical is None:
+                raise DataFormatError(
+                    path,
+                    line_no,
+                    f"a known category ({', '.join(CATEGORIES)} or a usual spelling of one; "
+                    "or set `category:` for this file in the recipe)",
+                    repr(record["category"]),
+                )
+        turns = _parse_turns(record["conversation"], path, line_no)
+        conversations.append(
+            Conversation(
+                id=str(record.get("conversation_id", f"{path.stem}-{line_no}")),
+                dataset=str(dataset if dataset is not None else record["dataset"]),
+                category=canonical,
+                language=str(record.get("language", "")),
+                turns=turns,
+                origin=f"{path}:{line_no}",
+            )
+        )
     return conversations
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,20 @@ def write_run_files(results_path: Path, results: Mapping[str, Any], samples: Map
         atomic_write_text(samples_file(results_path.parent, task, date_id), "\n".join(lines) + ("\n" if lines else ""))
     atomic_write_text(results_path, json.dumps(results, indent=2, ensure_ascii=False, default=list) + "\n")
     return results_path
+
+
+def iter_jsonl(path: Path, on_bad_line: Callable[[int, str], None]) -> Iterator[tuple[int, Any]]:
+    """(line number, value) for each non-blank line of a JSON-lines file (samples files, training
+    conversations). A line that is not JSON goes to `on_bad_line(line number, reason)`, which
+    decides: raise (a file the user gave us) or warn and go on (a long samples file)."""
+    with Path(path).open(encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield line_no, json.loads(line)
+            except json.JSONDecodeError as exc:
+                on_bad_line(line_no, f"not valid JSON ({exc.msg})")
 
 
 def read_results(path: Path) -> dict[str, Any]:

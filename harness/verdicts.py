@@ -49,6 +49,7 @@ from typing import Any
 from harness.normalize import normalize_mention
 from harness.records import Example, Prediction
 from harness.registry import DatasetSpec
+from harness.results_io import iter_jsonl
 from harness.scoring import UnitScore, max_matching, overlaps, prf, score_unit
 
 VERDICTS_VERSION = 1
@@ -550,17 +551,9 @@ def iter_sample_records(path: str | Path, warnings: list[str] | None = None, *, 
     are skipped with a warning naming the file and line."""
     path = Path(path)
     sink = warnings if warnings is not None else []
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                sink.append(f"{path}, line {line_no}: not valid JSON ({exc.msg}); line skipped")
-                continue
-            if isinstance(record, dict) and record.get("filter", "none") == filter_name:
-                yield record
+    for _, record in iter_jsonl(path, lambda line_no, why: sink.append(f"{path}, line {line_no}: {why}; line skipped")):
+        if isinstance(record, dict) and record.get("filter", "none") == filter_name:
+            yield record
 
 
 def record_example(record: Mapping[str, Any]) -> Example | None:

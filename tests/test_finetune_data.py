@@ -69,7 +69,7 @@ def test_shipped_conversation_sample_reads():
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        ("{not json", "invalid JSON"),
+        ("{not json", "not valid JSON"),
         (json.dumps(["a list"]), "a JSON object"),
         (json.dumps({k: v for k, v in _record().items() if k != "category"}), "missing category"),
         (json.dumps(_record(conversation=[])), "non-empty list"),

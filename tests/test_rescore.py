@@ -128,5 +128,5 @@ def test_a_malformed_samples_line_is_named(tmp_path: Path, capsys):
     samples.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert main(["rescore", str(tmp_path)]) == 1
     err = capsys.readouterr().err
-    assert f"{samples}, line 4: not JSON" in err
+    assert f"{samples}, line 4: not valid JSON" in err
     assert "Traceback" not in err

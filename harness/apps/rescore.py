@@ -19,7 +19,6 @@ alone.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.registry import REGISTRY, DatasetSpec
-from harness.results_io import find_results_files, read_results, samples_beside, write_run_files
+from harness.results_io import find_results_files, iter_jsonl, read_results, samples_beside, write_run_files
 from harness.scoring import AGGREGATIONS, SCORING_RULES_VERSION, headline_metric_name
 from harness.verdicts import ANALYSIS_AGGREGATIONS
 
@@ -64,15 +63,15 @@ def _is_mean(spec: DatasetSpec, metric: str) -> bool:
     return aggregation_of(spec, metric) is AGGREGATIONS["acc"]
 
 
+def _refuse(samples: Path):
+    def refuse(number: int, why: str) -> None:
+        raise ValueError(f"{samples}, line {number}: {why}")
+    return refuse
+
+
 def _read_rows(samples: Path) -> list[dict[str, Any]]:
     rows = []
-    for number, line in enumerate(samples.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{samples}, line {number}: not JSON ({exc.msg})") from None
+    for number, row in iter_jsonl(samples, _refuse(samples)):
         if not isinstance(row, dict) or "doc" not in row or "metrics" not in row:
             raise ValueError(f"{samples}, line {number}: not an lm-eval sample (expected 'doc' and 'metrics')")
         rows.append(row)

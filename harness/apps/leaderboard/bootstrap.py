@@ -10,7 +10,6 @@ matrix per chunk of resamples, gathered column by column (the fastest layout mea
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+
+from harness.results_io import iter_jsonl
 
 MetricKind = Literal["f1", "acc"]
 
@@ -217,33 +218,25 @@ def read_units(
     sink = warnings if warnings is not None else []
     rows: dict[str, object] = {}
     bad = 0
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                bad += 1
-                if bad <= 3:
-                    sink.append(f"{path}, line {line_no}: not valid JSON ({exc.msg}); line skipped")
-                continue
-            if not isinstance(record, dict):
-                continue
-            if record.get("filter", "none") != filter_name:
-                continue
-            raw = record.get(metric)
-            value = _unit_value(raw, kind)
-            if value is None:
-                bad += 1
-                if bad <= 3:
-                    expected = "[tp, fp, fn]" if kind == "f1" else "0/1"
-                    sink.append(f"{path}, line {line_no}: {metric!r} is {raw!r}, expected {expected}; line skipped")
-                continue
-            uid = _unit_id(record)
-            if uid in rows:
-                sink.append(f"{path}, line {line_no}: unit {uid!r} appears again; kept the last line")
-            rows[uid] = value
+
+    def skip(line_no: int, why: str) -> None:
+        nonlocal bad
+        bad += 1
+        if bad <= 3:
+            sink.append(f"{path}, line {line_no}: {why}; line skipped")
+
+    for line_no, record in iter_jsonl(path, skip):
+        if not isinstance(record, dict) or record.get("filter", "none") != filter_name:
+            continue
+        raw = record.get(metric)
+        value = _unit_value(raw, kind)
+        if value is None:
+            skip(line_no, f"{metric!r} is {raw!r}, expected {'[tp, fp, fn]' if kind == 'f1' else '0/1'}")
+            continue
+        uid = _unit_id(record)
+        if uid in rows:
+            sink.append(f"{path}, line {line_no}: unit {uid!r} appears again; kept the last line")
+        rows[uid] = value
     if bad > 3:
         sink.append(f"{path}: {bad} unreadable lines in all (first 3 reported)")
     ids = tuple(rows)
