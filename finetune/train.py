@@ -242,6 +242,7 @@ def train(
             batches = StageBatches.for_stage(run, stage, samples)
             memory = plan_memory(run, model, stage, report)
             model, optimizer, scheduler = setup_optimizer(run, model, batches.total_steps)  # 5. optimiser
+            seed_stage(run, stage)
             start_step = resume_position(run, stage, scheduler, batches)
             write_run_info(run, stage, batches, memory)
             result = train_loop(run, model, optimizer, scheduler, batches, start_step)  # 6. loop
@@ -861,6 +862,17 @@ def setup_optimizer(run: Run, model: Any, total_steps: int) -> tuple[Any, Any, A
     )
     model, optimizer = run.accelerator.prepare(model, optimizer)
     return model, optimizer, scheduler
+
+
+def seed_stage(run: Run, stage: int) -> None:
+    """Seed every RNG from (seed, stage) just before a stage's first step, so that stage 2 run on
+    its own (`--stages 2`, or a run stopped between the stages) draws the same dropout masks as
+    straight after stage 1, whose training (and the loading of its adapter from disk, when run
+    alone) would otherwise leave the random stream elsewhere. --resume within a stage then
+    restores the saved RNG states."""
+    from accelerate.utils import set_seed
+
+    set_seed(int(run.config["seed"]) + stage - 1)
 
 
 def resume_position(run: Run, stage: int, scheduler: Any, batches: StageBatches) -> int:

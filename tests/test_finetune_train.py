@@ -172,6 +172,25 @@ def test_resume_reproduces_the_next_step_loss(tiny_dir, tmp_path):
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
 
+def test_stage_two_alone_trains_as_it_does_after_stage_one(tiny_dir, tmp_path):
+    """Stage 2 started in a new process (after a stop between the stages) must not depend on what
+    stage 1 drew from the RNGs: with dropout on, its losses and adapter equal those of one run."""
+    from safetensors.torch import load_file
+
+    overrides = ("lora.dropout=0.3",)
+    together = tmp_path / "together"
+    train(_config(tiny_dir, *overrides), stages=(1, 2), output_dir=together)
+    apart = tmp_path / "apart"
+    train(_config(tiny_dir, *overrides), stages=(1,), output_dir=apart)
+    train(_config(tiny_dir, *overrides), stages=(2,), output_dir=apart)
+    one_run = [s["loss"] for s in _steps(together) if s["stage"] == 2]
+    two_runs = [s["loss"] for s in _steps(apart) if s["stage"] == 2]
+    assert len(one_run) == 3 and two_runs == pytest.approx(one_run, rel=1e-6, abs=1e-7)
+    a = load_file(together / "stage2" / "adapter" / "adapter_model.safetensors")
+    b = load_file(apart / "stage2" / "adapter" / "adapter_model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [
