@@ -527,6 +527,21 @@ def test_cli_reports_warnings_and_still_writes(tmp_path: Path, capsys) -> None:
     assert "unknown format" in capsys.readouterr().err
 
 
+def test_the_screen_shows_a_provenance_summary_and_the_file_keeps_it_all(tmp_path: Path, capsys) -> None:
+    from harness.apps.cli import main
+
+    run = write_run(tmp_path / "runs", "org/good")
+    assert main(["leaderboard", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--formats", "md"]) == 0
+    screen = capsys.readouterr().out
+    markdown = (tmp_path / "out" / "leaderboard.md").read_text(encoding="utf-8")
+    assert "Provenance (in full:" in screen and "leaderboard.md" in screen
+    assert run.name in markdown.replace("\\_", "_")  # the results file, named in full in the file
+    assert run.name not in screen  # and not on screen
+    # Nothing written to a file: the screen is the only place, so it shows everything.
+    assert main(["leaderboard", str(tmp_path / "runs"), "--out", str(tmp_path / "out2"), "--formats", "none"]) == 0
+    assert run.name in capsys.readouterr().out.replace("\n", "")
+
+
 # --- bootstrap -----------------------------------------------------------------------------------
 
 

@@ -102,7 +102,9 @@ def run(args: argparse.Namespace) -> int:
                 tables += [grounding] if grounding is not None else []
             written = []
             for table in tables:
-                render.render_terminal(table, console, show_warnings=False)
+                # Where a Markdown file is written, it carries the full provenance; the screen a summary.
+                full = Path(args.out) / f"{table.slug}.md" if "md" in formats else None
+                render.render_terminal(table, console, show_warnings=False, provenance_in=full)
                 for warning in table.warnings:
                     errors.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
                 # The grounding table is a table, not a plot: its text formats only.

@@ -802,7 +802,9 @@ def build_run_columns(
         )
         missing = [REGISTRY[k].task_name for k in PAPER_ORDER if k not in skipped and (chosen.get(k) is None or chosen[k].value is None)]
         if missing:
-            files = ", ".join(sorted({display_path(r.run.path) for r in chosen.values()}))
+            paths = sorted({display_path(r.run.path) for r in chosen.values()})
+            # A column gathered from one file per set names their folder, not a wall of paths.
+            files = ", ".join(paths) if len(paths) <= 2 else f"{len(paths)} results files under {os.path.commonpath(paths)}"
             sink.append(
                 f"{files}: {column.display_header} has no usable result for {len(missing)} of {len(PAPER_ORDER)} sets "
                 f"({', '.join(missing)}); those cells and their averages are left empty"

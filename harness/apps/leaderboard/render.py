@@ -35,8 +35,10 @@ ALL_FORMATS = (*TEXT_FORMATS, *PLOT_FORMATS)
 # --- terminal ---------------------------------------------------------------------------------
 
 
-def render_terminal(table: Table, console=None, *, show_warnings: bool = True) -> None:
-    """Print the table with rich; `console` defaults to a new stdout console."""
+def render_terminal(table: Table, console=None, *, show_warnings: bool = True, provenance_in: Path | None = None) -> None:
+    """Print the table with rich; `console` defaults to a new stdout console. With
+    `provenance_in` (a file that holds the full provenance), each column's provenance is cut to
+    its first sentence and the file is named: a person reads the table, a file keeps the rest."""
     from rich.console import Console
     from rich.table import Table as RichTable
     from rich.text import Text
@@ -65,10 +67,13 @@ def render_terminal(table: Table, console=None, *, show_warnings: bool = True) -
             *(Text(average_text(c, group), style=style) for c in table.columns),
         )
     console.print(rich_table)
-    console.print(Text("Provenance", style="bold"))
+    console.print(Text("Provenance" + (f" (in full: {provenance_in})" if provenance_in else ""), style="bold"))
     for header, lines in provenance_lines(table.columns):
+        text = " ".join(lines)
+        if provenance_in is not None:
+            text = _first_sentence(text)
         # soft_wrap: long paths stay on one line, copyable.
-        console.print(Text(f"- {header}: " + " ".join(lines)), soft_wrap=True)
+        console.print(Text(f"- {header}: {text}"), soft_wrap=True)
     for note in table.notes:
         console.print(Text(f"Note: {note}", style="dim"), soft_wrap=True)
     if show_warnings:
@@ -304,6 +309,12 @@ def parse_formats(text: str | Iterable[str]) -> list[str]:
     if unknown:
         raise ValueError(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(ALL_FORMATS)}")
     return list(dict.fromkeys(formats))
+
+
+def _first_sentence(text: str, limit: int = 160) -> str:
+    end = text.find(". ")
+    short = text if end == -1 else text[: end + 1]
+    return short if len(short) <= limit else short[: limit - 1] + "…"
 
 
 def write_table(table: Table, out_dir: str | os.PathLike, formats: Iterable[str] = ALL_FORMATS) -> list[Path]:
