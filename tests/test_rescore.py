@@ -130,3 +130,27 @@ def test_a_malformed_samples_line_is_named(tmp_path: Path, capsys):
     err = capsys.readouterr().err
     assert f"{samples}, line 4: not valid JSON" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("damage", ["results not a mapping", "doc not a unit"])
+def test_a_damaged_run_is_one_message_naming_the_file(tmp_path: Path, capsys, damage: str):
+    if not SLICES:
+        pytest.skip("no reference slices committed")
+    results = _copy_run(SLICES[0], tmp_path)
+    data = _as_version_1(results)
+    samples = samples_beside(results, _task(data))
+    if damage == "results not a mapping":
+        data["results"] = 5
+        results.write_text(json.dumps(data), encoding="utf-8")
+        named = str(results)
+    else:
+        rows = [json.loads(x) for x in samples.read_text(encoding="utf-8").splitlines()]
+        rows[2]["doc"] = {"id": "x"}
+        samples.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+        named = f"{samples}, sample 3"
+    before = samples.read_bytes()
+    assert main(["rescore", str(tmp_path)]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert named in err.replace(" ", "") or named in err
+    assert "Traceback" not in err
+    assert samples.read_bytes() == before  # nothing rewritten

@@ -72,7 +72,7 @@ def _refuse(samples: Path):
 def _read_rows(samples: Path) -> list[dict[str, Any]]:
     rows = []
     for number, row in iter_jsonl(samples, _refuse(samples)):
-        if not isinstance(row, dict) or "doc" not in row or "metrics" not in row:
+        if not (isinstance(row, dict) and isinstance(row.get("doc"), dict) and isinstance(row.get("metrics"), list)):
             raise ValueError(f"{samples}, line {number}: not an lm-eval sample (expected 'doc' and 'metrics')")
         rows.append(row)
     if not rows:
@@ -87,13 +87,16 @@ def _generated_texts(row: dict[str, Any]) -> list[str] | None:
     return None
 
 
-def _rescore_rows(spec: DatasetSpec, rows: Sequence[dict[str, Any]]) -> int:
+def _rescore_rows(spec: DatasetSpec, rows: Sequence[dict[str, Any]], samples: Path) -> int:
     """Re-parse and re-score each row in place; the number of rows whose values moved."""
     from harness.lmeval.tasks import process_results
 
     changed = 0
-    for row in rows:
-        now = process_results(row["doc"], _generated_texts(row) or [""], spec)
+    for number, row in enumerate(rows, start=1):
+        try:
+            now = process_results(row["doc"], _generated_texts(row) or [""], spec)
+        except (KeyError, TypeError, ValueError) as exc:  # a doc that is not one of our units
+            raise ValueError(f"{samples}, sample {number}: its doc cannot be read as a {spec.task_name} unit ({exc})") from None
         names = [name for name in row["metrics"] if name in now]
         if any(row.get(name) != now[name] for name in names):
             changed += 1
@@ -101,12 +104,15 @@ def _rescore_rows(spec: DatasetSpec, rows: Sequence[dict[str, Any]]) -> int:
     return changed
 
 
-def _aggregate_into(block: dict[str, Any], spec: DatasetSpec, rows: Sequence[dict[str, Any]], filter_name: str) -> None:
+def _aggregate_into(block: dict[str, Any], spec: DatasetSpec, rows: Sequence[dict[str, Any]], filter_name: str, samples: Path) -> None:
     from lm_eval.api.metrics import mean_stderr
 
     for metric in rows[0]["metrics"]:
-        values = [row[metric] for row in rows]
-        block[f"{metric},{filter_name}"] = aggregation_of(spec, metric)(values)
+        values = [row.get(metric) for row in rows]
+        try:
+            block[f"{metric},{filter_name}"] = aggregation_of(spec, metric)(values)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(f"{samples}: the per-unit values of {metric!r} cannot be aggregated ({exc})") from None
         stderr_key = f"{metric}_stderr,{filter_name}"
         if stderr_key in block and _is_mean(spec, metric):
             stderr = mean_stderr(values) if len(values) > 1 else "N/A"
@@ -116,14 +122,20 @@ def _aggregate_into(block: dict[str, Any], spec: DatasetSpec, rows: Sequence[dic
 def rescore_results_file(results_path: Path, *, check: bool = False, commit: str | None = None) -> list[TaskRescore]:
     """Rescore every taiyi task of one results file whose samples were logged; write unless `check`."""
     data = read_results(results_path)
+    results, configs = data.get("results"), data.setdefault("configs", {})
+    if not isinstance(results, dict) or not isinstance(configs, dict):
+        raise ValueError(f"{results_path}: 'results' and 'configs' must be mappings keyed by task (an lm-eval results file)")
     outcomes: list[TaskRescore] = []
     new_samples: dict[str, list[dict[str, Any]]] = {}
-    for task, block in (data.get("results") or {}).items():
+    for task, block in results.items():
         spec = _BY_TASK.get(task)
         if spec is None or not isinstance(block, dict):
             continue
-        metadata = data.get("configs", {}).get(task, {}).get("metadata") or {}
-        provenance = metadata.setdefault("provenance", {})
+        config = configs.setdefault(task, {})
+        metadata = config.setdefault("metadata", {}) if isinstance(config, dict) else None
+        provenance = metadata.setdefault("provenance", {}) if isinstance(metadata, dict) else None
+        if not isinstance(provenance, dict):
+            raise ValueError(f"{results_path}: configs.{task}.metadata.provenance is not a mapping")
         before = provenance.get("scoring_rules_version")
         outcome = TaskRescore(results_path, task, "current", from_version=before)
         outcomes.append(outcome)
@@ -138,11 +150,11 @@ def rescore_results_file(results_path: Path, *, check: bool = False, commit: str
         filter_name = rows[0].get("filter", "none")
         headline_key = f"{headline_metric_name(spec)},{filter_name}"
         outcome.units, outcome.headline_before = len(rows), block.get(headline_key)
-        outcome.units_changed = _rescore_rows(spec, rows)
+        outcome.units_changed = _rescore_rows(spec, rows, samples)
         if before == SCORING_RULES_VERSION and outcome.units_changed == 0:
             outcome.headline_after = outcome.headline_before
             continue
-        _aggregate_into(block, spec, rows, filter_name)
+        _aggregate_into(block, spec, rows, filter_name, samples)
         outcome.status, outcome.headline_after = "rescored", block.get(headline_key)
         provenance["scoring_rules_version"] = SCORING_RULES_VERSION
         metadata["rescored"] = {
