@@ -122,9 +122,10 @@ def _micro_f1(counts: Sequence[Sequence[int]]) -> float:
 class NerBaseline(Baseline):
     """Token classification; nested NER (CMeEE) by one BIO head per type.
 
-    Besides the benchmark's mention-set F1 (computed later by harness.scoring) it reports
-    seqeval's mention-level F1 on the word tags - the number BLURB and the PubMedBERT paper
-    report - as `seqeval_f1`. For a multi-type set the (unit, type) tag sequences are scored
+    Its predictions carry their character spans, so the scorer's occurrence-level strict F1
+    (`strict_occurrence_micro_f1`) is computed from them directly. It also reports seqeval's
+    entity-level F1 on the word tags - the number BLURB and the PubMedBERT paper report - as
+    `seqeval_f1`; on the BIO sets the two are equal (a test checks it on real predictions). For a multi-type set the (unit, type) tag sequences are scored
     together, which is exact-span micro-F1 over all types.
     """
 
@@ -160,17 +161,18 @@ class NerBaseline(Baseline):
         tags = self.tagger.predict_tags(units)
         predictions, unit_values, y_true, y_pred = [], [], [], []
         for example, unit, unit_tags in zip(examples, units, tags, strict=True):
-            entities, counts = set(), [0, 0, 0]
+            entities, spans, counts = set(), set(), [0, 0, 0]
             for entity_type in self.tagger.types:
                 for start, end in word_ranges_to_spans(unit.words, tags_to_word_ranges(unit_tags[entity_type])):
                     entities.add((entity_type, example.text[start:end]))
+                    spans.add((entity_type, start, end))
                 gold_tags = seqeval_tags(spans_to_tags(unit.words, (unit.gold or {}).get(entity_type, [])), entity_type)
                 pred_tags = seqeval_tags(unit_tags[entity_type], entity_type)
                 y_true.append(gold_tags)
                 y_pred.append(pred_tags)
                 for i, value in enumerate(_span_counts(set(get_entities(gold_tags)), set(get_entities(pred_tags)))):
                     counts[i] += value
-            predictions.append(Prediction(entities=entities))
+            predictions.append(Prediction(entities=entities, spans=frozenset(spans)))
             unit_values.append({"seqeval_f1": counts})
         extra = {}
         if y_true:

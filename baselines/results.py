@@ -48,7 +48,6 @@ MODEL_SOURCE = "taiyi-bert"  # plays the part of lm-eval's `--model hf`
 FILTER = "none"
 # Metrics lm-eval aggregates with its built-in `mean` (the task YAMLs say so) get its standard
 # error; the custom micro-F1 aggregations get "N/A", as lm-eval writes for them.
-_MEAN_METRICS = {"acc", "parse_fail"}
 
 
 def lm_eval_doc(example: Example, source: str) -> dict[str, Any]:
@@ -229,14 +228,12 @@ def _metric_entry(
 ) -> dict[str, Any]:
     """`results[task]` as lm-eval writes it: each metric aggregated, with its standard error."""
     task = spec.task_name
-    headline = scoring.headline_metric_name(spec)
     entry: dict[str, Any] = {"name": task, "alias": task, "sample_len": len(unit_values)}
     for name in names:
         values = [u[name] for u in unit_values]
-        aggregation = scoring.AGGREGATIONS.get(name) or scoring.AGGREGATIONS[headline]  # "score" = the headline
+        aggregation = scoring.aggregation_of(spec, name)  # "score": the headline's
         entry[f"{name},{FILTER}"] = float(aggregation(values))
-        base = headline if name == "score" else name
-        entry[f"{name}_stderr,{FILTER}"] = _mean_stderr([float(v) for v in values]) if base in _MEAN_METRICS else "N/A"
+        entry[f"{name}_stderr,{FILTER}"] = _mean_stderr([float(v) for v in values]) if aggregation is scoring.mean else "N/A"
     for name in analysis_names:
         entry[f"{name},{FILTER}"] = ANALYSIS_AGGREGATIONS[name]([a[name] for a in analysis])
         entry[f"{name}_stderr,{FILTER}"] = "N/A"
@@ -284,6 +281,8 @@ def _sample_record(
         "entities": sorted(prediction.entities), "relations": sorted(prediction.relations),
         "labels": sorted(prediction.labels), "choice": prediction.choice,
     }
+    if prediction.spans is not None:  # a span model's own offsets: what the occurrence-level rule scored
+        sample["prediction"]["spans"] = sorted(prediction.spans)
     sample["score_detail"] = score.detail
     return sample
 

@@ -1,15 +1,32 @@
 """Recipes: a small YAML file on top of the defaults below, plus `--override key=value`.
 
-Every key a recipe may set is in `DEFAULTS` (with a comment saying what it does); an unknown
-key is an error, so a typo never silently leaves a default in place. The resolved config (the
-defaults, the recipe and the overrides merged) is what the run saves as `resolved_config.yaml`.
+`SCHEMA` is the one place that lists every key a recipe may set: its default, the values it
+takes (type and range) and what it does. `load_recipe` merges defaults <- recipe <- overrides
+(an unknown key is refused with the keys known there, so a typo never silently leaves a default
+in place) and `validate` checks the result against the schema before any work starts, so
+`taiyi finetune --dry-run` refuses exactly what the real run refuses; `finetune.train.train`
+validates again, for a config built in code. Each refusal is one `ConfigError` line naming the
+key path and what was expected, e.g. `training.max_steps must be a whole number >= 1, or null
+(train for stages.N.epochs), not -1`.
+
+Numbers, as YAML gives them:
+  * a whole-number setting takes an integer; an integral float (`1e3`, `2.0`, also YAML 1.1's
+    string `1e9`) is read as that integer, since YAML itself cannot write 1e9 as an int;
+    anything else (`2.5`, `two`, `true`) is refused;
+  * a number setting takes an int or float, and YAML 1.1's strings such as `2e-4` (no dot, so
+    not a float to YAML) as the number meant; `.nan` and `.inf` are refused.
+
+The resolved config (the defaults, the recipe and the overrides merged, values normalised) is
+what the run saves as `resolved_config.yaml`, itself a recipe.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,119 +35,572 @@ import yaml
 from harness.errors import ConfigError
 
 _SCIENTIFIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 PACKAGE_DIR = Path(__file__).resolve().parent
 
-DEFAULTS: dict[str, Any] = {
-    "name": "finetune",
-    "output_dir": None,  # default: runs/<name>
-    "seed": 42,
-    "model": {
-        "base": None,  # hub id or directory; "local:smollm2" = harness.local_models.smollm2_dir()
-        "revision": None,
-        "trust_remote_code": False,  # OFF unless a recipe explicitly needs it (Qwen-7B does)
-        "precision": "auto",  # auto (bf16 on a bf16-capable GPU, else fp32) | bf16 | fp16 | fp32
-        # auto: flash_attention_2 when flash-attn is installed, else with packing on a GPU
-        # flex_attention (document block mask), else sdpa (CPU: dense 4-D mask for packed rows);
-        # or name one: eager | sdpa | flex_attention | flash_attention_2. The choice is logged.
-        "attn_implementation": "auto",
-        # false | true (every layer) | k (every k-th layer) | auto: recompute activations only when
-        # the estimate for a micro-batch exceeds the GPU's free memory, as few layers as fits (CPU: off)
-        "gradient_checkpointing": False,
-        "quantization": None,  # None | "4bit" (QLoRA; CUDA + bitsandbytes only)
-        "bnb_4bit_quant_type": "nf4",
-        "bnb_4bit_use_double_quant": True,
-        "bnb_4bit_quant_storage": "bfloat16",  # lets FSDP / ZeRO-3 shard the 4-bit weights
-    },
-    "lora": {
-        "r": 64,
-        "alpha": 16,
-        "dropout": 0.05,
-        "target_modules": "all-linear",  # or a list of module names (Qwen-7B: c_attn, c_proj, w1, w2)
-        "bias": "none",
-        "modules_to_save": None,
-    },
-    "format": {
-        "style": "chat_template",  # chat_template | eod (Taiyi: <eod>input<eod>answer<eod>, eod = eos)
-        "eod_token": None,  # None = the tokenizer's eos
-        "system": None,  # chat_template only; None = the template's default behaviour
-        "max_length": 1024,
-        "overlong": "truncate",  # truncate | drop (both counted and reported)
-        "packing": False,
-        "pack_open_bins": 8,
-    },
-    "data": {
-        "seed": 42,
-        "cap": 10000,  # per-dataset cap on instruction samples (Taiyi); null = no cap
-        "tasks": {
-            "names": "all",  # benchmark sets whose train split becomes instructions; "all", a list, or []
-            "split": "train",
-            "data_dir": None,  # None = $TAIYI_DATA_DIR, else the bundled samples (said loudly)
-            "templates": "all",  # or how many of the paraphrased templates to draw from
-            "decompose": True,  # multi-type NER / multi-predicate RE -> also single-type instructions
-        },
-        "files": [],  # Taiyi conversation-format JSONL: paths or {path, dataset?, category?}
-        "datasets": {},  # per-dataset {cap, weight}
-    },
-    "training": {
-        "per_device_batch_size": 12,
-        "gradient_accumulation_steps": 2,
-        "learning_rate": 2e-4,
-        "lr_scheduler": "constant_with_warmup",  # any transformers.get_scheduler name
-        "warmup_ratio": 0.1,
-        "weight_decay": 0.0,
-        "max_grad_norm": 0.3,
-        "optimizer": "adamw",  # adamw | paged_adamw_32bit (bitsandbytes, CUDA)
-        "adam_beta1": 0.9,
-        "adam_beta2": 0.999,
-        "adam_epsilon": 1e-8,
-        "logging_steps": 1,
-        "save_steps": 500,  # mid-stage checkpoints (resumable); 0 = only at the end of a stage
-        "save_total_limit": 2,  # mid-stage checkpoints kept per stage
-        "max_steps": None,  # per stage, overrides epochs (smoke tests)
-        "progress": True,  # rich progress bars on the main process
-        # CPU only: torch threads for this run (None = torch's default). 1 avoids the collapse
-        # (tens of times slower) when other processes compete for the same cores.
-        "num_threads": None,
-    },
-    "stages": {
-        1: {"epochs": 5, "init_adapter": None},  # categories: finetune.data.STAGE_CATEGORIES
-        2: {"epochs": 3, "init_adapter": "stage1"},  # "stage1" = this run's stage-1 adapter; a path; or None
-    },
-    "merge": False,  # also write <output_dir>/stage<N>/merged (base + adapter) after the last stage
-    # Written by load_recipe (where the recipe came from, the --override list), so that a run's
-    # resolved_config.yaml is itself a recipe: `taiyi finetune <out>/resolved_config.yaml`.
-    "recipe_source": None,
-    "overrides": [],
-}
+
+# --------------------------------------------------------------------------- kinds of values
 
 
-# Mappings whose keys are free (dataset names): any key may be added.
-_FREE = {"data.datasets"}
+class _Refused(Exception):
+    """Raised by a kind's `parse`; `detail` (with `{key}`) replaces the generic message."""
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
 
 
-def _merge(base: dict[str, Any], update: Mapping[str, Any], where: str) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in update.items():
-        key = _stage_key(key) if where == "stages" else key
-        full = f"{where}.{key}" if where else str(key)
-        free = any(where == f or where.startswith(f + ".") for f in _FREE)
-        if key not in base and not free:
-            known = ", ".join(str(k) for k in base)
-            raise ConfigError(f"unknown recipe key {full}; known here: {known}")
-        current = base.get(key)
-        if isinstance(current, dict) and isinstance(value, Mapping) and (current or full in _FREE or free):
-            out[key] = _merge(current, value, full)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
+def _shown(value: Any) -> str:
+    """A value as the user wrote it in YAML (null, true), not as Python prints it (None, True)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return repr(value)
+
+
+class Kind:
+    """The values one setting takes. `expected` says them in words (the error message's
+    "must be ..."); `null` is what null means where null is allowed (None: refused)."""
+
+    def __init__(self, expected: str, *, null: str | None = None) -> None:
+        self.expected = expected
+        self.null = null
+
+    def describe(self) -> str:
+        return self.expected if self.null is None else f"{self.expected}, or null ({self.null})"
+
+    def parse(self, value: Any) -> Any:
+        """The value to keep (normalised), or `_Refused`. Never called with None."""
+        raise NotImplementedError
+
+    def check(self, value: Any, key: str) -> Any:
+        if value is None and self.null is not None:
+            return None
+        try:
+            if value is None:
+                raise _Refused()
+            return self.parse(value)
+        except _Refused as refused:
+            if refused.detail:
+                raise ConfigError(refused.detail.replace("{key}", key)) from None
+            raise ConfigError(f"{key} must be {self.describe()}, not {_shown(value)}") from None
+
+
+def _as_number(value: Any) -> float | int:
+    """An int or float as YAML gave it; a YAML 1.1 number-looking string (`2e-4`) as a float."""
+    if isinstance(value, bool):
+        raise _Refused()
+    if isinstance(value, (int, float)):
+        number = value
+    elif isinstance(value, str) and _NUMBER.match(value.strip()):
+        number = float(value)
+    else:
+        raise _Refused()
+    if isinstance(number, float) and not math.isfinite(number):
+        raise _Refused()
+    return number
+
+
+class Integer(Kind):
+    """A whole number >= `minimum` (an integral float such as 1e3 is read as that integer)."""
+
+    def __init__(self, minimum: int | None = None, *, null: str | None = None, expected: str | None = None):
+        self.minimum = minimum
+        words = expected or ("a whole number" + (f" >= {minimum}" if minimum is not None else ""))
+        super().__init__(words, null=null)
+
+    def parse(self, value: Any) -> int:
+        number = _as_number(value)
+        if isinstance(number, float):
+            if not number.is_integer():
+                raise _Refused()
+            number = int(number)
+        if self.minimum is not None and number < self.minimum:
+            raise _Refused()
+        return number
+
+
+class Number(Kind):
+    """A finite number within the bounds given (gt/ge: lower, exclusive/inclusive; lt/le: upper)."""
+
+    def __init__(
+        self,
+        *,
+        gt: float | None = None,
+        ge: float | None = None,
+        lt: float | None = None,
+        le: float | None = None,
+        null: str | None = None,
+    ) -> None:
+        self.bounds = (gt, ge, lt, le)
+        parts = [f"{op} {bound:g}" for op, bound in ((">", gt), (">=", ge), ("<", lt), ("<=", le)) if bound is not None]
+        super().__init__("a number" + (" " + " and ".join(parts) if parts else ""), null=null)
+
+    def parse(self, value: Any) -> float | int:
+        number = _as_number(value)
+        gt, ge, lt, le = self.bounds
+        if (
+            (gt is not None and not number > gt)
+            or (ge is not None and not number >= ge)
+            or (lt is not None and not number < lt)
+            or (le is not None and not number <= le)
+        ):
+            raise _Refused()
+        return number
+
+
+class Boolean(Kind):
+    def __init__(self) -> None:
+        super().__init__("true or false")
+
+    def parse(self, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise _Refused()
+        return value
+
+
+class Choice(Kind):
+    """One of a fixed list of words."""
+
+    def __init__(self, *options: str, null: str | None = None) -> None:
+        self.options = options
+        words = ", ".join(options[:-1]) + f" or {options[-1]}" if len(options) > 1 else options[0]
+        super().__init__(f"one of {words}" if len(options) > 2 else words, null=null)
+
+    def parse(self, value: Any) -> str:
+        if not isinstance(value, str) or value not in self.options:
+            raise _Refused()
+        return value
+
+
+class Text(Kind):
+    """A non-empty string."""
+
+    def __init__(self, expected: str = "a non-empty text", *, null: str | None = None) -> None:
+        super().__init__(expected, null=null)
+
+    def parse(self, value: Any) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise _Refused()
+        return value
+
+
+class TextList(Kind):
+    """A list of non-empty strings (`empty`: whether [] is allowed)."""
+
+    def __init__(self, expected: str, *, empty: bool = True, null: str | None = None) -> None:
+        self.empty = empty
+        super().__init__(expected, null=null)
+
+    def parse(self, value: Any) -> list[str]:
+        if not isinstance(value, list) or (not value and not self.empty):
+            raise _Refused()
+        if not all(isinstance(item, str) and item.strip() for item in value):
+            raise _Refused()
+        return list(value)
+
+
+class AnyOf(Kind):
+    """The first of `kinds` that takes the value (in order: an int is tried before a float)."""
+
+    def __init__(self, expected: str, *kinds: Kind, null: str | None = None) -> None:
+        self.kinds = kinds
+        super().__init__(expected, null=null)
+
+    def parse(self, value: Any) -> Any:
+        for kind in self.kinds:
+            try:
+                return kind.parse(value)
+            except _Refused:
+                continue
+        raise _Refused()
+
+
+class Custom(Kind):
+    """A check that needs code: `parse(value)` returns the value to keep or raises `_Refused`."""
+
+    def __init__(self, expected: str, parse: Callable[[Any], Any], *, null: str | None = None) -> None:
+        self._parse = parse
+        super().__init__(expected, null=null)
+
+    def parse(self, value: Any) -> Any:
+        return self._parse(value)
+
+
+# --------------------------------------------------------------------------- the schema
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One key: its default, the values it takes, what it does."""
+
+    default: Any
+    kind: Kind
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Section:
+    """A mapping with fixed keys. `partial`: keys may be left out (no defaults filled in);
+    `key`: how a written key is read (stages: `stage1`, "1" -> 1)."""
+
+    fields: Mapping[Any, Setting | Section | FreeMap]
+    doc: str = ""
+    partial: bool = False
+    key: Callable[[Any], Any] = field(default=lambda key: key)
+
+    def defaults(self) -> dict[Any, Any]:
+        if self.partial:
+            return {}
+        return {
+            name: (node.defaults() if isinstance(node, (Section, FreeMap)) else copy.deepcopy(node.default))
+            for name, node in self.fields.items()
+        }
+
+    def known(self) -> str:
+        return ", ".join(str(k) for k in self.fields)
+
+
+@dataclass(frozen=True)
+class FreeMap:
+    """A mapping whose keys are free (dataset names), each value a `Section`."""
+
+    entry: Section
+    doc: str = ""
+
+    def defaults(self) -> dict[Any, Any]:
+        return {}
 
 
 def _stage_key(key: Any) -> Any:
+    """`1`, `"1"` and `stage1` all name stage 1 (recipes and `--override stages.stage1.epochs=2`)."""
+    if isinstance(key, bool):
+        return key
     try:
         return int(str(key).removeprefix("stage"))
     except ValueError:
         return key
+
+
+def _attn_implementation(value: Any) -> str:
+    if isinstance(value, str) and (value in ("auto", "eager", "sdpa", "flex_attention") or "flash" in value):
+        return value
+    raise _Refused()
+
+
+# transformers.SchedulerType's names; a name not listed here is asked of transformers itself
+# (a newer version may add one) only then, as importing it costs seconds.
+_SCHEDULERS = (
+    "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+    "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr", "warmup_stable_decay",
+)
+
+
+def _scheduler(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _Refused()
+    if value in _SCHEDULERS:
+        return value
+    from transformers.trainer_utils import SchedulerType
+
+    known = [kind.value for kind in SchedulerType]
+    if value not in known:
+        raise _Refused(f"{{key}} must be a transformers scheduler name ({', '.join(known)}), not {value!r}")
+    return value
+
+
+def _task_names(value: Any) -> Any:
+    """"all", "none", one set, or a list of sets (keys or taiyi_* task names): each must exist,
+    said now rather than after the model has loaded."""
+    from finetune.data import resolve_task_names
+
+    if value == "none" or value == "all":
+        return value
+    if isinstance(value, str):
+        names = [value]
+    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        names = value
+    else:
+        raise _Refused()
+    try:
+        resolve_task_names(names)
+    except ConfigError as exc:
+        raise _Refused(str(exc)) from None
+    return value
+
+
+def _files(value: Any) -> list[Any]:
+    """Conversation files: paths, or {path, dataset?, category?} (category: a known one)."""
+    from finetune.data import CATEGORIES, normalize_category
+
+    if not isinstance(value, list):
+        raise _Refused()
+    for index, entry in enumerate(value):
+        where = f"{{key}}[{index}]"
+        if isinstance(entry, str) and entry.strip():
+            continue
+        if not isinstance(entry, Mapping):
+            raise _Refused(f"{where} must be a path or a mapping {{path, dataset, category}}, not {_shown(entry)}")
+        unknown = sorted(str(k) for k in set(entry) - {"path", "dataset", "category"})
+        if unknown:
+            raise _Refused(f"{where}: unknown key {', '.join(unknown)}; known here: path, dataset, category")
+        for name in ("path", "dataset", "category"):
+            item = entry.get(name)
+            if (name == "path" or item is not None) and not (isinstance(item, str) and item.strip()):
+                raise _Refused(f"{where}.{name} must be a non-empty text, not {_shown(item)}")
+        category = entry.get("category")
+        if category is not None and normalize_category(category) is None:
+            raise _Refused(f"{where}.category {category!r} is unknown; known: {', '.join(CATEGORIES)}")
+    return list(value)
+
+
+SCHEMA = Section(
+    {
+        "name": Setting("finetune", Text("a non-empty name"), "names the run: runs/<name> unless output_dir is set"),
+        "output_dir": Setting(None, Text("a folder", null="runs/<name>")),
+        "seed": Setting(42, Integer(0), "model initialisation, dropout and batch order"),
+        "model": Section(
+            {
+                "base": Setting(
+                    None,
+                    Text("a hub id, a directory or local:smollm2 (required)"),
+                    'hub id or directory; "local:smollm2" = harness.local_models.smollm2_dir()',
+                ),
+                "revision": Setting(None, Text("a revision (branch, tag or commit)", null="the default branch")),
+                "trust_remote_code": Setting(
+                    False, Boolean(), "OFF unless a recipe explicitly needs it (Qwen-7B does)"
+                ),
+                "precision": Setting(
+                    "auto",
+                    Choice("auto", "bf16", "fp16", "fp32"),
+                    "auto: bf16 on a bf16-capable GPU, else fp32",
+                ),
+                "attn_implementation": Setting(
+                    "auto",
+                    Custom(
+                        "auto, eager, sdpa, flex_attention or a flash attention implementation "
+                        "(flash_attention_2)",
+                        _attn_implementation,
+                        null="auto",
+                    ),
+                    "auto: flash_attention_2 when flash-attn is installed, else with packing on a GPU "
+                    "flex_attention (document block mask), else sdpa (CPU: dense 4-D mask for packed "
+                    "rows); or name one. The choice is logged.",
+                ),
+                "gradient_checkpointing": Setting(
+                    False,
+                    AnyOf(
+                        "true, false, auto or k >= 1 (every k-th layer)",
+                        Boolean(),
+                        Choice("auto"),
+                        Integer(1),
+                    ),
+                    "true: every layer; k: every k-th layer; auto: recompute activations only when "
+                    "the estimate for a micro-batch exceeds the GPU's free memory, as few layers as "
+                    "fits (CPU: off)",
+                ),
+                "quantization": Setting(None, Choice("4bit", null="no quantization"), "4bit: QLoRA (CUDA + bitsandbytes)"),
+                "bnb_4bit_quant_type": Setting("nf4", Choice("nf4", "fp4")),
+                "bnb_4bit_use_double_quant": Setting(True, Boolean()),
+                "bnb_4bit_quant_storage": Setting(
+                    "bfloat16",
+                    Choice("bfloat16", "float16", "float32", "uint8"),
+                    "bfloat16 lets FSDP / ZeRO-3 shard the 4-bit weights",
+                ),
+            }
+        ),
+        "lora": Section(
+            {
+                "r": Setting(64, Integer(1), "adapter rank"),
+                "alpha": Setting(16, Integer(1), "scaling: alpha / r"),
+                "dropout": Setting(0.05, Number(ge=0, lt=1)),
+                "target_modules": Setting(
+                    "all-linear",
+                    AnyOf(
+                        "all-linear, a module name or a non-empty list of module names",
+                        Text(),
+                        TextList("", empty=False),
+                    ),
+                    "or a list of module names (Qwen-7B: c_attn, c_proj, w1, w2)",
+                ),
+                "bias": Setting("none", Choice("none", "all", "lora_only")),
+                "modules_to_save": Setting(None, TextList("a list of module names", null="none")),
+            }
+        ),
+        "format": Section(
+            {
+                "style": Setting(
+                    "chat_template",
+                    Choice("chat_template", "eod"),
+                    "eod: Taiyi's <eod>input<eod>answer<eod>, eod = eos",
+                ),
+                "eod_token": Setting(None, Text("a token", null="the tokenizer's eos")),
+                "system": Setting(None, Text("a system prompt", null="the template's default"), "chat_template only"),
+                "max_length": Setting(1024, Integer(8), "tokens per sample (and per packed row)"),
+                "overlong": Setting("truncate", Choice("truncate", "drop"), "both counted and reported"),
+                "packing": Setting(False, Boolean()),
+                "pack_open_bins": Setting(8, Integer(1)),
+            }
+        ),
+        "data": Section(
+            {
+                "seed": Setting(42, Integer(0), "template draws and sampling"),
+                "cap": Setting(
+                    10000,
+                    Integer(1, null="no cap"),
+                    "per-dataset cap on instruction samples (Taiyi)",
+                ),
+                "tasks": Section(
+                    {
+                        "names": Setting(
+                            "all",
+                            Custom(
+                                "all, none, a set name or a list of set names",
+                                _task_names,
+                                null="none",
+                            ),
+                            "benchmark sets whose train split becomes instructions",
+                        ),
+                        "split": Setting("train", Text("a split name (train, dev, ...)")),
+                        "data_dir": Setting(
+                            None,
+                            Text("a folder", null="$TAIYI_DATA_DIR, else the bundled samples (said loudly)"),
+                        ),
+                        "templates": Setting(
+                            "all",
+                            AnyOf("all or a whole number >= 1", Choice("all"), Integer(1)),
+                            "how many of the paraphrased templates to draw from",
+                        ),
+                        "decompose": Setting(
+                            True, Boolean(), "multi-type NER / multi-predicate RE -> also single-type instructions"
+                        ),
+                    }
+                ),
+                "files": Setting(
+                    [],
+                    Custom("a list of conversation files", _files, null="none"),
+                    "Taiyi conversation-format JSONL: paths or {path, dataset?, category?}",
+                ),
+                "datasets": FreeMap(
+                    Section(
+                        {
+                            "cap": Setting(None, Integer(1, null="no cap for this dataset")),
+                            "weight": Setting(1.0, Number(ge=0), "0.5 keeps half, 2 repeats each sample twice"),
+                        },
+                        partial=True,
+                    ),
+                    "per-dataset {cap, weight}; a dataset left out gets data.cap and weight 1",
+                ),
+            }
+        ),
+        "training": Section(
+            {
+                "per_device_batch_size": Setting(12, Integer(1)),
+                "gradient_accumulation_steps": Setting(2, Integer(1)),
+                "learning_rate": Setting(2e-4, Number(gt=0)),
+                "lr_scheduler": Setting(
+                    "constant_with_warmup",
+                    Custom("a transformers scheduler name", _scheduler),
+                    "any transformers.get_scheduler name",
+                ),
+                "warmup_ratio": Setting(0.1, Number(ge=0, lt=1)),
+                "weight_decay": Setting(0.0, Number(ge=0)),
+                "max_grad_norm": Setting(0.3, Number(gt=0)),
+                "optimizer": Setting(
+                    "adamw",
+                    Choice("adamw", "paged_adamw_32bit", "paged_adamw_8bit"),
+                    "paged_*: bitsandbytes, CUDA",
+                ),
+                "adam_beta1": Setting(0.9, Number(ge=0, lt=1)),
+                "adam_beta2": Setting(0.999, Number(ge=0, lt=1)),
+                "adam_epsilon": Setting(1e-8, Number(gt=0)),
+                "logging_steps": Setting(1, Integer(1)),
+                "save_steps": Setting(
+                    500, Integer(0), "mid-stage checkpoints (resumable); 0 = only at the end of a stage"
+                ),
+                "save_total_limit": Setting(2, Integer(0), "mid-stage checkpoints kept per stage; 0 = all"),
+                "max_steps": Setting(
+                    None,
+                    Integer(1, null="train for stages.N.epochs"),
+                    "optimizer steps per stage, instead of epochs (smoke tests)",
+                ),
+                "progress": Setting(True, Boolean(), "rich progress bars on the main process"),
+                "num_threads": Setting(
+                    None,
+                    Integer(1, null="torch's default"),
+                    "CPU only: torch threads for this run. 1 avoids the collapse (tens of times "
+                    "slower) when other processes compete for the same cores.",
+                ),
+            }
+        ),
+        "stages": Section(
+            {
+                stage: Section(
+                    {
+                        "epochs": Setting(epochs, Number(ge=0), "> 0 unless training.max_steps is set"),
+                        "init_adapter": Setting(
+                            init,
+                            Text("stage1 or an adapter folder", null="a fresh adapter"),
+                            '"stage1" = this run\'s stage-1 adapter; a path; or null',
+                        ),
+                    }
+                )
+                for stage, epochs, init in ((1, 5, None), (2, 3, "stage1"))
+            },
+            "categories per stage: finetune.data.STAGE_CATEGORIES",
+            key=_stage_key,
+        ),
+        "merge": Setting(False, Boolean(), "also write <output_dir>/stage<N>/merged (base + adapter) after the last stage"),
+        # Written by load_recipe (where the recipe came from, the --override list), so that a
+        # run's resolved_config.yaml is itself a recipe: `taiyi finetune <out>/resolved_config.yaml`.
+        "recipe_source": Setting(None, Text("a path", null="not recorded")),
+        "overrides": Setting([], TextList("a list of key=value texts")),
+    }
+)
+
+# Every key with its default (derived from SCHEMA, so the two cannot disagree).
+DEFAULTS: dict[str, Any] = SCHEMA.defaults()
+
+
+# --------------------------------------------------------------------------- merging
+
+
+def _join(where: str, key: Any) -> str:
+    return f"{where}.{key}" if where else str(key)
+
+
+def _not_a_mapping(node: Section | FreeMap, where: str, value: Any) -> ConfigError:
+    if not where:
+        return ConfigError(f"a recipe is a YAML mapping of settings, not {_shown(value)}")
+    if isinstance(node, FreeMap):
+        return ConfigError(f"{where} must be a mapping of names to {{{node.entry.known()}}}, not {_shown(value)}")
+    return ConfigError(f"{where} must be a mapping with keys {node.known()}, not {_shown(value)}")
+
+
+def _merge(node: Section | FreeMap, base: Mapping[Any, Any], update: Any, where: str) -> dict[Any, Any]:
+    """`update` laid over `base`, key by key: sections merge, a leaf value replaces. Only the
+    structure is checked here (unknown keys, a section given as a non-mapping); values are
+    checked by `validate` once everything is merged (an override may fix a recipe's value)."""
+    if not isinstance(update, Mapping):
+        raise _not_a_mapping(node, where, update)
+    out = copy.deepcopy(dict(base))
+    for raw_key, value in update.items():
+        if isinstance(node, FreeMap):
+            key, child = str(raw_key), node.entry
+        else:
+            key = node.key(raw_key)
+            if key not in node.fields:
+                raise ConfigError(f"unknown recipe key {_join(where, raw_key)}; known here: {node.known()}")
+            child = node.fields[key]
+        full = _join(where, key)
+        if isinstance(child, (Section, FreeMap)):
+            current = out.get(key)
+            out[key] = _merge(child, current if isinstance(current, Mapping) else {}, value, full)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -172,19 +642,19 @@ def resolve_recipe_path(recipe: str | Path) -> Path:
     raise ConfigError(f"recipe {recipe!r} not found (neither a file nor a shipped recipe: {shipped})")
 
 
-def _numbers(config: dict[str, Any]) -> None:
-    # YAML 1.1 reads `2e-4` as a string; recipes and overrides mean a number.
-    for section, key in (
-        ("training", "learning_rate"),
-        ("training", "adam_epsilon"),
-        ("training", "weight_decay"),
-    ):
-        value = config[section][key]
-        if isinstance(value, str):
-            try:
-                config[section][key] = float(value)
-            except ValueError:
-                raise ConfigError(f"{section}.{key} must be a number, not {value!r}") from None
+def _read_recipe(path: Path) -> Mapping[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}, line {line}: expected UTF-8 text; found byte 0x{exc.object[exc.start]:02x}") from None
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{path}: a recipe is a YAML mapping of settings, not {_shown(raw)}")
+    return raw
 
 
 def load_recipe(recipe: str | Path | Mapping[str, Any], overrides: Sequence[str] = ()) -> dict[str, Any]:
@@ -194,75 +664,71 @@ def load_recipe(recipe: str | Path | Mapping[str, Any], overrides: Sequence[str]
         source = "<mapping>"
     else:
         path = resolve_recipe_path(recipe)
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-        if not isinstance(raw, Mapping):
-            raise ConfigError(f"{path}: a recipe is a YAML mapping")
+        raw = _read_recipe(path)
         source = str(path)
-    config = _merge(DEFAULTS, raw, "")
+    config = _merge(SCHEMA, DEFAULTS, raw, "")
     for text in overrides:
         key_path, value = parse_override(text)
-        if key_path[0] == "stages" and len(key_path) > 1:
-            key_path[1] = _stage_key(key_path[1])
-        config = _merge(config, _override_to_mapping(key_path, value), "")
+        config = _merge(SCHEMA, config, _override_to_mapping(key_path, value), "")
     if config["recipe_source"] is None:
         config["recipe_source"] = source
-    config["overrides"] = [*config["overrides"], *overrides]
-    _numbers(config)
-    validate(config)
-    return config
+    config["overrides"] = [*(config["overrides"] or []), *overrides]
+    return validate(config)
 
 
-def validate(config: Mapping[str, Any]) -> None:
-    """Checks that need no GPU; device-dependent checks happen when the model is loaded."""
-    model, fmt, training = config["model"], config["format"], config["training"]
-    if not model["base"]:
-        raise ConfigError("model.base is required (a hub id, a directory, or local:smollm2)")
-    if model["precision"] not in ("auto", "bf16", "fp16", "fp32"):
-        raise ConfigError(f"model.precision must be auto, bf16, fp16 or fp32, not {model['precision']!r}")
-    if model["quantization"] not in (None, "4bit"):
-        raise ConfigError(f"model.quantization must be null or 4bit, not {model['quantization']!r}")
-    attn = model["attn_implementation"]
-    if not (attn in (None, "auto", "eager", "sdpa", "flex_attention") or "flash" in str(attn)):
-        raise ConfigError(
-            "model.attn_implementation must be auto, eager, sdpa, flex_attention or a flash attention "
-            f"implementation (flash_attention_2), not {attn!r}"
-        )
-    checkpointing = model["gradient_checkpointing"]
-    if not (
-        isinstance(checkpointing, bool)
-        or checkpointing == "auto"
-        or (isinstance(checkpointing, int) and checkpointing >= 1)
-    ):
-        raise ConfigError(
-            "model.gradient_checkpointing must be true, false, auto or k >= 1 (every k-th layer), "
-            f"not {checkpointing!r}"
-        )
-    if not isinstance(model["trust_remote_code"], bool):
-        raise ConfigError("model.trust_remote_code must be true or false")
-    if fmt["style"] not in ("chat_template", "eod"):
-        raise ConfigError(f"format.style must be chat_template or eod, not {fmt['style']!r}")
-    if fmt["overlong"] not in ("truncate", "drop"):
-        raise ConfigError(f"format.overlong must be truncate or drop, not {fmt['overlong']!r}")
-    if int(fmt["max_length"]) < 8:
-        raise ConfigError("format.max_length must be at least 8")
-    for key in ("per_device_batch_size", "gradient_accumulation_steps"):
-        if int(training[key]) < 1:
-            raise ConfigError(f"training.{key} must be >= 1")
-    if training["optimizer"] not in ("adamw", "paged_adamw_32bit", "paged_adamw_8bit"):
-        raise ConfigError("training.optimizer must be adamw, paged_adamw_32bit or paged_adamw_8bit")
-    if not 0 <= float(training["warmup_ratio"]) < 1:
-        raise ConfigError("training.warmup_ratio must be in [0, 1)")
-    for name, options in (config["data"]["datasets"] or {}).items():
-        if not isinstance(options, Mapping) or set(options) - {"cap", "weight"}:
-            raise ConfigError(f"data.datasets.{name} takes only `cap` and `weight`, got {options!r}")
-    for stage, stage_cfg in config["stages"].items():
-        if stage not in (1, 2):
-            raise ConfigError(f"stages: only 1 and 2 exist, not {stage!r}")
-        if stage_cfg is None or float(stage_cfg.get("epochs", 0)) <= 0 and not training["max_steps"]:
-            raise ConfigError(f"stages.{stage}.epochs must be > 0")
+# --------------------------------------------------------------------------- validation
+
+
+def _checked(node: Section | FreeMap | Setting, value: Any, where: str) -> Any:
+    """`value` checked against `node`, normalised (an integral 1e3 becomes 1000)."""
+    if isinstance(node, Setting):
+        return node.kind.check(value, where)
+    if not isinstance(value, Mapping):
+        raise _not_a_mapping(node, where, value)
+    if isinstance(node, FreeMap):
+        return {str(name): _checked(node.entry, entry, _join(where, name)) for name, entry in value.items()}
+    out: dict[Any, Any] = {}
+    for raw_key, item in value.items():
+        key = node.key(raw_key)
+        if key not in node.fields:
+            raise ConfigError(f"unknown recipe key {_join(where, raw_key)}; known here: {node.known()}")
+        out[key] = _checked(node.fields[key], item, _join(where, key))
+    missing = [str(key) for key in node.fields if key not in out]
+    if missing and not node.partial:
+        # Only a config built in code lacks keys: load_recipe starts from every default.
+        raise ConfigError(f"{_join(where, missing[0])} is missing (finetune.config.load_recipe fills in every default)")
+    return out
+
+
+def validate(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Every key's type and range (`SCHEMA`), then the checks that relate keys; the config to use
+    (values normalised). Needs no GPU; device-dependent checks happen when the model loads."""
+    checked = _checked(SCHEMA, config, "")
+    training, tasks = checked["training"], checked["data"]["tasks"]
+    for stage, stage_cfg in checked["stages"].items():
+        if training["max_steps"] is None and stage_cfg["epochs"] <= 0:
+            raise ConfigError(
+                f"stages.{stage}.epochs must be > 0 (training.max_steps is null, so epochs set the length), "
+                f"not {_shown(stage_cfg['epochs'])}"
+            )
+    if checked["stages"][1]["init_adapter"] == "stage1":
+        raise ConfigError("stages.1.init_adapter cannot be stage1 (stage 1 cannot start from itself); null or a folder")
+    _check_split(tasks["names"], tasks["split"])
+    return checked
+
+
+def _check_split(names: Any, split: str) -> None:
+    """data.tasks.split must exist for every set named: said now, not after the model loaded."""
+    from finetune.data import resolve_task_names
+    from harness.registry import get_spec
+
+    for name in resolve_task_names(names):
+        spec = get_spec(name)
+        if split not in spec.files:
+            raise ConfigError(
+                f"data.tasks.split must be a split of every set in data.tasks.names; {spec.display_name} "
+                f"has no split {split!r} (its splits: {', '.join(spec.files)})"
+            )
 
 
 def to_yaml(config: Mapping[str, Any]) -> str:

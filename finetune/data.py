@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,7 +201,7 @@ def read_conversations(
     def bad_line(line_no: int, why: str) -> None:
         raise DataFormatError(path, line_no, "one JSON object per line", why)
 
-    for line_no, record in iter_jsonl(path, bad_line):
+    for line_no, record in _jsonl_records(path, bad_line):
         if not isinstance(record, dict):
             raise DataFormatError(path, line_no, "a JSON object", type(record).__name__)
         overridden = {"dataset": dataset, "category": category}
@@ -234,6 +234,33 @@ def read_conversations(
             )
         )
     return conversations
+
+
+def _jsonl_records(path: Path, bad_line: Callable[[int, str], None]) -> Iterator[tuple[int, Any]]:
+    """`iter_jsonl`, and a line that is not UTF-8 (a GBK export, say) named by its number: the
+    text reader fails on a whole buffered chunk, so the line is found again here."""
+    try:
+        yield from iter_jsonl(path, bad_line)
+    except UnicodeDecodeError as exc:
+        found = _first_non_utf8(path)
+        if found is None:  # cannot happen for a file that failed to decode; say what we know
+            raise DataFormatError(path, None, "UTF-8 text", f"invalid byte ({exc.reason})") from None
+        line_no, column, byte = found
+        raise DataFormatError(
+            path, line_no, "UTF-8 text",
+            f"byte 0x{byte:02x} at column {column} (GBK or another legacy encoding? re-save the file as UTF-8)",
+        ) from None
+
+
+def _first_non_utf8(path: Path) -> tuple[int, int, int] | None:
+    """(line, column, byte) of the first byte that is not UTF-8; lines split as `iter_jsonl`
+    splits them (the same text reader, undecodable bytes kept as surrogates)."""
+    with Path(path).open(encoding="utf-8", errors="surrogateescape") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            for column, char in enumerate(line, start=1):
+                if "\udc80" <= char <= "\udcff":
+                    return line_no, column, ord(char) - 0xDC00
+    return None
 
 
 def _parse_turns(raw: Any, path: Path, line_no: int) -> list[tuple[str, str]]:
@@ -375,7 +402,9 @@ class Mixture:
         }
 
 
-def _resolve_task_names(names: Any) -> list[str]:
+def resolve_task_names(names: Any) -> list[str]:
+    """`data.tasks.names` as set keys: "all", "none"/null/[] (no set), one name or a list of
+    names (keys or taiyi_* task names); an unknown name is a `ConfigError` listing the known."""
     from harness.registry import REGISTRY
 
     if names in (None, "none", []):
@@ -405,7 +434,7 @@ def load_sources(
     seed = int(data_cfg.get("seed", 0))
     sources: dict[str, tuple[list[Conversation], str]] = {}
     tasks_cfg = data_cfg.get("tasks") or {}
-    for name in _resolve_task_names(tasks_cfg.get("names", "all")):
+    for name in resolve_task_names(tasks_cfg.get("names", "all")):
         conversations, origin = task_conversations(
             name,
             split=tasks_cfg.get("split", "train"),
@@ -475,7 +504,10 @@ def build_mixture(
             raise ConfigError(f"data.datasets.{name}.weight must be >= 0, not {weight}")
         rng.shuffle(kept)
         if dataset_cap is not None:
-            kept = kept[: int(dataset_cap)]
+            # A negative cap would silently drop the last samples through the slice.
+            if isinstance(dataset_cap, bool) or not isinstance(dataset_cap, int) or dataset_cap < 1:
+                raise ConfigError(f"the cap for {name} (data.cap or data.datasets.{name}.cap) must be a whole number >= 1 or null, not {dataset_cap!r}")
+            kept = kept[:dataset_cap]
         whole, fraction = divmod(weight, 1.0)
         chosen = kept * int(whole) + kept[: int(math.floor(fraction * len(kept) + 0.5))]
         mixture.conversations.extend(chosen)

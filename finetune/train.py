@@ -48,7 +48,7 @@ import torch
 
 from finetune import data as data_mod
 from finetune import performance
-from finetune.config import PACKAGE_DIR, to_yaml
+from finetune.config import PACKAGE_DIR, to_yaml, validate
 from finetune.encoding import (
     EncodedSample,
     EncodeReport,
@@ -268,7 +268,10 @@ def configure_run(
     resume: bool,
     stop_after_steps: int | None,
 ) -> Run:
-    """The run directory (--output-dir, else the recipe's, else runs/<name>) and the stages."""
+    """The run directory (--output-dir, else the recipe's, else runs/<name>) and the stages.
+    The config is checked against the recipe schema first: one built in code, not by
+    `load_recipe`, must be refused before any work just the same."""
+    config = validate(config)
     out = Path(output_dir or config.get("output_dir") or Path("runs") / config["name"]).expanduser()
     return Run(
         config={**config, "output_dir": str(out)},

@@ -35,7 +35,9 @@ _EDGE_PUNCT = frozenset(
 _OPEN_TO_CLOSE = {"(": ")", "[": "]", "{": "}", "【": "】", "《": "》", "〈": "〉", "〔": "〕", "〖": "〗"}
 _CLOSE_TO_OPEN = {close: open_ for open_, close in _OPEN_TO_CLOSE.items()}
 
-_WHITESPACE = re.compile(r"\s+")
+# A run of whitespace to become one space: `\s+` without its one-space runs, which stay as they
+# are - replacing every single space of a long text by a space was most of the substitution.
+_WHITESPACE = re.compile(r"\s{2,}|[^\S ]")
 
 
 def _is_spaced_word_char(ch: str) -> bool:
@@ -47,70 +49,128 @@ def _is_spaced_word_char(ch: str) -> bool:
     return ch.isalnum() and unicodedata.east_asian_width(ch) not in ("W", "F")
 
 
+_FEW_SPACES = 32
+
+
+@lru_cache(maxsize=1024)
+def _spaces_beside(chars: str) -> re.Pattern[str]:
+    """A space after or before one of `chars` (the space first: the regex engine then jumps from
+    space to space)."""
+    escaped = re.escape(chars)
+    return re.compile(f" (?:(?<=[{escaped}] )|(?=[{escaped}]))")
+
+
 def _squeeze_spaces(s: str) -> str:
     s = _WHITESPACE.sub(" ", s).strip()
     if " " not in s:
         return s
-    out = []
-    for i, ch in enumerate(s):
-        if ch == " " and not (_is_spaced_word_char(s[i - 1]) and _is_spaced_word_char(s[i + 1])):
-            continue
-        out.append(ch)
-    return "".join(out)
+    # Every space is now single and between two other characters; it stays only when both are
+    # word characters of a spaced script.
+    if s.count(" ") <= _FEW_SPACES:
+        out = []
+        for i, ch in enumerate(s):
+            if ch == " " and not (_is_spaced_word_char(s[i - 1]) and _is_spaced_word_char(s[i + 1])):
+                continue
+            out.append(ch)
+        return "".join(out)
+    # A long text: each distinct character next to a space is judged once, and the spaces beside
+    # the ones that are no spaced-script word character go in one regex pass (a test per space
+    # in Python was most of the time on a long output).
+    pieces = s.split(" ")
+    beside = {piece[0] for piece in pieces} | {piece[-1] for piece in pieces}
+    unspaced = {ch for ch in beside if not _is_spaced_word_char(ch)}
+    if not unspaced:
+        return s
+    return _spaces_beside("".join(sorted(unspaced))).sub("", s)
 
 
-def _matching_close(s: str, start: int) -> int:
-    """Index of the bracket closing s[start], or -1 when it is never closed."""
-    stack = []
-    for i in range(start, len(s)):
-        ch = s[i]
-        if ch in _OPEN_TO_CLOSE:
-            stack.append(ch)
-        elif ch in _CLOSE_TO_OPEN:
-            if not stack or _OPEN_TO_CLOSE[stack[-1]] != ch:
-                return -1  # mismatched nesting: treat as unclosed
-            stack.pop()
-            if not stack:
-                return i
-    return -1
+_BRACKET = re.compile("[" + re.escape("".join(_OPEN_TO_CLOSE) + "".join(_CLOSE_TO_OPEN)) + "]")
 
 
-def _has_matching_open(s: str, end: int) -> bool:
-    """Whether the closing bracket s[end] is opened somewhere before it."""
-    depth = 0
-    close = s[end]
-    open_ = _CLOSE_TO_OPEN[close]
-    for i in range(end, -1, -1):
-        if s[i] == close:
-            depth += 1
-        elif s[i] == open_:
-            depth -= 1
-            if depth == 0:
-                return True
-    return False
+def _is_edge_junk(ch: str) -> bool:
+    return ch.isspace() or ch in _EDGE_PUNCT
+
+
+class _Brackets:
+    """The bracket pairs of one string, found in a single pass (rule 4's two questions).
+
+    `closes[i]`: where the opener at i is closed when the brackets opened after it must nest
+    properly - a closer of the wrong kind before that leaves it, and every opener still waiting,
+    unclosed. `opens[j]`: the opener of the closer at j when only brackets of its own kind are
+    counted. Both answers hold for every substring that contains the pair, so `_strip_edges` can
+    narrow its window without scanning again: re-scanning the rest of the string for every
+    peeled pair was quadratic ("((((x))))", ")))))")."""
+
+    def __init__(self, s: str) -> None:
+        self.closes: dict[int, int] = {}
+        self.opens: dict[int, int] = {}
+        nested: list[int] = []  # openers waiting, for the nesting rule
+        by_kind: dict[str, list[int]] = {}  # openers waiting, per kind
+        for match in _BRACKET.finditer(s):
+            i, ch = match.start(), match.group()
+            if ch in _OPEN_TO_CLOSE:
+                nested.append(i)
+                by_kind.setdefault(ch, []).append(i)
+                continue
+            open_ = _CLOSE_TO_OPEN[ch]
+            waiting = by_kind.get(open_)
+            if waiting:
+                self.opens[i] = waiting.pop()
+            if nested and s[nested[-1]] == open_:
+                self.closes[nested.pop()] = i
+            else:
+                nested.clear()  # mismatched nesting: none of the waiting openers is closed
+
+    def strip(self, s: str, lo: int, hi: int) -> tuple[int, int]:
+        """The bracket step of rule 4 on s[lo:hi] - the opener at lo goes when it encloses the
+        whole window or is not closed within it, then closers at hi-1 go while not opened within
+        it - repeated while it changes something and leaves neither end to the space and
+        punctuation steps, which `_strip_edges` takes first. A run of closers goes in one sweep:
+        a step in between would change nothing else, since the closer of the opener at lo (if
+        it closes in the window) was opened there, and the sweep stops at it."""
+        while lo < hi:
+            start = lo, hi
+            if s[lo] in _OPEN_TO_CLOSE:
+                close_at = self.closes.get(lo, -1)
+                if close_at == hi - 1:  # one pair encloses everything
+                    lo, hi = lo + 1, hi - 1
+                elif close_at == -1 or close_at >= hi:  # never closed (within the window)
+                    lo += 1
+            while lo < hi and s[hi - 1] in _CLOSE_TO_OPEN and self.opens.get(hi - 1, -1) < lo:
+                hi -= 1  # not opened within the window
+            if (lo, hi) == start or lo >= hi or _is_edge_junk(s[lo]) or _is_edge_junk(s[hi - 1]):
+                break
+        return lo, hi
 
 
 def _strip_edges(s: str) -> str:
-    while s:
-        before = s
-        s = s.strip()
-        while s and s[0] in _EDGE_PUNCT:
-            s = s[1:].lstrip()
-        while s and s[-1] in _EDGE_PUNCT:
-            s = s[:-1].rstrip()
-        if not s:
+    """Rule 4, on the window s[lo:hi]: every strip moves an end inward and the string is sliced
+    once, at the end (slicing it per stripped character was quadratic on "....x" or "((((x))))")."""
+    lo, hi = 0, len(s)
+    brackets: _Brackets | None = None  # built on the first bracket at an edge
+    while lo < hi:
+        before = lo, hi
+        while lo < hi and s[lo].isspace():
+            lo += 1
+        while hi > lo and s[hi - 1].isspace():
+            hi -= 1
+        while lo < hi and s[lo] in _EDGE_PUNCT:
+            lo += 1
+            while lo < hi and s[lo].isspace():
+                lo += 1
+        while lo < hi and s[hi - 1] in _EDGE_PUNCT:
+            hi -= 1
+            while hi > lo and s[hi - 1].isspace():
+                hi -= 1
+        if lo >= hi:
             break
-        if s[0] in _OPEN_TO_CLOSE:
-            close_at = _matching_close(s, 0)
-            if close_at == len(s) - 1:  # one pair encloses everything
-                s = s[1:-1]
-            elif close_at == -1:  # never closed
-                s = s[1:]
-        if s and s[-1] in _CLOSE_TO_OPEN and not _has_matching_open(s, len(s) - 1):
-            s = s[:-1]
-        if s == before:
+        if s[lo] in _OPEN_TO_CLOSE or s[hi - 1] in _CLOSE_TO_OPEN:
+            if brackets is None:
+                brackets = _Brackets(s)
+            lo, hi = brackets.strip(s, lo, hi)
+        if (lo, hi) == before:
             break
-    return s
+    return s[lo:hi]
 
 
 @lru_cache(maxsize=200_000)
@@ -125,7 +185,7 @@ def normalize_mention(s: str) -> str:
     return _squeeze_spaces(s)
 
 
-_LABEL_SEPARATORS = re.compile(r"[-_/\s]+")
+_LABEL_SEPARATORS = re.compile(r"[-_/\s]{2,}|[-_/]|[^\S ]")  # `[-_/\s]+` but a lone space (as above)
 
 
 @lru_cache(maxsize=50_000)
@@ -198,6 +258,7 @@ class LabelResolver:
         self.fuzzy = fuzzy
         self.max_key_words = max_key_words
         self.max_key_chars = max_key_chars
+        self._most_words = max((len(words) for words in self._singular), default=0)
         self._cache: dict[str, str | None] = {}
 
     @property
@@ -218,6 +279,11 @@ class LabelResolver:
             return None
         if norm in self._exact:
             return self._exact[norm]
+        # `norm` has single spaces. A key of more words than any name, and too many for the
+        # containment rule, can only match by similarity: its words are not worth making singular
+        # (a whole line of output can be a key).
+        if norm.count(" ") >= max(self._most_words, self.max_key_words if self.containment else 0):
+            return self._fuzzy(norm) if self.fuzzy > 0 else None
         words = _words(norm)
         if words in self._singular:
             return self._singular[words]
@@ -251,7 +317,13 @@ class LabelResolver:
 
         best: dict[str, float] = {}
         for form, _, label in self._forms:
-            ratio = SequenceMatcher(None, norm, form).ratio()
+            matcher = SequenceMatcher(None, norm, form)
+            # The two quick ratios are upper bounds of `ratio()` (length alone, then character
+            # counts): a long key - a whole line of output - is dismissed without the matching
+            # itself, which costs the product of the two lengths.
+            if matcher.real_quick_ratio() < self.fuzzy or matcher.quick_ratio() < self.fuzzy:
+                continue
+            ratio = matcher.ratio()
             if ratio >= self.fuzzy:
                 best[label] = max(best.get(label, 0.0), ratio)
         return next(iter(best)) if len(best) == 1 else None

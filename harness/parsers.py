@@ -72,13 +72,16 @@ TC (`Result: l1; l2` / `上述文本被分类为：l`)
 QA
   - Letters are the example's option keys (`options`), else the set's labels. Tried in order on
     the first non-empty line (unless the output starts by echoing the options, "A. …\nB. …"),
-    then on the text after each answer cue ("answer is", "Answer:",
-    "答案：", "正确答案是", "选"): a leading option letter ("B", "B.", "(B)", "B)", "【B】"), a
+    then on the text after each answer cue ("answer is", "Answer:", "答案：", "正确答案是", "选")
+    to the end of its line: a leading option letter ("B", "B.", "(B)", "B)", "【B】"), a
     yes/no/maybe word (PubMedQA), the exact option text (normalised), an option text the
     segment starts with (longest), a lowercase letter standing alone ("b", "(b)", "b.") or
     followed by its own option's text ("b. heparin"). Last resort on the whole text: exactly
     one distinct letter in brackets "(B)"/"【B】". A lone "A" followed by a word ("A 45-year-old…")
     is not a letter, and a lowercase "a" inside a sentence is the English article.
+  - Bounds for degenerate (looping) output, far beyond a budgeted answer: a cue's segment is at
+    most 256 characters longer than the longest option text, and only the first 256 distinct
+    cue segments are tried.
   - A none-word answer (first line or after a cue: "None", "- 无", "Answer: N/A") chooses no
     option: scored wrong, but not a parse failure.
   - The choice is the option letter when options are known, else the label (PubMedQA word).
@@ -87,11 +90,13 @@ QA
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping
+from functools import lru_cache
 
 from harness.normalize import label_resolver, normalize_mention, type_resolver
 from harness.records import Prediction
@@ -103,7 +108,8 @@ logger = logging.getLogger(__name__)
 # shared helpers
 
 _THINK = re.compile(r"<think>.*?(?:</think>|\Z)", re.S | re.I)
-_FENCE = re.compile(r"^\s*```[\w-]*\s*$", re.M)
+_FENCE_TAG = re.compile(r"[\w-]*")
+_SPACES = re.compile(r"\s*")
 _BULLET = re.compile(
     r"^(?:[-*•·+–—●○▪◦]\s+|\(?\d{1,3}[.)．]\s+|\(?\d{1,3}[)）]\s*|[（(]\d{1,3}[)）]\s*|\d{1,3}、\s*|[①-⑳]\s*|[一二三四五六七八九十]、\s*)"
 )
@@ -139,7 +145,42 @@ def _is_none_answer(text: str) -> bool:
 def _preclean(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _THINK.sub("", text)
-    return _FENCE.sub("", text)
+    return _strip_fences(text)
+
+
+def _strip_fences(text: str) -> str:
+    r"""Remove markdown code fences: what `re.sub(r"(?m)^\s*```[\w-]*\s*$", "", text)` removes.
+
+    A fence match runs from the first line start of the whitespace before the backticks (blank
+    lines included) to the last line end of the whitespace after its language tag (or the end of
+    the text). The regex itself re-scanned a whole whitespace run from every line start in it
+    (quadratic on a run of newlines); here each backtick triple looks back and ahead over its own
+    whitespace once."""
+    out: list[str] = []
+    done = 0  # text[:done] is settled: copied to `out` or removed
+    search = 0
+    while (fence := text.find("```", search)) != -1:
+        search = fence + 3  # an overlapping triple follows a backtick, never a line start: no match
+        start = fence
+        while start > done and text[start - 1].isspace():
+            start -= 1
+        if start > 0 and text[start - 1] != "\n":  # the first line start inside the whitespace
+            newline = text.find("\n", start, fence)
+            if newline == -1:
+                continue  # text before the backticks on their line: not a fence
+            start = newline + 1
+        tag_end = _FENCE_TAG.match(text, fence + 3).end()
+        spaces_end = _SPACES.match(text, tag_end).end()
+        if spaces_end == len(text):
+            end = spaces_end
+        else:
+            end = text.rfind("\n", tag_end, spaces_end)  # `$` before the last newline of the run
+            if end == -1:
+                continue  # text after the tag on the fence's line: not a fence
+        out.append(text[done:start])
+        done = search = end
+    out.append(text[done:])
+    return "".join(out)
 
 
 def _clean_line(raw: str) -> tuple[str, bool]:
@@ -153,75 +194,105 @@ def _clean_line(raw: str) -> tuple[str, bool]:
     return line.strip().strip("`").strip(), is_item
 
 
-def _matched_openers(text: str) -> set[int]:
-    """Indices of the openers that a later closer closes (the stack rule of `_depth_scan`)."""
-    stack: list[tuple[str, int]] = []
-    matched: set[int] = set()
-    for i, ch in enumerate(text):
-        if ch in _CLOSERS:
-            opener = _WIDTH_FOLD.get(_CLOSERS[ch], _CLOSERS[ch])  # "（…)" is one pair
-            if any(kind == opener for kind, _ in stack):
-                while stack:
-                    kind, index = stack.pop()
-                    if kind == opener:
-                        matched.add(index)
-                        break
-                continue
-        if ch in _OPENERS:
-            stack.append((_WIDTH_FOLD.get(ch, ch), i))
-    return matched
+_CLOSER_CHARS = "".join(_CLOSERS)
+_BRACKETS = "".join(_OPENERS) + _CLOSER_CHARS
+_BRACKET = re.compile("[" + re.escape(_BRACKETS) + "]")
+# The kind of a bracket, as the opener it pairs with: "（…)" is one pair.
+_KIND = {ch: _WIDTH_FOLD.get(ch, ch) for ch in _OPENERS} | {
+    ch: _WIDTH_FOLD.get(opener, opener) for ch, opener in _CLOSERS.items()
+}
 
 
-def _depth_scan(text: str) -> Iterable[tuple[int, str, int]]:
-    """(index, char, bracket depth before the char) for each character.
+@lru_cache(maxsize=16)  # a line is asked for its key, then its value's groups, commas ...
+def _bracket_pairs(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(openers, closers) of the outermost bracket pairs of `text`, in text order.
 
     Only a bracket pair that closes counts: an opener never closed is ordinary text, so a gold
     mention ending in "（或碱中毒" (CMeEE) cannot swallow the separators after it; a closer pops
     back to its own opener, so an unclosed inner bracket ("[老年人（年龄大于60岁]", "[FEV1 ratio,
     (FEV1]" - both in CMeIE gold) cannot swallow the rest of the line; a closer with no opener is
-    ordinary text."""
-    matched = _matched_openers(text)
-    stack: list[str] = []
-    for i, ch in enumerate(text):
+    ordinary text.
+
+    One pass over the brackets. Whether a closer's kind is open at all is a count per kind, not
+    a walk down the stack (a run of openers and then closers of another kind, "((((]]]]", was
+    quadratic), and the pairs are found once per text, not re-scanned by every question asked."""
+    kinds: list[str] = []  # the stack of open brackets: kind and index
+    indices: list[int] = []
+    open_count = dict.fromkeys(_KIND.values(), 0)
+    openers: list[int] = []  # the outermost pairs so far
+    closers: list[int] = []
+    for match in _BRACKET.finditer(text):
+        ch = match.group()
+        kind = _KIND[ch]
         if ch in _CLOSERS:
-            opener = _WIDTH_FOLD.get(_CLOSERS[ch], _CLOSERS[ch])
-            if opener in stack:
-                while stack and stack.pop() != opener:
-                    pass
-                yield i, ch, len(stack)
-                continue
-        yield i, ch, len(stack)
-        if ch in _OPENERS and i in matched:
-            stack.append(_WIDTH_FOLD.get(ch, ch))
+            if open_count[kind]:
+                while True:  # pop back to the innermost open bracket of this kind
+                    popped = kinds.pop()
+                    opened = indices.pop()
+                    open_count[popped] -= 1
+                    if popped == kind:
+                        break
+                while openers and openers[-1] > opened:  # the pairs it encloses are inner ones
+                    openers.pop()
+                    closers.pop()
+                openers.append(opened)
+                closers.append(match.start())
+            continue
+        kinds.append(kind)
+        indices.append(match.start())
+        open_count[kind] += 1
+    return tuple(openers), tuple(closers)
+
+
+@lru_cache(maxsize=32)
+def _char_class(chars: str) -> re.Pattern[str]:
+    return re.compile("[" + re.escape(chars) + "]")
+
+
+def _depth0(text: str, chars: str) -> Iterator[tuple[int, str]]:
+    """(index, char) of each of `chars` in `text` that no bracket pair encloses (see
+    `_bracket_pairs`); a pair's own brackets are outside it. The inside of a pair is skipped
+    at regex speed."""
+    openers, closers = _bracket_pairs(text)
+    pattern = _char_class(chars)
+    position = pair = 0
+    while (match := pattern.search(text, position)) is not None:
+        i = match.start()
+        while pair < len(openers) and closers[pair] < i:
+            pair += 1
+        if pair < len(openers) and openers[pair] < i < closers[pair]:
+            position = closers[pair]  # on past the inside; the closer itself is outside
+            continue
+        yield i, match.group()
+        position = i + 1
 
 
 def _split_key(line: str, max_key_chars: int = 60) -> tuple[str, str] | None:
     """Split `key: value` at the first colon (either width) outside brackets."""
-    for i, ch, depth in _depth_scan(line):
-        if ch in ":：" and depth == 0:
-            key = line[:i].strip().strip("*").strip()
-            if not key or len(key) > max_key_chars:
-                return None
-            return key, line[i + 1 :].strip()
+    for i, _ in _depth0(line, ":："):
+        key = line[:i].strip().strip("*").strip()
+        if not key or len(key) > max_key_chars:
+            return None
+        return key, line[i + 1 :].strip()
     return None
 
 
 def _split_depth0(text: str, separators: str) -> list[str]:
     parts, start = [], 0
-    for i, ch, depth in _depth_scan(text):
-        if depth == 0 and ch in separators:
-            parts.append(text[start:i])
-            start = i + 1
+    for i, _ in _depth0(text, separators):
+        parts.append(text[start:i])
+        start = i + 1
     parts.append(text[start:])
     return parts
+
+
+_NON_SPACE = re.compile(r"\S")
 
 
 def _comma_split_points(text: str, *, fullwidth: bool = True) -> list[int]:
     """Depth-0 comma positions that look like list separators (see module docstring)."""
     points = []
-    for i, ch, depth in _depth_scan(text):
-        if depth != 0:
-            continue
+    for i, ch in _depth0(text, ",，"):
         if ch == "，" and fullwidth:
             if not (text[i - 1 : i].isdigit() and text[i + 1 : i + 2].isdigit()):  # "淀粉-1，6-葡萄糖苷酶"
                 points.append(i)
@@ -230,8 +301,9 @@ def _comma_split_points(text: str, *, fullwidth: bool = True) -> list[int]:
             before = text[i - 1 : i]
             if not after.isspace() or not before or before.isspace():
                 continue
-            nxt = text[i + 1 :].lstrip()[:1]
-            if before.isdigit() and nxt.isdigit():
+            # The next non-space character, found without copying the rest of the text per comma.
+            nxt = _NON_SPACE.search(text, i + 1) if before.isdigit() else None
+            if nxt is not None and nxt.group().isdigit():
                 continue  # locants: "1, 2, 3, 4-tetrahydro"
             points.append(i)
     return points
@@ -250,9 +322,8 @@ def _wrapped(text: str, open_: str) -> bool:
     """Whether one bracket pair opened by text[0] encloses the whole text."""
     if not text or text[0] != open_:
         return False
-    for i, ch, depth in _depth_scan(text):
-        if ch in _CLOSERS and depth == 0:
-            return i == len(text) - 1
+    for i, _ in _depth0(text, _CLOSER_CHARS):  # the first closer outside every pair
+        return i == len(text) - 1
     return False
 
 
@@ -260,7 +331,7 @@ def _literal(text: str) -> object | None:
     """JSON or Python literal, or None."""
     try:
         return json.loads(text)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # "[[[[…" a thousand deep: not a literal
         pass
     try:
         return ast.literal_eval(text)
@@ -268,16 +339,39 @@ def _literal(text: str) -> object | None:
         return None
 
 
-_QUOTED = re.compile(r'"([^"]*)"|“([^”]*)”|「([^」]*)」')
+# The quotes a quoted list may use (`『` opens a list too, but quotes no item).
+_QUOTED_CLOSE = {'"': '"', "“": "”", "「": "」"}
+_QUOTE_OPEN = re.compile("[" + "".join(_QUOTED_CLOSE) + "]")
 
 
 def _quoted_list(text: str) -> list[str] | None:
-    """`"a", "b"` → [a, b] when the text is nothing but quoted strings and separators."""
+    """`"a", "b"` → [a, b] when the text is nothing but quoted strings and separators.
+
+    The items are the matches of `"([^"]*)"|“([^”]*)”|「([^」]*)」` from left to right, found
+    without the regex: it looked for a closing quote from every unclosed opening one, to the end
+    of the text each time ("“a“a“a…" was quadratic). Here a quote kind found closed nowhere
+    after some point is not looked for again."""
     if not text or text[0] not in _QUOTE_PAIRS:
         return None
-    items = [next(g for g in m.groups() if g is not None) for m in _QUOTED.finditer(text)]
-    rest = _QUOTED.sub("", text)
-    if items and not rest.strip(" ,，;；、\t"):
+    items: list[str] = []
+    rest: list[str] = []  # the text outside the items
+    unclosed: set[str] = set()  # kinds with no closing quote left
+    settled = position = 0
+    while (opening := _QUOTE_OPEN.search(text, position)) is not None:
+        start = opening.start()
+        position = start + 1
+        kind = opening.group()
+        if kind in unclosed:
+            continue
+        end = text.find(_QUOTED_CLOSE[kind], start + 1)
+        if end == -1:
+            unclosed.add(kind)
+            continue
+        items.append(text[start + 1 : end])
+        rest.append(text[settled:start])
+        settled = position = end + 1
+    rest.append(text[settled:])
+    if items and not "".join(rest).strip(" ,，;；、\t"):
         return items
     return None
 
@@ -469,7 +563,9 @@ def _parse_ner(spec: DatasetSpec, text: str, options: Mapping[str, str] | None =
 # --------------------------------------------------------------------------------------------
 # RE
 
-_ARROW = re.compile(r"\s*(?:->|→|=>|—>|-->|⟶)\s*")
+# Without the `\s*` on either side that it once had: the pieces are stripped anyway, and a
+# leading `\s*` re-scanned a long run of spaces from each of its positions (quadratic).
+_ARROW = re.compile(r"->|→|=>|—>|-->|⟶")
 
 
 def _relation_names(spec: DatasetSpec) -> dict[str, tuple[str, ...]]:
@@ -497,7 +593,7 @@ def split_pair(content: str, *, prefer_last: bool) -> list[str]:
         return [x.strip() for x in listed]
     # Split points by preference: "，" / ", " not between digits; a bare "," not between
     # digits; finally any comma ("[L1，90%]" is a pair, "淀粉-1，6-葡萄糖苷酶" a locant).
-    depth0 = [i for i, ch, depth in _depth_scan(content) if depth == 0 and ch in ",，"]
+    depth0 = [i for i, _ in _depth0(content, ",，")]
     points = _comma_split_points(content)
     if not points:
         points = [i for i in depth0 if not (content[i - 1 : i].isdigit() and content[i + 1 : i + 2].isdigit())]
@@ -516,25 +612,53 @@ def split_pair(content: str, *, prefer_last: bool) -> list[str]:
 def _groups(value: str) -> list[str]:
     """Contents of the top-level bracket groups of a value."""
     groups, start = [], None
-    for i, ch, depth in _depth_scan(value):
-        if depth == 0 and ch in _OPENERS:
+    for i, ch in _depth0(value, _BRACKETS):
+        if ch in _OPENERS:
             start = i
-        elif depth == 0 and ch in _CLOSERS and start is not None:
+        elif start is not None:
             groups.append(value[start + 1 : i])
             start = None
     return groups
 
 
+_MAX_PREDICATE_CHARS = 20
+
+
 def _triple(content: str, resolver) -> tuple[str, str, str] | None:
-    points = _comma_split_points(content) or [i for i, ch, d in _depth_scan(content) if d == 0 and ch == ","]
+    """`subject, predicate, object`: the first pair of split points (in order) whose middle,
+    stripped, is a predicate of at most `_MAX_PREDICATE_CHARS` characters between a non-empty
+    subject and object.
+
+    The middle only grows as the second point moves right and it holds every comma it spans, so
+    a first point is paired with at most ~20 second points; the ends of each piece are found
+    once per point. Trying every pair, each with a copy of the content, was cubic in the length
+    of a long comma list."""
+    points = _comma_split_points(content) or [i for i, _ in _depth0(content, ",")]
     if len(points) < 2:
         return None
+    first = len(content) - len(content.lstrip())  # the subject is empty before this
+    last = len(content.rstrip())  # ... and the object after this
+    starts, ends = [], []  # per point: where the stripped text after it starts, before it ends
+    for point in points:
+        start = point + 1
+        while start < len(content) and content[start].isspace():
+            start += 1
+        end = point
+        while end > 0 and content[end - 1].isspace():
+            end -= 1
+        starts.append(start)
+        ends.append(end)
     for a in range(len(points) - 1):
+        if points[a] <= first:
+            continue  # empty subject
         for b in range(a + 1, len(points)):
-            head, middle, tail = (x.strip() for x in _cut(content, [points[a], points[b]]))
-            predicate = resolver.resolve(middle)
-            if predicate is not None and head and tail and len(middle) <= 20:
-                return head, predicate, tail
+            if points[b] + 1 >= last or ends[b] - starts[a] > _MAX_PREDICATE_CHARS:
+                break  # empty object, or a middle too long: both only get worse further right
+            if ends[b] <= starts[a]:
+                continue  # empty middle: no predicate
+            predicate = resolver.resolve(content[starts[a] : ends[b]])
+            if predicate is not None:
+                return content[: points[a]].strip(), predicate, content[points[b] + 1 :].strip()
     return None
 
 
@@ -693,7 +817,11 @@ def _tc_items(value: str) -> list[str]:
     return [p.strip() for p in _split_depth0(value, _TC_SEPARATORS) if p.strip()]
 
 
-_CONJUNCTION = re.compile(r"\s+(?:and|&)\s+|\s*[和及与]\s*", re.I)
+# The matches of `\s+(?:and|&)\s+|\s*[和及与]\s*`, which re-scanned a long run of spaces from each
+# of its positions (quadratic). `(?<!\s)`: a match starts where its spaces start - one found from
+# inside a run is also found from the run's first space, tried first. The last branch is the
+# exception: the run before "和" was eaten by the previous match ("与  和"), which ended there.
+_CONJUNCTION = re.compile(r"(?<!\s)\s+(?:and|&)\s+|(?<!\s)\s*[和及与]\s*|[和及与]\s*", re.I)
 
 
 def _resolve_tc(spec: DatasetSpec, items: list[str]) -> set[str]:
@@ -793,12 +921,32 @@ _ANSWER_CUE = re.compile(
     r"\s*(?:is|would\s+be|should\s+be|will\s+be|:|为|是|应为|应该是|应是)?\s*(?:option|选项)?\s*[:：]?\s*",
     re.I,
 )
-_LEADING_LETTER = r"^\s*[\(（\[【「]?\s*(?:option\s*|选项\s*)?({letters})\s*(?:[\)）\]】」.．:：、,，。;；]|$)"
+# The letter patterns are templates for the set's letters (`_letter_pattern`). None has two
+# `\s*` that can meet around an optional part (`\s*[)]?\s*`): the engine tried every way to split a
+# run of spaces between them, cubic in its length ("a" + 1,600 spaces + "x" took seconds). An
+# optional part carries its own trailing spaces instead (`(?:[)]\s*)?`), which matches the same.
+_LEADING_LETTER = r"^\s*(?:[\(（\[【「]\s*)?(?:(?:option|选项)\s*)?({letters})\s*(?:[\)）\]】」.．:：、,，。;；]|$)"
+_LETTER_THEN_TEXT = r"^\s*({letters})\s+(\S.*)$"
 _BRACKETED_LETTER = r"[\(（\[【]\s*({letters})\s*[\)）\]】]"
 # A lowercase option letter counts only alone ("b", "(b)", "b.") or followed by its own option's
 # text ("b. tell the attending"): inside a sentence "a" is the English article.
-_LONE_LOWER_LETTER = r"^\s*[\(（\[【「]?\s*(?:option\s*|选项\s*)?({letters})\s*[\)）\]】」]?\s*[.．。!！]?\s*$"
-_LOWER_LETTER_WITH_TEXT = r"^\s*[\(（\[【「]?\s*({letters})\s*[\)）\]】」.．:：、]\s*(\S.*)$"
+_LONE_LOWER_LETTER = r"^\s*(?:[\(（\[【「]\s*)?(?:(?:option|选项)\s*)?({letters})\s*(?:[\)）\]】」]\s*)?(?:[.．。!！]\s*)?$"
+_LOWER_LETTER_WITH_TEXT = r"^\s*(?:[\(（\[【「]\s*)?({letters})\s*[\)）\]】」.．:：、]\s*(\S.*)$"
+_ECHOED_OPTION = r"^\s*(?:[\(（\[【]\s*)?({letters})\s*[\)）\]】.．:：、]"
+_FIRST_WORD_END = re.compile(r"[\s,.;:!?，。；：！？]+")
+# A cue's segment is the rest of its line, but at most this many characters beyond the longest
+# option text - enough for every rule (a letter, an option text, its first word) - and at most
+# `_MAX_CUE_SEGMENTS` distinct segments are tried. Both bound the work on degenerate output, many
+# cues on one long line ("the answer is the answer is …", "选…选…选…", a model looping until its
+# budget runs out): each cue's segment was the whole rest of its line, and every cue was tried.
+# A budgeted answer (64 tokens for MedQA) holds far fewer cues and far shorter lines.
+_CUE_SEGMENT_SLACK = 256
+_MAX_CUE_SEGMENTS = 256
+
+
+@lru_cache(maxsize=256)
+def _letter_pattern(template: str, letters: tuple[str, ...], flags: int = 0) -> re.Pattern[str]:
+    return re.compile(template.format(letters="|".join(map(re.escape, letters))), flags)
 
 
 def _qa_vocabulary(spec: DatasetSpec, options: Mapping[str, str] | None) -> tuple[list[str], dict[str, str]]:
@@ -828,11 +976,10 @@ def _choice_in_segment(
     if not segment:
         return None
     if letters:
-        alternatives = "|".join(map(re.escape, letters))
-        match = re.match(_LEADING_LETTER.format(letters=alternatives), segment)
+        match = _letter_pattern(_LEADING_LETTER, tuple(letters)).match(segment)
         if match:
             return match.group(1)
-        match = re.match(rf"^\s*({alternatives})\s+(\S.*)$", segment, re.S)
+        match = _letter_pattern(_LETTER_THEN_TEXT, tuple(letters), re.S).match(segment)
         if match:
             letter, rest = match.groups()
             option = normalize_mention(texts.get(letter, ""))
@@ -851,18 +998,17 @@ def _choice_in_segment(
             return prefixes[0][1]
     lowered = {letter.lower(): letter for letter in letters if letter.lower() != letter}
     if lowered:
-        alternatives = "|".join(map(re.escape, lowered))
-        match = re.match(_LONE_LOWER_LETTER.format(letters=alternatives), segment)
+        match = _letter_pattern(_LONE_LOWER_LETTER, tuple(lowered)).match(segment)
         if match:
             return lowered[match.group(1)]
-        match = re.match(_LOWER_LETTER_WITH_TEXT.format(letters=alternatives), segment, re.S)
+        match = _letter_pattern(_LOWER_LETTER_WITH_TEXT, tuple(lowered), re.S).match(segment)
         if match:
             letter = lowered[match.group(1)]
             option = normalize_mention(texts.get(letter, ""))
             if option and _is_prefix(option, normalize_mention(match.group(2))):
                 return letter
     if words:
-        first = re.split(r"[\s,.;:!?，。；：！？]+", norm, maxsplit=1)[0] if norm else ""
+        first = _FIRST_WORD_END.split(norm, maxsplit=1)[0] if norm else ""
         if first in words:
             return words[first]
     return None
@@ -873,9 +1019,24 @@ def _echoes_options(lines: list[str], letters: list[str]) -> bool:
     then no answer."""
     if not letters or len(lines) < 2:
         return False
-    pattern = re.compile(r"^\s*[\(（\[【]?\s*(" + "|".join(map(re.escape, letters)) + r")\s*[\)）\]】.．:：、]")
+    pattern = _letter_pattern(_ECHOED_OPTION, tuple(letters))
     starts = [m.group(1) for line in lines[:3] if (m := pattern.match(line))]
     return len(set(starts)) >= 2
+
+
+def _cue_segments(text: str, reach: int) -> Iterator[str]:
+    """The text after each answer cue to the end of its line, at most `reach` characters; each
+    distinct one once (a looping model repeats its cue line), the first `_MAX_CUE_SEGMENTS`."""
+    seen: set[str] = set()
+    for cue in _ANSWER_CUE.finditer(text):
+        start = cue.end()
+        end = text.find("\n", start, start + reach)
+        segment = text[start : end if end != -1 else start + reach]
+        if segment not in seen:
+            seen.add(segment)
+            yield segment
+            if len(seen) == _MAX_CUE_SEGMENTS:
+                return
 
 
 def _parse_qa(spec: DatasetSpec, text: str, options: Mapping[str, str] | None = None) -> Prediction:
@@ -891,18 +1052,19 @@ def _parse_qa(spec: DatasetSpec, text: str, options: Mapping[str, str] | None = 
     if not letters:
         words.update({normalize_mention(label): label for label in spec.labels})
     cleaned = [line for line in (_clean_line(r)[0] for r in _lines(text)) if line]
-    segments = []
-    if not _echoes_options(cleaned, letters):
-        segments.append((cleaned[0] if cleaned else "", False))
-    segments.extend((text[m.end() :].split("\n", 1)[0], True) for m in _ANSWER_CUE.finditer(text))
-    for segment, loose in segments:
+    first_line = [] if _echoes_options(cleaned, letters) else [(cleaned[0] if cleaned else "", False)]
+    reach = _CUE_SEGMENT_SLACK + max(map(len, texts.values()), default=0)
+    cue_segments = ((segment, True) for segment in _cue_segments(text, reach))
+    tried: list[tuple[str, bool]] = []
+    for segment, loose in itertools.chain(first_line, cue_segments):
+        tried.append((segment, loose))
         choice = _choice_in_segment(segment, letters, texts, words, loose=loose)
         if choice is not None:
             return Prediction(choice=choice)
-    if any(_is_none(segment) for segment, _ in segments if segment.strip()):
+    if any(_is_none(segment) for segment, _ in tried if segment.strip()):
         return Prediction()  # "None" / "- 无" / "Answer: N/A": no option chosen (wrong), but no parse failure
     if letters:
-        found = set(re.findall(_BRACKETED_LETTER.format(letters="|".join(map(re.escape, letters))), text))
+        found = set(_letter_pattern(_BRACKETED_LETTER, tuple(letters)).findall(text))
         if len(found) == 1:
             return Prediction(choice=found.pop())
     return Prediction(parse_failed=True)

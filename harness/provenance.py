@@ -184,7 +184,7 @@ def check_completeness(
     `eval_units` is what the data files held, `evaluated_units` what a --limit left of them
     (None: all). `files` are the (path, data root) pairs read; only the split's own files (not a
     few-shot pool) are compared with the registry's checksums. A set whose count and checksums
-    the registry does not know (CHEMDNER) can only be "full".
+    the registry does not know can only be "full".
     """
     if data_source == "samples":
         return CompletenessCheck("samples")

@@ -80,6 +80,9 @@ class Prediction:
 
     NER: entities = {(type, mention)}; RE: relations = {(head, relation, tail)};
     TC: labels = {label}; QA: choice = option letter or None.
+    NER `spans`: a span model's (type, start, end) character spans, used as they are by the
+    occurrence-level strict rule (`harness.occurrences`); None for text, whose mentions are placed
+    in the unit text instead.
     `parse_failed` is True when the model output could not be parsed at all (it is then scored
     as an empty prediction and counted in `parse_fail`).
     """
@@ -89,3 +92,4 @@ class Prediction:
     labels: set[str] = field(default_factory=set)
     choice: str | None = None
     parse_failed: bool = False
+    spans: frozenset[tuple[str, int, int]] | None = None

@@ -132,6 +132,31 @@ class Variant:
     notes: str = ""
 
 
+ArchiveKind = Literal["zip", "tar.gz"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """One place a set's files come from (`taiyi data fetch`, harness/fetch.py).
+
+    `url` is an archive (`archive` set) or a folder URL ending in "/" that each member is joined
+    to; `files` maps the member (path inside the archive or under the folder) to the file name in
+    the set's folder (a name of `DatasetSpec.files`). The sha256 each file must have is the set's
+    `sha256` entry for that name; a name without one is fetched only with --allow-unverified.
+    `manual`: the licence asks the user to register or accept terms, so the files are never
+    downloaded; `url` is the page to get them from, and fetch only picks up a copy the user put
+    in a local folder (`--mirror DIR`). A set's sources are tried in order, per file.
+    """
+
+    name: str  # what `--source` selects
+    url: str
+    files: MappingProxyType  # member -> file name in the set's folder
+    license: str
+    archive: ArchiveKind | None = None
+    manual: bool = False
+    note: str = ""
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """Everything the project knows about one test set."""
@@ -152,6 +177,16 @@ class DatasetSpec:
     file_policy: FilePolicy = "first_present"
     matching_rule: MatchingRule | None = None  # None: the task type's only rule (see MATCHING_RULES)
     pair_split: PairSplit = "first"
+    # NER: how a predicted mention is placed in the unit text for the occurrence-level strict F1
+    # (`harness.occurrences`): "tokens" = on the IOB files' token boundaries (spacing between tokens
+    # ignored), "characters" = any exact substring (CMeEE, unsegmented Chinese).
+    mention_grounding: Literal["tokens", "characters"] = "tokens"
+    # TC: the `Example.meta` key naming the document a unit belongs to (HoC sentences: "pmid");
+    # set, the abstract-level micro-F1 of BLURB applies. None: units are documents already.
+    document_key: str | None = None
+    # QA whose options are the same classes on every unit (PubMedQA's yes/no/maybe): macro-F1 over
+    # the classes applies (single-label TC always has fixed classes).
+    fixed_answer_classes: bool = False
     # Names shown to the model for each label where they differ from the label id (CMeEE codes).
     label_names: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     # RE: how a prompt and an answer name a relation, where it differs from `label_name`.
@@ -174,6 +209,9 @@ class DatasetSpec:
     # files differ is marked "modified data" (harness.provenance). Empty: not known (CHEMDNER).
     sha256: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     source: str = ""
+    # Where `taiyi data fetch` gets the files, canonical release first, then mirrors (empty: only
+    # `how_to_get`, by hand).
+    sources: tuple[Source, ...] = ()
     how_to_get: str = ""
     license: str = ""
     citation: str = ""
@@ -195,7 +233,8 @@ class DatasetSpec:
 
     @property
     def headline_metric(self) -> str:
-        """The results key of the headline metric: "micro_f1" for F1 sets, "acc" for accuracy."""
+        """The results key of the headline metric: "micro_f1" for F1 sets, "acc" for accuracy
+        (QA, and single-label TC)."""
         return "micro_f1" if self.metric == "f1" else "acc"
 
     @property
@@ -259,6 +298,37 @@ def _m(**kwargs) -> MappingProxyType:
 
 _MTL_REPO = "https://github.com/cambridgeltl/MTL-Bioinformatics-2016 (data/<SET>-IOB/{train,devel,test}.tsv)"
 
+
+def _same(*names: str) -> MappingProxyType:
+    """Members kept under their own names."""
+    return MappingProxyType({name: name for name in names})
+
+
+def _raw(repo: str, commit: str, folder: str) -> str:
+    """A folder of a GitHub repository at a pinned commit, as raw file URLs."""
+    return f"https://raw.githubusercontent.com/{repo}/{commit}/{folder.strip('/')}/"
+
+
+# Every URL is pinned to the commit whose files carry the sha256 above them; a moved branch
+# cannot change what a fetch gets.
+_MTL_COMMIT = "df0df02fae6dbb87d88ffcf323b9096528f06f84"
+_MTL_LICENSE = "CC BY 4.0 (MTL-Bioinformatics-2016 materials)"
+_MEDQA_MIRROR = ("Dragon-Wu/LLM-for-Clinical", "cd1ad42e9d936c4c2b39d91c10c9ce797eb74133")
+_CBLUE_PAGE = "https://tianchi.aliyun.com/dataset/95414"
+_CBLUE_LICENSE = "CBLUE / Tianchi terms of use (registration required)"
+
+
+def _iob_source(folder: str, license: str = _MTL_LICENSE) -> tuple[Source, ...]:
+    return (Source("mtl-2016", _raw("cambridgeltl/MTL-Bioinformatics-2016", _MTL_COMMIT, f"data/{folder}"),
+                   _same("train.tsv", "devel.tsv", "test.tsv"), license),)
+
+
+def _cblue_source(folder: str, *names: str) -> tuple[Source, ...]:
+    # The CBLUE download unpacks into one folder per task, named as our set folders are.
+    return (Source("tianchi", _CBLUE_PAGE, MappingProxyType({f"{folder}/{name}": name for name in names}),
+                   _CBLUE_LICENSE, manual=True),)
+
+
 _SPECS: tuple[DatasetSpec, ...] = (
     DatasetSpec(
         reference_run=_m(max_steps=400),
@@ -274,6 +344,7 @@ _SPECS: tuple[DatasetSpec, ...] = (
         }),
         source=_MTL_REPO.replace("<SET>", "BC5CDR-chem"),
         how_to_get="Download data/BC5CDR-chem-IOB/*.tsv from cambridgeltl/MTL-Bioinformatics-2016 into BC5CDR-Chem/.",
+        sources=_iob_source("BC5CDR-chem-IOB"),
         license="CC BY 4.0 (MTL-Bioinformatics-2016 materials); BC5CDR corpus public domain",
         citation="Li et al., Database 2016 (BioCreative V CDR)",
     ),
@@ -291,6 +362,7 @@ _SPECS: tuple[DatasetSpec, ...] = (
         }),
         source=_MTL_REPO.replace("<SET>", "BC5CDR-disease"),
         how_to_get="Download data/BC5CDR-disease-IOB/*.tsv from cambridgeltl/MTL-Bioinformatics-2016 into BC5CDR-Dise/.",
+        sources=_iob_source("BC5CDR-disease-IOB"),
         license="CC BY 4.0 (MTL-Bioinformatics-2016 materials); BC5CDR corpus public domain",
         citation="Li et al., Database 2016 (BioCreative V CDR)",
     ),
@@ -299,14 +371,23 @@ _SPECS: tuple[DatasetSpec, ...] = (
         unit="sentence", data_subdir="CHEMDNER",
         files=_m(train="train.tsv", dev="devel.tsv", test="test.tsv"), reader="read_iob",
         labels=("Chemical",), metric="f1", max_gen_toks=256,
-        # 3,500 / 3,500 / 3,000 abstracts (Krallinger et al. 2015); sentence counts of the IOB
-        # conversion were not verified here, so no count is enforced.
-        expected=_m(),
+        # 3,500 / 3,500 / 3,000 abstracts (Krallinger et al. 2015), 84,355 mentions in all. The
+        # sentences of the BC4CHEMD IOB files, as published (Hugging Face extraordinarylab/bc4chemd
+        # dataset card: train 30,682, validation 30,639, test 26,364; EvalScope's bc4chemd page:
+        # test 26,364). Their mention counts are published nowhere we found, and these files were
+        # never read here (no copy under 4 MiB exists), so neither gold counts nor a sha256 are set.
+        expected=_m(train=SplitCounts(30682), dev=SplitCounts(30639), test=SplitCounts(26364)),
         source=_MTL_REPO.replace("<SET>", "BC4CHEMD"),
         how_to_get=(
-            "Download data/BC4CHEMD/{train,devel,test}.tsv from cambridgeltl/MTL-Bioinformatics-2016 into CHEMDNER/ "
+            "`taiyi data fetch chemdner --allow-unverified` (no checksum known yet), or download "
+            "data/BC4CHEMD-IOB/{train,devel,test}.tsv from cambridgeltl/MTL-Bioinformatics-2016 into CHEMDNER/ "
             "(IOB, tag Chemical). Original corpus: BioCreative IV CHEMDNER, "
             "https://ftp.ncbi.nlm.nih.gov/pub/lu/BC7-NLM-Chem-track/BC7T2-CHEMDNER-corpus_v2.BioC.xml.gz"
+        ),
+        sources=_iob_source(
+            "BC4CHEMD-IOB",
+            license="CC BY 4.0 (MTL-Bioinformatics-2016 materials), though its README calls BC4CHEMD's "
+                    "redistribution status unclear; CHEMDNER terms of BioCreative",
         ),
         license="CC BY 4.0 (MTL-Bioinformatics-2016 materials); CHEMDNER terms of BioCreative",
         citation="Krallinger et al., J Cheminform 2015",
@@ -326,6 +407,7 @@ _SPECS: tuple[DatasetSpec, ...] = (
         }),
         source=_MTL_REPO.replace("<SET>", "NCBI-disease"),
         how_to_get="Download data/NCBI-disease-IOB/*.tsv from cambridgeltl/MTL-Bioinformatics-2016 into NCBI-disease/.",
+        sources=_iob_source("NCBI-disease-IOB"),
         license="CC BY 4.0 (MTL-Bioinformatics-2016 materials); NCBI-disease corpus CC0",
         citation="Dogan et al., J Biomed Inform 2014",
     ),
@@ -333,7 +415,7 @@ _SPECS: tuple[DatasetSpec, ...] = (
         key="cmeee", display_name="CMeEE-V2", language="zh", task_type="ner", eval_split="dev",
         unit="sentence", data_subdir="CMeEE-V2",
         files=_m(train="CMeEE-V2_train.json", dev="CMeEE-V2_dev.json"), reader="read_cmeee",
-        labels=tuple(CMEEE_TYPES), label_names=CMEEE_TYPES, metric="f1", max_gen_toks=768,
+        labels=tuple(CMEEE_TYPES), label_names=CMEEE_TYPES, metric="f1", max_gen_toks=768, mention_grounding="characters",
         expected=_m(
             train=SplitCounts(15000),
             dev=SplitCounts(5000, 26081, _m(bod=7361, dis=6328, sym=5297, pro=3319, dru=1566, ite=1339, mic=621, equ=164, dep=86)),
@@ -343,6 +425,7 @@ _SPECS: tuple[DatasetSpec, ...] = (
         }),
         source="CBLUE benchmark (Tianchi): https://tianchi.aliyun.com/dataset/95414",
         how_to_get="Register on Tianchi, download CBLUE, copy CMeEE-V2/CMeEE-V2_{train,dev}.json into CMeEE-V2/.",
+        sources=_cblue_source("CMeEE-V2", "CMeEE-V2_train.json", "CMeEE-V2_dev.json"),
         license="CBLUE / Tianchi terms of use",
         citation="Zhang et al., ACL 2022 (CBLUE)",
         notes="Nested and overlapping entities; V2 end_idx is exclusive. Scored on dev (test labels hidden).",
@@ -371,6 +454,16 @@ _SPECS: tuple[DatasetSpec, ...] = (
         }),
         source="BioCreative V CDR corpus, CDR_Data.zip (CDR.Corpus.v010516), https://biocreative.bioinformatics.udel.edu/tasks/biocreative-v/track-3-cdr/",
         how_to_get="Download CDR_Data.zip (BioCreative V track 3) and copy CDR_{Training,Development,Test}Set.PubTator.txt into BC5CDR-CDR-RE/.",
+        sources=(
+            Source("cdr-zip", "https://github.com/JHnlp/BioCreative-V-CDR-Corpus/raw/master/CDR_Data.zip",
+                   MappingProxyType({f"CDR_Data/CDR.Corpus.v010516/{name}": name for name in (
+                       "CDR_TrainingSet.PubTator.txt", "CDR_DevelopmentSet.PubTator.txt", "CDR_TestSet.PubTator.txt")}),
+                   "Public domain (BC5CDR)", archive="zip",
+                   note="the BioCreative V CDR release (CDR.Corpus.v010516) as the BigBIO and flair loaders get it"),
+            Source("slm-ner", _raw("MartinH2k3/SLM-NER", "2a22b37f29cd2b5a0f86d48f59f1c891fce3346e", "CDRdatasetPreprocessing"),
+                   _same("CDR_TrainingSet.PubTator.txt", "CDR_DevelopmentSet.PubTator.txt", "CDR_TestSet.PubTator.txt"),
+                   "Public domain (BC5CDR)", note="mirror: the release's PubTator files, unchanged"),
+        ),
         license="Public domain (BC5CDR)",
         citation="Li et al., Database 2016; Wei et al., Database 2016",
         notes="Document-level chemical-induced-disease pairs between MeSH concepts.",
@@ -390,6 +483,7 @@ _SPECS: tuple[DatasetSpec, ...] = (
         }),
         source="CBLUE benchmark (Tianchi): https://tianchi.aliyun.com/dataset/95414",
         how_to_get="Register on Tianchi, download CBLUE, copy CMeIE-V2/CMeIE-V2_{train,dev}.jsonl and 53_schemas.json into CMeIE-V2/.",
+        sources=_cblue_source("CMeIE-V2", "CMeIE-V2_train.jsonl", "CMeIE-V2_dev.jsonl"),
         license="CBLUE / Tianchi terms of use",
         citation="Zhang et al., ACL 2022 (CBLUE)",
         notes="53 schemas, 44 predicates. Scored on dev (test labels hidden).",
@@ -410,6 +504,15 @@ _SPECS: tuple[DatasetSpec, ...] = (
         }),
         source="BioCreative VII Track 5 (LitCovid): https://ftp.ncbi.nlm.nih.gov/pub/lu/LitCovid/biocreative/",
         how_to_get="Download BC7-LitCovid-{Train,Dev,Test-GS}.csv into BC7-LitCovid/ (a title+abstract TSV `test.tsv` with pmid/text/labels columns is also read).",
+        sources=(
+            Source("ncbi-ftp", "https://ftp.ncbi.nlm.nih.gov/pub/lu/LitCovid/biocreative/",
+                   _same("BC7-LitCovid-Train.csv", "BC7-LitCovid-Dev.csv", "BC7-LitCovid-Test-GS.csv"),
+                   "BioCreative VII LitCovid track (BigBIO: unknown)", note="the official CSVs (no checksum known yet)"),
+            Source("gpt-bionlp", _raw("qingyu-qc/gpt_bionlp_benchmark", "6830c4fe97540c4aa94ba7b74f0e4f129bac100e",
+                                      "Benchmarks/LitCovid/datasets/full_set"),
+                   _same("test.tsv"), "BioCreative VII LitCovid track (BigBIO: unknown)",
+                   note="test.tsv: the official test gold standard as pmid/text/labels (Chen et al., BioNLP LLM benchmark)"),
+        ),
         license="See the BioCreative VII LitCovid track",
         citation="Chen et al., Database 2022 (LitCovid track overview)",
     ),
@@ -418,7 +521,7 @@ _SPECS: tuple[DatasetSpec, ...] = (
         key="hoc", display_name="HoC", language="en", task_type="tc", eval_split="test",
         unit="sentence", data_subdir="HoC",
         files=_m(train="train.tsv", dev="dev.tsv", test="test.tsv"), reader="read_hoc",
-        labels=HOC_HALLMARKS, metric="f1", max_gen_toks=96, multi_label=True,
+        labels=HOC_HALLMARKS, metric="f1", max_gen_toks=96, multi_label=True, document_key="pmid",
         baseline_settings=_m(sequence=_m(max_length=128, epochs=10)),
         expected=_m(train=SplitCounts(12119, 3085), dev=SplitCounts(1798, 461), test=SplitCounts(3547, 897)),
         sha256=MappingProxyType({
@@ -428,6 +531,11 @@ _SPECS: tuple[DatasetSpec, ...] = (
         }),
         source="BLURB data_generation (HoC sentence-level split): https://microsoft.github.io/BLURB/",
         how_to_get="Run BLURB's data_generation for HoC, or copy data/HoC/{train,dev,test}.tsv of a BLURB data checkout into HoC/.",
+        sources=(Source(
+            "kebiolm", _raw("hieunguyen7337/KeBioLM", "bc7c3667c786236252ba5b26b3b921197465b7a3", "data/HoC"),
+            _same("train.tsv", "dev.tsv", "test.tsv"), "Corpus GPL-3.0 (sb895/Hallmarks-of-Cancer); BLURB scripts MIT",
+            note="BLURB data_generation output (BLURB publishes the script, not the files)",
+        ),),
         license="Corpus GPL-3.0 (sb895/Hallmarks-of-Cancer); BLURB scripts MIT",
         citation="Baker et al., Bioinformatics 2016; Gu et al., ACM HEALTH 2021 (BLURB)",
         notes="`labels` = 10 comma-separated i_0/i_1 flags in alphabetical hallmark order. Sentences may have no hallmark.",
@@ -437,7 +545,8 @@ _SPECS: tuple[DatasetSpec, ...] = (
         key="kuake_qic", display_name="KUAKE-QIC", language="zh", task_type="tc", eval_split="dev",
         unit="query", data_subdir="KUAKE-QIC",
         files=_m(train="KUAKE-QIC_train.json", dev="KUAKE-QIC_dev.json"), reader="read_kuake_qic",
-        labels=KUAKE_QIC_INTENTS, metric="f1", max_gen_toks=48,
+        # Single-label: the headline is accuracy, CBLUE's metric (micro-F1 is reported beside it).
+        labels=KUAKE_QIC_INTENTS, metric="acc", max_gen_toks=48,
         baseline_settings=_m(sequence=_m(max_length=64)),
         expected=_m(
             train=SplitCounts(6931),
@@ -450,9 +559,10 @@ _SPECS: tuple[DatasetSpec, ...] = (
         }),
         source="CBLUE benchmark (Tianchi): https://tianchi.aliyun.com/dataset/95414",
         how_to_get="Register on Tianchi, download CBLUE, copy KUAKE-QIC/KUAKE-QIC_{train,dev}.json into KUAKE-QIC/.",
+        sources=_cblue_source("KUAKE-QIC", "KUAKE-QIC_train.json", "KUAKE-QIC_dev.json"),
         license="CBLUE / Tianchi terms of use",
         citation="Zhang et al., ACL 2022 (CBLUE)",
-        notes="Single-label: micro-F1 equals accuracy. Scored on dev (test labels hidden).",
+        notes="Single-label: the headline is accuracy (CBLUE's metric); micro-F1 equals it only when every query gets exactly one label. Scored on dev (test labels hidden).",
     ),
     DatasetSpec(
         reference_run=_m(max_steps=60, max_length=384),
@@ -460,6 +570,7 @@ _SPECS: tuple[DatasetSpec, ...] = (
         unit="question + contexts", data_subdir="PubMedQA",
         files=_m(train=("ori_pqal.json", "test_ground_truth.json"), test=("ori_pqal.json", "test_ground_truth.json")),
         reader="read_pubmedqa", file_policy="all", labels=("yes", "no", "maybe"), metric="acc", max_gen_toks=32,
+        fixed_answer_classes=True,
         # A three-way classifier over the decision words, not a multiple-choice head.
         baseline_family="AnswerClassifier",
         baseline_settings=_m(sequence=_m(max_length=512, epochs=10, learning_rate=2.0e-5, batch_size=16)),
@@ -470,6 +581,8 @@ _SPECS: tuple[DatasetSpec, ...] = (
         }),
         source="https://github.com/pubmedqa/pubmedqa (data/ori_pqal.json, data/test_ground_truth.json)",
         how_to_get="Copy data/ori_pqal.json and data/test_ground_truth.json of pubmedqa/pubmedqa into PubMedQA/.",
+        sources=(Source("pubmedqa", _raw("pubmedqa/pubmedqa", "1cbae8e92f72f20c8d3747cbb3bf5bc53554d997", "data"),
+                        _same("ori_pqal.json", "test_ground_truth.json"), "MIT"),),
         license="MIT",
         citation="Jin et al., EMNLP 2019",
         notes="PQA-L: test = the 500 PMIDs of test_ground_truth.json; train = the other 500.",
@@ -486,6 +599,9 @@ _SPECS: tuple[DatasetSpec, ...] = (
         }),
         source="https://github.com/jind11/MedQA (data_clean/questions/US/4_options/)",
         how_to_get="Download MedQA data_clean (Google Drive link in jind11/MedQA), copy questions/US/4_options/phrases_no_exclude_*.jsonl into MedQA-USMLE/.",
+        sources=(Source("llm-for-clinical", _raw(*_MEDQA_MIRROR, "data/MedQA/US/4_options"),
+                        _same("phrases_no_exclude_train.jsonl", "phrases_no_exclude_dev.jsonl", "phrases_no_exclude_test.jsonl"),
+                        "MIT (jind11/MedQA)", note="mirror of data_clean (the official copy is a Google Drive folder)"),),
         license="MIT (jind11/MedQA)",
         citation="Jin et al., Applied Sciences 2021",
     ),
@@ -510,6 +626,9 @@ _SPECS: tuple[DatasetSpec, ...] = (
         }),
         source="https://github.com/jind11/MedQA (data_clean/questions/Mainland/)",
         how_to_get="Download MedQA data_clean, copy questions/Mainland/{train,dev,test}.jsonl and 4_options/ into MedQA-MCMLE/.",
+        sources=(Source("llm-for-clinical", _raw(*_MEDQA_MIRROR, "data/MedQA/Mainland"),
+                        _same(*(f"{folder}{split}.jsonl" for folder in ("4_options/", "") for split in ("train", "dev", "test"))),
+                        "MIT (jind11/MedQA)", note="mirror of data_clean (the official copy is a Google Drive folder)"),),
         license="MIT (jind11/MedQA)",
         citation="Jin et al., Applied Sciences 2021",
         notes="5-option originals in MedQA-MCMLE/{split}.jsonl (select with mcmle_options=5).",
@@ -585,12 +704,38 @@ def validate(spec: DatasetSpec) -> None:
         problems.append("labels is empty")
     if not isinstance(spec.max_gen_toks, int) or spec.max_gen_toks < 1:
         problems.append("max_gen_toks must be a whole number >= 1")
+    if spec.task_type == "tc" and not spec.multi_label and spec.metric != "acc":
+        # One answer per unit: accuracy is the official metric (CBLUE), and micro-F1 over
+        # (unit, label) decisions would reward empty answers (2c/(2c+2w+e) against c/(c+w+e)).
+        problems.append('a single-label tc set has metric="acc" (micro-F1 is reported beside it)')
+    if spec.document_key is not None and spec.task_type != "tc":
+        problems.append("document_key applies to tc sets only (the abstract-level micro-F1)")
+    if spec.mention_grounding not in ("tokens", "characters"):
+        problems.append('mention_grounding must be "tokens" or "characters"')
     if spec.task_type == "re" and not spec.relation_signatures:
         problems.append("an RE set needs relation_signatures (the argument types of each relation)")
     if bool(spec.variant_option) != (spec.variant_value is not None) or (spec.variants and not spec.variant_option):
         problems.append("variant_option, variant_value and variants go together")
+    known_names = set(file_names(spec))
+    for source in spec.sources:
+        if source.archive not in (None, "zip", "tar.gz"):
+            problems.append(f"source {source.name!r}: archive must be None, 'zip' or 'tar.gz'")
+        if not source.manual and not source.url.startswith(("https://", "http://")):
+            problems.append(f"source {source.name!r}: url must be http(s)")
+        if not source.archive and not source.manual and not source.url.endswith("/"):
+            problems.append(f"source {source.name!r}: a folder url ends with '/'")
+        unknown = sorted(set(source.files.values()) - known_names)
+        if unknown or not source.files:
+            problems.append(f"source {source.name!r}: files must name files of the set (unknown: {unknown})")
     if problems:
         raise ConfigError(f"{where}: " + "; ".join(problems))
+
+
+def file_names(spec: DatasetSpec) -> tuple[str, ...]:
+    """Every file name the set's readers may read, all variants included, in order."""
+    tables = [spec.files] + [variant.files for variant in spec.variants.values() if variant.files is not None]
+    names = (name for table in tables for value in table.values() for name in ((value,) if isinstance(value, str) else value))
+    return tuple(dict.fromkeys(names))
 
 
 def register(spec: DatasetSpec, *, replace: bool = False) -> DatasetSpec:

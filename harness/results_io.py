@@ -12,15 +12,20 @@ the leaderboard reads them all back: every one of them goes through this module.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.atomic_files import atomic_write_text
+
+if TYPE_CHECKING:
+    from harness.registry import DatasetSpec
 
 RESULTS_GLOB = "results_*.json"
 # Top-level key of a results file: task name -> why its set was not run (missing from the data
@@ -139,3 +144,128 @@ def record_skipped_sets(results_path: Path, skipped: Mapping[str, str]) -> None:
     data = read_results(results_path)
     data[SKIPPED_SETS_KEY] = dict(skipped)
     atomic_write_text(results_path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+# --- does a samples file belong with its results file? -----------------------------------------
+
+
+def _lm_eval_hash(text: str) -> str:
+    # lm-eval's `hash_string` (sha256 of the UTF-8 text), as `task_hashes` and `doc_hash` use it.
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def samples_problem(results_path: Path, data: Mapping[str, Any], task: str, samples: Path) -> str | None:
+    """Why `samples` is not the samples file of `task` in the results file `data` (read from
+    `results_path`); None when it is. One line naming the file.
+
+    lm-eval writes the results file and then the samples file, so a run killed in between, a copy
+    cut at a line or lines pasted twice leave a samples file that a rescore or a paired test would
+    trust: KUAKE-QIC went from 20.0 to 100.0 on 1 unit of 5. Checked against what the results file
+    recorded: per filter, as many units as `n-samples` effective, no unit twice (doc_id, doc id
+    or doc_hash), and every line's hashes concatenated give lm-eval's `task_hashes` entry.
+    """
+    records: list[tuple[int, Any]] = []
+
+    def bad_line(line_no: int, why: str) -> None:
+        raise ValueError(f"{samples}, line {line_no}: {why}")
+
+    try:
+        records = list(iter_jsonl(samples, bad_line))
+    except ValueError as exc:
+        return str(exc)
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"{samples}: cannot be read ({getattr(exc, 'strerror', None) or exc})"
+    if not records:
+        return f"{samples}: no units in it, but {results_path.name} has a result for {task} (an interrupted run?)"
+    by_filter: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for line_no, record in records:
+        if not isinstance(record, dict):
+            return f"{samples}, line {line_no}: not an lm-eval sample (a JSON {type(record).__name__})"
+        by_filter.setdefault(str(record.get("filter", "none")), []).append((line_no, record))
+    counts = data.get("n-samples")
+    counts = counts.get(task) if isinstance(counts, Mapping) else None
+    effective = counts.get("effective") if isinstance(counts, Mapping) else None
+    for filter_name, lines in by_filter.items():
+        if _is_count(effective) and len(lines) != effective:
+            return (
+                f"{samples}: {len(lines)} unit(s) (filter {filter_name}), but {results_path.name} counts {effective} "
+                "(n-samples effective): the samples file is truncated, has lines twice, or is from another run"
+            )
+        seen: dict[tuple[str, str], int] = {}
+        for line_no, record in lines:
+            doc = record.get("doc")
+            keys = [("doc_id", record.get("doc_id")), ("unit", doc.get("id") if isinstance(doc, dict) else None),
+                    ("doc_hash", record.get("doc_hash"))]
+            for kind, value in keys:
+                if value is None or isinstance(value, (dict, list)):
+                    continue
+                first = seen.setdefault((kind, str(value)), line_no)
+                if first != line_no:
+                    return (f"{samples}, line {line_no}: {kind} {value!r} again (first on line {first}): "
+                            "lines duplicated, the file does not match its results file")
+    recorded = data.get("task_hashes")
+    recorded = recorded.get(task) if isinstance(recorded, Mapping) else None
+    hashes = [[record.get(k) for k in ("doc_hash", "prompt_hash", "target_hash")] for _, record in records]
+    complete = isinstance(recorded, str) and bool(recorded) and all(isinstance(h, str) for row in hashes for h in row)
+    if complete and _lm_eval_hash("".join("".join(row) for row in hashes)) != recorded:
+        return (f"{samples}: its units do not hash to the task_hashes {results_path.name} recorded for {task}: "
+                "the samples file was changed, cut or is from another run")
+    return None
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+# --- are the unit counts a results file claims possible? ---------------------------------------
+
+# How a message names each count: where it stands in the results file.
+_COUNT_NAMES = {"n_original": "n-samples original", "n_effective": "n-samples effective"}
+
+
+def claimed_counts_problem(
+    spec: DatasetSpec,
+    *,
+    completeness: str,
+    data_source: str,
+    counts: Mapping[str, Any],
+) -> tuple[str, str] | None:
+    """(what to do, why) when the unit counts a results file claims for one set cannot be true;
+    None when they can. `counts`: `n_original`, `n_effective` (lm-eval's n-samples),
+    `eval_units`, `expected_units` (the task's metadata), each as recorded (None when absent).
+
+    "refuse": a count that no run can produce (negative, not a whole number, more units evaluated
+    than read): the file is damaged or hand-made and its number means nothing.
+    "incomplete": the official split's size is known (`harness.registry`) and the file claims the
+    official data (`completeness: full`, or real data) with another count, e.g. 9,999 HoC units:
+    not the official split, whatever it says.
+    Every place that reads results for the leaderboard, the report or `taiyi compare` goes
+    through `harness.apps.leaderboard.collect.read_results_file`, which asks here.
+    """
+    from harness.provenance import expected_units
+
+    for name, value in counts.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or value < 0 or not float(value).is_integer():
+            return "refuse", f"{_COUNT_NAMES.get(name, name)} is {value!r}, not a count of units"
+    original, effective = counts.get("n_original"), counts.get("n_effective")
+    if original is not None and effective is not None and effective > original:
+        return "refuse", f"n-samples says {int(effective)} units evaluated of {int(original)} read"
+    official = expected_units(spec, spec.eval_split)
+    if official is None or data_source == "samples" or completeness in ("samples", "incomplete", "modified data"):
+        return None
+    claimed = {name: int(value) for name, value in counts.items() if value is not None}
+    if completeness == "full":
+        # A full run read exactly the official split (and evaluated no more of it than there is).
+        wrong = [(name, value) for name, value in claimed.items()
+                 if (value != official if name != "n_effective" else value > official)]
+    else:
+        # Whatever else it claims, no run of the real data reads more units than the split has.
+        wrong = [(name, value) for name, value in claimed.items() if value > official] if data_source == "data" else []
+    if wrong:
+        shown = ", ".join(f"{_COUNT_NAMES.get(name, name)} {value:,}" for name, value in wrong)
+        return "incomplete", (f"claims {completeness!r} on {data_source!r} data, but counts {shown}; the official "
+                              f"{spec.display_name} {spec.eval_split} split has {official:,} units")
+    return None

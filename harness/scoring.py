@@ -46,18 +46,22 @@ anywhere) is 0.0, as in seqeval and scikit-learn.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.normalize import label_resolver, normalize_label, normalize_mention
+from harness.occurrences import occurrence_counts
 from harness.records import Example, Prediction
 from harness.registry import DatasetSpec
 
 # Recorded in every results file: bump it whenever a rule above, or a parser (harness.parsers),
 # changes what any unit scores. The leaderboard keeps runs of different versions apart.
 #   2: an echoed instruction ("请判断…，可选类别：<query>", "Possible answers:") is not an answer.
-SCORING_RULES_VERSION = 2
+#   3: KUAKE-QIC's headline is accuracy (CBLUE's metric); official-rule metrics added beside the
+#      text-level ones: strict_occurrence_micro_f1 (NER), abstract_micro_f1 (HoC),
+#      macro_f1_over_classes (PubMedQA, KUAKE-QIC).
+SCORING_RULES_VERSION = 3
 
 Counts = tuple[int, int, int]  # (tp, fp, fn)
 
@@ -73,6 +77,8 @@ class UnitScore:
     fp: int = 0
     fn: int = 0
     lenient: Counts | None = None  # NER only
+    occurrence: Counts | None = None  # NER: the occurrence-level strict rule (harness.occurrences)
+    document: str | None = None  # TC with a registry `document_key`: the unit's abstract
     per_type: dict[str, list[int]] = field(default_factory=dict)  # type/predicate/label -> [tp, fp, fn]
     correct: int | None = None  # QA: the right option; single-label TC: exactly the gold label
     parse_failed: bool = False
@@ -88,6 +94,8 @@ class UnitScore:
         return {
             "counts": list(self.counts),
             "lenient": list(self.lenient) if self.lenient is not None else None,
+            "occurrence": list(self.occurrence) if self.occurrence is not None else None,
+            "document": self.document,
             "per_type": {k: list(v) for k, v in self.per_type.items()},
             "correct": self.correct,
             "parse_failed": self.parse_failed,
@@ -246,6 +254,7 @@ def _score_ner(spec: DatasetSpec, example: Example, prediction: Prediction) -> U
         fp=fp,
         fn=fn,
         lenient=(tp + extra, fp - extra, fn - extra),
+        occurrence=occurrence_counts(example, prediction.entities, spec.mention_grounding, prediction.spans),
         per_type=_count_per_key(gold, pred, lambda x: x[0], spec.labels),
         parse_failed=prediction.parse_failed,
         detail={"matched": _sorted(hit), "missed": _sorted(missed), "spurious": _sorted(spurious)},
@@ -386,6 +395,7 @@ def _score_tc(spec: DatasetSpec, example: Example, prediction: Prediction) -> Un
         fn=len(missed),
         per_type=_count_per_key(gold, pred, lambda x: x, spec.labels),
         correct=None if spec.multi_label else int(pred == gold),
+        document=str(example.meta.get(spec.document_key, example.id)) if spec.document_key else None,
         parse_failed=prediction.parse_failed,
         detail={"gold": sorted(gold), "predicted": sorted(pred)},
     )
@@ -446,86 +456,226 @@ def score_output(
 
 
 # --------------------------------------------------------------------------------------------
-# metric names and per-unit values for lm-eval
+# aggregations over per-unit values (lm-eval calls them with the list of one metric's values)
+
+
+def abstract_micro_f1(items: Iterable[Mapping[str, Any]]) -> float:
+    """BLURB's HoC rule: a label holds for an abstract when any of its sentences has it, in gold
+    and prediction alike; micro-F1 over (abstract, label) decisions. Per-unit values are
+    {"document", "gold", "predicted"}; abstracts without any label take part as all-negative."""
+    gold: dict[str, set[str]] = {}
+    predicted: dict[str, set[str]] = {}
+    for item in items:
+        document = str(item["document"])
+        gold.setdefault(document, set()).update(item["gold"])
+        predicted.setdefault(document, set()).update(item["predicted"])
+    tp = fp = fn = 0
+    for document, labels in gold.items():
+        guessed = predicted[document]
+        tp += len(labels & guessed)
+        fp += len(guessed - labels)
+        fn += len(labels - guessed)
+    return prf(tp, fp, fn)[2]
+
+
+def macro_f1_over_classes(items: Iterable[Mapping[str, Any]]) -> float:
+    """Macro-F1 over answer classes (PubMedQA's official script; PromptCBLUE's KUAKE-QIC).
+
+    Per-unit values are {"gold": class, "predicted": [classes], "classes": [the set's classes]}.
+    A unit is right when it predicts exactly its gold class (a TP of that class). Otherwise its
+    gold class gets a FN, and every predicted class other than the gold a FP: an empty or
+    unparseable answer is a FN of its gold class and a FP of none; a label outside the classes is
+    no class. The mean runs over the classes that occur in gold or prediction (scikit-learn's
+    default label set)."""
+    counts: dict[str, list[int]] = {}
+    for item in items:
+        gold, predicted = str(item["gold"]), [str(c) for c in item["predicted"]]
+        if predicted == [gold]:
+            counts.setdefault(gold, [0, 0, 0])[0] += 1
+            continue
+        counts.setdefault(gold, [0, 0, 0])[2] += 1
+        classes = set(item["classes"])
+        for label in predicted:
+            if label != gold and label in classes:
+                counts.setdefault(label, [0, 0, 0])[1] += 1
+    return sum(prf(*c)[2] for c in counts.values()) / len(counts) if counts else 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# the metric table: every metric a task reports, in one place
+
+
+def _is_single_label(spec: DatasetSpec) -> bool:
+    return spec.task_type == "tc" and not spec.multi_label
+
+
+def _has_classes(spec: DatasetSpec) -> bool:
+    return _is_single_label(spec) or (spec.task_type == "qa" and spec.fixed_answer_classes)
+
+
+def _class_value(spec: DatasetSpec, unit: UnitScore) -> dict[str, Any]:
+    if spec.task_type == "qa":
+        gold, predicted = unit.detail.get("gold"), unit.detail.get("predicted")
+        return {"gold": gold, "predicted": [] if predicted is None else [predicted], "classes": sorted(spec_classes(spec))}
+    return {"gold": (unit.detail.get("gold") or [""])[0], "predicted": list(unit.detail.get("predicted") or []),
+            "classes": sorted(spec_classes(spec))}
+
+
+def spec_classes(spec: DatasetSpec) -> tuple[str, ...]:
+    """The answer classes of a set with fixed classes: label ids (TC) or option letters (QA)."""
+    if spec.task_type == "qa":
+        return tuple(chr(ord("A") + i) for i in range(len(spec.labels)))
+    return tuple(spec.labels)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric: what it is per unit, how units add up, which sets report it, and the rule it
+    implements (a key of `RULES`; for the text-level micro-F1, the set's own matching rule).
+
+    `aggregation` is what lm-eval calls with the per-unit values; `yaml_aggregation` is how the
+    task templates name it ("mean", or a function of tasks/utils.py)."""
+
+    name: str
+    applies: Callable[[DatasetSpec], bool]
+    unit_value: Callable[[DatasetSpec, UnitScore], Any]
+    aggregation: Callable[[Any], float]
+    rule: Callable[[DatasetSpec], str]
+    higher_is_better: bool = True
+
+    @property
+    def yaml_aggregation(self) -> str:
+        return "mean" if self.aggregation is mean else f"!function utils.{self.aggregation.__name__}"
+
+
+def _always(spec: DatasetSpec) -> bool:
+    return True
+
+
+def _f1_set(spec: DatasetSpec) -> bool:
+    return spec.task_type != "qa"
+
+
+def _counts(spec: DatasetSpec, unit: UnitScore) -> list[int]:
+    return list(unit.counts)
+
+
+def _matching_rule(spec: DatasetSpec) -> str:
+    return str(spec.matching_rule)
+
+
+def _rule(name: str) -> Callable[[DatasetSpec], str]:
+    return lambda spec: name
+
+
+# The rules a metric (or a published number) can be computed by. A published cell names one
+# (results/published/*.yaml); the leaderboard sets beside it only the run's metric of that rule.
+RULES: dict[str, str] = {
+    "mention_set": "text-level NER: per unit the set of normalised (type, mention) strings (repeats count once; case and edge punctuation forgiven)",
+    "mention_overlap": "lenient NER: a prediction overlapping a gold mention of its type counts, one-to-one",
+    "occurrence_strict": "occurrence-level strict NER: every occurrence as (type, start, end), no forgiveness (seqeval entity-level F1 on BIO; CBLUE CMeEE span match)",
+    "concept_pairs": "BC5CDR CID: (chemical, disease) MeSH concept pairs per abstract (the BioCreative V CDR evaluation kit's relation score)",
+    "ordered_triples": "CMeIE: exact ordered (subject, predicate, object) triples (CBLUE's CMeIE rule)",
+    "label_set": "micro-F1 over (unit, label) decisions (LitCovid's official label-based micro-F1)",
+    "abstract_label_set": "micro-F1 over (abstract, label) decisions, a label holding for an abstract when any sentence has it (BLURB's HoC rule)",
+    "accuracy": "share of units answered exactly right (CBLUE KUAKE-QIC; PubMedQA's and MedQA's official scripts)",
+    "macro_over_classes": "macro-F1 over the answer classes (PubMedQA's official script; PromptCBLUE's KUAKE-QIC)",
+    "macro_over_types": "macro-F1 over entity types/predicates/labels of the text-level counts",
+    # No metric of ours implements it: published macro-F1 over labels (Chen et al. 2025 on HoC and
+    # LitCovid) has a rule to name, and a run shows "no like metric" beside it, never a micro-F1.
+    "macro_over_labels": "macro-F1 over the labels of a multi-label set (Chen et al. 2025's HoC and LitCovid); not computed here",
+    "parse_failures": "share of outputs that could not be parsed at all",
+}
+
+
+def _correct(spec: DatasetSpec, unit: UnitScore) -> int:
+    return int(unit.correct or 0)
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("micro_f1", _f1_set, _counts, micro_f1, _matching_rule),
+    Metric("micro_precision", _f1_set, _counts, micro_precision, _matching_rule),
+    Metric("micro_recall", _f1_set, _counts, micro_recall, _matching_rule),
+    Metric("lenient_micro_f1", lambda s: s.task_type == "ner",
+           lambda s, u: list(u.lenient or u.counts), micro_f1, _rule("mention_overlap")),
+    Metric("strict_occurrence_micro_f1", lambda s: s.task_type == "ner",
+           lambda s, u: list(u.occurrence or (0, 0, 0)), micro_f1, _rule("occurrence_strict")),
+    Metric("macro_f1_over_types", lambda s: s.task_type == "ner",
+           lambda s, u: {k: list(v) for k, v in u.per_type.items()}, macro_f1_over_types, _rule("macro_over_types")),
+    Metric("abstract_micro_f1", lambda s: s.task_type == "tc" and s.document_key is not None,
+           lambda s, u: {"document": u.document, "gold": list(u.detail.get("gold", [])),
+                         "predicted": list(u.detail.get("predicted", []))},
+           abstract_micro_f1, _rule("abstract_label_set")),
+    Metric("acc", lambda s: s.task_type == "qa" or _is_single_label(s), _correct, mean, _rule("accuracy")),
+    Metric("macro_f1_over_classes", _has_classes, _class_value, macro_f1_over_classes, _rule("macro_over_classes")),
+    Metric("parse_fail", _always, lambda s, u: int(u.parse_failed), mean, _rule("parse_failures"), higher_is_better=False),
+)
+METRIC_BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
 
 
 def headline_metric_name(spec: DatasetSpec) -> str:
-    """The results key of the set's headline metric (the registry's `headline_metric`):
-    "micro_f1" for F1 sets, "acc" for QA."""
+    """The results key of the set's headline metric (the registry's `headline_metric`): "acc"
+    for QA and single-label TC, "micro_f1" otherwise. `score` repeats it."""
     return spec.headline_metric
 
 
+def _metrics(spec: DatasetSpec) -> list[Metric]:
+    return [m for m in METRICS if m.applies(spec)]
+
+
 def metric_names(spec: DatasetSpec) -> tuple[str, ...]:
-    """The per-unit metrics `unit_metric_values` returns (the task YAML's metric_list)."""
-    if spec.task_type == "qa":
-        return ("acc", "score", "parse_fail")
-    names = ["micro_f1", "micro_precision", "micro_recall"]
-    if spec.task_type == "ner":
-        names += ["lenient_micro_f1", "macro_f1_over_types"]
-    if _single_label(spec):
-        names.append("acc")
+    """The per-unit metrics of the set, in table order, with `score` before `parse_fail` (the task
+    templates' metric_list, generated from this table)."""
+    names = [m.name for m in _metrics(spec) if m.name != "parse_fail"]
     return (*names, "score", "parse_fail")
 
 
-def _single_label(spec: DatasetSpec) -> bool:
-    return spec.task_type == "tc" and not spec.multi_label
+def metric_of(spec: DatasetSpec, name: str) -> Metric:
+    """The table entry behind a metric name of this set (`score` is the headline's)."""
+    return METRIC_BY_NAME[headline_metric_name(spec) if name == "score" else name]
+
+
+def rule_of(spec: DatasetSpec, name: str) -> str:
+    """The rule (a key of `RULES`) a metric of this set is computed by."""
+    return metric_of(spec, name).rule(spec)
+
+
+def metric_for_rule(spec: DatasetSpec, rule: str) -> str | None:
+    """The set's metric computed by `rule` (F1 before precision/recall), or None: no like number."""
+    for metric in _metrics(spec):
+        if metric.rule(spec) == rule and metric.name not in ("micro_precision", "micro_recall"):
+            return metric.name
+    return None
 
 
 def unit_metric_values(spec: DatasetSpec, unit: UnitScore) -> dict[str, Any]:
     """Per-unit values for lm-eval's samples file and aggregation (all JSON-serialisable):
-    micro metrics as [tp, fp, fn], `macro_f1_over_types` as {type: [tp, fp, fn]}, `acc` (QA and
-    single-label TC) and `parse_fail` as 0/1. `score` repeats the headline metric's value."""
-    parse_fail = int(unit.parse_failed)
-    if spec.task_type == "qa":
-        correct = int(unit.correct or 0)
-        return {"acc": correct, "score": correct, "parse_fail": parse_fail}
-    counts = list(unit.counts)
-    values: dict[str, Any] = {"micro_f1": counts, "micro_precision": counts, "micro_recall": counts}
-    if spec.task_type == "ner":
-        values["lenient_micro_f1"] = list(unit.lenient or unit.counts)
-        values["macro_f1_over_types"] = {k: list(v) for k, v in unit.per_type.items()}
-    if _single_label(spec):
-        values["acc"] = int(unit.correct or 0)
-    values["score"] = counts
-    values["parse_fail"] = parse_fail
-    return values
+    micro metrics as [tp, fp, fn], `macro_f1_over_types` as {type: [tp, fp, fn]}, `acc` and
+    `parse_fail` as 0/1, the abstract- and class-level metrics as small records. `score` repeats
+    the headline metric's value."""
+    values = {m.name: m.unit_value(spec, unit) for m in _metrics(spec)}
+    values["score"] = values[headline_metric_name(spec)]
+    return {name: values[name] for name in metric_names(spec)}
 
 
-# Aggregation function of each metric name (lm-eval `aggregation`).
-AGGREGATIONS = {
-    "micro_f1": micro_f1,
-    "micro_precision": micro_precision,
-    "micro_recall": micro_recall,
-    "lenient_micro_f1": micro_f1,
-    "macro_f1_over_types": macro_f1_over_types,
-    "acc": mean,
-    "parse_fail": mean,
-}
+def aggregation_of(spec: DatasetSpec, name: str) -> Callable[[Any], float]:
+    """lm-eval's aggregation of one per-unit metric of this set (`score`: the headline's)."""
+    return metric_of(spec, name).aggregation
 
 
 def aggregate(spec: DatasetSpec, unit_scores: Sequence[UnitScore]) -> dict[str, float]:
-    """Split-level metrics from per-unit scores. Keys: the headline (`headline_metric_name`) and
-    `score` (its copy), `parse_fail`, `n_units`; for F1 sets `micro_precision`, `micro_recall`,
-    `micro_f1` and the summed `tp`/`fp`/`fn`; NER also `lenient_micro_*` and
-    `macro_f1_over_types`; single-label TC also `acc`; and per type/predicate/label
-    `precision.<key>`, `recall.<key>`, `f1.<key>`, `support.<key>` (gold count)."""
-    n = len(unit_scores)
-    out: dict[str, float] = {
-        "n_units": float(n),
-        "parse_fail": mean(int(u.parse_failed) for u in unit_scores),
-    }
-    if spec.task_type == "qa":
-        out["acc"] = mean(int(u.correct or 0) for u in unit_scores)
-    else:
+    """Split-level metrics from per-unit scores: every metric of the table (`metric_names`), the
+    summed `tp`/`fp`/`fn` and `n_units`; NER also `lenient_micro_precision`/`_recall`; and per
+    type/predicate/label `precision.<key>`, `recall.<key>`, `f1.<key>`, `support.<key>`."""
+    out: dict[str, float] = {"n_units": float(len(unit_scores))}
+    for metric in _metrics(spec):
+        out[metric.name] = metric.aggregation([metric.unit_value(spec, u) for u in unit_scores])
+    if spec.task_type != "qa":
         tp, fp, fn = _sum_counts(u.counts for u in unit_scores)
-        p, r, f = prf(tp, fp, fn)
-        out.update({"micro_precision": p, "micro_recall": r, "micro_f1": f, "tp": float(tp), "fp": float(fp), "fn": float(fn)})
+        out.update({"tp": float(tp), "fp": float(fp), "fn": float(fn)})
         if spec.task_type == "ner":
-            lp, lr, lf = prf(*_sum_counts(u.lenient or u.counts for u in unit_scores))
-            out.update({"lenient_micro_precision": lp, "lenient_micro_recall": lr, "lenient_micro_f1": lf})
-            out["macro_f1_over_types"] = macro_f1_over_types(u.per_type for u in unit_scores)
-        if _single_label(spec):
-            out["acc"] = mean(int(u.correct or 0) for u in unit_scores)
+            lp, lr, _ = prf(*_sum_counts(u.lenient or u.counts for u in unit_scores))
+            out.update({"lenient_micro_precision": lp, "lenient_micro_recall": lr})
         for key, counts in per_type_scores(unit_scores).items():
             for name, value in counts.items():
                 out[f"{name}.{key}"] = value
@@ -543,14 +693,22 @@ def per_type_scores(unit_scores: Iterable[UnitScore]) -> dict[str, dict[str, flo
 
 
 __all__ = [
-    "AGGREGATIONS",
+    "METRICS",
+    "METRIC_BY_NAME",
+    "RULES",
     "SCORERS",
+    "Metric",
     "UnitScore",
+    "abstract_micro_f1",
     "aggregate",
+    "aggregation_of",
     "canonical_choice",
     "headline_metric_name",
+    "macro_f1_over_classes",
     "macro_f1_over_types",
+    "metric_for_rule",
     "metric_names",
+    "metric_of",
     "micro_f1",
     "micro_precision",
     "micro_prf",
@@ -558,7 +716,9 @@ __all__ = [
     "overlaps",
     "per_type_scores",
     "prf",
+    "rule_of",
     "score_output",
     "score_unit",
+    "spec_classes",
     "unit_metric_values",
 ]

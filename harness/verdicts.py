@@ -461,12 +461,14 @@ def analysis_metric_names(spec: DatasetSpec) -> tuple[str, ...]:
 
 
 def ungrounded_rate(items: Iterable[Sequence[int]]) -> float:
-    """Share of predicted mentions/arguments found nowhere in their unit's text (0.0 when none)."""
+    """Share of predicted mentions/arguments found nowhere in their unit's text. NaN when nothing
+    was predicted: 0 of 0 is no rate, and 0.0 would say "made nothing up" of a run that said
+    nothing (the leaderboard shows it as n/a, as `taiyi report` does)."""
     ungrounded = checked = 0
     for item in items:
         ungrounded += int(item[0])
         checked += int(item[1])
-    return ungrounded / checked if checked else 0.0
+    return ungrounded / checked if checked else float("nan")
 
 
 def verdict_totals(items: Iterable[Mapping[str, Any]]) -> dict[str, int]:
@@ -576,6 +578,67 @@ def record_output(record: Mapping[str, Any]) -> str | None:
     return response if isinstance(response, str) else None
 
 
+# The fields each matching rule's items need to be shown (`harness.apps.report.item_text`).
+_ITEM_FIELDS = {
+    "mention_set": ("type", "mention"),
+    "ordered_triples": ("head", "relation", "tail"),
+    "concept_pairs": ("head", "tail"),
+    "label_set": ("label",),
+    "choice": (),
+}
+
+
+def _count_problem(value: Any) -> bool:
+    return isinstance(value, bool) or not isinstance(value, int) or value < 0
+
+
+def verdicts_problem(verdicts: Any) -> str | None:
+    """What is wrong with a logged `verdicts` entry (None when it has every field, of the right
+    kind, that the report and `taiyi compare` read). A samples file is data from disk: one hand
+    edit or a writer's bug must become a message naming the line, not a KeyError deep inside."""
+    if not isinstance(verdicts, dict):
+        return f"a JSON {type(verdicts).__name__}, not an object"
+    rule = verdicts.get("rule")
+    if rule not in _BUILDERS:
+        return f"rule {rule!r} is not one of {', '.join(_BUILDERS)}"
+    counts = verdicts.get("counts")
+    if not isinstance(counts, dict) or any(_count_problem(counts.get(k)) for k in ("tp", "fp", "fn")):
+        return "'counts' must hold tp, fp and fn as counts"
+    prediction = verdicts.get("prediction")
+    if not isinstance(prediction, dict) or not any(k != "parse_failed" for k in prediction):
+        return "'prediction' must be an object with the parsed prediction"
+    for side in ("predicted", "gold"):
+        items = verdicts.get(side)
+        if not isinstance(items, list):
+            return f"{side!r} must be a list of items"
+        for index, item in enumerate(items):
+            if not isinstance(item, dict) or not isinstance(item.get("verdict"), str):
+                return f"{side}[{index}] has no verdict"
+            missing = [name for name in _ITEM_FIELDS[rule] if name not in item]
+            if rule == "concept_pairs" and side == "gold" and not (
+                    isinstance(item.get("head_names"), list) and item["head_names"]
+                    and isinstance(item.get("tail_names"), list) and item["tail_names"]):
+                missing.append("head_names/tail_names")
+            if missing:
+                return f"{side}[{index}] lacks {', '.join(missing)}"
+            grounded = item.get("grounded")
+            if grounded is not None and not isinstance(grounded, (bool, dict)):
+                return f"{side}[{index}] 'grounded' is {grounded!r}"
+    per_type = verdicts.get("per_type", {})
+    if not isinstance(per_type, dict) or any(
+            not isinstance(v, list) or len(v) != 3 or any(_count_problem(x) for x in v) for v in per_type.values()):
+        return "'per_type' must map each type to [tp, fp, fn]"
+    if verdicts.get("parse_fail") is not None and not isinstance(verdicts["parse_fail"], str):
+        return "'parse_fail' must be a reason or null"
+    grounding = verdicts.get("grounding")
+    if grounding is not None and (not isinstance(grounding, dict)
+                                  or any(_count_problem(grounding.get(k)) for k in ("checked", "ungrounded"))):
+        return "'grounding' must hold checked and ungrounded as counts"
+    if "correct" in verdicts and not isinstance(verdicts["correct"], bool):
+        return "'correct' must be true or false"
+    return None
+
+
 def record_verdicts(spec: DatasetSpec, record: Mapping[str, Any]) -> dict[str, Any] | None:
     """The unit's verdicts: as logged, or (for samples written before verdicts were logged)
     recomputed from the doc and the logged output. None when neither is possible."""
@@ -630,4 +693,5 @@ __all__ = [
     "ungrounded_rate",
     "verdict_counts",
     "verdict_totals",
+    "verdicts_problem",
 ]

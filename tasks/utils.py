@@ -15,6 +15,7 @@ from lm_eval.api.task import ConfigurableTask
 from harness import provenance, scoring
 from harness.errors import ConfigError
 from harness.lmeval import tasks as lm_eval_tasks
+from harness.lmeval.templates import template_name
 from harness.prompts import PROMPT_VERSION
 from harness.registry import DatasetSpec, resolve_spec
 
@@ -51,7 +52,7 @@ class TaiyiTask(ConfigurableTask):
         config["metadata"] = {**(config.get("metadata") or {}), "version": PROMPT_VERSION}
         super().__init__(config=config, **kwargs)
         metadata = self.config.metadata if isinstance(self.config.metadata, dict) else {}
-        self._thinking_allowance = _non_negative_int(metadata.get("thinking_allowance", 0), "thinking_allowance")
+        self._thinking_allowance = _non_negative_int(metadata.get("thinking_allowance", 0), "--metadata thinking_allowance")
         if not isinstance(self.config.generation_kwargs, dict):
             self.config.generation_kwargs = {}
         generation = self.config.generation_kwargs
@@ -85,7 +86,7 @@ class TaiyiTask(ConfigurableTask):
             raise ConfigError(
                 f"taiyi-bench: task {self.config.task}: its YAML's metric_list is {listed}, but the scorer returns "
                 f"{wanted} for {self.spec.display_name}. Include the template of its task type "
-                f"({_template_hint(self.spec)}) and do not override metric_list."
+                f"({template_name(self.spec)}) and do not override metric_list."
             )
 
     # lm-eval calls these for every document; the YAML's functions get the task's own spec, so a
@@ -121,7 +122,7 @@ class TaiyiTask(ConfigurableTask):
         """lm-eval's overrides (`--gen_kwargs`, `--num_fewshot`) land here after the task is built;
         the metadata is brought up to date, and a budget cut is said out loud."""
         if key == "generation_kwargs" and isinstance(value, dict) and "max_gen_toks" in value:
-            effective = _non_negative_int(value["max_gen_toks"], "max_gen_toks")
+            effective = _non_negative_int(value["max_gen_toks"], "--gen_kwargs max_gen_toks")
             value = {**value, "max_gen_toks": effective}
             intended = None if self._task_budget is None else self._task_budget + self._thinking_allowance
             if intended is not None and effective < intended:
@@ -172,25 +173,18 @@ class TaiyiTask(ConfigurableTask):
         ))
 
 
-def _template_hint(spec: DatasetSpec) -> str:
-    if spec.task_type == "tc" and not spec.multi_label:
-        return "_taiyi_tc_single_label_yaml"
-    return f"_taiyi_{spec.task_type}_yaml"
-
-
 def _non_negative_int(value: Any, name: str) -> int:
     try:
         number = int(value)
     except (TypeError, ValueError):
         number = -1
     if number < 0 or (isinstance(value, float) and not value.is_integer()):
-        raise ValueError(f"taiyi-bench: {name} must be a whole number >= 0, not {value!r} (--metadata / --gen_kwargs)")
+        # A ConfigError (a ValueError), so that lm_eval prints it as one line, not a traceback
+        # (harness.lmeval.errors): a user's setting, not a bug.
+        raise ConfigError(f"taiyi-bench: {name} must be a whole number >= 0, not {value!r}")
     return number
 
 
-# Aggregations named by the task-type templates' metric_list (per-unit values: [tp, fp, fn] for
-# micro metrics, {type: [tp, fp, fn]} for macro_f1_over_types).
-micro_f1 = scoring.micro_f1
-micro_precision = scoring.micro_precision
-micro_recall = scoring.micro_recall
-macro_f1_over_types = scoring.macro_f1_over_types
+# The aggregations the generated templates name (`!function utils.<name>`): every function of the
+# metric table (harness.scoring.METRICS) other than lm-eval's own `mean`.
+globals().update({m.aggregation.__name__: m.aggregation for m in scoring.METRICS if m.aggregation is not scoring.mean})

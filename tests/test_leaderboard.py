@@ -104,6 +104,17 @@ def _parse_markdown_table(text: str) -> tuple[list[str], list[list[str]]]:
     return [h.replace("\\", "") for h in header], [[c.replace("\\", "") for c in row] for row in body]
 
 
+def _first_rule_rows(body: list[list[str]]) -> list[list[str]]:
+    """The first row of each set (its headline rule) in a by-rule table, in order; the averages after."""
+    seen: set[str] = set()
+    out = []
+    for row in body:
+        if row[1] not in seen:
+            seen.add(row[1])
+            out.append(row)
+    return out
+
+
 # --- paper tables ------------------------------------------------------------------------------
 
 
@@ -146,7 +157,7 @@ def test_paper_table_flags_the_stale_64_8_average() -> None:
     markdown = render_markdown(table)
     _, body = _parse_markdown_table(markdown)
     average_row = next(r for r in body if r[1].startswith("Average"))
-    assert average_row[2] == "65.1"  # the recomputed value is the one in the table
+    assert average_row[3] == "65.1"  # the recomputed value is the one in the table (column 2: Rule)
     assert "64.8" in markdown.split("## Notes", 1)[1]
 
 
@@ -158,15 +169,15 @@ def test_paper_markdown_cell_by_cell(published_md: str, tmp_path: Path) -> None:
     for letter in ("A", "B"):
         header, body = _parse_markdown_table((tmp_path / f"paper_table_{letter.lower()}.md").read_text(encoding="utf-8"))
         exp = expected[letter]
-        assert header[2:] == list(exp["columns"])
+        assert header[2] == "Rule" and header[3:] == list(exp["columns"])
         for index, key in enumerate(PAPER_ORDER):
-            row = body[index]
-            assert row[1] == row_label(REGISTRY[key])
+            # One row per (set, rule): each published number is in exactly one of its set's rows.
+            rows = [row for row in body if row[1] == row_label(REGISTRY[key])]
             for offset, column_header in enumerate(exp["columns"]):
-                assert _value(row[2 + offset])[0] == exp["columns"][column_header][index]
-        overall = body[len(PAPER_ORDER) + 4]  # after the sets, the 4 per-type averages
-        assert overall[1] == f"Average ({len(PAPER_ORDER)} sets)"
-        assert [float(x) for x in overall[2:]] == list(exp["average"].values())
+                (cell,) = [row[3 + offset] for row in rows if row[3 + offset]]
+                assert _value(cell)[0] == exp["columns"][column_header][index]
+        overall = next(row for row in body if row[1] == f"Average ({len(PAPER_ORDER)} sets)")
+        assert [_value(x)[0] for x in overall[3:]] == list(exp["average"].values())  # SOTA's is marked (mixed)
 
 
 # --- building lm-eval 0.4.13 result files --------------------------------------------------------
@@ -317,25 +328,28 @@ def test_every_format_renders(two_runs, tmp_path: Path) -> None:
 
     # Markdown, cell by cell.
     header, body = _parse_markdown_table((out / "leaderboard.md").read_text(encoding="utf-8"))
-    assert header == ["Type", "Set", "Taiyi", "ChatGPT-3.5", "SOTA", "model-b", "org/model-a"]
+    assert header == ["Type", "Set", "Rule", "Taiyi", "ChatGPT-3.5", "SOTA", "model-b", "org/model-a"]
     taiyi = load_published()["A"].values("taiyi1")
+    first = _first_rule_rows(body)  # each set's headline-rule row, where the Taiyi cells stand
     for index, key in enumerate(PAPER_ORDER):
-        row = body[index]
+        row = first[index]
         assert row[1] == row_label(REGISTRY[key])
-        assert row[2] == f"{taiyi[key]:.1f}"
-        assert row[5] == fmt_pct(expected_b[key])
-        assert row[6] == fmt_pct(expected_a[key])
+        assert row[3] == f"{taiyi[key]:.1f}"
+        assert row[6] == fmt_pct(expected_b[key])
+        assert row[7] == fmt_pct(expected_a[key])
     overall = body[-1]
-    assert overall[6] == fmt_pct(sum(expected_a.values()) / len(PAPER_ORDER))
+    assert overall[7] == fmt_pct(sum(expected_a.values()) / len(PAPER_ORDER))
     assert "## Provenance" in (out / "leaderboard.md").read_text(encoding="utf-8")
 
     # CSV: same numbers, and a provenance section.
     rows = list(csv.reader(io.StringIO((out / "leaderboard.csv").read_text(encoding="utf-8"))))
     head = rows[0]
     col_a = head.index("org/model-a")
+    assert head[3] == "rule"
+    headline_rows = [r for r in rows[1:] if len(r) > 3 and r[2].startswith("taiyi_") and r[3] == _headline_rule(r[2])]
     for index, key in enumerate(PAPER_ORDER):
-        assert rows[1 + index][2] == REGISTRY[key].task_name
-        assert rows[1 + index][col_a] == fmt_pct(expected_a[key])
+        assert headline_rows[index][2] == REGISTRY[key].task_name
+        assert headline_rows[index][col_a] == fmt_pct(expected_a[key])
     assert "SOTA model" in head
     assert ["# provenance"] in rows
 
@@ -383,6 +397,12 @@ class _CellParser(html.parser.HTMLParser):
             self.cells[-1] += data
 
 
+def _headline_rule(task: str) -> str:
+    from harness.apps.leaderboard.rules import headline_rule
+
+    return headline_rule(task.removeprefix("taiyi_"))
+
+
 def _html_cells(page: str) -> list[str]:
     parser = _CellParser()
     parser.feed(page)
@@ -395,13 +415,13 @@ def test_escaping_in_text_formats(tmp_path: Path) -> None:
     table = leaderboard_table([runs], published="none")
     markdown = render_markdown(table)
     header, body = _parse_markdown_table(markdown)
-    assert header[2] == "org/we|ird_<model>&$"  # the pipe did not split the cell
-    assert len(body[0]) == 3
+    assert header[3] == "org/we|ird_<model>&$"  # the pipe did not split the cell (column 2: Rule)
+    assert len(body[0]) == 4
     assert "<model>" not in render_html(table)
     tex = render_latex(table)
     assert "we\\textbar{}ird\\_\\textless{}model\\textgreater{}\\&\\$" in tex
     rows = list(csv.reader(io.StringIO(render_csv(table))))
-    assert rows[0][3] == "org/we|ird_<model>&$"
+    assert rows[0][4] == "org/we|ird_<model>&$"
 
 
 def test_compare_puts_run_next_to_published_with_deltas(two_runs) -> None:
@@ -416,7 +436,7 @@ def test_compare_puts_run_next_to_published_with_deltas(two_runs) -> None:
         assert delta.value(key) == pytest.approx(expected[key] - taiyi[key])
     assert delta.averages()["all"] == pytest.approx(sum(expected.values()) / len(PAPER_ORDER) - 65.1076923, abs=1e-6)
     header, body = _parse_markdown_table(render_markdown(table))
-    assert body[0][3].startswith(("+", "-")) or body[0][3] == "0.0"
+    assert body[0][4].startswith(("+", "-")) or body[0][4] == "0.0"
 
 
 # --- partial runs, duplicates, bad input ------------------------------------------------------------
@@ -621,7 +641,7 @@ def test_intervals_and_paired_report_from_samples_files(tmp_path: Path) -> None:
         assert "bootstrap" in " ".join(column.provenance)
     assert not [w for w in table.warnings if "recomputed" in w]
     header, body = _parse_markdown_table(render_markdown(table))
-    assert re.fullmatch(r"\d+\.\d \[\d+\.\d, \d+\.\d\]", body[0][2])
+    assert re.fullmatch(r"\d+\.\d \[\d+\.\d, \d+\.\d\]", body[0][3])
 
     units = read_units(a.with_name(f"samples_taiyi_hoc_{a.stem.removeprefix('results_')}.jsonl"), "micro_f1", "f1")
     assert len(units) == 120 and units.ids[0] == "test-0"

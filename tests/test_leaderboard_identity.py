@@ -218,8 +218,8 @@ def test_cli_include_budget_cut_flag(tmp_path: Path) -> None:
         assert main(["leaderboard", str(tmp_path / "runs"), "--out", str(out), "--formats", "csv", "--published", "none", *flag]) == 0
         table = list(csv.reader(io.StringIO((out / "leaderboard.csv").read_text(encoding="utf-8"))))
         rows[bool(flag)] = next(r for r in table if r and r[1].startswith(f"Average ({len(PAPER_ORDER)}"))
-    assert rows[False][3] == "—"
-    assert re.fullmatch(r"\d+\.\d", rows[True][3])
+    assert rows[False][4] == "—"  # column 3: the rule
+    assert re.fullmatch(r"\d+\.\d", rows[True][4])
 
 
 def test_few_shot_demonstrations_from_the_samples_are_never_shown_as_official(tmp_path: Path) -> None:
@@ -363,7 +363,7 @@ def test_skipped_sets_show_as_missing_never_zero(tmp_path: Path) -> None:
     assert "— (skipped)" in chemdner_row and "0.0" not in chemdner_row
     rows = list(csv.reader(io.StringIO(render_csv(table))))
     chem = next(r for r in rows if len(r) > 2 and r[2] == "taiyi_chemdner")
-    assert chem[3:5] == ["—", "skipped"]
+    assert chem[3:6] == ["mention_set", "—", "skipped"]
 
 
 def test_bad_skipped_list_warns_and_names_the_file(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from harness.apps.cli import main as taiyi_main
 from harness.apps.data_check import check_data_dir
 from harness.errors import ConfigError
 from harness.lmeval.plugin import tasks_dir
+from harness.lmeval.templates import template_name
 from harness.loading import load_split
 from harness.paths import SAMPLES_DIR
 from harness.prompts import PROMPT_VERSION
@@ -107,8 +108,8 @@ def test_task_files_are_small_and_take_the_rest_from_the_registry_and_templates(
         path = tasks_dir() / f"{spec.task_name}.yaml"
         text = path.read_text(encoding="utf-8")
         assert set(re.findall(r"^(\w+):", text, re.M)) == {"include", "task", "dataset_kwargs"}, spec.key
-        single_label = spec.task_type == "tc" and not spec.multi_label
-        template = "_taiyi_tc_single_label_yaml" if single_label else TASK_TEMPLATES[spec.task_type]
+        template = template_name(spec)  # the task type's, qualified by what changes the metric list
+        assert template.startswith(TASK_TEMPLATES[spec.task_type].removesuffix("_yaml")), spec.key
         assert re.search(rf"^include: {template}$", text, re.M), spec.key
         resolved = read_task_yaml(path)
         assert metric_list_names(resolved) == list(metric_names(spec)), spec.key

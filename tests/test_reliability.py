@@ -35,6 +35,8 @@ from harness import integrity, provenance
 from harness.errors import ConfigError, DataFormatError
 from harness.registry import REGISTRY, get_spec
 
+from cli_runs import one_error, run_taiyi
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = REPO_ROOT / "harness" / "samples"
 CONVERSATIONS = REPO_ROOT / "finetune" / "samples" / "conversations.jsonl"
@@ -44,21 +46,13 @@ MEDQA_TEST = "MedQA-USMLE/phrases_no_exclude_test.jsonl"
 # ------------------------------------------------------------------------------ helpers
 
 
-def _cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
-    """Run `taiyi ARGV` in-process; a traceback would be an exception escaping `main`."""
-    from harness.apps.cli import main
 
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+def _cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
+    return run_taiyi(capsys, *argv)
 
 
 def _one_error(err: str, command: str) -> str:
-    """The single `taiyi <command>: error:` line of a failed command (and no traceback)."""
-    assert "Traceback" not in err, err
-    lines = [line for line in err.splitlines() if line.startswith(f"taiyi {command}: error:")]
-    assert len(lines) == 1, err
-    return lines[0]
+    return one_error(err, f"taiyi {command}: error:")
 
 
 def _tree(folder: Path) -> dict[str, bytes]:

@@ -1,7 +1,8 @@
 """`taiyi compare RUN_A RUN_B [--task T]`: where two runs differ, unit by unit.
 
 On the units both runs scored (matched by unit id, so LLM vs LLM, LLM vs BERT and base vs
-fine-tuned all pair up), per task: how many units both got right, only A, only B, neither (a
+fine-tuned all pair up; two runs whose same id holds different documents, lm-eval's `doc_hash`,
+evaluated different data and are refused), per task: how many units both got right, only A, only B, neither (a
 unit is right when it is answered exactly: the right option, or no spurious and no missed item;
 the four counts add up to the units compared); the same per entity type / predicate / label
 (over the units where that type occurs in the gold or in either prediction); the paired
@@ -23,13 +24,14 @@ from typing import Any
 
 from harness.records import Example
 from harness.registry import PAPER_ORDER, REGISTRY, DatasetSpec, get_spec
+from harness.results_io import iter_jsonl
 from harness.scoring import prf
 from harness.verdicts import (
-    iter_sample_records,
     record_example,
     record_output,
     record_verdicts,
     unit_is_right,
+    verdicts_problem,
 )
 
 DEFAULT_TOP = 3
@@ -48,6 +50,7 @@ class UnitView:
     prompt: str | None
     output: str | None
     verdicts: dict[str, Any]
+    doc_hash: str | None = None  # lm-eval's hash of the doc: two runs pair a unit only where it is equal
 
     @property
     def right(self) -> bool:
@@ -103,16 +106,28 @@ def _prompt(record: dict[str, Any]) -> str | None:
 
 def load_task_samples(spec: DatasetSpec, path: Path, warnings: list[str]) -> TaskSamples:
     """Every unit of a samples file, with its verdicts (recomputed for files written before
-    verdicts were logged). A repeated unit keeps its last line, as the leaderboard does."""
+    verdicts were logged). A repeated unit keeps its last line, as the leaderboard does. A logged
+    `verdicts` entry that is malformed is a `ValueError` naming the file and line: everything
+    downstream (the report, the comparison) reads its fields."""
     units: dict[str, UnitView] = {}
-    for record in iter_sample_records(path, warnings):
+
+    def skip(line_no: int, why: str) -> None:
+        warnings.append(f"{path}, line {line_no}: {why}; line skipped")
+
+    for line_no, record in iter_jsonl(path, skip):
+        if not isinstance(record, dict) or record.get("filter", "none") != "none":
+            continue
         example = record_example(record)
         if example is None:
             continue
+        if "verdicts" in record and (problem := verdicts_problem(record["verdicts"])):
+            raise ValueError(f"{path}, line {line_no}: malformed 'verdicts' ({problem})")
         verdicts = record_verdicts(spec, record)
         if verdicts is None:
             continue
-        units[example.id] = UnitView(example.id, example, _prompt(record), record_output(record), verdicts)
+        doc_hash = record.get("doc_hash")
+        units[example.id] = UnitView(example.id, example, _prompt(record), record_output(record), verdicts,
+                                     doc_hash if isinstance(doc_hash, str) and doc_hash else None)
     if not units:
         warnings.append(f"{path}: no readable units")
     return TaskSamples(spec, path, units)
@@ -222,6 +237,13 @@ def _type_right(verdicts: dict[str, Any], key: str) -> bool:
 
 
 def compare_tasks(a: TaskSamples, b: TaskSamples) -> TaskComparison:
+    """Tally two runs' samples of one set over the units both scored. Units pair by id only where
+    their documents agree: a run on the bundled samples and one on the real data both have a
+    MedQA `test-0`, and pairing those compares different questions (`DifferentDataError`)."""
+    from harness.apps.leaderboard.bootstrap import check_same_data
+
+    check_same_data({uid: u.doc_hash for uid, u in a.units.items()}, {uid: u.doc_hash for uid, u in b.units.items()},
+                    a.path, b.path)
     shared = [uid for uid in a.units if uid in b.units]
     tally = Tally()
     per_type: dict[str, Tally] = {}
@@ -249,21 +271,26 @@ def compare_runs(
     seed: int = 0,
 ) -> Comparison:
     """Compare two runs on every set both have samples for (or only `task`)."""
+    from harness.apps.leaderboard.bootstrap import DifferentDataError
     from harness.apps.leaderboard.build import paired_report
 
     warnings: list[str] = []
     tasks = [task] if task else None
     a, b = load_run(run_a, warnings, tasks=tasks), load_run(run_b, warnings, tasks=tasks)
-    paired = paired_report(run_a, run_b, n_resamples=n_resamples, seed=seed)
-    warnings += [w for w in paired.warnings if w not in warnings]
     comparisons = {}
     for key in PAPER_ORDER:
         if key in a.tasks and key in b.tasks:
-            comparison = compare_tasks(a.tasks[key], b.tasks[key])
-            comparison.paired = paired.rows.get(key)
+            try:  # runs on different data are refused here, before any test is run
+                comparison = compare_tasks(a.tasks[key], b.tasks[key])
+            except DifferentDataError as exc:
+                raise DifferentDataError(f"{REGISTRY[key].task_name}: {exc}") from None
             if comparison.tally.units == 0:
                 warnings.append(f"{REGISTRY[key].task_name}: the two runs share no unit ids")
             comparisons[key] = comparison
+    paired = paired_report(run_a, run_b, n_resamples=n_resamples, seed=seed, tasks=list(comparisons))
+    warnings += [w for w in paired.warnings if w not in warnings]
+    for key, comparison in comparisons.items():
+        comparison.paired = paired.rows.get(key)
     if task and not comparisons:
         raise ValueError(f"{get_spec(task).task_name}: not in both runs (with samples); nothing to compare")
     if not comparisons:

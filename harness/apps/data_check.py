@@ -1,4 +1,5 @@
 """`taiyi data check [DIR]` and `taiyi data list`: what a data directory holds, checked against the registry.
+(`taiyi data fetch` fills one: harness/apps/data_fetch.py.)
 
 For every registered set and split: found or missing, the counts the readers produce against the
 registry's verified counts (units, gold items, per-type/label counts where the registry has them),
@@ -22,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.errors import DataFormatError, DataNotFoundError
+from harness.fetch import fetchability
 from harness.loading import compare_counts, load_split, observed_counts, split_files
 from harness.paths import DATA_DIR_ENV, SAMPLES_DIR, resolve_data_dir
 from harness.provenance import check_completeness, file_sha256
@@ -307,8 +309,8 @@ def render(report: DataReport, console: Console) -> None:
 
 def render_list(console: Console) -> None:
     table = Table(title="Registered test sets (taiyi-bench)", title_justify="left")
-    for name in ("task", "set", "lang", "type", "eval split", "unit", "metric", "labels", "folder"):
-        table.add_column(name, overflow="fold")
+    for name in ("task", "set", "lang", "type", "eval split", "unit", "metric", "labels", "folder", "licence", "fetchable"):
+        table.add_column(name, overflow="fold", no_wrap=name in ("task", "fetchable"))
     for spec in iter_specs():
         labels = ", ".join(spec.label_name(label) for label in spec.labels)
         if len(spec.labels) > 6:
@@ -318,7 +320,30 @@ def render_list(console: Console) -> None:
                 labels += f" ({variant.labels[0]}-{variant.labels[-1]} with {spec.variant_option}={value})"
         kind = TASK_TYPE_NAMES[spec.task_type] + (" multi-label" if spec.multi_label else "")
         table.add_row(spec.task_name, spec.display_name, spec.language, kind, spec.eval_split, spec.unit,
-                      "micro-F1" if spec.metric == "f1" else "accuracy", labels, spec.data_subdir)
+                      "micro-F1" if spec.metric == "f1" else "accuracy", labels, spec.data_subdir, spec.license,
+                      fetchability(spec))
+    console.print(table)
+    console.print("`taiyi data fetch --to DIR` gets the fetchable sets (\"unverified\": files with no sha256 in the "
+                  "registry, fetched only with --allow-unverified); `taiyi data list --sources` shows where from.")
+
+
+def render_sources(console: Console) -> None:
+    """Every source `taiyi data fetch` knows: per set and source, the URL, files, licence and
+    which files have a registry sha256 (verified) or not."""
+    table = Table(title="Where `taiyi data fetch` gets each set (sources in the order tried)", title_justify="left")
+    for name in ("set", "source", "url", "files -> folder", "licence", "how"):
+        table.add_column(name, overflow="fold")
+    for spec in iter_specs():
+        for source in spec.sources:
+            files = "\n".join(
+                f"{member} -> {spec.data_subdir}/{name}" + ("" if name in spec.sha256 else " (no sha256)")
+                for member, name in source.files.items()
+            )
+            how = "manual (registration)" if source.manual else (f"{source.archive} archive" if source.archive else "files")
+            table.add_row(spec.display_name, source.name, source.url, files, source.license,
+                          how + (f"; {source.note}" if source.note else ""))
+        if not spec.sources:
+            table.add_row(spec.display_name, "-", spec.source, spec.how_to_get, spec.license, "manual")
     console.print(table)
 
 
@@ -344,13 +369,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    render_list(_console())
+    (render_sources if args.sources else render_list)(_console())
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `taiyi data {check,list}`."""
-    data = subparsers.add_parser("data", help="check a data directory against the registry; list the sets")
+    """Add `taiyi data {check,list,fetch}`."""
+    from harness.apps.data_fetch import add_parser as add_fetch
+
+    data = subparsers.add_parser("data", help="fetch the sets, check a data directory against the registry, list the sets")
     actions = data.add_subparsers(dest="data_command", metavar="ACTION")
     check = actions.add_parser(
         "check",
@@ -362,8 +389,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("--strict", action="store_true", help="exit non-zero when any set is missing too")
     check.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     check.set_defaults(func=_cmd_check)
-    listing = actions.add_parser("list", help="print the registry: name, language, type, split, unit, metric")
+    listing = actions.add_parser("list", help="print the registry: name, language, type, split, unit, metric, licence, fetchable")
+    listing.add_argument("--sources", action="store_true", help="print where `taiyi data fetch` gets each set instead")
     listing.set_defaults(func=_cmd_list)
+    add_fetch(actions)
 
     def _help(args: argparse.Namespace) -> int:
         data.print_help()

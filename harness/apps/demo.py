@@ -41,6 +41,51 @@ FINETUNED_NAME = "taiyi-style-smollm2-135m"
 BERT_NAME = "minilm-l6-bert"
 FINETUNE_RECIPE = "cpu_smollm2_tiny"
 
+# The settings that count something, with the option that sets each and its smallest legal
+# value: one table for the command line's checks (`whole_number_at_least`, at parse time) and
+# for `DemoSettings.check` (settings built in code). 0 units, 0 generated tokens or -3
+# fine-tuning steps would fail after minutes of work, or worse, "finish" an untrained adapter.
+COUNTS: dict[str, tuple[str | None, int]] = {
+    "units": ("--units", 1),
+    "max_gen_toks": ("--max-gen-toks", 1),
+    "finetune_steps": ("--finetune-steps", 1),
+    "finetune_cap": (None, 1),  # no option: DemoSettings.reduced and code set it
+    "bert_steps": ("--bert-steps", 1),
+    "threads": ("--threads", 1),
+}
+
+
+def whole_number_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse `type=` that takes a whole number >= `minimum` and refuses anything else with
+    one line naming the option (argparse adds `argument --units:`)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, not {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, not {value}")
+        return value
+
+    parse.__name__ = f"whole number >= {minimum}"
+    return parse
+
+
+def task_selection(text: str) -> list[str]:
+    """`--tasks`: comma-separated set keys, taiyi_* task names, groups or patterns, checked
+    against the registry now (an unknown name used to fail after the first step had run) and
+    returned as task names, the form every step takes."""
+    from harness.registry import specs_for_selection
+
+    if not text.replace(",", "").strip():  # an empty selection would silently mean all 13
+        raise argparse.ArgumentTypeError(f"expected at least one task name, not {text!r}")
+    try:
+        specs = specs_for_selection([text])
+    except KeyError as exc:  # its message lists the known names
+        raise argparse.ArgumentTypeError(str(exc.args[0]) if exc.args else str(exc)) from None
+    return [spec.task_name for spec in specs]
+
 
 @dataclass
 class DemoSettings:
@@ -66,6 +111,22 @@ class DemoSettings:
     @classmethod
     def reduced(cls, out: Path, tasks: list[str] | None = None) -> DemoSettings:
         return cls(out=out, tasks=tasks, units=1, max_gen_toks=8, finetune_steps=2, finetune_cap=2, bert_steps=2)
+
+    def check(self) -> None:
+        """Refuse settings no step can run with, naming the option (`COUNTS`), before any work;
+        `tasks` becomes task names (`task_selection`). The command line refuses bad values
+        already; this covers settings built in code."""
+        from harness.errors import ConfigError
+
+        for name, (option, minimum) in COUNTS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ConfigError(f"{option or name} must be a whole number >= {minimum}, not {value!r}")
+        if self.tasks is not None:
+            try:
+                self.tasks = task_selection(",".join(self.tasks))
+            except argparse.ArgumentTypeError as exc:
+                raise ConfigError(f"--tasks: {exc}") from None
 
     def fingerprint(self) -> str:
         """Identifies the settings that change results (not where they go, not --fresh)."""
@@ -139,6 +200,8 @@ class Demo:
 
         from harness.apps.console import LM_EVAL_PROGRESS, StepConsole
 
+        self.s.check()
+        self.finetune_config()  # the recipe with the demo's overrides, checked before any step runs
         torch.set_num_threads(self.s.threads)
         os.environ.setdefault("OMP_NUM_THREADS", str(self.s.threads))  # the lm_eval subprocesses
         data_dir = resolve_data_dir(self.s.data_dir)
@@ -230,9 +293,9 @@ class Demo:
         config = find_config(BASE_BASELINE)
         return self._run_llm(config, run_preflight(config))
 
-    def finetune(self) -> dict[str, Any]:
+    def finetune_config(self) -> dict[str, Any]:
+        """The fine-tuning recipe with the demo's settings, validated by the recipe schema."""
         from finetune.config import load_recipe
-        from finetune.train import train
 
         overrides = [
             f"data.cap={self.s.finetune_cap}",
@@ -243,7 +306,12 @@ class Demo:
         data_dir = resolve_data_dir(self.s.data_dir)
         if data_dir:
             overrides.append(f"data.tasks.data_dir={data_dir}")
-        config = load_recipe(FINETUNE_RECIPE, overrides)
+        return load_recipe(FINETUNE_RECIPE, overrides)
+
+    def finetune(self) -> dict[str, Any]:
+        from finetune.train import train
+
+        config = self.finetune_config()
         run_dir = self.out / "finetune" / FINETUNED_NAME  # names the adapter in the leaderboard
         if self.s.fresh:
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -319,12 +387,19 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
     parser.add_argument("--data-dir", default=None, help="real data directory (default $TAIYI_DATA_DIR, else the samples)")
-    parser.add_argument("--units", type=int, default=DemoSettings.units, help="evaluation units per set (default %(default)s)")
-    parser.add_argument("--tasks", default=None, help="comma-separated taiyi_* tasks (default all 13)")
-    parser.add_argument("--max-gen-toks", type=int, default=DemoSettings.max_gen_toks, help="LLM generation budget (default %(default)s)")
-    parser.add_argument("--finetune-steps", type=int, default=DemoSettings.finetune_steps, help="optimizer steps per stage")
-    parser.add_argument("--bert-steps", type=int, default=DemoSettings.bert_steps, help="optimizer steps per BERT head")
-    parser.add_argument("--threads", type=int, default=DemoSettings.threads, help="CPU threads (default %(default)s)")
+
+    def count(name: str) -> Callable[[str], int]:
+        return whole_number_at_least(COUNTS[name][1])
+
+    parser.add_argument("--units", type=count("units"), default=DemoSettings.units, help="evaluation units per set (default %(default)s)")
+    parser.add_argument("--tasks", type=task_selection, default=None,
+                        help="comma-separated taiyi_* tasks, set keys, groups or patterns (default all 13)")
+    parser.add_argument("--max-gen-toks", type=count("max_gen_toks"), default=DemoSettings.max_gen_toks,
+                        help="LLM generation budget (default %(default)s)")
+    parser.add_argument("--finetune-steps", type=count("finetune_steps"), default=DemoSettings.finetune_steps,
+                        help="optimizer steps per stage")
+    parser.add_argument("--bert-steps", type=count("bert_steps"), default=DemoSettings.bert_steps, help="optimizer steps per BERT head")
+    parser.add_argument("--threads", type=count("threads"), default=DemoSettings.threads, help="CPU threads (default %(default)s)")
     parser.add_argument("--fresh", action="store_true", help="redo every step instead of reusing finished ones")
     parser.add_argument("--skip-missing", action="store_true",
                         help="with --data-dir: run the sets that are there, record the others as skipped (default: stop)")
@@ -335,15 +410,15 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     settings = DemoSettings(
         out=args.out, data_dir=args.data_dir, units=args.units,
-        tasks=[t.strip() for t in args.tasks.split(",")] if args.tasks else None,
+        tasks=args.tasks,  # already task names (task_selection)
         max_gen_toks=args.max_gen_toks, finetune_steps=args.finetune_steps, bert_steps=args.bert_steps,
         threads=args.threads, fresh=args.fresh, skip_missing=args.skip_missing,
     )
-    from harness.errors import DataNotFoundError
+    from harness.errors import ConfigError, DataNotFoundError
 
     try:
         Demo(settings).run()
-    except DataNotFoundError as exc:
+    except (ConfigError, DataNotFoundError) as exc:
         print(f"taiyi demo: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -16,10 +16,12 @@ Five parts, run in this order by default (the most valuable rows first on a busy
   compare   base vs fine-tuned: paired bootstrap test per set and overall -> comparison.json.
 
 Every run is one subprocess (`taiyi baseline ...`, `taiyi finetune`, `lm_eval run`), so what this
-command does is what a user can type. It resumes: a set whose results file exists under
-`<out>/<part>/<set>/` is skipped, and the fine-tuning continues from its last checkpoint. Each
-step's wall time is printed and kept in `<out>/timings.json`; `<out>/plan.json` records the sets
-shown as "no train split" (never as zero).
+command does is what a user can type. It resumes: a set whose results file under
+`<out>/<part>/<set>/` has its samples file, agreeing with it, is skipped (a results file alone, left
+by a run killed between lm-eval's two writes, is said, moved aside as `*.incomplete` and run
+again), and the fine-tuning continues from its last checkpoint. The comparison names every set it
+could not compare, and why. Each step's wall time is printed and kept in `<out>/timings.json`;
+`<out>/plan.json` records the sets shown as "no train split" (never as zero).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -84,12 +87,35 @@ def _taiyi(*args: str) -> list[str]:
 SAMPLES_LIMIT = 1_000_000  # bytes: larger samples files are not committed (a full NER test split: 11 MB)
 
 
+def keep_predicted_spans(samples: Path) -> Path | None:
+    """Beside a span model's samples file, `predicted_spans_<task>_<date>.jsonl`: each unit's doc id
+    and predicted (type, start, end) spans, the part of a large samples file that the
+    occurrence-level strict F1 needs (kept when the samples are not committed). None: no spans."""
+    from harness.atomic_files import atomic_write_text
+    from harness.results_io import iter_jsonl
+
+    def refuse(number: int, why: str) -> None:
+        raise ValueError(f"{samples}, line {number}: {why}")
+
+    lines = []
+    for number, row in iter_jsonl(samples, refuse):
+        spans = (row.get("prediction") or {}).get("spans") if isinstance(row, dict) else None
+        if spans is None:
+            return None
+        lines.append(json.dumps({"doc_id": row.get("doc_id", number - 1), "spans": spans}, ensure_ascii=False))
+    target = samples.with_name(samples.name.replace("samples_", "predicted_spans_", 1))
+    atomic_write_text(target, "\n".join(lines) + "\n")
+    return target
+
+
 def park_large_samples(out: Path, work: Path) -> list[Path]:
     """Move samples files over SAMPLES_LIMIT from <out> to <work>/samples/ (same relative path):
-    the results file stays and says what was scored; the per-unit file is kept, uncommitted."""
+    the results file stays and says what was scored; the per-unit file is kept, uncommitted, and a
+    span model's predicted spans stay beside the results (`keep_predicted_spans`)."""
     moved = []
     for samples in sorted(out.glob("**/samples_*.jsonl")):
         if samples.stat().st_size > SAMPLES_LIMIT:
+            keep_predicted_spans(samples)
             target = work / "samples" / samples.relative_to(out)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(samples), target)
@@ -99,8 +125,75 @@ def park_large_samples(out: Path, work: Path) -> list[Path]:
     return moved
 
 
-def _done(folder: Path) -> bool:
-    return any(folder.glob("**/results_*.json"))
+@dataclass
+class SetState:
+    """Whether one set of one part is finished: its newest results file and, when it is not
+    finished (or finished with a caveat), why."""
+
+    results: Path | None
+    problem: str | None = None  # why the set must run again; None: done
+    note: str | None = None  # done, but worth saying (samples parked or not kept)
+
+    @property
+    def done(self) -> bool:
+        return self.results is not None and self.problem is None
+
+
+def set_state(folder: Path, out: Path, work: Path | None = None, *, samples_written_first: bool = False) -> SetState:
+    """Is the set whose runs live in `folder` (below `out`) finished?
+
+    Only when its newest results file has, for every task in it, a samples file that agrees with
+    it (`harness.results_io.samples_problem`): beside it, or moved to `<work>/samples/` by
+    `park_large_samples`. lm-eval writes the results file first and the samples second, so a run
+    killed between the two leaves a results file alone, which once counted as done forever (and
+    the comparison then dropped the set). `samples_written_first`: the writer (the BERT baselines'
+    `write_run_files`) writes the samples first, so a results file alone means its samples were
+    parked or not kept, not an interrupted run: done, with a note.
+    """
+    from harness.results_io import read_results, samples_beside, samples_file, samples_problem
+
+    found = _latest(folder, "results_*.json")
+    if found is None:
+        return SetState(None, "not run")
+    try:
+        data = read_results(found)
+    except (OSError, ValueError) as exc:
+        return SetState(found, f"{found}: unreadable ({exc})")
+    tasks = [task for task in (data.get("results") or {}) if str(task).startswith("taiyi_")]
+    if not tasks:
+        return SetState(found, f"{found}: no taiyi_* result in it")
+    for task in tasks:
+        samples = samples_beside(found, task)
+        if samples is None and work is not None and found.is_relative_to(out):
+            parked = work / "samples" / samples_file(found.parent, task, found.stem.removeprefix("results_")).relative_to(out)
+            samples = parked if parked.is_file() else None
+        if samples is None:
+            if samples_written_first:
+                return SetState(found, note=f"{found.name}: its samples file is not here (parked under --work, or not kept)")
+            return SetState(found, f"{found}: no samples file for {task} beside it (lm-eval writes the results "
+                                   "first and the samples second: the run was interrupted between the two)")
+        problem = samples_problem(found, data, task, samples)
+        if problem:
+            return SetState(found, problem)
+    return SetState(found)
+
+
+def _ready(state: SetState, label: str, *, dry_run: bool) -> bool:
+    """True when the set is done (said, and skipped); else says loudly why it runs again and moves
+    the unfinished results file (and its samples) aside, so that nothing reads it as a result."""
+    if state.done:
+        print(f"[reference] {label}: done before, skipped" + (f" ({state.note})" if state.note else ""), flush=True)
+        return True
+    if state.results is None:
+        return False
+    print(f"[reference] {label}: NOT FINISHED, running it again: {state.problem}", flush=True)
+    if not dry_run:
+        date_id = state.results.stem.removeprefix("results_")
+        for stale in [state.results, *state.results.parent.glob(f"samples_*_{date_id}.jsonl")]:
+            aside = stale.with_name(stale.name + ".incomplete")
+            stale.replace(aside)
+            print(f"[reference] {label}: moved {stale} to {aside.name}", flush=True)
+    return False
 
 
 class Steps:
@@ -183,8 +276,7 @@ def run_minilm(steps: Steps, out: Path, work: Path, data_dir: Path, wanted: Sequ
             print(f"[reference] minilm {key}: {plan.get(key)}", flush=True)
             continue
         results = out / "minilm" / key
-        if _done(results):
-            print(f"[reference] minilm {key}: done before, skipped", flush=True)
+        if _ready(set_state(results, out, work, samples_written_first=True), f"minilm {key}", dry_run=steps.dry_run):
             continue
         options = [f"--{k}={v}" for k, v in {**MINILM_COMMON, **MINILM_PLAN[key]}.items()]
         steps.run(f"minilm {key}", _taiyi(
@@ -210,8 +302,7 @@ def _llm_sets(data_dir: Path, wanted: Sequence[str] | None) -> list[str]:
 def run_base(steps: Steps, out: Path, data_dir: Path, wanted: Sequence[str] | None, batch_size: int) -> None:
     for key in _llm_sets(data_dir, wanted):
         results = out / "smollm2-base" / key
-        if _done(results):
-            print(f"[reference] base {key}: done before, skipped", flush=True)
+        if _ready(set_state(results, out), f"base {key}", dry_run=steps.dry_run):
             continue
         steps.run(f"base {key}", _taiyi(
             "baseline", "run", LLM_CONFIG, "--tasks", key, "--limit", str(SLICE), "--batch-size", str(batch_size),
@@ -275,8 +366,7 @@ def run_tuned(steps: Steps, out: Path, work: Path, data_dir: Path, wanted: Seque
         raise ConfigError(f"no fine-tuned adapter in {adapter_dir(work)}: run the finetune part first")
     for key in _llm_sets(data_dir, wanted):
         results = out / "smollm2-ft" / key
-        if _done(results):
-            print(f"[reference] tuned {key}: done before, skipped", flush=True)
+        if _ready(set_state(results, out), f"tuned {key}", dry_run=steps.dry_run):
             continue
         steps.run(f"tuned {key}", tuned_command(work, key, results, data_dir, batch_size), _env())
 
@@ -289,17 +379,21 @@ def _latest(folder: Path, pattern: str) -> Path | None:
     return found[-1] if found else None
 
 
-def slice_units(out: Path, part: str, key: str) -> tuple[Any, dict[str, Any]] | None:
-    """The per-unit headline values of one slice run and its results block, or None if absent."""
+def slice_units(out: Path, part: str, key: str, why: list[str] | None = None) -> tuple[Any, dict[str, Any]] | None:
+    """The per-unit headline values of one slice run and its results block; None (and the reason
+    added to `why`) when the set has no finished run: no results file, or no samples file that
+    agrees with it (`set_state`)."""
     from harness.apps.leaderboard.bootstrap import read_units
     from harness.registry import get_spec
+    from harness.results_io import samples_beside
     from harness.scoring import headline_metric_name
 
     spec = get_spec(key)
-    folder = out / part / key
-    samples = _latest(folder, f"samples_{spec.task_name}_*.jsonl")
-    results = _latest(folder, "results_*.json")
-    if samples is None or results is None:
+    state = set_state(out / part / key, out)
+    results = state.results
+    samples = samples_beside(results, spec.task_name) if results is not None else None
+    if not state.done or results is None or samples is None:
+        (why if why is not None else []).append(state.problem or f"no samples file for {spec.task_name}")
         return None
     metric = headline_metric_name(spec)
     units = read_units(samples, metric, "f1" if "f1" in metric else "acc")
@@ -323,10 +417,15 @@ def compare(out: Path, *, n_resamples: int = 10_000, seed: int = 0) -> dict[str,
     from harness.registry import get_spec
 
     rows: dict[str, Any] = {}
+    missing: dict[str, str] = {}  # set -> why it is not compared: never dropped without a word
     pairs = []
     for index, key in enumerate(LLM_ORDER):
-        base, tuned = slice_units(out, "smollm2-base", key), slice_units(out, "smollm2-ft", key)
+        why_base: list[str] = []
+        why_tuned: list[str] = []
+        base, tuned = slice_units(out, "smollm2-base", key, why_base), slice_units(out, "smollm2-ft", key, why_tuned)
         if base is None or tuned is None:
+            missing[key] = "; ".join(f"{part}: {reason}" for part, reasons in (("base", why_base), ("fine-tuned", why_tuned))
+                                     for reason in reasons)
             continue
         (ub, block_b), (ut, block_t) = base, tuned
         result = paired_bootstrap(ut, ub, n_resamples, seed=np.random.SeedSequence([seed, index]))
@@ -358,15 +457,17 @@ def compare(out: Path, *, n_resamples: int = 10_000, seed: int = 0) -> dict[str,
             "tuned_mean": round(100 * float(np.mean([point_estimate(ut) for ut, _ in pairs])), 1),
         }
     return {"test": "paired bootstrap, two-sided, fine-tuned minus base", "resamples": n_resamples, "seed": seed,
-            "per_set": rows, "overall_macro": overall}
+            "per_set": rows, "overall_macro": overall, "missing_sets": missing}
 
 
 def minilm_table(out: Path) -> list[dict[str, Any]]:
-    """Per set: MiniLM's headline score on the full split (or why there is none) beside the
-    Taiyi paper's SOTA column (results/published, Table A)."""
+    """Per set: MiniLM on the full split (or why there is none) beside the Taiyi paper's SOTA
+    column (results/published, Table A), by the SOTA cell's own rule: seqeval-style strict spans
+    on the NER sets, abstract-level micro-F1 on HoC (`harness.scoring.metric_for_rule`). Where
+    MiniLM has no metric of that rule the row says so instead of a number."""
     from harness.apps.leaderboard.published import load_published
     from harness.registry import PAPER_ORDER, get_spec
-    from harness.scoring import headline_metric_name
+    from harness.scoring import RULES, headline_metric_name, metric_for_rule
 
     table = load_published()["A"]
     sota = table.values("sota")
@@ -376,18 +477,29 @@ def minilm_table(out: Path) -> list[dict[str, Any]]:
     rows = []
     for key in PAPER_ORDER:
         spec = get_spec(key)
+        rule = table.rule("sota", key) if key in sota else None
+        metric = metric_for_rule(spec, rule) if rule else headline_metric_name(spec)
         results = _latest(out / "minilm" / key, "results_*.json")
         value, note = None, plan.get(key, "not run")
         note = "not finished" if note == "run" else note
         if results is not None:
             block = json.loads(results.read_text(encoding="utf-8"))["results"][spec.task_name]
-            value, note = round(100 * block[f"{headline_metric_name(spec)},none"], 1), "full split"
-        rows.append({"set": spec.display_name, "minilm": value, "note": note, "sota": sota.get(key), "sota_model": models.get(key)})
+            found = block.get(f"{metric},none") if metric else None
+            if isinstance(found, (int, float)):
+                value, note = round(100 * found, 1), "full split"
+            else:
+                note = f"full split, no metric by the SOTA's rule ({rule})"
+        rows.append({
+            "set": spec.display_name, "minilm": value, "metric": metric, "rule": rule,
+            "rule_text": RULES.get(rule, "") if rule else "", "headline": headline_metric_name(spec),
+            "note": note, "sota": sota.get(key), "sota_model": models.get(key),
+        })
     return rows
 
 
 def run_compare(steps: Steps, out: Path) -> None:
     from harness.atomic_files import atomic_write_text
+    from harness.registry import get_spec
 
     if steps.dry_run:
         print("[reference] compare: paired bootstrap per set and overall -> comparison.json", flush=True)
@@ -395,13 +507,19 @@ def run_compare(steps: Steps, out: Path) -> None:
     started = time.perf_counter()
     for row in minilm_table(out):  # printed first: the part's own output, also kept in comparison.json
         shown = f"{row['minilm']:5.1f}" if row["minilm"] is not None else f"  -   ({row['note']})"
-        print(f"[reference] MiniLM {row['set']:>14}: {shown}   SOTA {row['sota']} ({row['sota_model']})", flush=True)
+        by = f"  [{row['metric']}, the SOTA's rule]" if row["metric"] and row["metric"] != row["headline"] else ""
+        print(f"[reference] MiniLM {row['set']:>14}: {shown}   SOTA {row['sota']} ({row['sota_model']}){by}", flush=True)
     report = compare(out)
     report["minilm_vs_sota"] = minilm_table(out)
     atomic_write_text(out / "comparison.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     for row in report["per_set"].values():
         print(f"[reference] {row['set']:>14}: base {row['base']:5.1f}  tuned {row['tuned']:5.1f}  "
               f"delta {row['delta']:+5.1f}  p={row['p_value']:.4f}  parse_fail {row['parse_fail_base']} -> {row['parse_fail_tuned']}")
+    if report["missing_sets"]:
+        names = ", ".join(get_spec(key).display_name for key in report["missing_sets"])
+        print(f"[reference] compare: {len(report['missing_sets'])} of {len(LLM_ORDER)} sets NOT COMPARED ({names}):", flush=True)
+        for key, reason in report["missing_sets"].items():
+            print(f"[reference]   {get_spec(key).display_name}: {reason}", flush=True)
     if report["overall_macro"]:
         o = report["overall_macro"]
         print(f"[reference] overall (macro, {o['sets']} sets): {o['base_mean']} -> {o['tuned_mean']}, p={o['p_value']}")

@@ -160,21 +160,31 @@ def _subset_table(table, keys: Sequence[str]):
 
 def _headline(page: _Page, table, keys: Sequence[str]) -> None:
     from harness.apps.leaderboard.plot import plot_bytes
-    from harness.apps.leaderboard.table import average_text, cell_text, iter_average_rows, row_label
+    from harness.apps.leaderboard.rules import legend, short_name
+    from harness.apps.leaderboard.table import average_cell_text, iter_average_rows, row_cell_text, row_label
 
-    columns = [c for c in table.columns if c.kind == "run"]
+    # Runs, and any published column the table carries: each published cell stands only in the row
+    # of the rule it was computed by, beside the runs' metric by that rule (the Rule column says which).
+    columns = [c for c in table.columns if c.kind in ("run", "published")]
+    rows = [row for row in table.rule_rows() if row.key in keys]
     page.add('<section id="headline"><h2>Headline</h2>',
              f'<p class="muted">{esc(table.caption)} Brackets: 95% bootstrap intervals over units.</p>',
-             '<table id="headline-table"><thead><tr><th>Set</th>'
+             '<table id="headline-table"><thead><tr><th>Set</th><th>Rule</th>'
              + "".join(f'<th class="num">{esc(c.display_header)}</th>' for c in columns) + "</tr></thead><tbody>")
-    for key in keys:
-        cells = "".join(f'<td class="num" data-run="{esc(c.display_header)}">{esc(cell_text(c, key))}</td>' for c in columns)
-        page.add(f'<tr data-set="{esc(key)}"><td>{esc(row_label(REGISTRY[key]))}</td>{cells}</tr>')
+    for row in rows:
+        cells = "".join(f'<td class="num" data-{"run" if c.kind == "run" else "published"}="{esc(c.display_header)}">'
+                        f"{esc(row_cell_text(c, row))}</td>" for c in columns)
+        label = row_label(REGISTRY[row.key]) if row.first else ""
+        rule = f'<td class="muted" title="{esc(row.rule or "")}">{esc(short_name(row.rule))}</td>'
+        page.add(f'<tr data-set="{esc(row.key)}" data-rule="{esc(row.rule or "")}"><td>{esc(label)}</td>{rule}{cells}</tr>')
     for _, label, group in iter_average_rows():
         if any(c.averages()[group] is not None for c in columns):
-            cells = "".join(f'<td class="num">{esc(average_text(c, group))}</td>' for c in columns)
-            page.add(f'<tr class="avg" data-average="{esc(group)}"><td>{esc(label)}</td>{cells}</tr>')
+            cells = "".join(f'<td class="num">{esc(average_cell_text(table, c, group))}</td>' for c in columns)
+            page.add(f'<tr class="avg" data-average="{esc(group)}"><td>{esc(label)}</td><td></td>{cells}</tr>')
     page.add("</tbody></table>")
+    shown = list(dict.fromkeys(row.rule for row in rows if row.rule))
+    page.add('<p class="muted">Rules:</p><ul class="muted">' + "".join(f"<li>{esc(line)}</li>" for line in legend(shown))
+             + "</ul>")
     svg = plot_bytes(_subset_table(table, keys), "svg")
     page.add(f'<img class="plot" alt="Bar plot of the headline table" src="data:image/svg+xml;base64,{base64.b64encode(svg).decode()}">')
     if table.notes:

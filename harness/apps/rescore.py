@@ -10,7 +10,9 @@ and records the new version with a `rescored` entry (from which version, at whic
 units moved). The generating commit and everything else in the provenance stay as they were.
 
 Both files are rewritten atomically, samples first: an interruption leaves a run that the next
-`taiyi rescore` completes. `--check` changes nothing and exits 1 when some run is not scored
+`taiyi rescore` completes. A samples file that is not the run's own (fewer or more units than the
+results file counts, a unit twice, other hashes than lm-eval recorded) is refused, naming it.
+`--check` changes nothing and exits 1 when some run is not scored
 under the current rules (for CI over committed runs). Runs without a samples file, and
 discriminative runs (their samples hold predictions, not outputs to parse), are listed and left
 alone.
@@ -27,8 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from harness.registry import REGISTRY, DatasetSpec
-from harness.results_io import find_results_files, iter_jsonl, read_results, samples_beside, write_run_files
-from harness.scoring import AGGREGATIONS, SCORING_RULES_VERSION, headline_metric_name
+from harness.results_io import (
+    find_results_files,
+    iter_jsonl,
+    read_results,
+    samples_beside,
+    samples_problem,
+    write_run_files,
+)
+from harness.scoring import SCORING_RULES_VERSION, aggregation_of, headline_metric_name, mean, metric_of
 from harness.verdicts import ANALYSIS_AGGREGATIONS
 
 _BY_TASK = {spec.task_name: spec for spec in REGISTRY.values()}
@@ -48,19 +57,18 @@ class TaskRescore:
     headline_after: float | None = None
 
 
-def aggregation_of(spec: DatasetSpec, metric: str):
-    """lm-eval's aggregation for a per-unit value of this set (as the task YAMLs name it)."""
-    if metric == "score":
-        metric = headline_metric_name(spec)
-    if metric in AGGREGATIONS:
-        return AGGREGATIONS[metric]
+def _is_mean(spec: DatasetSpec, metric: str) -> bool:
+    return metric not in ANALYSIS_AGGREGATIONS and _aggregation(spec, metric) is mean
+
+
+def _aggregation(spec: DatasetSpec, metric: str):
+    """lm-eval's aggregation for a per-unit value of this set (as the task templates name it)."""
     if metric in ANALYSIS_AGGREGATIONS:
         return ANALYSIS_AGGREGATIONS[metric]
-    raise ValueError(f"{spec.task_name}: no aggregation known for the per-unit value {metric!r}")
-
-
-def _is_mean(spec: DatasetSpec, metric: str) -> bool:
-    return aggregation_of(spec, metric) is AGGREGATIONS["acc"]
+    try:
+        return aggregation_of(spec, metric)
+    except KeyError:
+        raise ValueError(f"{spec.task_name}: no aggregation known for the per-unit value {metric!r}") from None
 
 
 def _refuse(samples: Path):
@@ -97,10 +105,15 @@ def _rescore_rows(spec: DatasetSpec, rows: Sequence[dict[str, Any]], samples: Pa
             now = process_results(row["doc"], _generated_texts(row) or [""], spec)
         except (KeyError, TypeError, ValueError) as exc:  # a doc that is not one of our units
             raise ValueError(f"{samples}, sample {number}: its doc cannot be read as a {spec.task_name} unit ({exc})") from None
-        names = [name for name in row["metrics"] if name in now]
-        if any(row.get(name) != now[name] for name in names):
+        # The current metric list: a metric added to the table since the run is computed, one
+        # dropped is removed, so the rescored file is what a fresh run would log.
+        if list(row["metrics"]) != list(now) or any(row.get(name) != value for name, value in now.items()):
             changed += 1
-        row.update({name: now[name] for name in names})
+        for name in row["metrics"]:
+            if name not in now:
+                row.pop(name, None)
+        row.update(now)
+        row["metrics"] = list(now)
     return changed
 
 
@@ -110,13 +123,36 @@ def _aggregate_into(block: dict[str, Any], spec: DatasetSpec, rows: Sequence[dic
     for metric in rows[0]["metrics"]:
         values = [row.get(metric) for row in rows]
         try:
-            block[f"{metric},{filter_name}"] = aggregation_of(spec, metric)(values)
+            block[f"{metric},{filter_name}"] = _aggregation(spec, metric)(values)
         except (TypeError, ValueError, KeyError) as exc:
             raise ValueError(f"{samples}: the per-unit values of {metric!r} cannot be aggregated ({exc})") from None
         stderr_key = f"{metric}_stderr,{filter_name}"
-        if stderr_key in block and _is_mean(spec, metric):
+        if _is_mean(spec, metric):
             stderr = mean_stderr(values) if len(values) > 1 else "N/A"
             block[stderr_key] = stderr if isinstance(stderr, str) or math.isfinite(stderr) else "N/A"
+        else:
+            block[stderr_key] = "N/A"
+    for key in [k for k in block if "," in k]:  # metrics the current table no longer has
+        name = key.split(",", 1)[0].removesuffix("_stderr")
+        if name not in rows[0]["metrics"]:
+            del block[key]
+
+
+def _record_metric_list(data: dict[str, Any], config: Any, task: str, spec: DatasetSpec, names: Sequence[str]) -> None:
+    """The results file's metric list and higher_is_better as a fresh run would record them."""
+    import inspect
+
+    from harness.lmeval.tasks import analysis_higher_is_better
+
+    analysis = analysis_higher_is_better(spec)
+    better = {name: analysis[name] if name in analysis else metric_of(spec, name).higher_is_better for name in names}
+    if isinstance(config, dict):
+        config["metric_list"] = [
+            {"metric": name, "aggregation": inspect.getsource(_aggregation(spec, name)), "higher_is_better": better[name]}
+            for name in names if name not in analysis
+        ]
+    if isinstance(data.get("higher_is_better"), dict):
+        data["higher_is_better"][task] = better
 
 
 def rescore_results_file(results_path: Path, *, check: bool = False, commit: str | None = None) -> list[TaskRescore]:
@@ -144,6 +180,11 @@ def rescore_results_file(results_path: Path, *, check: bool = False, commit: str
             outcome.status = "no samples" if before != SCORING_RULES_VERSION else "current"
             continue
         rows = _read_rows(samples)
+        # A samples file cut at a line or with lines twice rescored to 100.0 from 1 unit of 5 while
+        # n-samples still said 5: rescoring trusts the samples only where they are the run's own.
+        problem = samples_problem(results_path, data, task, samples)
+        if problem:
+            raise ValueError(f"{problem}; nothing rescored (rerun {task}, or restore its samples file)")
         if any(_generated_texts(row) is None for row in rows):
             outcome.status = "discriminative"
             continue
@@ -155,6 +196,7 @@ def rescore_results_file(results_path: Path, *, check: bool = False, commit: str
             outcome.headline_after = outcome.headline_before
             continue
         _aggregate_into(block, spec, rows, filter_name, samples)
+        _record_metric_list(data, config, task, spec, rows[0]["metrics"])
         outcome.status, outcome.headline_after = "rescored", block.get(headline_key)
         provenance["scoring_rules_version"] = SCORING_RULES_VERSION
         metadata["rescored"] = {

@@ -17,6 +17,11 @@ How each format reaches the model:
     stop sequences, no BOS added (training adds none). --apply_chat_template is refused.
     The wrapped prompt is what the samples log shows.
 
+Before the backend loads anything, `pretrained=` (and `peft=`/`delta=` for taiyi-hf) must name a
+local folder or a Hugging Face id that can be fetched (offline: one in the local cache); anything
+else is one line naming it. `--use_cache` is refused in the eod formats: lm-eval's cache looks a
+request up before this wrapper wraps it (`harness.lmeval.preflight.check_cache`).
+
 `harness.lmeval.plugin` registers both names when lm-eval's registry is imported, so the
 literal `lm_eval` command needs no extra flag. A format mismatch raises `PromptFormatError`;
 under the `lm_eval` command it is printed as one line, without a traceback.
@@ -34,6 +39,7 @@ from harness import prompt_formats
 from harness.errors import ConfigError
 from harness.integrity import check_adapter
 from harness.lmeval.errors import install_excepthook
+from harness.lmeval.preflight import cache_refusal, check_model_location
 
 
 class PromptFormatError(ConfigError):
@@ -96,6 +102,14 @@ class PromptFormatMixin:
             )
         self._eod_id, self._eod_text = eod_id, text
         self.add_bos_token = False  # read by the backends' tokenisation: no BOS before <eod>
+
+    def set_cache_hook(self, cache_hook: Any) -> None:
+        # lm-eval's CachingLM (--use_cache) hands the model its database here. It looks requests
+        # up before this wrapper adds <eod>, so an eod run would be served other formats' answers
+        # (harness.lmeval.preflight.check_cache refuses the same earlier, from the command line).
+        if getattr(cache_hook, "dbdict", None) is not None and getattr(self, "_eod_format", False):
+            raise PromptFormatError(cache_refusal(self._prompt_format))
+        super().set_cache_hook(cache_hook)  # type: ignore[misc]
 
     @property
     def prompt_format(self) -> str:
@@ -167,16 +181,30 @@ class TaiyiHFLM(PromptFormatMixin, HFLM):
 
     def __init__(self, *args: Any, prompt_format: str | None = None, eod_token: str | None = None, **kwargs: Any):
         self._configure_prompt_format(prompt_format, eod_token, kwargs)
-        _check_local_adapter(kwargs.get("peft"))
+        _check_model_folders(kwargs)
         super().__init__(*args, **kwargs)
         self._bind_tokenizer(self.tokenizer)
 
 
-def _check_local_adapter(peft: Any) -> None:
-    """A local adapter folder (`peft=`) is evaluated only when complete (`harness.integrity`): an
-    interrupted fine-tuning stage or a truncated file stops here, in one line, before any load."""
+def _check_model_folders(kwargs: dict[str, Any]) -> None:
+    """pretrained=, peft= and delta= name something loadable, before the backend loads anything:
+    a mistyped path would otherwise end in a Hub traceback (`preflight.check_model_location`)."""
+    revision = kwargs.get("revision") if isinstance(kwargs.get("revision"), str) else None
+    gguf_file, subfolder = kwargs.get("gguf_file"), kwargs.get("subfolder")
+    # What the backend reads first: the GGUF file when one is named, else config.json, both
+    # under `subfolder` when one is given.
+    marker = gguf_file if isinstance(gguf_file, str) and gguf_file else "config.json"
+    if isinstance(subfolder, str) and subfolder:
+        marker = f"{subfolder.strip('/')}/{marker}"
+    check_model_location("pretrained", kwargs.get("pretrained"), marker, revision=revision)
+    peft = kwargs.get("peft")
     if isinstance(peft, str) and Path(peft).expanduser().exists():
+        # A local adapter is evaluated only when complete (`harness.integrity`): an interrupted
+        # fine-tuning stage or a truncated file stops here, in one line, before any load.
         check_adapter(Path(peft).expanduser(), f"peft={peft}")
+    else:
+        check_model_location("peft", peft, "adapter_config.json")
+    check_model_location("delta", kwargs.get("delta"), "config.json")  # a delta is a whole model's weights
 
 
 def _vllm_class() -> type:
@@ -192,6 +220,8 @@ def _vllm_class() -> type:
 
         def __init__(self, *args: Any, prompt_format: str | None = None, eod_token: str | None = None, **kwargs: Any):
             self._configure_prompt_format(prompt_format, eod_token, kwargs)
+            revision = kwargs.get("revision") if isinstance(kwargs.get("revision"), str) else None
+            check_model_location("pretrained", kwargs.get("pretrained"), "config.json", revision=revision)
             super().__init__(*args, **kwargs)
             self._bind_tokenizer(self.tokenizer)
 

@@ -12,9 +12,15 @@ The same hook registers this project's lm-eval model types (`taiyi-hf`, `taiyi-v
 vllm backends plus a `prompt_format` model_arg, see `harness.lmeval.models`) when a process
 imports `lm_eval.api.registry`: as lazy entries, so nothing heavy is imported until one is used.
 
-Both patches are guarded by a version check: on an lm-eval outside the tested range they do not
+And when a process imports `lm_eval.evaluator`, the hook wraps `simple_evaluate` so that a run
+selecting taiyi_* tasks is checked before its model loads (`harness.lmeval.preflight.check_run`:
+unknown --metadata keys, the data directory, --use_cache with an eod prompt format). lm-eval
+builds the model before the tasks, and merges the model args into every task's metadata, so no
+task-side hook can do either in time.
+
+All patches are guarded by a version check: on an lm-eval outside the tested range they do not
 patch and warn once, telling the user to pass `--include_path` (tasks) or to use `--model hf`
-(prompt formats) instead.
+(prompt formats) instead; the run is then checked only by the tasks, once the model is loaded.
 """
 
 from __future__ import annotations
@@ -25,11 +31,13 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 TESTED_LM_EVAL = ((0, 4, 13), (0, 5, 0))  # [min, max)
 DISABLE_ENV = "TAIYI_NO_LM_EVAL_HOOK"
 _TARGET_MODULE = "lm_eval.tasks"
 _REGISTRY_MODULE = "lm_eval.api.registry"
+_EVALUATOR_MODULE = "lm_eval.evaluator"
 # Model type -> "module:class", materialised by lm-eval's registry on first use.
 PROMPT_FORMAT_MODELS = {
     "taiyi-hf": "harness.lmeval.models:TaiyiHFLM",
@@ -57,14 +65,19 @@ def lm_eval_version_supported(version: str) -> bool:
     return low <= _version_tuple(version) < high
 
 
-def patch_task_manager(tasks_module) -> bool:
-    """Wrap `tasks_module.TaskManager.__init__` to include our tasks. Returns True if patched."""
+def installed_lm_eval_version() -> str:
+    """The installed lm-eval's version, "unknown" when its metadata is missing."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        installed = version("lm_eval")
+        return version("lm_eval")
     except PackageNotFoundError:
-        installed = "unknown"
+        return "unknown"
+
+
+def patch_task_manager(tasks_module) -> bool:
+    """Wrap `tasks_module.TaskManager.__init__` to include our tasks. Returns True if patched."""
+    installed = installed_lm_eval_version()
     manager_cls = getattr(tasks_module, "TaskManager", None)
     if manager_cls is None or getattr(manager_cls, "_taiyi_bench_patched", False):
         return False
@@ -95,15 +108,10 @@ def patch_task_manager(tasks_module) -> bool:
 def patch_model_registry(registry_module) -> bool:
     """Register `taiyi-hf` / `taiyi-vllm` as lazy entries of lm-eval's model registry.
     Returns True if registered now."""
-    from importlib.metadata import PackageNotFoundError, version
-
     registry = getattr(registry_module, "model_registry", None)
     if registry is None or all(name in registry for name in PROMPT_FORMAT_MODELS):
         return False
-    try:
-        installed = version("lm_eval")
-    except PackageNotFoundError:
-        installed = "unknown"
+    installed = installed_lm_eval_version()
     if installed == "unknown" or not lm_eval_version_supported(installed):
         warnings.warn(
             f"taiyi-bench: lm-eval {installed} is outside the tested range; the model types "
@@ -122,7 +130,43 @@ def patch_model_registry(registry_module) -> bool:
     return True
 
 
-_PATCHES = {_TARGET_MODULE: patch_task_manager, _REGISTRY_MODULE: patch_model_registry}
+def patch_evaluator(evaluator_module: Any) -> bool:
+    """Wrap `evaluator_module.simple_evaluate` so that `harness.lmeval.preflight.check_run` sees
+    its arguments before the model is built. Returns True if patched now."""
+    import functools
+    import inspect
+    import logging
+    original = getattr(evaluator_module, "simple_evaluate", None)
+    if original is None or getattr(original, "_taiyi_bench_patched", False):
+        return False
+    installed = installed_lm_eval_version()
+    if installed == "unknown" or not lm_eval_version_supported(installed):
+        return False  # the task-manager patch has warned already; the tasks still check at load time
+    signature = inspect.signature(original)
+
+    @functools.wraps(original)
+    def simple_evaluate(*args: Any, **kwargs: Any) -> Any:
+        from harness.lmeval.errors import USER_ERRORS
+        from harness.lmeval.preflight import check_run
+
+        try:
+            arguments = signature.bind(*args, **kwargs).arguments
+        except TypeError:  # a call lm-eval itself refuses: its message, not ours
+            return original(*args, **kwargs)
+        try:
+            check_run(arguments)
+        except USER_ERRORS:
+            raise
+        except Exception as exc:  # a bug in an early check must not stop a run the tasks check anyway
+            logging.getLogger("taiyi-bench").warning("taiyi-bench: the pre-run checks failed (%r); the run goes on", exc)
+        return original(*args, **kwargs)
+
+    simple_evaluate._taiyi_bench_patched = True
+    evaluator_module.simple_evaluate = simple_evaluate
+    return True
+
+
+_PATCHES = {_TARGET_MODULE: patch_task_manager, _REGISTRY_MODULE: patch_model_registry, _EVALUATOR_MODULE: patch_evaluator}
 
 
 class _PatchAfterImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):

@@ -21,8 +21,9 @@ from typing import Any
 import datasets
 
 from harness import provenance
-from harness.errors import DataFormatError, DataNotFoundError
+from harness.errors import DataNotFoundError
 from harness.lmeval.errors import install_excepthook
+from harness.lmeval.preflight import data_dir_value, require_units
 from harness.loading import LoadedSplit, load_split
 from harness.parsers import parse_output
 from harness.prompts import render_answer, render_prompt
@@ -66,16 +67,19 @@ class TaiyiDatasetDict(datasets.DatasetDict):
     pool: LoadedSplit | None = None  # the few-shot pool, None when there is none
 
 
-def load_task_dataset(taiyi_set: str, data_dir: str | None = None, **options: Any) -> TaiyiDatasetDict:
+def load_task_dataset(taiyi_set: str, data_dir: Any = None, **options: Any) -> TaiyiDatasetDict:
     """lm-eval `custom_dataset`: the eval split as "test" and a few-shot pool as "train".
 
     lm-eval calls it with every `--metadata` key (and, under `simple_evaluate`, the model_args
-    too) plus the task's dataset_kwargs (`taiyi_set`): `data_dir` and the set's own variant
-    option (`mcmle_options`) are used, the rest (thinking_allowance, pretrained, ...) ignored.
+    too) plus the task's dataset_kwargs (`taiyi_set`): `data_dir` (checked to be a path: it comes
+    from JSON) and the set's own variant option (`mcmle_options`) are used, the rest
+    (thinking_allowance, pretrained, ...) ignored here. A key nobody reads is refused before the
+    model loads (`harness.lmeval.preflight`), where model args and --metadata are still apart.
     The few-shot pool is the set's train split; where the data directory lacks one, the bundled
     samples' train split is used, said in the log and recorded as the run's `fewshot_source`.
     """
     spec = resolve_spec(taiyi_set, options)
+    data_dir = data_dir_value(data_dir)  # {"data_dir": 5} is one line, not a TypeError from pathlib
     evaluation = load_split(spec, spec.eval_split, data_dir)
     _check_evaluation_split(evaluation)
     splits = {"test": datasets.Dataset.from_list(_to_docs(evaluation.examples, evaluation.source))}
@@ -95,9 +99,8 @@ def _check_evaluation_split(evaluation: LoadedSplit) -> None:
     """Stop on an empty evaluation split (naming the file) before lm-eval indexes into it, and
     warn when the data is not the official split: the results record it (`completeness`) and
     the leaderboard keeps such cells out of its averages."""
-    spec, files = evaluation.spec, ", ".join(map(str, evaluation.paths))
-    if not evaluation.examples:
-        raise DataFormatError(files, None, f"at least one {spec.unit} in the {spec.display_name} {evaluation.split} split", "none")
+    spec = evaluation.spec
+    require_units(evaluation)
     check = provenance.check_completeness(
         spec, evaluation.split, data_source=evaluation.source, eval_units=len(evaluation.examples),
         files=[(path, evaluation.root) for path in evaluation.paths],

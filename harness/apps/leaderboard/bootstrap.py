@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -38,9 +39,36 @@ class Units:
     values: np.ndarray
     kind: MetricKind
     path: Path | None = None
+    # lm-eval's `doc_hash` of each unit (None where not logged): what the unit *is*. Ids alone are
+    # not enough: a run on the bundled samples and one on the real data both have a `test-0`.
+    hashes: tuple[str | None, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
+
+
+class DifferentDataError(ValueError):
+    """Two runs hold different units under the same ids: they evaluated different data."""
+
+
+def different_data_message(mismatched: Sequence[str], shared: int, path_a: object, path_b: object) -> str:
+    """The one-line refusal for two runs whose units share ids but not content."""
+    return (
+        f"the runs evaluated different data: {len(mismatched)} of the {shared} unit ids they share "
+        f"(e.g. {mismatched[0]!r}) hold different documents in {path_a} and {path_b}; "
+        "pairing them would compare different questions, so nothing was paired"
+    )
+
+
+def check_same_data(
+    a: Mapping[str, str | None], b: Mapping[str, str | None], path_a: object, path_b: object
+) -> None:
+    """`DifferentDataError` when a unit id of both runs (`id -> doc_hash`) has two different
+    doc hashes; ids whose hash either run did not log are taken on trust."""
+    shared = [uid for uid in a if uid in b]
+    mismatched = [uid for uid in shared if a[uid] is not None and b[uid] is not None and a[uid] != b[uid]]
+    if mismatched:
+        raise DifferentDataError(different_data_message(mismatched, len(shared), path_a, path_b))
 
 
 @dataclass(frozen=True)
@@ -143,6 +171,8 @@ def match_units(a: Units, b: Units) -> tuple[Units, Units, int, int]:
     """Restrict two runs to the units both scored, in the same order (matched by unit id)."""
     if a.kind != b.kind:
         raise ValueError(f"cannot pair a {a.kind} metric with a {b.kind} metric")
+    if a.hashes is not None and b.hashes is not None:
+        check_same_data(dict(zip(a.ids, a.hashes, strict=True)), dict(zip(b.ids, b.hashes, strict=True)), a.path, b.path)
     index_b = {uid: i for i, uid in enumerate(b.ids)}
     rows_a, rows_b, ids = [], [], []
     for i, uid in enumerate(a.ids):
@@ -153,9 +183,13 @@ def match_units(a: Units, b: Units) -> tuple[Units, Units, int, int]:
             ids.append(uid)
     only_a = len(a.ids) - len(ids)
     only_b = len(b.ids) - len(ids)
-    pick_a = Units(tuple(ids), a.values[rows_a], a.kind, a.path)
-    pick_b = Units(tuple(ids), b.values[rows_b], b.kind, b.path)
+    pick_a = Units(tuple(ids), a.values[rows_a], a.kind, a.path, _pick(a.hashes, rows_a))
+    pick_b = Units(tuple(ids), b.values[rows_b], b.kind, b.path, _pick(b.hashes, rows_b))
     return pick_a, pick_b, only_a, only_b
+
+
+def _pick(hashes: tuple[str | None, ...] | None, rows: Sequence[int]) -> tuple[str | None, ...] | None:
+    return None if hashes is None else tuple(hashes[i] for i in rows)
 
 
 def paired_bootstrap(
@@ -168,7 +202,8 @@ def paired_bootstrap(
 ) -> PairedResult:
     """Paired bootstrap test of `statistic(a) - statistic(b)` on the units both runs scored.
 
-    Units are matched by id and resampled *jointly*. The p-value is two-sided and uses the
+    Units are matched by id and resampled *jointly*; ids whose logged doc hashes differ refuse
+    the test (`DifferentDataError`: the runs evaluated different data). The p-value is two-sided and uses the
     bootstrap distribution shifted to the null (Berg-Kirkpatrick et al. 2012 / Efron &
     Tibshirani): p = (1 + #{|d* - d| >= |d|}) / (B + 1), so it is never exactly 0.
     """
@@ -217,6 +252,7 @@ def read_units(
     path = Path(path)
     sink = warnings if warnings is not None else []
     rows: dict[str, object] = {}
+    hashes: dict[str, str | None] = {}
     bad = 0
 
     def skip(line_no: int, why: str) -> None:
@@ -237,6 +273,8 @@ def read_units(
         if uid in rows:
             sink.append(f"{path}, line {line_no}: unit {uid!r} appears again; kept the last line")
         rows[uid] = value
+        doc_hash = record.get("doc_hash")
+        hashes[uid] = doc_hash if isinstance(doc_hash, str) and doc_hash else None
     if bad > 3:
         sink.append(f"{path}: {bad} unreadable lines in all (first 3 reported)")
     ids = tuple(rows)
@@ -244,7 +282,7 @@ def read_units(
         values = np.asarray(list(rows.values()), dtype=np.int64).reshape(-1, 3)
     else:
         values = np.asarray(list(rows.values()), dtype=np.float64)
-    return Units(ids, values, kind, path)
+    return Units(ids, values, kind, path, tuple(hashes[uid] for uid in ids))
 
 
 def _unit_value(raw: object, kind: MetricKind) -> object | None:

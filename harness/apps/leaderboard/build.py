@@ -3,6 +3,7 @@ compared with the published numbers, and a paired comparison of two runs."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -11,7 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.apps.leaderboard.bootstrap import PairedResult, bootstrap_ci, paired_bootstrap, read_units
+from harness.apps.leaderboard.bootstrap import (
+    DifferentDataError,
+    PairedResult,
+    bootstrap_ci,
+    paired_bootstrap,
+    read_units,
+)
 from harness.apps.leaderboard.collect import (
     HEADLINE_METRIC,
     Collection,
@@ -22,6 +29,7 @@ from harness.apps.leaderboard.collect import (
     display_path,
 )
 from harness.apps.leaderboard.published import PublishedTable, flag_note, load_published, published_columns
+from harness.apps.leaderboard.rules import BY_RULE_CAPTION, NO_LIKE_METRIC, rule_notes
 from harness.apps.leaderboard.table import AVERAGE_KEYS, Column, Table, delta_column, sets_of
 from harness.registry import PAPER_ORDER, PAPER_SETS, REGISTRY
 
@@ -157,7 +165,11 @@ def leaderboard_table(
     if added:
         notes.append(f"{', '.join(added)}: registered since the paper, shown but in no average "
                      f"(the averages span the paper's {len(PAPER_SETS)} sets, as the published ones do).")
-    return Table(title=title, slug=slug, columns=columns, notes=notes, warnings=warnings)
+    # By rule: a published number stands only beside the run's metric by the same rule.
+    table = Table(title=title, slug=slug, columns=columns, notes=notes, warnings=warnings, by_rule=True,
+                  caption=BY_RULE_CAPTION)
+    table.notes += rule_notes(table)
+    return table
 
 
 # What the published numbers are: the variant a run must be to be set against them.
@@ -230,13 +242,23 @@ def compare_table(
     notes = _published_flag_notes(columns, tables)
     notes += _run_notes(columns, include_budget_cut=False)
     notes.append(f"Δ = reproduced minus published, in percentage points. The published numbers are {PUBLISHED_VARIANT}.")
-    return Table(
+    notes.append(
+        "Δ is taken only between numbers by the same rule: each Δ stands in the row of its published cell's rule, "
+        "from the run's metric by that rule. A difference between two rules would measure the scoring, not the "
+        f"model, so none is printed: where the run has no metric of the published cell's rule, the Δ cell is empty "
+        f"({NO_LIKE_METRIC}) and so is every Δ average over it."
+    )
+    table = Table(
         title="Reproduced run vs published numbers",
         slug=f"compare_{_slug(name)}",
         columns=columns,
         notes=notes,
         warnings=warnings,
+        by_rule=True,
+        caption=BY_RULE_CAPTION,
     )
+    table.notes += rule_notes(table)
+    return table
 
 
 def matching_published_variant(run_columns: Sequence[RunColumn], warnings: list[str]) -> list[RunColumn]:
@@ -296,8 +318,11 @@ def paired_report(
     *,
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
+    tasks: Sequence[str] | None = None,
 ) -> PairedReport:
-    """Paired bootstrap test per set between two runs, on the units both scored (matched by id)."""
+    """Paired bootstrap test per set between two runs (only `tasks`, registry keys, when given), on
+    the units both scored: matched by id, and refused (`DifferentDataError`) where the same id holds
+    different documents in the two runs."""
     warnings: list[str] = []
     picked = []
     for run in (run_a, run_b):
@@ -310,13 +335,15 @@ def paired_report(
     rows: dict[str, PairedResult] = {}
     for key in PAPER_ORDER:
         ra, rb = picked[0].results.get(key), picked[1].results.get(key)
-        if ra is None or rb is None:
+        if ra is None or rb is None or (tasks is not None and key not in tasks):
             continue
         ua, ub = _load_task_units(ra, warnings), _load_task_units(rb, warnings)
         if ua is None or ub is None:
             continue
         try:
             result = paired_bootstrap(ua, ub, n_resamples, seed=seeds[key])
+        except DifferentDataError as exc:  # a p-value over different questions is worse than none: refuse
+            raise DifferentDataError(f"{REGISTRY[key].task_name}: {exc}") from None
         except ValueError as exc:
             warnings.append(f"{REGISTRY[key].task_name}: {exc}")
             continue
@@ -446,9 +473,35 @@ def leaderboard_by_type(
 # --- grounding --------------------------------------------------------------------------------
 
 
+# The grounding cell of a run that predicted no mention or argument at all: no rate exists.
+NOTHING_PREDICTED = "n/a: nothing predicted"
+
+
+def _checked_mentions(samples: Path | None) -> int | None:
+    """How many predicted mentions/arguments a samples file's units checked for grounding (the
+    second of each unit's `ungrounded_rate` [ungrounded, checked]); None when it cannot say."""
+    if samples is None:
+        return None
+    from harness.results_io import iter_jsonl
+
+    checked = 0
+    try:
+        for _, record in iter_jsonl(samples, lambda _line, _why: None):
+            pair = record.get("ungrounded_rate") if isinstance(record, dict) else None
+            if isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], (int, float)):
+                checked += int(pair[1])
+    except (OSError, UnicodeDecodeError):
+        return None
+    return checked
+
+
 def grounding_table(run_columns: Sequence[RunColumn]) -> Table | None:
     """The share of predicted mentions/arguments found nowhere in their unit's text
-    (`ungrounded_rate`), per NER/RE set and run, as a leaderboard table; None when no run has it."""
+    (`ungrounded_rate`), per NER/RE set and run, as a leaderboard table; None when no run has it.
+
+    A run that predicted nothing has no such share (0 of 0): its cell is missing and marked
+    "n/a: nothing predicted", never 0.0, which would read as "made nothing up". Files written
+    before the rate became NaN there say 0.0; their samples tell the two apart."""
     import json
 
     from harness.apps.leaderboard.table import Cell
@@ -465,23 +518,37 @@ def grounding_table(run_columns: Sequence[RunColumn]) -> Table | None:
                 except (OSError, ValueError):
                     cache[path] = {}
             value = (cache[path].get(result.task) or {}).get(f"ungrounded_rate,{result.filter_name}")
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                continue
+            if math.isnan(value) or (value == 0 and _checked_mentions(result.samples_path) == 0):
+                cells[key] = Cell(None, flag=NOTHING_PREDICTED)
+            elif math.isfinite(value):
                 cells[key] = Cell(float(value) * 100)
-        if cells:
-            columns.append(Column(key=run_column.column.key, header=run_column.column.header, kind="run", cells=cells,
-                                  provenance=["as in the leaderboard"], partial=run_column.column.partial))
-    if not columns:
+        # Every run column of the main table, in its order, even one without a rate (all missing):
+        # the two tables are read side by side.
+        columns.append(Column(key=run_column.column.key, header=run_column.column.header, kind="run", cells=cells,
+                              provenance=["as in the leaderboard"], partial=run_column.column.partial))
+    if not any(column.cells for column in columns):
         return None
     notes = ["Percent of the predicted entity mentions (NER) and relation arguments (RE) that occur nowhere in their "
              "unit's text after the scorer's normalisation: predictions the model made up. Lower is better; TC and QA "
              "have no such rate (shown as missing)."]
+    if any(cell.flag == NOTHING_PREDICTED for column in columns for cell in column.cells.values()):
+        notes.append(f"Cells marked ({NOTHING_PREDICTED}): the run predicted no mention or argument on the set, so "
+                     "there is no share to give (0 of 0), not a rate of 0.")
     return Table(title="taiyi-bench: ungrounded predictions", slug="leaderboard_grounding", columns=columns, notes=notes,
                  warnings=[], caption="ungrounded_rate, percent of predicted mentions/arguments (lower is better).")
 
 
-def leaderboard_grounding(paths: Sequence[str | os.PathLike], *, include_partial: bool = False) -> Table | None:
-    """The grounding table of the runs `taiyi leaderboard` shows (None when none has a rate)."""
+def leaderboard_grounding(
+    paths: Sequence[str | os.PathLike],
+    *,
+    include_partial: bool = False,
+    partial_shown_under: Sequence[str | os.PathLike] = (),
+) -> Table | None:
+    """The grounding table of the runs `taiyi leaderboard` shows (None when none has a rate): the
+    same columns as the main table, the reference slices (`partial_shown_under`) included."""
     collection = collect_runs(paths)
     columns = build_run_columns(collection, include_partial=include_partial, include_budget_cut=True,
-                                include_incomplete=True, warnings=[])
+                                include_incomplete=True, warnings=[], partial_shown_under=partial_shown_under)
     return grounding_table(columns)

@@ -98,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
                                                   include_budget_cut=args.include_budget_cut,
                                                   include_incomplete=args.include_incomplete, published=args.published,
                                                   ci=args.ci, n_resamples=args.resamples, seed=args.seed)]
-                grounding = build.leaderboard_grounding(dirs, include_partial=args.include_partial)
+                grounding = build.leaderboard_grounding(dirs, include_partial=args.include_partial,
+                                                       partial_shown_under=reference)
                 tables += [grounding] if grounding is not None else []
             written = []
             for table in tables:

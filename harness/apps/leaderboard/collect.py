@@ -19,6 +19,7 @@ budget not recorded).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -28,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from harness.apps.leaderboard.rules import NOT_IN_FILE, headline_rule
 from harness.apps.leaderboard.table import Cell, Column
 from harness.provenance import COMPLETENESS_VALUES, DATA_PROBLEMS
 from harness.registry import PAPER_ORDER, REGISTRY, DatasetSpec
@@ -83,6 +85,10 @@ class TaskResult:
     completeness: str = "unknown"
     # {"taiyi_bench_version", "git_commit", "git_dirty", "scoring_rules_version", "data_files"}.
     provenance: dict[str, Any] = field(default_factory=dict, repr=False)
+    # Every other metric of the set the file holds, in percent (`harness.scoring.metric_names`):
+    # a published number by another rule than the headline's is set beside one of these. A metric
+    # the file lacks (scored before it existed) is absent, never 0.
+    metrics: dict[str, float] = field(default_factory=dict, repr=False)
 
     @property
     def task(self) -> str:
@@ -395,6 +401,7 @@ def read_results_file(path: Path, warnings: list[str]) -> RunFile | None:
             warnings.append(f"{where}: results[{task!r}] is not a mapping; set skipped")
             continue
         metric_key, value, legacy = _headline(entry, spec, where, task, warnings)
+        metrics = _other_metrics(entry, spec, metric_key)
         if legacy and not legacy_reported:
             run.legacy_layout = True
             legacy_reported = True
@@ -412,14 +419,21 @@ def read_results_file(path: Path, warnings: list[str]) -> RunFile | None:
         discriminative = task_config.get("output_type") == "discriminative" or budget.get("source") == "none"
         eval_units, expected_units = _int_or_none(metadata.get("eval_units")), _int_or_none(metadata.get("expected_units"))
         completeness = _completeness(metadata, eval_units, expected_units)
-        _warn_completeness(where, task, completeness, eval_units, expected_units, warnings)
+        # Claimed counts the registry contradicts (-5 units, 9,999 HoC units "full"): refused or marked.
+        data_source = _data_source(metadata, samples_path)
+        checked = _checked_counts(spec, metadata, counts, completeness, data_source, where, task, warnings)
+        if checked is None:
+            continue
+        if checked == completeness:  # else the check's own warning said why
+            _warn_completeness(where, task, completeness, eval_units, expected_units, warnings)
+        completeness = checked
         run.tasks[spec.key] = TaskResult(
             key=spec.key,
             value=value,
             metric_key=metric_key,
             version=None if version is None else str(version),
             n_shot=shots,
-            data_source=_data_source(metadata, samples_path),
+            data_source=data_source,
             limit=float(limit) if isinstance(limit, (int, float)) and not isinstance(limit, bool) else None,
             n_original=_int_or_none(counts.get("original")),
             n_effective=_int_or_none(counts.get("effective")),
@@ -437,6 +451,7 @@ def read_results_file(path: Path, warnings: list[str]) -> RunFile | None:
             expected_units=expected_units,
             completeness=completeness,
             provenance=dict(metadata["provenance"]) if isinstance(metadata.get("provenance"), dict) else {},
+            metrics=metrics,
         )
     run.skipped = _skipped_sets(data.get(SKIPPED_SETS_KEY), run, where, warnings)
     return run
@@ -470,6 +485,33 @@ def _run_file(path: Path, data: dict[str, Any]) -> RunFile:
         chat_template=data.get("chat_template") is not None or data.get("chat_template_sha") is not None,
         gen_kwargs_max_gen_toks=_int_or_none(_gen_kwargs(config.get("gen_kwargs")).get("max_gen_toks")),
     )
+
+
+def _checked_counts(
+    spec: DatasetSpec, metadata: dict[str, Any], counts: dict[str, Any], completeness: str, data_source: str,
+    where: str, task: str, warnings: list[str],
+) -> str | None:
+    """The completeness to show for one set after checking the unit counts its file claims
+    (`harness.results_io.claimed_counts_problem`); None when the set is refused (a warning says why)."""
+    from harness.results_io import claimed_counts_problem
+
+    raw = {"n_original": counts.get("original"), "n_effective": counts.get("effective"),
+           "eval_units": metadata.get("eval_units"), "expected_units": metadata.get("expected_units")}
+    # Only numbers are claims about counts; text where a count belongs is read as "not recorded", as before.
+    raw = {name: value for name, value in raw.items() if isinstance(value, (int, float))}
+    if spec.variant_option == "mcmle_options":
+        # An option the set does not have keeps its default form's counts.
+        with contextlib.suppress(ValueError):
+            spec = spec.with_variant(_mcmle_options(metadata))
+    problem = claimed_counts_problem(spec, completeness=completeness, data_source=data_source, counts=raw)
+    if problem is None:
+        return completeness
+    action, why = problem
+    if action == "refuse":
+        warnings.append(f"{where}: {task} {why}; the file's number cannot be trusted, set skipped")
+        return None
+    warnings.append(f"{where}: {task} {why}; the cell is marked 'incomplete' and left out of averages")
+    return "incomplete"
 
 
 def _warn_completeness(
@@ -609,6 +651,23 @@ def _headline(
         return key, value, legacy
     warnings.append(f"{where}: {task} {key!r} = {value} is outside [0, 1]; cell left empty")
     return key, None, legacy
+
+
+def _other_metrics(entry: dict[str, Any], spec: DatasetSpec, headline_key: str | None) -> dict[str, float]:
+    """The set's non-headline metrics in the entry, in percent, read with the headline's filter (or
+    without a suffix where the headline was); values that are not fractions are left out (the cell
+    then says the run has no like metric, rather than show a number of unknown meaning)."""
+    from harness.scoring import metric_names
+
+    suffix = f",{headline_key.split(',', 1)[1]}" if headline_key and "," in headline_key else f",{DEFAULT_FILTER}"
+    out: dict[str, float] = {}
+    for name in metric_names(spec):
+        if name == "score":  # the headline again
+            continue
+        raw = entry.get(f"{name}{suffix}", entry.get(name) if headline_key and "," not in headline_key else None)
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool) and math.isfinite(raw) and 0.0 <= raw <= 1.0:
+            out[name] = float(raw) * 100.0
+    return out
 
 
 def _data_source(metadata: dict[str, Any], samples_path: Path | None) -> str:
@@ -777,19 +836,22 @@ def build_run_columns(
         header = _short_model(model) + (f" ({', '.join(suffixes)})" if suffixes else "")
         partial = _partial_reason(list(chosen.values())) if kind != "full" else None
         cells: dict[str, Cell] = {}
+        rule_cells: dict[tuple[str, str], Cell] = {}
         for key, result in chosen.items():
             cut = bool(result.budget_cut)
             flags = ["budget cut"] if cut else []
             if result.data_problem:
                 flags.append(result.data_problem)
             counted = (include_budget_cut or not cut) and (include_incomplete or not result.data_problem)
-            cells[key] = Cell(result.value, flag=", ".join(flags) or None, in_averages=counted)
+            cells[key] = Cell(result.value, flag=", ".join(flags) or None, in_averages=counted,
+                              rule=headline_rule(key))
+            rule_cells.update(_rule_cells(result, ", ".join(flags) or None, counted))
         skipped: dict[str, str] = {}
         for run in group_runs[group_key].values():
             for key, reason in run.skipped.items():
                 if key not in chosen:
                     skipped.setdefault(key, reason)
-                    cells[key] = Cell(None, flag="skipped")
+                    cells[key] = Cell(None, flag="skipped", rule=headline_rule(key))
         provenance = _provenance(model, chosen, skipped)
         provenance += _exclusion_notes(chosen, budget_cut, include_budget_cut, include_incomplete)
         column = Column(
@@ -799,6 +861,7 @@ def build_run_columns(
             cells=cells,
             provenance=provenance,
             partial=partial,
+            rule_cells=rule_cells,
         )
         missing = [REGISTRY[k].task_name for k in PAPER_ORDER if k not in skipped and (chosen.get(k) is None or chosen[k].value is None)]
         if missing:
@@ -812,6 +875,23 @@ def build_run_columns(
         columns.append(RunColumn(column, chosen, model=model, kind=kind, variant=variant))
     _disambiguate_headers(columns)
     return columns
+
+
+def _rule_cells(result: TaskResult, flag: str | None, counted: bool) -> dict[tuple[str, str], Cell]:
+    """The run's value by each rule of the set other than the headline's, (set, rule) -> Cell,
+    flagged as the headline cell is; a metric the file lacks gives a cell that says so."""
+    from harness.scoring import RULES, metric_for_rule
+
+    spec = REGISTRY[result.key]
+    own = headline_rule(result.key)
+    out: dict[tuple[str, str], Cell] = {}
+    for rule in RULES:
+        name = metric_for_rule(spec, rule)
+        if name is None or rule == own:
+            continue
+        value = result.metrics.get(name)
+        out[(result.key, rule)] = Cell(value, flag=flag if value is not None else NOT_IN_FILE, in_averages=counted, rule=rule)
+    return out
 
 
 def _newest_per_set(groups: dict[GroupKey, dict[str, list[TaskResult]]], sink: list[str]) -> dict[GroupKey, dict[str, TaskResult]]:

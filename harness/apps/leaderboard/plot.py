@@ -14,9 +14,12 @@ import os
 import warnings
 from pathlib import Path
 
+from harness.apps.leaderboard.rules import headline_rule
 from harness.apps.leaderboard.table import ALL, Table, average_label, provenance_lines
 from harness.atomic_files import atomic_write_text, atomic_write_with
 from harness.registry import REGISTRY, TASK_TYPE_NAMES
+
+OTHER_RULE = object()  # marker: a published cell by another rule than its bar group's
 
 
 def _figure(table: Table):
@@ -59,14 +62,18 @@ def _figure(table: Table):
             else:
                 cell = column.cells.get(key)
                 value, ci = (cell.value, cell.ci) if cell else (None, None)
-            heights.append(0.0 if value is None else value)
+                # The bars of a group share one rule, the set's headline: a published number by
+                # another rule (a seqeval-scored SOTA beside text-level runs) is not drawn there.
+                if cell is not None and cell.rule is not None and cell.rule != headline_rule(key):
+                    value, ci = OTHER_RULE, None
+            heights.append(0.0 if value is None or value is OTHER_RULE else value)
             lows.append(0.0 if value is None or ci is None else max(0.0, value - ci[0]))
             highs.append(0.0 if value is None or ci is None else max(0.0, ci[1] - value))
-            missing.append(value is None)
+            missing.append("other rule" if value is OTHER_RULE else "n/a" if value is None else None)
         color = palette[index % len(palette)]
         for bar_x, height, absent in zip(offsets, heights, missing, strict=True):
-            if absent:  # no bar at all: a grey mark says there is no number here
-                ax.text(bar_x, 1.0, "n/a", rotation=90, ha="center", va="bottom", fontsize=6, color="#888")
+            if absent:  # no bar at all: a grey mark says there is no number here, or none by this rule
+                ax.text(bar_x, 1.0, absent, rotation=90, ha="center", va="bottom", fontsize=6, color="#888")
             elif round(height, 1) == 0:  # a real zero: a flat bar in the column's colour, labelled
                 ax.plot([bar_x - width * 0.45, bar_x + width * 0.45], [0.35, 0.35], color=color, linewidth=3,
                         solid_capstyle="butt")
@@ -87,7 +94,7 @@ def _figure(table: Table):
     ax.set_xticks(positions, [label for label, _ in groups], rotation=35, ha="right", fontsize=8)
     ax.set_ylim(0, 100)
     ax.set_ylabel("percent (micro-F1 / accuracy)")
-    ax.set_title(table.title, fontsize=11)
+    ax.set_title(table.title, fontsize=11, parse_math=False)
     ax.grid(axis="y", linewidth=0.3, alpha=0.6)
     ax.set_axisbelow(True)
     # Task-type labels above their groups.
@@ -95,11 +102,16 @@ def _figure(table: Table):
         xs = [p for (_, key), p in zip(groups, positions, strict=True) if key in REGISTRY and REGISTRY[key].task_type == task_type]
         if xs:
             ax.text((xs[0] + xs[-1]) / 2, 97, label, ha="center", va="top", fontsize=9, color="#555")
-    key = "n/a: no result (missing, not zero); a flat bar marked 0 scored 0"
+    key = ("n/a: no result (missing, not zero); a flat bar marked 0 scored 0; other rule: a published number "
+           "computed by another rule than the set's headline (see the tables)")
     if any(c.partial for c in columns):
         key += "; hatched: partial run (bundled samples or a limit), not comparable with full runs"
-    ax.legend(fontsize=8, ncols=min(n, 6), loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False,
-              title=key + ". Provenance: the caption file and the tables.", title_fontsize=7)
+    legend = ax.legend(fontsize=8, ncols=min(n, 6), loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False,
+                       title=key + ". Provenance: the caption file and the tables.", title_fontsize=7)
+    # Column headers are model names and user text: "$x$" or a lone "$" must be drawn as written,
+    # not parsed as mathtext (a parse error would stop the plot, and `taiyi report` with it).
+    for text in (*legend.get_texts(), legend.get_title()):
+        text.set_parse_math(False)
     return fig
 
 
@@ -141,7 +153,8 @@ def _save(table: Table, handle, fmt: str) -> None:
         import matplotlib
 
         # SVG text stays text (searchable, selectable, and a fraction of the size of glyph paths).
-        with matplotlib.rc_context({"svg.hashsalt": "taiyi-bench", "svg.fonttype": "none"}):
+        # usetex off: a TeX install would read `$`, `_` and `%` in model names as TeX.
+        with matplotlib.rc_context({"svg.hashsalt": "taiyi-bench", "svg.fonttype": "none", "text.usetex": False}):
             fig.savefig(handle, format=fmt, dpi=150, metadata=metadata)
 
 

@@ -7,25 +7,31 @@ Markdown, LaTeX and HTML are built as plain strings with their own escaping.
 
 from __future__ import annotations
 
-import csv
 import html
 import io
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
+from harness.apps.leaderboard.rules import MIXED, legend, mixes_rules, rules_shown, run_metrics, short_name
 from harness.apps.leaderboard.table import (
+    Cell,
     Column,
+    RuleRow,
     Table,
-    average_text,
-    cell_text,
+    average_cell_text,
     fmt_pct,
     iter_average_rows,
-    iter_body_rows,
+    iter_rule_rows,
     provenance_lines,
+    row_cell,
+    row_cell_text,
+    sets_of,
 )
 from harness.atomic_files import atomic_write_text
+from harness.csv_safety import csv_writer
 
 TEXT_FORMATS = ("md", "csv", "tex", "html")
 PLOT_FORMATS = ("png", "svg")
@@ -48,25 +54,32 @@ def render_terminal(table: Table, console=None, *, show_warnings: bool = True, p
     rich_table = RichTable(title=Text(table.title, style="bold"), caption=Text(table.caption), show_lines=False)
     rich_table.add_column("Type")
     rich_table.add_column("Set")
+    if table.by_rule:
+        rich_table.add_column("Rule", style="dim", no_wrap=True)
     for column in table.columns:
         style = "yellow" if column.partial else ("cyan" if column.kind == "run" else None)
         rich_table.add_column(Text(column.display_header, style=style or ""), justify="right")
     previous_type = None
-    rows = list(iter_body_rows(table))
-    for index, (type_label, label, key) in enumerate(rows):
+    rows = list(iter_rule_rows(table))
+    for index, (type_label, label, row) in enumerate(rows):
         shown_type = type_label if type_label != previous_type else ""
         previous_type = type_label
         last_of_type = index + 1 == len(rows) or rows[index + 1][0] != type_label
         rich_table.add_row(
-            Text(shown_type), Text(label), *(Text(cell_text(c, key)) for c in table.columns), end_section=last_of_type
+            Text(shown_type), Text(label if row.first else ""), *_rule_cell(table, row, Text),
+            *(Text(row_cell_text(c, row)) for c in table.columns), end_section=last_of_type,
         )
     for group_label, label, group in iter_average_rows():
         style = "bold" if group == "all" else ""
         rich_table.add_row(
-            Text(group_label, style=style), Text(label, style=style),
-            *(Text(average_text(c, group), style=style) for c in table.columns),
+            Text(group_label, style=style), Text(label, style=style), *_rule_cell(table, None, Text),
+            *(Text(average_cell_text(table, c, group), style=style) for c in table.columns),
         )
     console.print(rich_table)
+    if table.by_rule:
+        console.print(Text("Rules", style="bold"))
+        for line in legend(rules_shown(table)):
+            console.print(Text(f"- {line}"), soft_wrap=True)
     console.print(Text("Provenance" + (f" (in full: {provenance_in})" if provenance_in else ""), style="bold"))
     for header, lines in provenance_lines(table.columns):
         text = " ".join(lines)
@@ -91,17 +104,28 @@ def md_escape(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
 
 
+def _rule_cell(table: Table, row: RuleRow | None, make: Callable[[str], Any] = str) -> list[Any]:
+    """The Rule column's cell of a row (empty on average rows), or nothing when the table is not by rule."""
+    if not table.by_rule:
+        return []
+    return [make(short_name(row.rule) if row is not None else "")]
+
+
 def render_markdown(table: Table) -> str:
     out: list[str] = [f"# {md_escape(table.title)}", "", md_escape(table.caption), ""]
-    headers = ["Type", "Set", *(c.display_header for c in table.columns)]
+    rule_column = ["Rule"] if table.by_rule else []
+    headers = ["Type", "Set", *rule_column, *(c.display_header for c in table.columns)]
     out.append("| " + " | ".join(md_escape(h) for h in headers) + " |")
-    out.append("|" + "|".join([":--", ":--", *("--:" for _ in table.columns)]) + "|")
-    for type_label, label, key in iter_body_rows(table):
-        cells = [type_label, label, *(cell_text(c, key) for c in table.columns)]
+    out.append("|" + "|".join([":--", ":--", *(":--" for _ in rule_column), *("--:" for _ in table.columns)]) + "|")
+    for type_label, label, row in iter_rule_rows(table):
+        cells = [type_label, label, *_rule_cell(table, row), *(row_cell_text(c, row) for c in table.columns)]
         out.append("| " + " | ".join(md_escape(x) for x in cells) + " |")
     for group_label, label, group in iter_average_rows():
-        cells = [group_label, label, *(average_text(c, group) for c in table.columns)]
+        cells = [group_label, label, *_rule_cell(table, None), *(average_cell_text(table, c, group) for c in table.columns)]
         out.append("| " + " | ".join(md_escape(x) for x in cells) + " |")
+    if table.by_rule:
+        out += ["", "## Rules", ""]
+        out += [f"- {md_escape(line)}" for line in legend(rules_shown(table))]
     out += ["", "## Provenance", ""]
     for header, lines in provenance_lines(table.columns):
         out.append(f"- **{md_escape(header)}**: " + " ".join(md_escape(line) for line in lines))
@@ -125,23 +149,35 @@ def render_csv(table: Table) -> str:
     first blank row.
     """
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    header = ["type", "set", "task"]
+    # Cells carry model names and model-made labels: no cell may run as a spreadsheet formula.
+    writer = csv_writer(buffer, lineterminator="\n")
+    body = list(iter_rule_rows(table))
+    # A flag column where any cell of the column has a flag: in a by-rule table also the run's
+    # "no like metric" cells and the (mixed) mark of published averages, which a number cell cannot hold.
+    flagged = {
+        column.key: column.has_flags
+        or any(isinstance(cell, Cell) and cell.flag for _, _, row in body for cell in [row_cell(column, row)])
+        or (table.by_rule and any(mixes_rules(column, sets_of(group)) for _, _, group in iter_average_rows()))
+        for column in table.columns
+    }
+    header = ["type", "set", "task", *(["rule"] if table.by_rule else [])]
     for column in table.columns:
         header.append(column.display_header)
         if column.has_notes:
             header.append(f"{column.display_header} model")
-        if column.has_flags:
+        if flagged[column.key]:
             header.append(f"{column.display_header} flag")
         if column.has_ci or column.average_cis:
             header += [f"{column.display_header} ci_low", f"{column.display_header} ci_high"]
     writer.writerow(header)
 
-    def value_cells(column: Column, value: float | None, note: str | None, ci, flag: str | None = None) -> list[str]:
-        row = [fmt_pct(value, signed=column.kind == "delta")]
+    def value_cells(column: Column, value: float | None, note: str | None, ci, flag: str | None = None,
+                    other_rule: bool = False) -> list[str]:
+        # A number by another rule stands in that rule's row: this one is blank, not missing.
+        row = ["" if other_rule else fmt_pct(value, signed=column.kind == "delta")]
         if column.has_notes:
             row.append(note or "")
-        if column.has_flags:
+        if flagged[column.key]:
             row.append(flag or "")
         if column.has_ci or column.average_cis:
             row += ["", ""] if ci is None else [fmt_pct(ci[0]), fmt_pct(ci[1])]
@@ -149,20 +185,33 @@ def render_csv(table: Table) -> str:
 
     from harness.registry import REGISTRY
 
-    for type_label, label, key in iter_body_rows(table):
-        row = [type_label, label, REGISTRY[key].task_name]
+    for type_label, label, body_row in body:
+        # The rule id, not its short name: a file read by programs keeps the stable key.
+        row = [type_label, label, REGISTRY[body_row.key].task_name, *([body_row.rule] if table.by_rule else [])]
         for column in table.columns:
-            cell = column.cells.get(key)
+            cell = row_cell(column, body_row)
+            if isinstance(cell, str):
+                row += value_cells(column, None, None, None, other_rule=True)
+                continue
             row += value_cells(
                 column, cell.value if cell else None, cell.note if cell else None, cell.ci if cell else None,
                 cell.flag if cell else None,
             )
         writer.writerow(row)
     for group_label, label, group in iter_average_rows():
-        row = [group_label, label, ""]
+        row = [group_label, label, "", *([""] if table.by_rule else [])]
         for column in table.columns:
-            row += value_cells(column, column.averages()[group], None, column.average_cis.get(group))
+            mixed = table.by_rule and column.averages()[group] is not None and mixes_rules(column, sets_of(group))
+            row += value_cells(column, column.averages()[group], None, column.average_cis.get(group), MIXED if mixed else None)
         writer.writerow(row)
+    if table.by_rule:
+        from harness.scoring import RULES
+
+        writer.writerow([])
+        writer.writerow(["# rules"])
+        writer.writerow(["rule", "short name", "description", "run metric"])
+        for rule in rules_shown(table):
+            writer.writerow([rule, short_name(rule), RULES.get(rule, ""), "/".join(run_metrics(rule)) or "none"])
     writer.writerow([])
     writer.writerow(["# provenance"])
     writer.writerow(["column", "provenance"])
@@ -205,27 +254,32 @@ def render_latex(table: Table) -> str:
         "\\small",
         f"\\caption{{{tex_escape(table.title)}. {tex_escape(table.caption)}}}",
         f"\\label{{tab:{re.sub(r'[^A-Za-z0-9:_-]', '-', table.slug)}}}",
-        f"\\begin{{tabular}}{{ll{'r' * n}}}",
+        f"\\begin{{tabular}}{{ll{'l' if table.by_rule else ''}{'r' * n}}}",
         "\\toprule",
-        " & ".join(["Type", "Set", *(tex_escape(c.display_header) for c in table.columns)]) + " \\\\",
+        " & ".join(["Type", "Set", *(["Rule"] if table.by_rule else []), *(tex_escape(c.display_header) for c in table.columns)])
+        + " \\\\",
         "\\midrule",
     ]
     previous = None
-    for type_label, label, key in iter_body_rows(table):
+    for type_label, label, row in iter_rule_rows(table):
         if previous is not None and type_label != previous:
             out.append("\\midrule")
         shown = type_label if type_label != previous else ""
         previous = type_label
-        cells = [shown, label, *(cell_text(c, key) for c in table.columns)]
+        cells = [shown, label if row.first else "", *_rule_cell(table, row), *(row_cell_text(c, row) for c in table.columns)]
         out.append(" & ".join(tex_escape(x) for x in cells) + " \\\\")
     out.append("\\midrule")
     for group_label, label, group in iter_average_rows():
-        cells = [tex_escape(group_label), tex_escape(label), *(tex_escape(average_text(c, group)) for c in table.columns)]
+        cells = [tex_escape(group_label), tex_escape(label), *_rule_cell(table, None),
+                 *(tex_escape(average_cell_text(table, c, group)) for c in table.columns)]
         if group == "all":
             out.append("\\midrule")
             cells = [f"\\textbf{{{x}}}" for x in cells]
         out.append(" & ".join(cells) + " \\\\")
     out += ["\\bottomrule", "\\end{tabular}", "", "\\par\\smallskip", "\\begin{minipage}{\\linewidth}\\footnotesize"]
+    if table.by_rule:
+        out.append("\\textbf{Rules.}")
+        out += [tex_escape(line) + "\\par" for line in legend(rules_shown(table))]
     out.append("\\textbf{Provenance.}")
     for header, lines in provenance_lines(table.columns):
         out.append(f"\\textit{{{tex_escape(header)}}}: " + tex_escape(" ".join(lines)) + "\\par")
@@ -263,7 +317,7 @@ def render_html(table: Table) -> str:
         f"<h1>{esc(table.title)}</h1>",
         f'<table id="{esc(table.slug)}">',
         f"<caption>{esc(table.caption)}</caption>",
-        "<thead><tr><th>Type</th><th>Set</th>"
+        "<thead><tr><th>Type</th><th>Set</th>" + ("<th>Rule</th>" if table.by_rule else "")
         + "".join(
             f'<th class="num{" partial" if c.partial else ""}" title="{esc(" ".join(c.provenance))}">{esc(c.display_header)}</th>'
             for c in table.columns
@@ -271,14 +325,20 @@ def render_html(table: Table) -> str:
         + "</tr></thead>",
         "<tbody>",
     ]
-    for type_label, label, key in iter_body_rows(table):
-        cells = "".join(f'<td class="num">{esc(cell_text(c, key))}</td>' for c in table.columns)
-        out.append(f'<tr data-set="{esc(key)}"><td>{esc(type_label)}</td><td>{esc(label)}</td>{cells}</tr>')
+    for type_label, label, row in iter_rule_rows(table):
+        cells = "".join(f'<td class="num">{esc(row_cell_text(c, row))}</td>' for c in table.columns)
+        rule = "".join(f'<td class="rule" title="{esc(row.rule or "")}">{esc(x)}</td>' for x in _rule_cell(table, row))
+        data_rule = f' data-rule="{esc(row.rule)}"' if table.by_rule and row.rule else ""
+        out.append(f'<tr data-set="{esc(row.key)}"{data_rule}><td>{esc(type_label)}</td><td>{esc(label)}</td>{rule}{cells}</tr>')
     for group_label, label, group in iter_average_rows():
-        cells = "".join(f'<td class="num">{esc(average_text(c, group))}</td>' for c in table.columns)
+        cells = "".join(f'<td class="num">{esc(average_cell_text(table, c, group))}</td>' for c in table.columns)
         css = "avg all" if group == "all" else "avg"
-        out.append(f'<tr class="{css}" data-average="{esc(group)}"><td>{esc(group_label)}</td><td>{esc(label)}</td>{cells}</tr>')
-    out += ["</tbody>", "</table>", '<section id="provenance">', "<h2>Provenance</h2>", "<dl>"]
+        rule = "<td></td>" if table.by_rule else ""
+        out.append(f'<tr class="{css}" data-average="{esc(group)}"><td>{esc(group_label)}</td><td>{esc(label)}</td>{rule}{cells}</tr>')
+    out += ["</tbody>", "</table>"]
+    if table.by_rule:
+        out += _html_list("rules", "Rules", legend(rules_shown(table)))
+    out += ['<section id="provenance">', "<h2>Provenance</h2>", "<dl>"]
     for header, lines in provenance_lines(table.columns):
         out.append(f"<dt>{esc(header)}</dt>" + "".join(f"<dd>{esc(line)}</dd>" for line in lines))
     out += ["</dl>", "</section>"]
@@ -366,7 +426,7 @@ def _paired_headers(report) -> list[str]:
 
 def _paired_footer(report) -> list[str]:
     return [
-        f"Paired bootstrap over the units both runs scored (matched by unit id), {report.n_resamples} resamples, "
+        f"Paired bootstrap over the units both runs scored (matched by unit id and document), {report.n_resamples} resamples, "
         f"seed {report.seed}; two-sided p-value against no difference.",
         f"A = {report.a.display_header}: " + " ".join(report.a.provenance),
         f"B = {report.b.display_header}: " + " ".join(report.b.provenance),
@@ -405,7 +465,8 @@ def render_paired_markdown(report) -> str:
 
 def render_paired_csv(report) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # Cells carry model names and model-made labels: no cell may run as a spreadsheet formula.
+    writer = csv_writer(buffer, lineterminator="\n")
     writer.writerow(_paired_headers(report))
     writer.writerows(_paired_rows(report))
     writer.writerow([])
@@ -478,7 +539,8 @@ def render_by_type_markdown(table) -> str:
 
 def render_by_type_csv(table) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # Cells carry model names and model-made labels: no cell may run as a spreadsheet formula.
+    writer = csv_writer(buffer, lineterminator="\n")
     header = ["type", "name"]
     for run in table.runs:
         header += [f"{run} {name}" for name in ("f1", "ci_low", "ci_high", "precision", "recall", "support", "tp", "fp", "fn")]

@@ -11,8 +11,9 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal
+from typing import Literal, NamedTuple
 
+from harness.apps.leaderboard.rules import MIXED, NO_LIKE_METRIC, headline_rule, mixes_rules
 from harness.registry import PAPER_ORDER, PAPER_SETS, REGISTRY, TASK_TYPE_NAMES, DatasetSpec
 
 ColumnKind = Literal["published", "run", "delta"]
@@ -74,7 +75,9 @@ class Cell:
     """One value in percent; `note` is shown next to it (e.g. the SOTA model's name).
 
     `flag` marks a run cell that is not like the others ("budget cut", "skipped"); a cell with
-    `in_averages` false keeps every average over it empty, as a missing cell does.
+    `in_averages` false keeps every average over it empty, as a missing cell does. `rule` is the
+    rule (`harness.scoring.RULES`) the value was computed by: in a by-rule table the cell stands
+    only in its rule's row. None: not bound to a rule (shown in the set's first row).
     """
 
     value: float | None
@@ -82,6 +85,7 @@ class Cell:
     ci: tuple[float, float] | None = None
     flag: str | None = None
     in_averages: bool = True
+    rule: str | None = None
 
 
 @dataclass
@@ -99,10 +103,29 @@ class Column:
     average_cis: dict[str, tuple[float, float]] = field(default_factory=dict)
     # Recomputed averages override for delta columns (difference of the two columns' averages).
     fixed_averages: dict[str, float | None] | None = None
+    # Run columns: the run's value by each rule other than the set's headline (`cells` holds the
+    # headline), keyed (set, rule). A published cell by such a rule is set beside this one.
+    rule_cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
 
     def value(self, key: str) -> float | None:
         cell = self.cells.get(key)
         return None if cell is None else cell.value
+
+    def cell_by_rule(self, key: str, rule: str) -> Cell | None:
+        """A run's cell for the set by `rule`: the headline cell when it is that rule's, else the
+        run's metric of that rule; a cell flagged "no like metric" when the run has none; None when
+        the run has no result for the set at all. Published and delta columns: their cell when it
+        is by `rule`, else None."""
+        cell = self.cells.get(key)
+        if cell is None:
+            return None
+        # A run cell built without a rule is its set's headline metric.
+        own = cell.rule or (headline_rule(key) if self.kind == "run" else None)
+        if own is None or own == rule:
+            return cell
+        if self.kind != "run" or cell.flag == "skipped":
+            return None
+        return self.rule_cells.get((key, rule)) or Cell(None, flag=NO_LIKE_METRIC, rule=rule)
 
     def averages(self) -> dict[str, float | None]:
         """Per-type and overall means of the cells; None unless every set of the group has a value
@@ -148,10 +171,27 @@ class Table:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     caption: str = "Micro-F1 (NER, RE, TC) or accuracy (QA), percent. Averages recomputed from the cells."
+    # One row per (set, rule) with a Rule column, so that only numbers by the same rule stand side by
+    # side (leaderboard, comparison, paper tables); False: one row per set (e.g. the grounding table).
+    by_rule: bool = False
 
     @property
     def rows(self) -> tuple[str, ...]:
         return PAPER_ORDER
+
+    def rule_rows(self) -> list[RuleRow]:
+        """The body rows of a by-rule table: per set its headline rule, then each other rule of a
+        published or delta cell shown (in column order). One row per set, bound to no rule, when
+        not `by_rule`."""
+        out: list[RuleRow] = []
+        for key in self.rows:
+            if not self.by_rule:
+                out.append(RuleRow(key, None, True))
+                continue
+            rules = [headline_rule(key), *(c.cells[key].rule for c in self.columns if c.kind != "run" and key in c.cells)]
+            for index, rule in enumerate(dict.fromkeys(r for r in rules if r is not None)):
+                out.append(RuleRow(key, rule, index == 0))
+        return out
 
     def column(self, key: str) -> Column:
         for column in self.columns:
@@ -161,24 +201,86 @@ class Table:
 
 
 def delta_column(run: Column, reference: Column) -> Column:
-    """`run - reference` per set, and the difference of the two columns' averages."""
-    cells = {}
+    """`run - reference` per set, both by the reference cell's rule, and the difference of the two
+    columns' averages over the same rules.
+
+    A difference between numbers of two rules says nothing about the model, so none is taken:
+    where the run has no metric of the reference cell's rule, the delta cell is empty and flagged,
+    and so is every average over it. The run's average here is over its values by the reference's
+    rules, set by set, which is the run's headline average only where the rules are the headline's.
+    """
+    cells: dict[str, Cell] = {}
+    like: dict[str, float | None] = {}
     for key in PAPER_ORDER:
-        a, b = run.value(key), reference.value(key)
-        cells[key] = Cell(None if a is None or b is None else a - b)
-    run_avg, ref_avg = run.averages(), reference.averages()
-    fixed = {
-        group: None if run_avg[group] is None or ref_avg[group] is None else run_avg[group] - ref_avg[group]  # type: ignore[operator]
-        for group in AVERAGE_KEYS
-    }
+        ref_cell = reference.cells.get(key)
+        rule = ref_cell.rule if ref_cell is not None else None
+        run_cell = run.cell_by_rule(key, rule) if rule is not None else run.cells.get(key)
+        a = run_cell.value if run_cell is not None else None
+        b = ref_cell.value if ref_cell is not None else None
+        counted = run_cell is None or run_cell.in_averages
+        like[key] = a if counted else None
+        flag = run_cell.flag if run_cell is not None and run_cell.value is None and run_cell.flag else None
+        cells[key] = Cell(None if a is None or b is None else a - b, flag=flag, rule=rule)
+    ref_avg = reference.averages()
+    fixed: dict[str, float | None] = {}
+    for group in AVERAGE_KEYS:
+        values = [like.get(key) for key in sets_of(group)]
+        run_mean = None if any(v is None for v in values) else math.fsum(values) / len(values)  # type: ignore[arg-type]
+        fixed[group] = None if run_mean is None or ref_avg[group] is None else run_mean - ref_avg[group]  # type: ignore[operator]
     return Column(
         key=f"delta:{run.key}:{reference.key}",
         header=f"Δ vs {reference.header}",
         kind="delta",
         cells=cells,
-        provenance=[f"{run.display_header} minus {reference.header}, per set; averages are the difference of the averages."],
+        provenance=[f"{run.display_header} minus {reference.header}, per set, both by the rule of the {reference.header} "
+                    "cell (no delta between two rules); averages are the difference of the two columns' averages over "
+                    "those same rules."],
         fixed_averages=fixed,
     )
+
+
+class RuleRow(NamedTuple):
+    """A body row: a set, the rule of its numbers (None in a table that is not by rule: every cell
+    of the set), and whether it is the set's first (headline-rule) row."""
+
+    key: str
+    rule: str | None
+    first: bool
+
+
+# What a cell shows where its column's number for the set is by another rule (it stands in its
+# own rule's row): blank, unlike the missing marker, which says there is no number at all.
+OTHER_RULE = ""
+
+
+def row_cell(column: Column, row: RuleRow) -> Cell | None | str:
+    """The cell of `column` in `row`: a Cell, None (missing: no number at all, shown as the missing
+    marker), or `OTHER_RULE` (the column's number for the set is by another rule)."""
+    cell = column.cells.get(row.key)
+    if row.rule is None:
+        return cell
+    # No result, a skipped set, a cell bound to no rule: said once, in the set's first row.
+    if cell is None or cell.flag == "skipped" or (cell.rule is None and column.kind != "run"):
+        return cell if row.first else OTHER_RULE
+    found = column.cell_by_rule(row.key, row.rule)
+    return OTHER_RULE if found is None else found
+
+
+def row_cell_text(column: Column, row: RuleRow, *, with_ci: bool = True, with_note: bool = True) -> str:
+    """A by-rule body cell as text (`cell_text`'s form), or blank for a number by another rule."""
+    cell = row_cell(column, row)
+    if isinstance(cell, str):
+        return cell
+    return _cell_text(column, cell, with_ci=with_ci, with_note=with_note)
+
+
+def average_cell_text(table: Table, column: Column, group: str, *, with_ci: bool = True) -> str:
+    """An average as text; in a by-rule table, marked when it mixes in rules other than the sets'
+    headline rules (the paper's averages keep their definition, the mark says they are not like)."""
+    text = average_text(column, group, with_ci=with_ci)
+    if table.by_rule and column.averages()[group] is not None and mixes_rules(column, sets_of(group)):
+        text += f" ({MIXED})"
+    return text
 
 
 def iter_body_rows(table: Table) -> Iterable[tuple[str, str, str]]:
@@ -186,6 +288,14 @@ def iter_body_rows(table: Table) -> Iterable[tuple[str, str, str]]:
     for key in table.rows:
         spec = REGISTRY[key]
         yield TASK_TYPE_NAMES[spec.task_type], row_label(spec), key
+
+
+def iter_rule_rows(table: Table) -> Iterable[tuple[str, str, RuleRow]]:
+    """(type label, row label, row) for the body rows: one per set, or per (set, rule) in a by-rule
+    table (`Table.rule_rows`)."""
+    for row in table.rule_rows():
+        spec = REGISTRY[row.key]
+        yield TASK_TYPE_NAMES[spec.task_type], row_label(spec), row
 
 
 def iter_average_rows() -> Iterable[tuple[str, str, str]]:
@@ -196,7 +306,10 @@ def iter_average_rows() -> Iterable[tuple[str, str, str]]:
 
 def cell_text(column: Column, key: str, *, with_ci: bool = True, with_note: bool = True) -> str:
     """A body cell as text: value, then the note in parentheses, then the interval."""
-    cell = column.cells.get(key)
+    return _cell_text(column, column.cells.get(key), with_ci=with_ci, with_note=with_note)
+
+
+def _cell_text(column: Column, cell: Cell | None, *, with_ci: bool, with_note: bool) -> str:
     if cell is None:
         return MISSING
     text = fmt_pct(cell.value, signed=column.kind == "delta")

@@ -1,0 +1,134 @@
+"""The rules of the leaderboard's cells, as a reader sees them: short names, the legend, notes.
+
+Every number in a leaderboard table is computed by one rule (`harness.scoring.RULES`): a run's
+metric by the rule `scoring.rule_of` gives it, a published number by the rule its YAML file
+records. A table that is `by_rule` gives each (set, rule) a row of its own, so that only numbers
+by the same rule stand side by side (`table.rule_rows`); this module names the rules in those
+rows and explains the layout in every output format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from harness.registry import PAPER_ORDER, REGISTRY
+
+if TYPE_CHECKING:  # table.py imports this module: no import cycle at run time
+    from harness.apps.leaderboard.table import Column, Table
+
+# What a Rule column prints: short, but never ambiguous between two rules.
+RULE_SHORT: dict[str, str] = {
+    "mention_set": "mention set",
+    "mention_overlap": "lenient overlap",
+    "occurrence_strict": "strict spans",
+    "concept_pairs": "CID pairs",
+    "ordered_triples": "triples",
+    "label_set": "unit labels",
+    "abstract_label_set": "abstract labels",
+    "accuracy": "accuracy",
+    "macro_over_classes": "macro-F1 classes",
+    "macro_over_types": "macro-F1 types",
+    "macro_over_labels": "macro-F1 labels",
+    "parse_failures": "parse failures",
+}
+
+# A run cell by a rule the run has no number for. Two reasons, one words: the set has no metric of
+# that rule at all, or the results file was written before the metric existed.
+NO_LIKE_METRIC = "no like metric"
+NOT_IN_FILE = "no like metric in file"
+# The mark of an average over cells of which some are by a rule other than the set's headline.
+MIXED = "mixed"
+# The caption of a by-rule table (a row's numbers are all by its rule, not all micro-F1/accuracy).
+BY_RULE_CAPTION = "Percent, each row by the rule in its Rule column (listed below). Averages recomputed from the cells."
+
+
+def short_name(rule: str | None) -> str:
+    """The Rule column's text for a rule id (the id itself for a rule this module does not know)."""
+    if rule is None:
+        return ""
+    return RULE_SHORT.get(rule, rule)
+
+
+def headline_rule(key: str) -> str:
+    """The rule of the set's headline metric (the first row of the set in a by-rule table)."""
+    from harness.scoring import headline_metric_name, rule_of
+
+    spec = REGISTRY[key]
+    return rule_of(spec, headline_metric_name(spec))
+
+
+def run_metrics(rule: str) -> list[str]:
+    """The results keys that implement `rule` on the paper's sets (empty: no metric of ours)."""
+    from harness.scoring import metric_for_rule
+
+    names = (metric_for_rule(REGISTRY[key], rule) for key in PAPER_ORDER)
+    return list(dict.fromkeys(name for name in names if name))
+
+
+def legend(rules: Sequence[str]) -> list[str]:
+    """One line per rule: its short name, what it is (with the official script it matches), and the
+    run metric that implements it."""
+    from harness.scoring import RULES
+
+    lines = []
+    for rule in rules:
+        metrics = run_metrics(rule)
+        implemented = f"run metric {'/'.join(metrics)}" if metrics else "no metric of ours: runs show no number beside it"
+        lines.append(f"{short_name(rule)} ({rule}): {RULES.get(rule, 'unknown rule')}; {implemented}.")
+    return lines
+
+
+def rules_shown(table: Table) -> list[str]:
+    """The rules of the table's rows, in first-seen order (what its legend lists)."""
+    return list(dict.fromkeys(row.rule for row in table.rule_rows()))
+
+
+def mixes_rules(column: Column, keys: Sequence[str]) -> bool:
+    """Whether the cells averaged over `keys` include one by a rule other than its set's headline
+    rule: such an average is not like a run's average of its headline metrics."""
+    if column.kind != "published":
+        return False
+    return any((cell := column.cells.get(key)) is not None and cell.rule is not None and cell.rule != headline_rule(key)
+               for key in keys)
+
+
+def rule_notes(table: Table) -> list[str]:
+    """The notes that explain a by-rule table: the layout, mixed averages, missing like metrics."""
+    from harness.apps.leaderboard.table import ALL, AVERAGE_KEYS, row_cell, sets_of
+
+    notes: list[str] = []
+    if any(c.kind != "run" for c in table.columns):
+        notes.append(
+            "Each row is one rule (the Rule column; the rules are listed below): a number stands only beside numbers "
+            "by the same rule. A set's first row is its headline rule; a further row holds the published numbers "
+            "computed by another rule, beside the run's metric by that rule. A blank cell: that column's number for "
+            "the set is by another rule and stands in that rule's row."
+        )
+    mixed = []
+    for column in table.columns:
+        if not mixes_rules(column, sets_of(ALL)):
+            continue
+        others: dict[str, list[str]] = {}
+        for key in sets_of(ALL):
+            cell = column.cells.get(key)
+            if cell is not None and cell.rule is not None and cell.rule != headline_rule(key):
+                others.setdefault(short_name(cell.rule), []).append(REGISTRY[key].display_name)
+        listed = "; ".join(f"{rule} on {', '.join(sets)}" for rule, sets in others.items())
+        mixed.append(f"{column.display_header} ({listed})")
+    if mixed:
+        groups = sum(1 for c in table.columns for g in AVERAGE_KEYS if mixes_rules(c, sets_of(g)))
+        notes.append(
+            "Averages keep the paper's definition: the mean of a column's cells over the paper's sets, each by its "
+            f"own rule. {groups} average(s) marked ({MIXED}) include cells by a rule other than the set's headline "
+            "rule, so they are not comparable with a run's average of its headline metrics: " + "; ".join(mixed) + "."
+        )
+    flags = {cell.flag for row in table.rule_rows() for c in table.columns
+             if not isinstance(cell := row_cell(c, row), str) and cell is not None}
+    if NO_LIKE_METRIC in flags or NOT_IN_FILE in flags:
+        notes.append(
+            f"Cells marked ({NO_LIKE_METRIC}): the run has no metric computed by that row's rule, so no number of it "
+            f"stands beside the published one; ({NOT_IN_FILE}): the set has such a metric but the results file was "
+            "scored before it existed (`taiyi rescore` adds it)."
+        )
+    return notes
