@@ -377,15 +377,17 @@ _SPECS: tuple[DatasetSpec, ...] = (
         # test 26,364). Their mention counts are published nowhere we found, and these files were
         # never read here (no copy under 4 MiB exists), so neither gold counts nor a sha256 are set.
         expected=_m(train=SplitCounts(30682), dev=SplitCounts(30639), test=SplitCounts(26364)),
-        source=_MTL_REPO.replace("<SET>", "BC4CHEMD"),
+        # In that repository BC4CHEMD's IOB files sit in data/BC4CHEMD/ (no -IOB suffix, unlike the
+        # other sets; data/BC4CHEMD-IOBES/ holds the IOBES form).
+        source="https://github.com/cambridgeltl/MTL-Bioinformatics-2016 (data/BC4CHEMD/{train,devel,test}.tsv)",
         how_to_get=(
             "`taiyi data fetch chemdner --allow-unverified` (no checksum known yet), or download "
-            "data/BC4CHEMD-IOB/{train,devel,test}.tsv from cambridgeltl/MTL-Bioinformatics-2016 into CHEMDNER/ "
+            "data/BC4CHEMD/{train,devel,test}.tsv from cambridgeltl/MTL-Bioinformatics-2016 into CHEMDNER/ "
             "(IOB, tag Chemical). Original corpus: BioCreative IV CHEMDNER, "
             "https://ftp.ncbi.nlm.nih.gov/pub/lu/BC7-NLM-Chem-track/BC7T2-CHEMDNER-corpus_v2.BioC.xml.gz"
         ),
         sources=_iob_source(
-            "BC4CHEMD-IOB",
+            "BC4CHEMD",
             license="CC BY 4.0 (MTL-Bioinformatics-2016 materials), though its README calls BC4CHEMD's "
                     "redistribution status unclear; CHEMDNER terms of BioCreative",
         ),

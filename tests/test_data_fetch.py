@@ -186,7 +186,7 @@ def test_every_set_has_a_verified_source_or_a_documented_manual_route():
     assert unverified == ["chemdner"]
     assert len(verified) == len(PAPER_SETS) - 4
     chemdner = get_spec("chemdner")
-    assert "BC4CHEMD-IOB" in chemdner.sources[0].url and not chemdner.sha256
+    assert "data/BC4CHEMD/" in chemdner.sources[0].url and not chemdner.sha256
     assert [chemdner.expected[s].units for s in ("train", "dev", "test")] == [30682, 30639, 26364]
     assert fetch.fetchability(chemdner) == "unverified only" and fetch.fetchability(get_spec("cmeee")) == "manual"
 
@@ -197,7 +197,7 @@ def test_data_list_has_licence_and_fetchable_columns(capsys):
     assert "licence" in out and "fetchable" in out and "manual" in out and "unverified only" in out
     assert taiyi_main(["data", "list", "--sources"]) == 0
     out = capsys.readouterr().out
-    assert "BC4CHEMD-IOB" in out and "tianchi" in out and "CDR_Data.zip" in out
+    assert "data/BC4CHEMD/" in out and "tianchi" in out and "CDR_Data.zip" in out
 
 
 # ------------------------------------------------------------------------------ the whole fetch
