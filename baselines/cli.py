@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,13 @@ def _positive_int(value: str) -> int:
     return number
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+# What `taiyi baseline run` does with the lm-eval invocation it built: run it, then score and
+# report. Given by the caller (`harness.apps.baseline`), because the console and the report are
+# applications and the baselines never import the applications.
+RunSteps = Callable[[Any, dict[str, str]], int]
+
+
+def register(subparsers: argparse._SubParsersAction, *, run_steps: RunSteps) -> None:
     parser = subparsers.add_parser(
         "baseline",
         help="BERT baselines (train/predict) and general-LLM baselines (list/run/new/validate)",
@@ -101,7 +108,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--skip-missing", action="store_true",
         help="run the sets that are in the data directory and record the others as skipped (default: stop and list them)",
     )
-    run.set_defaults(func=_run)
+    run.set_defaults(func=_run, run_steps=run_steps)
 
     new = commands.add_parser("new", help="write a starting config for a new general-LLM baseline")
     new.add_argument("name")
@@ -297,48 +304,7 @@ def _run(args: argparse.Namespace) -> int:
         if not torch.cuda.is_available():
             print(f"# warning: {config.name} is meant for a GPU and none is visible; this will be slow", file=sys.stderr)
     invocation = llm_run.build_invocation(config, model_location=location, **options)
-    return _run_steps(invocation, skipped)
-
-
-class _StepFailed(Exception):
-    pass
-
-
-def _run_steps(invocation: Any, skipped: dict[str, str]) -> int:
-    """lm-eval, then the per-type scores and the report: one line per step on the terminal, the
-    full output of lm-eval (and everything else) in a log file in the run folder."""
-    from rich.text import Text
-
-    from baselines import llm_run
-    from harness.apps.console import LM_EVAL_PROGRESS, StepConsole, headline_summary
-    from harness.apps.report import build_report
-    from harness.results_io import new_date_id, newest_results, record_skipped_sets
-    from harness.verdicts import record_per_type
-
-    log_path = Path(invocation.output_path) / f"run_{new_date_id()}.log"
-    with StepConsole(log_path) as console:
-        console.print(Text(f"$ {invocation.shell()}"))  # the exact command: a recipe to reproduce the run
-        console.print(Text(f"full log: {log_path}", style="dim"))
-        status = 0
-        try:
-            with console.step("evaluate", progress=LM_EVAL_PROGRESS):
-                status = llm_run.execute(invocation)
-                newest = newest_results(invocation.output_path) if status == 0 else None
-                if newest is None:
-                    raise _StepFailed
-            with console.step("report"):
-                if skipped:
-                    record_skipped_sets(newest, skipped)
-                record_per_type(newest)  # the per-type scores, stored with the run
-                report = build_report([newest], newest.parent / "report")
-        except _StepFailed:
-            print(f"taiyi baseline: error: lm_eval exited with status {status} and no results file; "
-                  f"its output is in {log_path}", file=sys.stderr)
-            return status or 1
-        console.console.print(headline_summary([newest], title="Headline (micro-F1 / accuracy, percent)"))
-        console.print(f"results: {newest}")
-        console.print(f"report:  {report}")
-    return 0
+    return args.run_steps(invocation, skipped)
 
 
 def _warn_budget_cuts(config: Any, max_gen_toks: int | None, tasks: list[str] | None) -> None:

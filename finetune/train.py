@@ -3,15 +3,19 @@
     taiyi finetune RECIPE [--stage 1|2|all] [--override key=value ...] [--output-dir DIR] [--resume]
     accelerate launch --config_file finetune/accelerate/<config>.yaml -m finetune RECIPE ...
 
-`train` reads as the recipe; each step is a function below it, in this order:
-  1. config       `configure_run`, `open_run_directory`: the run directory, the resolved config
-  2. accelerator  `check_device`, `setup_accelerator`: precision, device checks, processes
-  3. data         `load_tokenizer`, `stage_data`: the tokenizer; per stage the mixture, encoded
-  4. model        `load_model` (attention path, 4-bit), `attach_adapter` (LoRA), `plan_memory`
-                  (gradient checkpointing), `StageBatches` (the optimizer steps of a stage)
-  5. optimiser    `setup_optimizer`, `resume_position`
-  6. loop         `train_loop`, `optimizer_step`: logging tokens/s, MFU, peak memory; checkpoints
-  7. save         `save_stage` (the adapter), `finish_run` (the optional merge)
+`train` reads as the recipe; each step is a function below it, called in this order:
+  1. config       `configure_run`: the recipe checked, the run directory and stages chosen
+  2. accelerator  `setup_accelerator` (with `check_device`): precision, device checks, processes;
+                  then `open_run_directory`: the lock, the resolved config saved, the start logged
+  3. tokenizer    `load_tokenizer`
+  4. model        `load_model` (attention path, 4-bit)
+  per stage (a stage finished earlier is skipped on --resume: `stage_finished_earlier`):
+  5. data         `stage_data`: the stage's mixture, encoded, its report written
+  6. adapter      `attach_adapter` (LoRA), `StageBatches` (the optimizer steps of a stage),
+                  `plan_memory` (gradient checkpointing)
+  7. optimiser    `setup_optimizer`, `seed_stage`, `resume_position`, `write_run_info`
+  8. loop         `train_loop`, `optimizer_step`: logging tokens/s, MFU, peak memory; checkpoints
+  9. save         `save_stage` (the adapter); after the last stage `finish_run` (the optional merge)
 
 Output layout (`<out>` = --output-dir or runs/<recipe name>):
     <out>/.taiyi_run.lock               held while a run writes here (finetune.lock): one run at a time
@@ -228,7 +232,7 @@ def train(
         run = configure_run(config, stages, output_dir, resume, stop_after_steps)  # 1. config
         setup_accelerator(run)  # 2. accelerator
         open_run_directory(run)
-        load_tokenizer(run)  # 3. data (the tokenizer; each stage's data below)
+        load_tokenizer(run)  # 3. tokenizer
         model = load_model(run)  # 4. model
         sources = None  # the data is read and rendered once, for both stages
         for stage in run.stages:
@@ -237,20 +241,20 @@ def train(
             sources = sources or data_mod.load_sources(
                 run.config["data"], search_dirs=recipe_search_dirs(run.config)
             )
-            samples, report = stage_data(run, stage, sources)
-            model = attach_adapter(run, model, stage)
+            samples, report = stage_data(run, stage, sources)  # 5. data
+            model = attach_adapter(run, model, stage)  # 6. adapter
             batches = StageBatches.for_stage(run, stage, samples)
             memory = plan_memory(run, model, stage, report)
-            model, optimizer, scheduler = setup_optimizer(run, model, batches.total_steps)  # 5. optimiser
+            model, optimizer, scheduler = setup_optimizer(run, model, batches.total_steps)  # 7. optimiser
             seed_stage(run, stage)
             start_step = resume_position(run, stage, scheduler, batches)
             write_run_info(run, stage, batches, memory)
-            result = train_loop(run, model, optimizer, scheduler, batches, start_step)  # 6. loop
+            result = train_loop(run, model, optimizer, scheduler, batches, start_step)  # 8. loop
             run.summary["stages"][stage] = result
             if result.get("interrupted"):
                 run.summary["interrupted"] = True
                 return run.summary
-            model = save_stage(run, model, stage, result)  # 7. save
+            model = save_stage(run, model, stage, result)  # 9. save
         return finish_run(run)
     finally:
         torch.set_num_threads(threads)  # training.num_threads applies to the run only
@@ -258,7 +262,7 @@ def train(
             run.lock.release()
 
 
-# ---- 1. config -------------------------------------------------------------------------------
+# ---- config -------------------------------------------------------------------------------
 
 
 def configure_run(
@@ -334,7 +338,7 @@ def open_run_directory(run: Run) -> None:
     )
 
 
-# ---- 2. accelerator --------------------------------------------------------------------------
+# ---- accelerator --------------------------------------------------------------------------
 
 
 def resume_step(stage_dir: Path) -> int | None:
@@ -481,7 +485,7 @@ def setup_accelerator(run: Run) -> None:
         torch.set_num_threads(int(training["num_threads"]))  # restored by `train` on return
 
 
-# ---- 3. data ---------------------------------------------------------------------------------
+# ---- data ---------------------------------------------------------------------------------
 
 
 def load_tokenizer(run: Run) -> None:
@@ -554,7 +558,7 @@ def stage_data(run: Run, stage: int, sources: Any) -> tuple[list[EncodedSample],
     return samples, encode_report
 
 
-# ---- 4. model --------------------------------------------------------------------------------
+# ---- model --------------------------------------------------------------------------------
 
 
 def _is_native(model_cfg: dict[str, Any], base: str) -> bool:
@@ -824,7 +828,7 @@ class StageBatches:
         return sum(len(self.samples[i]) for rows in micro_batches for row in rows for i in row)
 
 
-# ---- 5. optimiser ----------------------------------------------------------------------------
+# ---- optimiser ----------------------------------------------------------------------------
 
 
 def setup_optimizer(run: Run, model: Any, total_steps: int) -> tuple[Any, Any, Any]:
@@ -939,7 +943,7 @@ def write_run_info(run: Run, stage: int, batches: StageBatches, memory: performa
     )
 
 
-# ---- 6. loop ---------------------------------------------------------------------------------
+# ---- loop ---------------------------------------------------------------------------------
 
 
 def train_loop(
@@ -1043,7 +1047,7 @@ def optimizer_step(
     }
 
 
-# ---- 7. save ---------------------------------------------------------------------------------
+# ---- save ---------------------------------------------------------------------------------
 
 
 def save_stage(run: Run, model: Any, stage: int, result: dict[str, Any]) -> Any:

@@ -1,11 +1,13 @@
-"""The one check for a value that travels inside lm-eval's `key=value,key=value` argument strings.
+"""A check for a value that travels inside lm-eval's `key=value,key=value` argument strings.
 
 lm-eval splits `--model_args` and `--gen_kwargs` on `,` and `=`, so a model name, revision, URL,
 adapter path or model_args value holding one of them is read as further settings
 (`model: "dir,trust_remote_code=True"` would turn remote code on behind the config's back). A
 newline or control character has no business in any of them either: it breaks the printed
 command line and, pasted into a file, the file's structure. Baseline configs, preflight and
-`taiyi baseline new` all ask `reference_problem`.
+`taiyi baseline new` all ask `reference_problem`. It is not the only such check:
+`harness.prompt_formats.finetune_eval_command` refuses a `,` or `=` in the model_args it builds
+for a fine-tuned adapter on its own.
 """
 
 from __future__ import annotations

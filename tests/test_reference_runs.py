@@ -144,3 +144,16 @@ def test_default_leaderboard_shows_the_reference_slices_marked():
     assert "SOTA" in headers  # beside the published columns
     hidden = leaderboard_table([REFERENCE], published="A")  # any other folder: partial runs stay out
     assert not any("[slice of 50]" in column.display_header for column in hidden.columns)
+
+
+def test_the_tuned_reference_command_takes_the_format_from_the_recipe(tmp_path):
+    """A recipe that trains in `eod` is evaluated in `eod` (no chat template), never in a
+    format assumed by the reference plan."""
+    from harness.apps.reference import tuned_command
+
+    eod = tuned_command(tmp_path, "hoc", tmp_path / "r", tmp_path / "d", 8, recipe="taiyi1_qwen7b_qlora")
+    args = eod[eod.index("--model_args") + 1]
+    assert "prompt_format=eod" in args and "eod_token=<|endoftext|>" in args
+    assert "--apply_chat_template" not in eod
+    chat = tuned_command(tmp_path, "hoc", tmp_path / "r", tmp_path / "d", 8)
+    assert "prompt_format=chat_template" in chat[chat.index("--model_args") + 1] and "--apply_chat_template" in chat

@@ -19,10 +19,10 @@ from pathlib import Path
 
 # subcommand -> module that defines `register(subparsers)`
 SUBCOMMANDS: dict[str, str] = {
-    "data": "harness.apps.data_check",
+    "data": "harness.apps.data_fetch",  # registers check and list (data_check) and fetch
     "leaderboard": "harness.apps.leaderboard.cli",
     "finetune": "finetune.cli",
-    "baseline": "baselines.cli",
+    "baseline": "harness.apps.baseline",  # baselines.cli, with the console and report
     "demo": "harness.apps.demo",
     "compare": "harness.apps.compare",
     "report": "harness.apps.report",

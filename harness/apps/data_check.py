@@ -373,10 +373,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `taiyi data {check,list,fetch}`."""
-    from harness.apps.data_fetch import add_parser as add_fetch
-
+def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
+    """Add `taiyi data {check,list}`; returns the actions, to which `harness.apps.data_fetch`
+    (which registers `taiyi data` and imports this module, not the reverse) adds `fetch`."""
     data = subparsers.add_parser("data", help="fetch the sets, check a data directory against the registry, list the sets")
     actions = data.add_subparsers(dest="data_command", metavar="ACTION")
     check = actions.add_parser(
@@ -392,10 +391,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing = actions.add_parser("list", help="print the registry: name, language, type, split, unit, metric, licence, fetchable")
     listing.add_argument("--sources", action="store_true", help="print where `taiyi data fetch` gets each set instead")
     listing.set_defaults(func=_cmd_list)
-    add_fetch(actions)
 
     def _help(args: argparse.Namespace) -> int:
         data.print_help()
         return 2
 
     data.set_defaults(func=_help)
+    return actions

@@ -146,6 +146,14 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     return 1 if failed or report.exit_code() else 0
 
 
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `taiyi data {check,list,fetch}`: check and list from `harness.apps.data_check`, then
+    fetch. Registered from here because fetch uses the check, not the reverse (no import circle)."""
+    from harness.apps.data_check import register as register_data
+
+    add_parser(register_data(subparsers))
+
+
 def add_parser(actions: argparse._SubParsersAction) -> None:
     """Add `taiyi data fetch` to the `taiyi data` actions."""
     fetch = actions.add_parser(

@@ -344,16 +344,24 @@ def run_finetune(steps: Steps, out: Path, work: Path, data_dir: Path) -> None:
             shutil.copyfile(source, keep / name)
 
 
-def tuned_command(work: Path, key: str, results: Path, data_dir: Path, batch_size: int) -> list[str]:
-    """lm-eval on the fine-tuned adapter, in the format it was trained in (chat template), the
-    same slice, budgets and decoding as the base run."""
+def tuned_command(work: Path, key: str, results: Path, data_dir: Path, batch_size: int, recipe: str = RECIPE) -> list[str]:
+    """lm-eval on the fine-tuned adapter, in the format its recipe trained it in (read from the
+    recipe, never assumed: a recipe training in `eod` is evaluated in `eod`), the same slice,
+    budgets and decoding as the base run."""
+    from finetune.config import load_recipe
     from harness.local_models import smollm2_dir
+    from harness.prompt_formats import recipe_prompt_format
 
-    model_args = f"pretrained={smollm2_dir()},peft={adapter_dir(work)},dtype=float32,prompt_format=chat_template"
+    prompt_format, extra = recipe_prompt_format(load_recipe(recipe))
+    model_args = ",".join([
+        f"pretrained={smollm2_dir()}", f"peft={adapter_dir(work)}", "dtype=float32", f"prompt_format={prompt_format}",
+        *(f"{name}={value}" for name, value in extra.items()),
+    ])
+    chat = ["--apply_chat_template"] if prompt_format == "chat_template" else []
     return [
         sys.executable, "-m", "lm_eval", "run", "--model", "taiyi-hf", "--model_args", model_args,
         "--tasks", f"taiyi_{key}", "--batch_size", str(batch_size), "--output_path", str(results / TUNED_NAME),
-        "--log_samples", "--apply_chat_template", "--gen_kwargs", "do_sample=False,temperature=0.0",
+        "--log_samples", *chat, "--gen_kwargs", "do_sample=False,temperature=0.0",
         "--device", "cpu", "--limit", str(SLICE),
         "--metadata", json.dumps({"data_dir": str(data_dir)}),
     ]

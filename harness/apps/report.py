@@ -358,8 +358,8 @@ def build_report(
     title: str = "taiyi-bench report",
 ) -> Path:
     """Write `out_dir/report.html` for the runs under `paths`; returns its path."""
-    from harness.apps.compare import run_views
     from harness.apps.leaderboard.build import leaderboard_table
+    from harness.apps.run_views import run_views
     from harness.atomic_files import atomic_write_text
 
     warnings: list[str] = []

@@ -39,11 +39,10 @@ from harness import prompt_formats
 from harness.errors import ConfigError
 from harness.integrity import check_adapter
 from harness.lmeval.errors import install_excepthook
+from harness.lmeval.preflight import (
+    PromptFormatError as PromptFormatError,  # defined there: preflight raises it
+)
 from harness.lmeval.preflight import cache_refusal, check_model_location
-
-
-class PromptFormatError(ConfigError):
-    """A prompt format that cannot work with the rest of the command (a user error)."""
 
 
 class PromptFormatMixin:

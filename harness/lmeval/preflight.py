@@ -49,6 +49,15 @@ LM_EVAL_METADATA_KEYS = frozenset({"version", "config_source", "config", "_metad
 PROMPT_FORMAT_MODEL_TYPES = frozenset(prompt_formats.WRAPPER_BACKENDS.values())
 
 _TRUTHY = {"1", "true", "yes", "on"}
+
+
+class PromptFormatError(ConfigError):
+    """A prompt format that cannot work with the rest of the command (a user error).
+
+    Defined here, not in `harness.lmeval.models` (which re-exports it): preflight raises it and
+    models imports preflight, so the class sits in the lower module."""
+
+
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 
 
@@ -210,8 +219,6 @@ def check_cache(model: Any, model_args: Mapping[str, Any], use_cache: Any) -> No
         return
     chosen = model_args.get("prompt_format")
     if isinstance(chosen, str) and chosen in prompt_formats.EOD_FORMATS:
-        from harness.lmeval.models import PromptFormatError
-
         raise PromptFormatError(cache_refusal(chosen))
 
 

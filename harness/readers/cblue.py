@@ -7,6 +7,7 @@ a record without its labels (the official test files) is a format error here, ne
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import DataFormatError
 from harness.readers._common import (
@@ -19,7 +20,9 @@ from harness.readers._common import (
     require_field,
 )
 from harness.records import Entity, Example, Relation
-from harness.registry import DatasetSpec
+
+if TYPE_CHECKING:  # type hints only: the registry imports the readers (no import circle)
+    from harness.registry import DatasetSpec
 
 
 def _json_array(path: str | Path) -> list:

@@ -8,11 +8,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import DataFormatError
 from harness.readers._common import UniqueIds, iter_lines
 from harness.records import Example
-from harness.registry import DatasetSpec
+
+if TYPE_CHECKING:  # type hints only: the registry imports the readers (no import circle)
+    from harness.registry import DatasetSpec
 
 HEADER = ["labels", "sentence", "index"]
 

@@ -9,11 +9,14 @@ into that text, so `text[start:end] == mention` always holds.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import DataFormatError
 from harness.readers._common import iter_lines
 from harness.records import Entity, Example
-from harness.registry import DatasetSpec
+
+if TYPE_CHECKING:  # type hints only: the registry imports the readers (no import circle)
+    from harness.registry import DatasetSpec
 
 # CoNLL-2003 style document markers; not tokens of any sentence.
 _DOCSTART = "-DOCSTART-"

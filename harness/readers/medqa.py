@@ -8,11 +8,14 @@ Each line: {question, options {letter: text}, answer (text), answer_idx (letter)
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import DataFormatError
 from harness.readers._common import iter_jsonl, require_field
 from harness.records import Example
-from harness.registry import DatasetSpec
+
+if TYPE_CHECKING:  # type hints only: the registry imports the readers (no import circle)
+    from harness.registry import DatasetSpec
 
 
 def read_medqa(path: str | Path, spec: DatasetSpec, split: str) -> list[Example]:

@@ -9,11 +9,14 @@ in `ori_pqal.json` order (the ground-truth file lists its PMIDs grouped by label
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import DataFormatError
 from harness.readers._common import load_json, require_field
 from harness.records import Example
-from harness.registry import DatasetSpec
+
+if TYPE_CHECKING:  # type hints only: the registry imports the readers (no import circle)
+    from harness.registry import DatasetSpec
 
 GROUND_TRUTH = "test_ground_truth.json"
 DECISIONS = ("yes", "no", "maybe")

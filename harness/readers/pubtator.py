@@ -14,11 +14,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import DataFormatError
 from harness.readers._common import UniqueIds, check_span, iter_lines
 from harness.records import Entity, Example, Relation
-from harness.registry import DatasetSpec
+
+if TYPE_CHECKING:  # type hints only: the registry imports the readers (no import circle)
+    from harness.registry import DatasetSpec
 
 MENTION_TYPES = ("Chemical", "Disease")
 NO_CONCEPT = "-1"

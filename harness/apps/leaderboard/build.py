@@ -29,8 +29,8 @@ from harness.apps.leaderboard.collect import (
     display_path,
 )
 from harness.apps.leaderboard.published import PublishedTable, flag_note, load_published, published_columns
-from harness.apps.leaderboard.rules import BY_RULE_CAPTION, NO_LIKE_METRIC, rule_notes
-from harness.apps.leaderboard.table import AVERAGE_KEYS, Column, Table, delta_column, sets_of
+from harness.apps.leaderboard.rules import BY_RULE_CAPTION, NO_LIKE_METRIC
+from harness.apps.leaderboard.table import AVERAGE_KEYS, Column, Table, delta_column, rule_notes, sets_of
 from harness.registry import PAPER_ORDER, PAPER_SETS, REGISTRY
 
 DEFAULT_RESAMPLES = 1000
@@ -456,7 +456,7 @@ def leaderboard_by_type(
     seed: int = DEFAULT_SEED,
 ) -> ByTypeTable:
     """`taiyi leaderboard --by-type TASK`: every run under `paths` with samples for the set."""
-    from harness.apps.compare import run_views
+    from harness.apps.run_views import run_views
     from harness.registry import get_spec
 
     spec = get_spec(task)

@@ -45,8 +45,6 @@ HEADLINE_METRIC = {"f1": "micro_f1", "acc": "acc"}
 # Keys accepted from older result files without the ",none" suffix, in order of preference.
 LEGACY_KEYS = {"f1": ("micro_f1", "f1"), "acc": ("acc",)}
 DEFAULT_FILTER = "none"
-# Top-level results-file key a runner adds for the sets it skipped (`--skip-missing`):
-# {"taiyi_<set>": "why it was not run", ...} (a plain list of task names is accepted too).
 # Formats a model may be evaluated in (set by `prompt_format=<name>` in lm-eval's --model_args).
 # The first two are what a run without the key gets; the others are never a silent default.
 DEFAULT_PROMPT_FORMATS = ("chat_template", "plain")

@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from harness.apps.leaderboard.rules import BY_RULE_CAPTION, rule_notes
-from harness.apps.leaderboard.table import Cell, Column, Table, fmt_pct, round_half_up
+from harness.apps.leaderboard.rules import BY_RULE_CAPTION
+from harness.apps.leaderboard.table import Cell, Column, Table, fmt_pct, round_half_up, rule_notes
 from harness.errors import DataFormatError
 from harness.paths import bundled_dir
 from harness.registry import PAPER_ORDER, PAPER_SETS, REGISTRY, TASK_TYPE_NAMES

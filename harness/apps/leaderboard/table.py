@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal, NamedTuple
 
-from harness.apps.leaderboard.rules import MIXED, NO_LIKE_METRIC, headline_rule, mixes_rules
+from harness.apps.leaderboard.rules import (
+    MIXED,
+    NO_LIKE_METRIC,
+    NOT_IN_FILE,
+    headline_rule,
+    mixes_rules,
+    short_name,
+)
 from harness.registry import PAPER_ORDER, PAPER_SETS, REGISTRY, TASK_TYPE_NAMES, DatasetSpec
 
 ColumnKind = Literal["published", "run", "delta"]
@@ -334,3 +341,44 @@ def average_text(column: Column, group: str, *, with_ci: bool = True) -> str:
 def provenance_lines(columns: Sequence[Column]) -> list[tuple[str, list[str]]]:
     """(header, provenance lines) per column, for the provenance section of every format."""
     return [(column.display_header, list(column.provenance) or ["(no provenance recorded)"]) for column in columns]
+
+
+def rule_notes(table: Table) -> list[str]:
+    """The notes that explain a by-rule table: the layout, mixed averages, missing like metrics.
+
+    Here, not in `rules`, because it reads the table: `rules` stays below `table` (no import circle)."""
+    notes: list[str] = []
+    if any(c.kind != "run" for c in table.columns):
+        notes.append(
+            "Each row is one rule (the Rule column; the rules are listed below): a number stands only beside numbers "
+            "by the same rule. A set's first row is its headline rule; a further row holds the published numbers "
+            "computed by another rule, beside the run's metric by that rule. A blank cell: that column's number for "
+            "the set is by another rule and stands in that rule's row."
+        )
+    mixed = []
+    for column in table.columns:
+        if not mixes_rules(column, sets_of(ALL)):
+            continue
+        others: dict[str, list[str]] = {}
+        for key in sets_of(ALL):
+            cell = column.cells.get(key)
+            if cell is not None and cell.rule is not None and cell.rule != headline_rule(key):
+                others.setdefault(short_name(cell.rule), []).append(REGISTRY[key].display_name)
+        listed = "; ".join(f"{rule} on {', '.join(sets)}" for rule, sets in others.items())
+        mixed.append(f"{column.display_header} ({listed})")
+    if mixed:
+        groups = sum(1 for c in table.columns for g in AVERAGE_KEYS if mixes_rules(c, sets_of(g)))
+        notes.append(
+            "Averages keep the paper's definition: the mean of a column's cells over the paper's sets, each by its "
+            f"own rule. {groups} average(s) marked ({MIXED}) include cells by a rule other than the set's headline "
+            "rule, so they are not comparable with a run's average of its headline metrics: " + "; ".join(mixed) + "."
+        )
+    flags = {cell.flag for row in table.rule_rows() for c in table.columns
+             if not isinstance(cell := row_cell(c, row), str) and cell is not None}
+    if NO_LIKE_METRIC in flags or NOT_IN_FILE in flags:
+        notes.append(
+            f"Cells marked ({NO_LIKE_METRIC}): the run has no metric computed by that row's rule, so no number of it "
+            f"stands beside the published one; ({NOT_IN_FILE}): the set has such a metric but the results file was "
+            "scored before it existed (`taiyi rescore` adds it)."
+        )
+    return notes
