@@ -54,25 +54,17 @@ class _SpacelessText:
         self.text = "".join(chars)
 
     def spans(self, mention: str) -> list[tuple[int, int]]:
-        needle = "".join(mention.split())
-        found: list[tuple[int, int]] = []
-        if not needle:
-            return found
-        at = self.text.find(needle)
-        while at != -1:
-            end = at + len(needle)
-            if at in self.token_starts and end in self.token_ends:
-                found.append((self.original[at], self.original[end - 1] + 1))
-            at = self.text.find(needle, at + 1)
-        return found
+        return [
+            (self.original[start], self.original[end - 1] + 1)
+            for start, end in _occurrences(self.text, "".join(mention.split()))
+            if start in self.token_starts and end in self.token_ends
+        ]
 
 
-def _substring_spans(text: str, mention: str) -> list[tuple[int, int]]:
-    needle = mention.strip()
+def _occurrences(text: str, needle: str) -> list[tuple[int, int]]:
+    """Every (start, end) of `needle` in `text`, overlapping ones included; none for ""."""
     found: list[tuple[int, int]] = []
-    if not needle:
-        return found
-    at = text.find(needle)
+    at = text.find(needle) if needle else -1
     while at != -1:
         found.append((at, at + len(needle)))
         at = text.find(needle, at + 1)
@@ -96,7 +88,7 @@ def place_mentions(
     ungrounded: list[tuple[str, str]] = []
     spaceless = _SpacelessText(example.text) if grounding == "tokens" else None
     for entity_type, mention in sorted(set(mentions)):
-        where = spaceless.spans(mention) if spaceless is not None else _substring_spans(example.text, mention)
+        where = spaceless.spans(mention) if spaceless is not None else _occurrences(example.text, mention.strip())
         if where:
             placed.update((entity_type, start, end) for start, end in where)
         else:
