@@ -12,11 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError, DataFormatError, DataNotFoundError
+from taiyi_bench.harness.errors import ConfigError, DataFormatError, DataNotFoundError
 
 # What a train/predict run can meet that the user can fix: bad settings, missing or malformed
 # data, damaged files. Each ends in one `taiyi baseline: error:` line (unreadable or unwritable
-# files too, through the `taiyi` command's own guard: harness.apps.cli).
+# files too, through the `taiyi` command's own guard: taiyi_bench.harness.apps.cli).
 _USER_ERRORS = (ConfigError, DataNotFoundError, DataFormatError, KeyError)
 
 
@@ -35,7 +35,7 @@ def _positive_int(value: str) -> int:
 
 
 # What `taiyi baseline run` does with the lm-eval invocation it built: run it, then score and
-# report. Given by the caller (`harness.apps.baseline`), because the console and the report are
+# report. Given by the caller (`taiyi_bench.harness.apps.baseline`), because the console and the report are
 # applications and the baselines never import the applications.
 RunSteps = Callable[[Any, dict[str, str]], int]
 
@@ -150,7 +150,7 @@ def _check_model_name(name: str | None) -> None:
 def _check_trained_baseline(checkpoint: str | Path) -> None:
     """A trained baseline's files, checked before anything loads them: its manifest (written
     last by `taiyi baseline train`) and every weights file as long as its header says."""
-    from harness.integrity import folder_problems
+    from taiyi_bench.harness.integrity import folder_problems
 
     folder = Path(checkpoint)
     if not folder.is_dir():
@@ -189,8 +189,8 @@ def _print_metrics(result: Any) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from baselines import runner
-    from baselines.preflight import PreflightError
+    from taiyi_bench.baselines import runner
+    from taiyi_bench.baselines.preflight import PreflightError
 
     try:
         _check_model_name(args.model_name)
@@ -211,10 +211,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from baselines import runner, settings
-    from baselines.preflight import PreflightError
-    from harness.registry import get_spec
-    from harness.results_io import model_slug
+    from taiyi_bench.baselines import runner, settings
+    from taiyi_bench.baselines.preflight import PreflightError
+    from taiyi_bench.harness.registry import get_spec
+    from taiyi_bench.harness.results_io import model_slug
 
     try:
         _check_model_name(args.model_name)
@@ -241,7 +241,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from baselines.llm_registry import list_configs
+    from taiyi_bench.baselines.llm_registry import list_configs
 
     try:
         configs = list_configs()
@@ -264,9 +264,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from baselines import llm_run
-    from baselines.llm_registry import find_config
-    from baselines.preflight import PreflightError, resolve_model
+    from taiyi_bench.baselines import llm_run
+    from taiyi_bench.baselines.llm_registry import find_config
+    from taiyi_bench.baselines.preflight import PreflightError, resolve_model
 
     try:
         config, backend_notes = llm_run.on_backend(find_config(args.name), args.backend)
@@ -310,8 +310,8 @@ def _run(args: argparse.Namespace) -> int:
 def _warn_budget_cuts(config: Any, max_gen_toks: int | None, tasks: list[str] | None) -> None:
     """Say, before anything runs, which tasks a global max_gen_toks would cut (lm-eval's tasks
     say it again in the run's log and record it in the results)."""
-    from harness.lmeval.tasks import budget_cut_warning, budget_cuts
-    from harness.registry import specs_for_selection
+    from taiyi_bench.harness.lmeval.tasks import budget_cut_warning, budget_cuts
+    from taiyi_bench.harness.registry import specs_for_selection
 
     origin = "--max-gen-toks" if max_gen_toks else f"max_gen_toks in {config.path}"
     cap = max_gen_toks or config.gen_kwargs.get("max_gen_toks")
@@ -323,7 +323,7 @@ def _warn_budget_cuts(config: Any, max_gen_toks: int | None, tasks: list[str] | 
 
 
 def _new(args: argparse.Namespace) -> int:
-    from baselines.llm_registry import scaffold
+    from taiyi_bench.baselines.llm_registry import scaffold
 
     try:
         path = scaffold(args.name, args.dir, backend=args.backend, model=args.model)
@@ -336,7 +336,7 @@ def _new(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from baselines.llm_registry import config_paths, load_config
+    from taiyi_bench.baselines.llm_registry import config_paths, load_config
 
     paths = args.paths or [str(p) for p in config_paths().values()]
     failed = 0

@@ -1,5 +1,5 @@
 """One discriminative baseline per task family, each turning its model outputs into the same
-`harness.records.Prediction` the LLM parsers produce (scored afterwards by harness.scoring).
+`taiyi_bench.harness.records.Prediction` the LLM parsers produce (scored afterwards by taiyi_bench.harness.scoring).
 
   NER    NerBaseline        Tagger, one BIO head per type (CMeEE's nested types included)
   RE     RelationBaseline   Tagger for the arguments, then entity-marker pair classification
@@ -26,10 +26,10 @@ from typing import Any, ClassVar
 
 import torch
 
-from baselines import training
-from baselines.heads import Chooser, Classifier, Head, Tagger, TagUnit
-from baselines.settings import HeadConfig
-from baselines.words import (
+from taiyi_bench.baselines import training
+from taiyi_bench.baselines.heads import Chooser, Classifier, Head, Tagger, TagUnit
+from taiyi_bench.baselines.settings import HeadConfig
+from taiyi_bench.baselines.words import (
     Span,
     example_words,
     seqeval_tags,
@@ -37,9 +37,9 @@ from baselines.words import (
     tags_to_word_ranges,
     word_ranges_to_spans,
 )
-from harness.normalize import normalize_mention
-from harness.records import Example, Prediction
-from harness.registry import DatasetSpec
+from taiyi_bench.harness.normalize import normalize_mention
+from taiyi_bench.harness.records import Example, Prediction
+from taiyi_bench.harness.registry import DatasetSpec
 
 NO_RELATION = "NA"
 logger = logging.getLogger("taiyi-bench.baselines")
@@ -492,10 +492,10 @@ class RelationBaseline(Baseline):
 
     def calibrate(self, examples: Sequence[Example], *, gold_entities: bool = False) -> dict[str, Any]:
         """Choose the pair decision threshold on held-out examples (the dev split): the value of
-        a grid that maximises the benchmark's micro-F1 (harness.scoring) of the end-to-end
+        a grid that maximises the benchmark's micro-F1 (taiyi_bench.harness.scoring) of the end-to-end
         pipeline, predicted arguments included (`gold_entities=True`: of the pair classifier
         alone). Stored in the pairs head (saved with it)."""
-        from harness import scoring
+        from taiyi_bench.harness import scoring
 
         per_unit, scores, _ = self._scored_candidates(examples, gold_entities)
         grid = [round(0.05 * k, 2) for k in range(1, 20)]
@@ -574,8 +574,8 @@ class TextClassifier(Baseline):
 
     def calibrate(self, examples: Sequence[Example]) -> dict[str, Any]:
         """The sigmoid threshold (one for all labels) of a grid that maximises the benchmark's
-        micro-F1 (harness.scoring) on held-out examples; stored in the head."""
-        from harness import scoring
+        micro-F1 (taiyi_bench.harness.scoring) on held-out examples; stored in the head."""
+        from taiyi_bench.harness import scoring
 
         scores = self.model.predict_scores([(ex.text, None) for ex in examples])
         grid = [round(0.05 * k, 2) for k in range(1, 20)]

@@ -29,9 +29,9 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from baselines import training
-from baselines.settings import HeadConfig
-from baselines.words import OUTSIDE, TAG_NAMES, Span, spans_to_tags
+from taiyi_bench.baselines import training
+from taiyi_bench.baselines.settings import HeadConfig
+from taiyi_bench.baselines.words import OUTSIDE, TAG_NAMES, Span, spans_to_tags
 
 HEAD_FILE = "head.json"
 # Byte-level BPE tokenizers need a prefix space to take pre-split words.

@@ -25,9 +25,9 @@ from typing import Any
 
 import yaml
 
-from harness.atomic_files import atomic_write_text
-from harness.errors import ConfigError
-from harness.references import reference_problem
+from taiyi_bench.harness.atomic_files import atomic_write_text
+from taiyi_bench.harness.errors import ConfigError
+from taiyi_bench.harness.references import reference_problem
 
 REGISTRY_DIR = Path(__file__).resolve().parent / "llm"
 SCHEMA_PATH = REGISTRY_DIR / "schema.json"
@@ -54,7 +54,7 @@ class LLMBaseline:
     display_name: str
     backend: str
     model: str
-    prompt_format: str  # harness.prompt_formats.PROMPT_FORMATS
+    prompt_format: str  # taiyi_bench.harness.prompt_formats.PROMPT_FORMATS
     batch_size: int | str
     gen_kwargs: dict[str, Any]
     path: Path
@@ -171,7 +171,7 @@ def parse_yaml(text: str) -> Any:
 
 def _prompt_format(data: dict[str, Any]) -> tuple[str | None, str | None]:
     """(format, problem): `prompt_format`, else the older `apply_chat_template` read as one."""
-    from harness.prompt_formats import default_format
+    from taiyi_bench.harness.prompt_formats import default_format
 
     chosen = data.get("prompt_format")
     legacy = data.get("apply_chat_template")

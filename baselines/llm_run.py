@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from baselines import preflight
-from baselines.llm_registry import ADAPTER_ARGS, LLMBaseline
-from harness.errors import ConfigError
-from harness.prompt_formats import WRAPPER_BACKENDS
-from harness.registry import REGISTRY
+from taiyi_bench.baselines import preflight
+from taiyi_bench.baselines.llm_registry import ADAPTER_ARGS, LLMBaseline
+from taiyi_bench.harness.errors import ConfigError
+from taiyi_bench.harness.prompt_formats import WRAPPER_BACKENDS
+from taiyi_bench.harness.registry import REGISTRY
 
 ALL_TASKS = "taiyi_*"
 DEFAULT_OUTPUT_ROOT = Path("results") / "runs"
@@ -141,7 +141,7 @@ def on_backend(config: LLMBaseline, backend: str | None) -> tuple[LLMBaseline, l
 
 def model_type(config: LLMBaseline) -> str:
     """lm-eval's --model: hf and vllm run as taiyi-hf / taiyi-vllm (the same backends plus
-    `prompt_format`, see harness.lmeval.models); the chat-completions backends as they are."""
+    `prompt_format`, see taiyi_bench.harness.lmeval.models); the chat-completions backends as they are."""
     return WRAPPER_BACKENDS.get(config.backend, config.backend)
 
 
@@ -156,7 +156,7 @@ def build_invocation(
     device: str | None = None,
     batch_size: int | str | None = None,
     gen_kwargs: dict[str, Any] | None = None,
-    mcmle_options: int | None = None,
+    set_options: dict[str, Any] | None = None,
 ) -> Invocation:
     """The exact lm-eval command for `config`. `model_location` defaults to `config.model`
     (pass the resolved one for local:<name> models).
@@ -164,7 +164,8 @@ def build_invocation(
     Each task keeps its own generation budget: a `max_gen_toks` in `gen_kwargs` (or the
     config's) caps every task and the tasks warn and record the cut. A reasoning model's
     `thinking_allowance` travels in `--metadata`, where each task adds it to its own budget;
-    data_dir, thinking_allowance and mcmle_options share that one JSON object."""
+    data_dir, thinking_allowance and `set_options` (the registry variant options choosing a
+    set's form, `{option: value}`) share that one JSON object."""
     output_path = Path(output_root) / config.name
     argv = [
         "lm_eval", "run",
@@ -192,8 +193,7 @@ def build_invocation(
         metadata["data_dir"] = str(Path(data_dir).expanduser().resolve())
     if config.thinking_allowance:
         metadata["thinking_allowance"] = config.thinking_allowance
-    if mcmle_options is not None:
-        metadata["mcmle_options"] = mcmle_options
+    metadata.update(set_options or {})
     if metadata:
         argv += ["--metadata", json.dumps(metadata)]
     env_from = {}
@@ -254,9 +254,9 @@ def select_available_tasks(
     (task name -> reason). A missing set is a `DataNotFoundError` that lists every missing set and
     where to get it, unless `skip_missing`, which drops them from the run instead.
     """
-    from harness.errors import DataNotFoundError
-    from harness.loading import missing_sets
-    from harness.registry import specs_for_selection
+    from taiyi_bench.harness.errors import DataNotFoundError
+    from taiyi_bench.harness.loading import missing_sets
+    from taiyi_bench.harness.registry import specs_for_selection
 
     specs = specs_for_selection(tasks)
     missing = missing_sets(specs, data_dir)

@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from harness.errors import ConfigError
-from harness.integrity import adapter_problems
-from harness.references import reference_problem
+from taiyi_bench.harness.errors import ConfigError
+from taiyi_bench.harness.integrity import adapter_problems
+from taiyi_bench.harness.references import reference_problem
 
 # Models that need no download, as `local:<name>`; resolved lazily (building one takes seconds).
 LOCAL_MODELS: dict[str, str] = {
-    "smollm2": "harness.local_models:smollm2_dir",
-    "minilm": "harness.local_models:minilm_dir",
+    "smollm2": "taiyi_bench.harness.local_models:smollm2_dir",
+    "minilm": "taiyi_bench.harness.local_models:minilm_dir",
 }
 LOCAL_PREFIX = "local:"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
@@ -65,7 +65,7 @@ def _looks_like_path(name: str) -> bool:
 def resolve_model(name: str) -> ModelSource:
     """Classify a model name; raises PreflightError for a missing local path or a malformed name.
 
-    `local:<name>` is built/located through harness.local_models; an existing directory is a
+    `local:<name>` is built/located through taiyi_bench.harness.local_models; an existing directory is a
     path; `org/name` is a Hub id. Anything else is rejected here rather than by a stack trace
     from deep inside transformers.
     """

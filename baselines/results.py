@@ -1,4 +1,4 @@
-"""Score a discriminative baseline's predictions with harness.scoring and write them in lm-eval's
+"""Score a discriminative baseline's predictions with taiyi_bench.harness.scoring and write them in lm-eval's
 results layout, so that the leaderboard reads BERT and LLM runs alike.
 
 Mirrors what lm-eval 0.4.13 writes (`evaluator.simple_evaluate`, `EvaluationTracker.
@@ -8,11 +8,11 @@ save_results_aggregated` / `save_results_samples`):
     results/runs/<model_slug>/<date_id>/samples_<task>_<date_id>.jsonl
 
 with `results[task]["<metric>,none"]`, `configs[task]["metadata"]` (data source and the shared
-provenance keys of `harness.provenance.task_metadata`, as the taiyi_* tasks write them), `n-samples`,
+provenance keys of `taiyi_bench.harness.provenance.task_metadata`, as the taiyi_* tasks write them), `n-samples`,
 `config.model` / `model_name` / `limit`, `date`, and per unit `doc_id`, `doc` (the same doc
 lm-eval's taiyi_* tasks log), `target`, `resps` (the prediction rendered in Taiyi's answer
-format), the per-unit metric values of `harness.scoring.unit_metric_values` and hashes. The
-layout and the atomic writes are `harness.results_io`'s.
+format), the per-unit metric values of `taiyi_bench.harness.scoring.unit_metric_values` and hashes. The
+layout and the atomic writes are `taiyi_bench.harness.results_io`'s.
 """
 
 from __future__ import annotations
@@ -26,15 +26,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness import provenance, scoring
-from harness.errors import DataNotFoundError
-from harness.loading import split_files
-from harness.paths import SAMPLES_DIR
-from harness.prompts import render_answer
-from harness.records import Entity, Example, Prediction, Relation
-from harness.registry import DatasetSpec
-from harness.results_io import model_slug, new_date_id, results_file, write_run_files
-from harness.verdicts import (
+from taiyi_bench.harness import provenance, scoring
+from taiyi_bench.harness.errors import DataNotFoundError
+from taiyi_bench.harness.loading import split_files
+from taiyi_bench.harness.paths import SAMPLES_DIR
+from taiyi_bench.harness.prompts import render_answer
+from taiyi_bench.harness.records import Entity, Example, Prediction, Relation
+from taiyi_bench.harness.registry import DatasetSpec
+from taiyi_bench.harness.results_io import model_slug, new_date_id, results_file, write_run_files
+from taiyi_bench.harness.verdicts import (
     ANALYSIS_AGGREGATIONS,
     ANALYSIS_HIGHER_IS_BETTER,
     PER_TYPE_KEY,
@@ -51,7 +51,7 @@ FILTER = "none"
 
 
 def lm_eval_doc(example: Example, source: str) -> dict[str, Any]:
-    """The doc exactly as the taiyi_* lm-eval tasks build it (harness.lmeval.tasks), so that
+    """The doc exactly as the taiyi_* lm-eval tasks build it (taiyi_bench.harness.lmeval.tasks), so that
     samples of BERT and LLM runs pair up by doc."""
     return {
         "id": example.id,
@@ -64,7 +64,7 @@ def lm_eval_doc(example: Example, source: str) -> dict[str, Any]:
 
 def render_prediction(spec: DatasetSpec, example: Example, prediction: Prediction) -> str:
     """The prediction in Taiyi's answer format (what an LLM would have had to write to score
-    the same); `harness.parsers.parse_output` reads it back to the same Prediction."""
+    the same); `taiyi_bench.harness.parsers.parse_output` reads it back to the same Prediction."""
     shadow = Example(id=example.id, dataset=example.dataset, split=example.split, options=dict(example.options))
     if spec.task_type == "ner":
         shadow.entities = [Entity(t, m) for t, m in sorted(prediction.entities)]
@@ -135,7 +135,7 @@ def write_run(
     data_files: Sequence[os.PathLike | str] | None = None,
     data_root: os.PathLike | str | None = None,
 ) -> Path:
-    """Score `predictions` against `examples` (harness.scoring) and write the results and samples
+    """Score `predictions` against `examples` (taiyi_bench.harness.scoring) and write the results and samples
     files; returns the results file's path.
 
     `extra_metrics` (e.g. `seqeval_f1`) go into `results[task]` next to the scorer's metrics
@@ -149,7 +149,7 @@ def write_run(
     names = scoring.metric_names(spec)
     unit_scores = [scoring.score_unit(spec, ex, pred) for ex, pred in zip(examples, predictions, strict=True)]
     unit_values = [scoring.unit_metric_values(spec, score) for score in unit_scores]
-    # The same verdicts and grounding lm-eval's taiyi_* tasks log (harness.verdicts).
+    # The same verdicts and grounding lm-eval's taiyi_* tasks log (taiyi_bench.harness.verdicts).
     analysis = [
         unit_analysis_values(spec, ex, pred, score) for ex, pred, score in zip(examples, predictions, unit_scores, strict=True)
     ]

@@ -20,14 +20,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from baselines import preflight, settings
-from baselines.families import BASELINES, Baseline, baseline_class
-from baselines.results import write_run
-from harness.errors import ConfigError
-from harness.loading import LoadedSplit, load_split
-from harness.records import Example
-from harness.registry import DatasetSpec, get_spec
-from harness.results_io import model_slug
+from taiyi_bench.baselines import preflight, settings
+from taiyi_bench.baselines.families import BASELINES, Baseline, baseline_class
+from taiyi_bench.baselines.results import write_run
+from taiyi_bench.harness.errors import ConfigError
+from taiyi_bench.harness.loading import LoadedSplit, load_split
+from taiyi_bench.harness.records import Example
+from taiyi_bench.harness.registry import DatasetSpec, get_spec
+from taiyi_bench.harness.results_io import model_slug
 
 logger = logging.getLogger("taiyi-bench.baselines")
 
@@ -210,7 +210,7 @@ def _predict_and_write(
     model_name: str | None,
     gold_entities: bool = False,
 ) -> tuple[Path, dict[str, float]]:
-    from harness import scoring
+    from taiyi_bench.harness import scoring
 
     spec = baseline.spec
     examples = limit_examples(eval_data.examples, limit)

@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 import yaml
 
-from harness.errors import ConfigError
-from harness.registry import DatasetSpec, get_spec
+from taiyi_bench.harness.errors import ConfigError
+from taiyi_bench.harness.registry import DatasetSpec, get_spec
 
 ENCODERS_FILE = Path(__file__).resolve().parent / "encoders.yaml"
 

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from baselines.settings import HeadConfig
+from taiyi_bench.baselines.settings import HeadConfig
 
 logger = logging.getLogger("taiyi-bench.baselines")
 

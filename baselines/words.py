@@ -14,7 +14,7 @@ import bisect
 import re
 from collections.abc import Iterable, Sequence
 
-from harness.records import Example
+from taiyi_bench.harness.records import Example
 
 Span = tuple[int, int]  # [start, end) in characters
 

@@ -2,7 +2,7 @@
 second of one head on one set, for the choices that decide CPU practicality.
 
 Times, on the same features: (a) training steps with the fused AdamW kernel and length-bucketed
-batches (what `baselines.training` does), (b) the same steps with PyTorch's default AdamW and
+batches (what `taiyi_bench.baselines.training` does), (b) the same steps with PyTorch's default AdamW and
 plain shuffled batches (what a naive loop does), and (c) prediction of `--units` units. Each is
 the best of `--repeat` runs. Usage:
 
@@ -19,13 +19,13 @@ import time
 
 import torch
 
-from baselines import settings, training
-from baselines.families import _entity_spans
-from baselines.heads import Tagger, TagUnit
-from baselines.preflight import resolve_model
-from baselines.words import example_words
-from harness.loading import load_split
-from harness.registry import get_spec
+from taiyi_bench.baselines import settings, training
+from taiyi_bench.baselines.families import _entity_spans
+from taiyi_bench.baselines.heads import Tagger, TagUnit
+from taiyi_bench.baselines.preflight import resolve_model
+from taiyi_bench.baselines.words import example_words
+from taiyi_bench.harness.loading import load_split
+from taiyi_bench.harness.registry import get_spec
 
 
 def _naive_steps(model: torch.nn.Module, features: list, config: settings.HeadConfig, pad_id: int, loss_fn, steps: int) -> None:

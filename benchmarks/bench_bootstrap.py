@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from harness.apps.leaderboard.bootstrap import Units, bootstrap_ci, paired_bootstrap
+from taiyi_bench.harness.apps.leaderboard.bootstrap import Units, bootstrap_ci, paired_bootstrap
 
 
 def _best_of(repeat: int, fn: Callable[[], object]) -> float:

@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.apps.demo import Demo, DemoSettings
+from taiyi_bench.harness.apps.demo import Demo, DemoSettings
 
 
 def main() -> None:

@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: lm-eval is not installed (pip install lm-eval)", file=sys.stderr)
         return 2
 
-    from harness.registry import REGISTRY
+    from taiyi_bench.harness.registry import REGISTRY
 
     known = sorted(spec.task_name for spec in REGISTRY.values())
     tasks = known if args.tasks == "all" else [t.strip() for t in args.tasks.split(",") if t.strip()]

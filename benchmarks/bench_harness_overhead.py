@@ -30,10 +30,10 @@ def main() -> None:
     from lm_eval.tasks import TaskManager
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from harness.loading import load_split
-    from harness.local_models import build_tiny_causal_lm
-    from harness.prompts import render_prompt
-    from harness.registry import get_spec
+    from taiyi_bench.harness.loading import load_split
+    from taiyi_bench.harness.local_models import build_tiny_causal_lm
+    from taiyi_bench.harness.prompts import render_prompt
+    from taiyi_bench.harness.registry import get_spec
 
     torch.manual_seed(0)
     spec = get_spec(args.task)

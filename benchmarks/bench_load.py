@@ -17,9 +17,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from harness.errors import DataNotFoundError
-from harness.loading import clear_cache, load_split, spec_for
-from harness.registry import iter_specs
+from taiyi_bench.harness.errors import DataNotFoundError
+from taiyi_bench.harness.loading import clear_cache, load_split, spec_for
+from taiyi_bench.harness.registry import iter_specs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

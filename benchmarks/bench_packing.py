@@ -28,10 +28,10 @@ from pathlib import Path
 
 
 def _lengths_mix(tokenizer, max_length: int):
-    from finetune import data
-    from finetune.config import load_recipe
-    from finetune.encoding import encode_all
-    from finetune.train import recipe_search_dirs
+    from taiyi_bench.finetune import data
+    from taiyi_bench.finetune.config import load_recipe
+    from taiyi_bench.finetune.encoding import encode_all
+    from taiyi_bench.finetune.train import recipe_search_dirs
 
     config = load_recipe("cpu_smollm2_tiny", ["data.cap=null"])
     sources = data.load_sources(config["data"], search_dirs=recipe_search_dirs(config))
@@ -47,14 +47,14 @@ def run_mode(args: argparse.Namespace) -> dict:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from finetune.encoding import collate_packed, collate_padded, pack_indices
-    from finetune.train import resolve_base, token_loss_sum
+    from taiyi_bench.finetune.encoding import collate_packed, collate_padded, pack_indices
+    from taiyi_bench.finetune.train import resolve_base, token_loss_sum
 
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     if args.model == "tiny":
-        from harness.local_models import build_tiny_causal_lm
+        from taiyi_bench.harness.local_models import build_tiny_causal_lm
 
         base = str(build_tiny_causal_lm(Path(args.workdir) / "tiny-lm"))
     else:

@@ -22,10 +22,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from harness import normalize, parsers
-from harness.normalize import normalize_mention
-from harness.parsers import parse_output
-from harness.registry import get_spec
+from taiyi_bench.harness import normalize, parsers
+from taiyi_bench.harness.normalize import normalize_mention
+from taiyi_bench.harness.parsers import parse_output
+from taiyi_bench.harness.registry import get_spec
 
 
 def _repeat_to(unit: str, n: int) -> str:

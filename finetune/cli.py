@@ -2,7 +2,7 @@
 
 Single process: `taiyi finetune cpu_smollm2_tiny`. Several GPUs or nodes: launch the same
 arguments through accelerate (see finetune/README.md):
-    accelerate launch --config_file finetune/accelerate/multi_gpu.yaml -m finetune RECIPE ...
+    accelerate launch --config_file finetune/accelerate/multi_gpu.yaml -m taiyi_bench.finetune RECIPE ...
 """
 
 from __future__ import annotations
@@ -53,15 +53,15 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from finetune.config import load_recipe, to_yaml
-    from harness.errors import ConfigError, DataFormatError, DataNotFoundError
+    from taiyi_bench.finetune.config import load_recipe, to_yaml
+    from taiyi_bench.harness.errors import ConfigError, DataFormatError, DataNotFoundError
 
     try:
         overrides = list(args.override) + (["merge=true"] if args.merge else [])
         config = load_recipe(args.recipe, overrides)
         if args.dry_run:
             return _dry_run(config, STAGE_CHOICES[args.stage], to_yaml)
-        from finetune.train import train
+        from taiyi_bench.finetune.train import train
 
         summary = train(
             config, stages=STAGE_CHOICES[args.stage], output_dir=args.output_dir, resume=args.resume
@@ -89,8 +89,8 @@ def eval_command(config: dict[str, Any], summary: dict[str, Any]) -> str | None:
     import shlex
     from pathlib import Path
 
-    from harness.errors import ConfigError
-    from harness.prompt_formats import finetune_eval_command
+    from taiyi_bench.harness.errors import ConfigError
+    from taiyi_bench.harness.prompt_formats import finetune_eval_command
 
     stages = summary.get("stages") or {}
     if summary.get("interrupted") or not stages:
@@ -112,8 +112,8 @@ def eval_command(config: dict[str, Any], summary: dict[str, Any]) -> str | None:
 
 
 def _dry_run(config: dict, stages: tuple[int, ...], to_yaml: Any) -> int:
-    from finetune import data
-    from finetune.train import recipe_search_dirs
+    from taiyi_bench.finetune import data
+    from taiyi_bench.finetune.train import recipe_search_dirs
 
     print(to_yaml(config))
     sources = data.load_sources(config["data"], search_dirs=recipe_search_dirs(config))
@@ -131,7 +131,7 @@ def _dry_run(config: dict, stages: tuple[int, ...], to_yaml: Any) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m finetune", description="Two-stage LoRA/QLoRA fine-tuning."
+        prog="python -m taiyi_bench.finetune", description="Two-stage LoRA/QLoRA fine-tuning."
     )
     add_arguments(parser)
     return run(parser.parse_args(argv))

@@ -4,7 +4,7 @@
 takes (type and range) and what it does. `load_recipe` merges defaults <- recipe <- overrides
 (an unknown key is refused with the keys known there, so a typo never silently leaves a default
 in place) and `validate` checks the result against the schema before any work starts, so
-`taiyi finetune --dry-run` refuses exactly what the real run refuses; `finetune.train.train`
+`taiyi finetune --dry-run` refuses exactly what the real run refuses; `taiyi_bench.finetune.train.train`
 validates again, for a config built in code. Each refusal is one `ConfigError` line naming the
 key path and what was expected, e.g. `training.max_steps must be a whole number >= 1, or null
 (train for stages.N.epochs), not -1`.
@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from harness.errors import ConfigError
+from taiyi_bench.harness.errors import ConfigError
 
 _SCIENTIFIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -314,7 +314,7 @@ def _scheduler(value: Any) -> str:
 def _task_names(value: Any) -> Any:
     """"all", "none", one set, or a list of sets (keys or taiyi_* task names): each must exist,
     said now rather than after the model has loaded."""
-    from finetune.data import resolve_task_names
+    from taiyi_bench.finetune.data import resolve_task_names
 
     if value == "none" or value == "all":
         return value
@@ -333,7 +333,7 @@ def _task_names(value: Any) -> Any:
 
 def _files(value: Any) -> list[Any]:
     """Conversation files: paths, or {path, dataset?, category?} (category: a known one)."""
-    from finetune.data import CATEGORIES, normalize_category
+    from taiyi_bench.finetune.data import CATEGORIES, normalize_category
 
     if not isinstance(value, list):
         raise _Refused()
@@ -366,7 +366,7 @@ SCHEMA = Section(
                 "base": Setting(
                     None,
                     Text("a hub id, a directory or local:smollm2 (required)"),
-                    'hub id or directory; "local:smollm2" = harness.local_models.smollm2_dir()',
+                    'hub id or directory; "local:smollm2" = taiyi_bench.harness.local_models.smollm2_dir()',
                 ),
                 "revision": Setting(None, Text("a revision (branch, tag or commit)", null="the default branch")),
                 "trust_remote_code": Setting(
@@ -549,7 +549,7 @@ SCHEMA = Section(
                 )
                 for stage, epochs, init in ((1, 5, None), (2, 3, "stage1"))
             },
-            "categories per stage: finetune.data.STAGE_CATEGORIES",
+            "categories per stage: taiyi_bench.finetune.data.STAGE_CATEGORIES",
             key=_stage_key,
         ),
         "merge": Setting(False, Boolean(), "also write <output_dir>/stage<N>/merged (base + adapter) after the last stage"),
@@ -696,7 +696,7 @@ def _checked(node: Section | FreeMap | Setting, value: Any, where: str) -> Any:
     missing = [str(key) for key in node.fields if key not in out]
     if missing and not node.partial:
         # Only a config built in code lacks keys: load_recipe starts from every default.
-        raise ConfigError(f"{_join(where, missing[0])} is missing (finetune.config.load_recipe fills in every default)")
+        raise ConfigError(f"{_join(where, missing[0])} is missing (taiyi_bench.finetune.config.load_recipe fills in every default)")
     return out
 
 
@@ -719,8 +719,8 @@ def validate(config: Mapping[str, Any]) -> dict[str, Any]:
 
 def _check_split(names: Any, split: str) -> None:
     """data.tasks.split must exist for every set named: said now, not after the model loaded."""
-    from finetune.data import resolve_task_names
-    from harness.registry import get_spec
+    from taiyi_bench.finetune.data import resolve_task_names
+    from taiyi_bench.harness.registry import get_spec
 
     for name in resolve_task_names(names):
         spec = get_spec(name)

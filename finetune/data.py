@@ -1,8 +1,8 @@
 """Instruction data for the two-stage fine-tuning.
 
 Two sources, one record type (`Conversation`):
-  * the benchmark's train splits, read through `harness.loading.load_split` and rendered with
-    the SAME instruction and answer formats the evaluation uses (`harness.prompts`), under
+  * the benchmark's train splits, read through `taiyi_bench.harness.loading.load_split` and rendered with
+    the SAME instruction and answer formats the evaluation uses (`taiyi_bench.harness.prompts`), under
     several templates per task, plus task decomposition (a multi-type NER / multi-predicate RE
     example also becomes one instruction per type present);
   * user files in Taiyi's released conversation format (JSONL, one object a line:
@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError, DataFormatError
-from harness.results_io import iter_jsonl
+from taiyi_bench.harness.errors import ConfigError, DataFormatError
+from taiyi_bench.harness.results_io import iter_jsonl
 
 # --------------------------------------------------------------------------- categories
 
@@ -319,8 +319,8 @@ def task_conversations(
     also gives one single-type instruction per type present in its gold (`labels=[t]`).
     `source` is "data" or "samples" (from `load_split`).
     """
-    from harness.loading import load_split
-    from harness.prompts import render_answer, render_prompt, template_count
+    from taiyi_bench.harness.loading import load_split
+    from taiyi_bench.harness.prompts import render_answer, render_prompt, template_count
 
     loaded = load_split(name, split, data_dir=data_dir)
     spec = loaded.spec
@@ -405,7 +405,7 @@ class Mixture:
 def resolve_task_names(names: Any) -> list[str]:
     """`data.tasks.names` as set keys: "all", "none"/null/[] (no set), one name or a list of
     names (keys or taiyi_* task names); an unknown name is a `ConfigError` listing the known."""
-    from harness.registry import REGISTRY
+    from taiyi_bench.harness.registry import REGISTRY
 
     if names in (None, "none", []):
         return []

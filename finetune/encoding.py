@@ -15,7 +15,7 @@ Packing concatenates several samples into one row with position ids restarting p
 collator makes the attention respect the boundaries: a dense 4D block-diagonal causal mask
 (eager/sdpa, the CPU path), padded rows with position ids only (flex_attention: transformers
 turns them into a document block mask), or one flattened row with position ids
-(flash-attention's varlen kernels). `finetune.performance.choose_attention` picks one.
+(flash-attention's varlen kernels). `taiyi_bench.finetune.performance.choose_attention` picks one.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from typing import Any, Literal
 
 import torch
 
-from harness.errors import ConfigError
-from harness.prompt_formats import eod_token_id
+from taiyi_bench.harness.errors import ConfigError
+from taiyi_bench.harness.prompt_formats import eod_token_id
 
 IGNORE_INDEX = -100
 Style = Literal["chat_template", "eod"]

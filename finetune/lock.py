@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError
+from taiyi_bench.harness.errors import ConfigError
 
 LOCK_NAME = ".taiyi_run.lock"
 logger = logging.getLogger("taiyi-bench.finetune")

@@ -27,8 +27,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from finetune.encoding import IGNORE_INDEX
-from harness.errors import ConfigError
+from taiyi_bench.finetune.encoding import IGNORE_INDEX
+from taiyi_bench.harness.errors import ConfigError
 
 # --------------------------------------------------------------------------- attention path
 

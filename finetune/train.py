@@ -1,7 +1,7 @@
 """The two-stage LoRA / QLoRA fine-tuning recipe, top to bottom.
 
     taiyi finetune RECIPE [--stage 1|2|all] [--override key=value ...] [--output-dir DIR] [--resume]
-    accelerate launch --config_file finetune/accelerate/<config>.yaml -m finetune RECIPE ...
+    accelerate launch --config_file finetune/accelerate/<config>.yaml -m taiyi_bench.finetune RECIPE ...
 
 `train` reads as the recipe; each step is a function below it, called in this order:
   1. config       `configure_run`: the recipe checked, the run directory and stages chosen
@@ -18,7 +18,7 @@
   9. save         `save_stage` (the adapter); after the last stage `finish_run` (the optional merge)
 
 Output layout (`<out>` = --output-dir or runs/<recipe name>):
-    <out>/.taiyi_run.lock               held while a run writes here (finetune.lock): one run at a time
+    <out>/.taiyi_run.lock               held while a run writes here (taiyi_bench.finetune.lock): one run at a time
     <out>/resolved_config.yaml          the exact config of the latest invocation
     <out>/train_log.jsonl               one JSON object per line: events and per-step metrics
     <out>/stage{1,2}/data_report.json   what each dataset contributed; truncated/dropped counts
@@ -27,7 +27,7 @@ Output layout (`<out>` = --output-dir or runs/<recipe name>):
     <out>/stage{1,2}/adapter/           the PEFT adapter (lm-eval: pretrained=<base>,peft=<this>)
     <out>/stage2/merged/                base + adapter merged (when `merge: true`)
 
-Outputs are trusted only when complete (`harness.integrity`): a checkpoint's marker and a stage
+Outputs are trusted only when complete (`taiyi_bench.harness.integrity`): a checkpoint's marker and a stage
 adapter's marker are written last and record the sizes of the files written before them, and
 --resume, stage 2 and --merge check both before loading anything. On --resume the train log is
 cut back to the checkpoint the run continues from, so every step appears in it once.
@@ -50,10 +50,10 @@ from typing import Any
 
 import torch
 
-from finetune import data as data_mod
-from finetune import performance
-from finetune.config import PACKAGE_DIR, to_yaml, validate
-from finetune.encoding import (
+from taiyi_bench.finetune import data as data_mod
+from taiyi_bench.finetune import performance
+from taiyi_bench.finetune.config import PACKAGE_DIR, to_yaml, validate
+from taiyi_bench.finetune.encoding import (
     EncodedSample,
     EncodeReport,
     collate_packed,
@@ -63,12 +63,14 @@ from finetune.encoding import (
     label_token_count,
     pack_indices,
 )
-from finetune.lock import RunLock
-from finetune.lock import acquire as acquire_lock
-from finetune.performance import token_loss_sum as token_loss_sum  # re-exported: the reference loss
-from harness import integrity
-from harness.atomic_files import atomic_write_text
-from harness.errors import ConfigError
+from taiyi_bench.finetune.lock import RunLock
+from taiyi_bench.finetune.lock import acquire as acquire_lock
+from taiyi_bench.finetune.performance import (
+    token_loss_sum as token_loss_sum,  # re-exported: the reference loss
+)
+from taiyi_bench.harness import integrity
+from taiyi_bench.harness.atomic_files import atomic_write_text
+from taiyi_bench.harness.errors import ConfigError
 
 STAGE_MARKER = integrity.STAGE_MARKER  # written last into a finished stage's adapter directory
 CHECKPOINT_MARKER = integrity.CHECKPOINT_MARKER  # written last into a finished checkpoint
@@ -91,7 +93,7 @@ RESUMABLE_CHANGES = {
 def resolve_base(base: str) -> str:
     """`local:smollm2` -> the converted SmolLM2 directory; anything else is passed through."""
     if base == "local:smollm2":
-        from harness.local_models import smollm2_dir
+        from taiyi_bench.harness.local_models import smollm2_dir
 
         return str(smollm2_dir())
     return base
@@ -219,7 +221,7 @@ def train(
     resume: bool = False,
     stop_after_steps: int | None = None,
 ) -> dict[str, Any]:
-    """Run the requested stages of a resolved recipe (see `finetune.config.load_recipe`).
+    """Run the requested stages of a resolved recipe (see `taiyi_bench.finetune.config.load_recipe`).
 
     `resume` continues from the latest complete checkpoint (finished stages are skipped).
     `stop_after_steps` ends the run after that many optimizer steps in this invocation, having
@@ -367,7 +369,7 @@ def starting_adapter(run: Run, stage: int) -> Path | None:
 
 def check_starting_adapter(run: Run, stage: int) -> None:
     """A stage starting from an adapter this call does not train itself needs it complete: its
-    marker, its files as long as when written (`harness.integrity`). Said before any work."""
+    marker, its files as long as when written (`taiyi_bench.harness.integrity`). Said before any work."""
     folder = starting_adapter(run, stage)
     trained_here = run.config["stages"][stage].get("init_adapter") == "stage1" and 1 in run.stages
     if folder is None or trained_here:
@@ -1124,7 +1126,7 @@ def _save_checkpoint(
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
         state = {
             "step": step, "steps_per_epoch": batches.steps_per_epoch, "total_steps": batches.total_steps,
-            "files": integrity.recorded_sizes(tmp),  # checked on --resume (harness.integrity)
+            "files": integrity.recorded_sizes(tmp),  # checked on --resume (taiyi_bench.harness.integrity)
         }
         (tmp / CHECKPOINT_MARKER).write_text(json.dumps(state) + "\n", encoding="utf-8")
         shutil.rmtree(final, ignore_errors=True)

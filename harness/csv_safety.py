@@ -1,7 +1,7 @@
 """CSV cells that a spreadsheet cannot run (CSV formula injection, OWASP).
 
 Every CSV taiyi-bench writes goes through `csv_writer` (or `safe_cell`): the leaderboard, the
-paired comparison and the per-type tables (`harness.apps.leaderboard.render`). Their cells carry
+paired comparison and the per-type tables (`taiyi_bench.harness.apps.leaderboard.render`). Their cells carry
 text a model or a user chose: a model name in a header (`=HYPERLINK(...)`), a label a model made
 up in a per-type row, a path or a note. A spreadsheet opening the file runs a cell that starts
 with `=`, `+`, `-` or `@` (and, in some, a tab or carriage return) as a formula; OWASP's remedy

@@ -40,10 +40,10 @@ from typing import BinaryIO
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 
-from harness.atomic_files import atomic_write_text, atomic_write_with
-from harness.errors import ConfigError
-from harness.provenance import file_sha256
-from harness.registry import DatasetSpec, Source, iter_specs, specs_for_selection
+from taiyi_bench.harness.atomic_files import atomic_write_text, atomic_write_with
+from taiyi_bench.harness.errors import ConfigError
+from taiyi_bench.harness.provenance import file_sha256
+from taiyi_bench.harness.registry import DatasetSpec, Source, iter_specs, specs_for_selection
 
 MANIFEST = "taiyi-fetch.json"  # in the data directory: what fetch placed, from where, with which sha256
 CACHE_ENV = "TAIYI_CACHE_DIR"

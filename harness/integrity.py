@@ -23,7 +23,7 @@ import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from harness.errors import ConfigError
+from taiyi_bench.harness.errors import ConfigError
 
 # Written last into a finished stage's adapter folder by `taiyi finetune` (with the sizes of the
 # files it wrote), and into a finished checkpoint.

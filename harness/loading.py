@@ -17,11 +17,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-from harness.errors import DataNotFoundError
-from harness.paths import DATA_DIR_ENV, SAMPLES_DIR, resolve_data_dir
-from harness.readers import READERS
-from harness.records import Example
-from harness.registry import DatasetSpec, SplitCounts, resolve_spec
+from taiyi_bench.harness.errors import DataNotFoundError
+from taiyi_bench.harness.paths import DATA_DIR_ENV, SAMPLES_DIR, resolve_data_dir
+from taiyi_bench.harness.readers import READERS
+from taiyi_bench.harness.records import Example
+from taiyi_bench.harness.registry import DatasetSpec, SplitCounts, resolve_spec
 
 logger = logging.getLogger("taiyi-bench")
 
@@ -58,7 +58,7 @@ class LoadedSplit:
 
 def spec_for(name: SetName, **options: Any) -> DatasetSpec:
     """The spec of a set in the form `options` select (lm-eval `--metadata` keys such as
-    `mcmle_options=5`; a set ignores the options of other sets, so one `--metadata` can be
+    `<variant_option>=5`; a set ignores the options of other sets, so one `--metadata` can be
     passed to every task). A spec passed in is taken as resolved unless `options` choose
     another form of it."""
     return resolve_spec(name, options)
@@ -120,7 +120,7 @@ def load_split(
 ) -> LoadedSplit:
     """Load one split of a set as `Example`s (split None = the set's evaluation split).
 
-    `name` is a key or task name, with `options` choosing a variant (`mcmle_options=5`), or a
+    `name` is a key or task name, with `options` choosing a variant (`<variant_option>=5`), or a
     spec already resolved. The returned `LoadedSplit.spec` is the spec used. Repeated loads of
     unchanged files in one process come from a cache keyed on (path, mtime, size); the returned
     list is new each time, but the `Example` objects are shared: treat them as read-only.

@@ -120,7 +120,7 @@ def _build_atomically(target: Path, build: Callable[[Path], None], info: dict) -
         return target
     if target.exists() and existing is None and any(target.iterdir()):
         raise FileExistsError(
-            f"{target} exists, is not empty and was not written by harness.local_models; "
+            f"{target} exists, is not empty and was not written by taiyi_bench.harness.local_models; "
             "choose an empty or new directory"
         )
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -203,7 +203,7 @@ def _corpus_lines(limit: int = 600, per_file: int = 15) -> list[str]:
     is deterministic for a given checkout), the prompt templates and a fixed built-in corpus."""
     lines: list[str] = list(_BUILTIN_CORPUS)
     try:
-        from harness import prompts
+        from taiyi_bench.harness import prompts
 
         for family in prompts.TEMPLATE_FAMILIES.values():
             for templates in family.values():

@@ -360,7 +360,7 @@ def type_resolver(spec) -> LabelResolver:
     set of the same language in the registry ("a type of the benchmark"). A line keyed by one of
     those other types is kept, so that a wrong-type entity is a false positive ("Disease: ..."
     lines count against a model asked for chemicals); keys that are no type resolve to None."""
-    from harness.registry import generation, iter_specs
+    from taiyi_bench.harness.registry import generation, iter_specs
 
     def build() -> LabelResolver:
         names = _spec_names(spec)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from harness.records import Example
+from taiyi_bench.harness.records import Example
 
 Span = tuple[str, int, int]  # (type, start, end), end exclusive, character offsets
 Grounding = Literal["tokens", "characters"]

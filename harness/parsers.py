@@ -20,10 +20,10 @@ Common to all kinds
     `Prediction(parse_failed=True)`; the scorer treats it as an empty prediction. The parsers
     never raise on model output.
   - Mentions and arguments are returned as written (trimmed); normalisation happens once, in
-    scoring (`harness.normalize`).
+    scoring (`taiyi_bench.harness.normalize`).
 
 NER (`Type: e1; e2`)
-  - A line whose key resolves to an entity type of the benchmark (`harness.normalize.
+  - A line whose key resolves to an entity type of the benchmark (`taiyi_bench.harness.normalize.
     resolve_type`: the set's own types, then the NER types of the other sets of the same
     language) yields entities of that type - also when the task did not ask for it, so a
     wrong-type entity is a false positive. Keys that are no type ("Explanation:", "Note:") are
@@ -62,7 +62,7 @@ TC (`Result: l1; l2` / `上述文本被分类为：l`)
     Answer, Hallmark, Intent, 结果, 分类, 类别, 标签, 答案, 意图 …) or of "…被分类为" / "classified as"
     is the answer; it is cut at the first sentence end and split on `;` `；` `,` `，` `、` `|`.
   - Without such a line, a line whose items are all labels (or none-words) is the answer.
-  - Items resolve to label ids (`harness.normalize.resolve_label`: exact after normalisation, or
+  - Items resolve to label ids (`taiyi_bench.harness.normalize.resolve_label`: exact after normalisation, or
     a unique ≥ 0.9 string similarity for spelling variants); an unresolved item is kept as its
     normalised text, which the scorer counts as a false positive.
   - An unresolved item joined by "and"/"&"/"和"/"及"/"与" is split there when every part is a
@@ -98,9 +98,9 @@ import unicodedata
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
 
-from harness.normalize import label_resolver, normalize_mention, type_resolver
-from harness.records import Prediction
-from harness.registry import DatasetSpec
+from taiyi_bench.harness.normalize import label_resolver, normalize_mention, type_resolver
+from taiyi_bench.harness.records import Prediction
+from taiyi_bench.harness.registry import DatasetSpec
 
 logger = logging.getLogger(__name__)
 
@@ -577,7 +577,7 @@ _RE_RESOLVERS: dict[tuple, object] = {}
 
 
 def _re_resolver(spec: DatasetSpec):
-    from harness.normalize import LabelResolver
+    from taiyi_bench.harness.normalize import LabelResolver
 
     key = (spec.key, spec.labels, tuple(spec.label_names.items()), tuple(spec.relation_names.items()))
     if key not in _RE_RESOLVERS:

@@ -12,14 +12,8 @@ SAMPLES_DIR = _HARNESS_DIR / "samples"
 
 
 def bundled_dir(name: str) -> Path:
-    """A project folder shipped with the package (`tasks`, `results/published`).
-
-    A wheel carries it under `harness/_bundled/`; a source checkout or editable install has it
-    at the repository root.
-    """
-    inside_wheel = _HARNESS_DIR / "_bundled" / name
-    if inside_wheel.is_dir():
-        return inside_wheel
+    """A project folder shipped with the package (`tasks`, `results/published`): a sibling of
+    `harness/`, inside `taiyi_bench/` in a wheel and at the repository root in a checkout."""
     return _HARNESS_DIR.parent / name
 
 

@@ -1,7 +1,7 @@
 """Prompt formats: how a task's prompt is wrapped before it reaches a model.
 
 A run names one format; the same name works in a baseline config (`prompt_format:`), in
-`lm_eval --model taiyi-hf --model_args ...,prompt_format=<name>` (see `harness.lmeval.models`)
+`lm_eval --model taiyi-hf --model_args ...,prompt_format=<name>` (see `taiyi_bench.harness.lmeval.models`)
 and in the results file (lm-eval copies model_args into `config.model_args`).
 
     chat_template  the model's own chat template, applied by lm-eval (--apply_chat_template);
@@ -25,14 +25,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.errors import ConfigError
+from taiyi_bench.harness.errors import ConfigError
 
 PROMPT_FORMATS: tuple[str, ...] = ("chat_template", "plain", "eod", "taiyi1")
 # Same wire format, two names: `taiyi1` says which model it is for, `eod` what it is.
 ALIASES: Mapping[str, str] = {"taiyi1": "eod"}
 EOD_FORMATS = frozenset({"eod", "taiyi1"})
 
-# The lm-eval model types that take `prompt_format` (registered by harness.lmeval.plugin).
+# The lm-eval model types that take `prompt_format` (registered by taiyi_bench.harness.lmeval.plugin).
 WRAPPER_BACKENDS: Mapping[str, str] = {"hf": "taiyi-hf", "vllm": "taiyi-vllm"}
 
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.records import Example
-from harness.registry import DatasetSpec
+from taiyi_bench.harness.records import Example
+from taiyi_bench.harness.registry import DatasetSpec
 
 PROMPT_VERSION = 1
 
@@ -175,7 +175,7 @@ def _representative_mention(example: Example, concept_id: str) -> str:
 
 def render_answer(spec: DatasetSpec, example: Example, labels: Sequence[str] | None = None) -> str:
     """The gold answer in Taiyi's format (the fine-tuning target and the few-shot target).
-    Parsing it back with `harness.parsers.parse_output` reproduces the gold exactly."""
+    Parsing it back with `taiyi_bench.harness.parsers.parse_output` reproduces the gold exactly."""
     language = spec.language
     colon, separator, empty = _COLON[language], _SEPARATOR[language], EMPTY_ANSWER[language]
     asked = tuple(labels) if labels is not None else spec.labels

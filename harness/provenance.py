@@ -23,10 +23,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.paths import SAMPLES_DIR
-from harness.prompts import PROMPT_VERSION
-from harness.registry import DatasetSpec
-from harness.scoring import SCORING_RULES_VERSION
+from taiyi_bench.harness.paths import SAMPLES_DIR
+from taiyi_bench.harness.prompts import PROMPT_VERSION
+from taiyi_bench.harness.registry import DatasetSpec
+from taiyi_bench.harness.scoring import SCORING_RULES_VERSION
 
 logger = logging.getLogger("taiyi-bench")
 
@@ -224,7 +224,7 @@ def _name_in_set(path: Path, root: Path, spec: DatasetSpec) -> str | None:
 
 
 def variant_of(spec: DatasetSpec) -> dict[str, Any]:
-    """The parameter that selects the form of the set evaluated ({"mcmle_options": 5}), {} for a
+    """The parameter that selects the form of the set evaluated ({<variant_option>: 5}), {} for a
     set without variants. `spec` is the spec actually used (`LoadedSplit.spec`)."""
     return dict(spec.variant_record)
 

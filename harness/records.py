@@ -1,8 +1,8 @@
 """The one record type every reader produces, and the one prediction type every scorer consumes.
 
-Readers (harness.readers) turn each official format into `Example`s. LLM output parsers
-(harness.parsers) and the BERT baselines (baselines/) both turn model output into a
-`Prediction`; the scorers (harness.scoring) compare the two. Keeping these apart is what lets
+Readers (taiyi_bench.harness.readers) turn each official format into `Example`s. LLM output parsers
+(taiyi_bench.harness.parsers) and the BERT baselines (baselines/) both turn model output into a
+`Prediction`; the scorers (taiyi_bench.harness.scoring) compare the two. Keeping these apart is what lets
 the BERT and LLM numbers come from the same scoring code.
 """
 
@@ -81,7 +81,7 @@ class Prediction:
     NER: entities = {(type, mention)}; RE: relations = {(head, relation, tail)};
     TC: labels = {label}; QA: choice = option letter or None.
     NER `spans`: a span model's (type, start, end) character spans, used as they are by the
-    occurrence-level strict rule (`harness.occurrences`); None for text, whose mentions are placed
+    occurrence-level strict rule (`taiyi_bench.harness.occurrences`); None for text, whose mentions are placed
     in the unit text instead.
     `parse_failed` is True when the model output could not be parsed at all (it is then scored
     as an empty prediction and counted in `parse_fail`).

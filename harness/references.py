@@ -6,7 +6,7 @@ adapter path or model_args value holding one of them is read as further settings
 newline or control character has no business in any of them either: it breaks the printed
 command line and, pasted into a file, the file's structure. Baseline configs, preflight and
 `taiyi baseline new` all ask `reference_problem`. It is not the only such check:
-`harness.prompt_formats.finetune_eval_command` refuses a `,` or `=` in the model_args it builds
+`taiyi_bench.harness.prompt_formats.finetune_eval_command` refuses a `,` or `=` in the model_args it builds
 for a fine-tuned adapter on its own.
 """
 

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
-from harness.errors import ConfigError
+from taiyi_bench.harness.errors import ConfigError
 
 TaskType = Literal["ner", "re", "tc", "qa"]
 Language = Literal["en", "zh"]
-# How the scorer compares a unit's prediction with its gold (harness.scoring, one function each):
+# How the scorer compares a unit's prediction with its gold (taiyi_bench.harness.scoring, one function each):
 #   mention_set      NER: {(type, mention)}, exact plus a lenient overlap count
 #   concept_pairs    RE over concepts: string pairs mapped to the unit's concept ids (BC5CDR CID)
 #   ordered_triples  RE over strings: {(subject, predicate, object)}, exact and ordered (CMeIE)
@@ -126,6 +126,7 @@ class Variant:
     form's; `expected` None keeps its unit and gold counts but not its per-label counts."""
 
     name: str  # how reports name it ("5 options")
+    label: str  # its short tag in a leaderboard column header ("MCMLE 5-opt")
     files: MappingProxyType | None = None
     labels: tuple[str, ...] | None = None
     expected: MappingProxyType | None = None
@@ -169,7 +170,7 @@ class DatasetSpec:
     unit: str
     data_subdir: str  # folder under the data directory, keeping the official file names
     files: MappingProxyType  # split -> file name(s) relative to data_subdir
-    reader: str  # name of the reader function in harness.readers
+    reader: str  # name of the reader function in taiyi_bench.harness.readers
     labels: tuple[str, ...]  # entity types / predicates / classes / option letters
     metric: Literal["f1", "acc"]
     max_gen_toks: int  # the task's generation budget: covers the longest gold answer of the real split
@@ -178,7 +179,7 @@ class DatasetSpec:
     matching_rule: MatchingRule | None = None  # None: the task type's only rule (see MATCHING_RULES)
     pair_split: PairSplit = "first"
     # NER: how a predicted mention is placed in the unit text for the occurrence-level strict F1
-    # (`harness.occurrences`): "tokens" = on the IOB files' token boundaries (spacing between tokens
+    # (`taiyi_bench.harness.occurrences`): "tokens" = on the IOB files' token boundaries (spacing between tokens
     # ignored), "characters" = any exact substring (CMeEE, unsegmented Chinese).
     mention_grounding: Literal["tokens", "characters"] = "tokens"
     # TC: the `Example.meta` key naming the document a unit belongs to (HoC sentences: "pmid");
@@ -206,7 +207,7 @@ class DatasetSpec:
     variants: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # value -> Variant
     expected: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # split -> SplitCounts
     # sha256 of the official files (name as in `files` -> hex; every variant's files): a run whose
-    # files differ is marked "modified data" (harness.provenance). Empty: not known (CHEMDNER).
+    # files differ is marked "modified data" (taiyi_bench.harness.provenance). Empty: not known (CHEMDNER).
     sha256: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     source: str = ""
     # Where `taiyi data fetch` gets the files, canonical release first, then mirrors (empty: only
@@ -616,7 +617,7 @@ _SPECS: tuple[DatasetSpec, ...] = (
         reader="read_medqa", labels=("A", "B", "C", "D"), metric="acc", max_gen_toks=64,
         variant_option="mcmle_options", variant_value=4,
         variants=MappingProxyType({5: Variant(
-            name="5 options", files=_m(train="train.jsonl", dev="dev.jsonl", test="test.jsonl"),
+            name="5 options", label="MCMLE 5-opt", files=_m(train="train.jsonl", dev="dev.jsonl", test="test.jsonl"),
             labels=("A", "B", "C", "D", "E"), notes="5-option originals (MedQA-MCMLE/{split}.jsonl).",
         )}),
         expected=_m(train=SplitCounts(27400), dev=SplitCounts(3425), test=SplitCounts(3426)),
@@ -688,7 +689,7 @@ def generation() -> int:
 
 def validate(spec: DatasetSpec) -> None:
     """Check that an entry is complete and consistent; `ConfigError` naming the field otherwise."""
-    from harness.readers import READERS  # the readers import this module for DatasetSpec
+    from taiyi_bench.harness.readers import READERS  # the readers import this module for DatasetSpec
 
     where = f"dataset {spec.key!r} (harness/registry.py or register())"
     problems = []

@@ -22,10 +22,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.atomic_files import atomic_write_text
+from taiyi_bench.harness.atomic_files import atomic_write_text
 
 if TYPE_CHECKING:
-    from harness.registry import DatasetSpec
+    from taiyi_bench.harness.registry import DatasetSpec
 
 RESULTS_GLOB = "results_*.json"
 # Top-level key of a results file: task name -> why its set was not run (missing from the data
@@ -236,13 +236,13 @@ def claimed_counts_problem(
 
     "refuse": a count that no run can produce (negative, not a whole number, more units evaluated
     than read): the file is damaged or hand-made and its number means nothing.
-    "incomplete": the official split's size is known (`harness.registry`) and the file claims the
+    "incomplete": the official split's size is known (`taiyi_bench.harness.registry`) and the file claims the
     official data (`completeness: full`, or real data) with another count, e.g. 9,999 HoC units:
     not the official split, whatever it says.
     Every place that reads results for the leaderboard, the report or `taiyi compare` goes
-    through `harness.apps.leaderboard.collect.read_results_file`, which asks here.
+    through `taiyi_bench.harness.apps.leaderboard.collect.read_results_file`, which asks here.
     """
-    from harness.provenance import expected_units
+    from taiyi_bench.harness.provenance import expected_units
 
     for name, value in counts.items():
         if value is None:

@@ -1,8 +1,8 @@
-"""The matching rules and metrics: one scorer for LLM text (via `harness.parsers`) and for
+"""The matching rules and metrics: one scorer for LLM text (via `taiyi_bench.harness.parsers`) and for
 discriminative models (which build `Prediction`s directly).
 
 Per unit (`score_unit`) the gold and the prediction are turned into sets of normalised items
-(`harness.normalize.normalize_mention` on both sides) and compared; over a split (`aggregate`, or
+(`taiyi_bench.harness.normalize.normalize_mention` on both sides) and compared; over a split (`aggregate`, or
 lm-eval's aggregation functions below) the counts are summed, never the per-unit scores
 averaged. The registry names each set's rule (`DatasetSpec.matching_rule`), and `SCORERS` has
 one function per rule. Rules (the README states them in plain words):
@@ -50,12 +50,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.normalize import label_resolver, normalize_label, normalize_mention
-from harness.occurrences import occurrence_counts
-from harness.records import Example, Prediction
-from harness.registry import DatasetSpec
+from taiyi_bench.harness.normalize import label_resolver, normalize_label, normalize_mention
+from taiyi_bench.harness.occurrences import occurrence_counts
+from taiyi_bench.harness.records import Example, Prediction
+from taiyi_bench.harness.registry import DatasetSpec
 
-# Recorded in every results file: bump it whenever a rule above, or a parser (harness.parsers),
+# Recorded in every results file: bump it whenever a rule above, or a parser (taiyi_bench.harness.parsers),
 # changes what any unit scores. The leaderboard keeps runs of different versions apart.
 #   2: an echoed instruction ("请判断…，可选类别：<query>", "Possible answers:") is not an answer.
 #   3: KUAKE-QIC's headline is accuracy (CBLUE's metric); official-rule metrics added beside the
@@ -77,7 +77,7 @@ class UnitScore:
     fp: int = 0
     fn: int = 0
     lenient: Counts | None = None  # NER only
-    occurrence: Counts | None = None  # NER: the occurrence-level strict rule (harness.occurrences)
+    occurrence: Counts | None = None  # NER: the occurrence-level strict rule (taiyi_bench.harness.occurrences)
     document: str | None = None  # TC with a registry `document_key`: the unit's abstract
     per_type: dict[str, list[int]] = field(default_factory=dict)  # type/predicate/label -> [tp, fp, fn]
     correct: int | None = None  # QA: the right option; single-label TC: exactly the gold label
@@ -449,7 +449,7 @@ def score_output(
     spec: DatasetSpec, example: Example, text: str | None
 ) -> tuple[Prediction, UnitScore]:
     """Parse an LLM output and score it (what lm-eval's process_results does)."""
-    from harness.parsers import parse_output
+    from taiyi_bench.harness.parsers import parse_output
 
     prediction = parse_output(spec, text, options=example.options or None)
     return prediction, score_unit(spec, example, prediction)

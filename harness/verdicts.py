@@ -1,10 +1,10 @@
 """Per-unit verdicts: what the scorer did with every predicted and gold item of a unit, in words.
 
-The scorer (`harness.scoring`) turns a unit into counts; a researcher asking *why* a model loses
+The scorer (`taiyi_bench.harness.scoring`) turns a unit into counts; a researcher asking *why* a model loses
 points needs the items behind them. `unit_verdicts` starts from the scorer's own result for the
 unit (`UnitScore.detail`: what it matched, missed and found spurious, after its normalisation)
 and names each non-matching item more precisely, using only the scorer's public functions
-(`score_unit`, `overlaps`) and the normalisation (`harness.normalize`), so the verdicts can never
+(`score_unit`, `overlaps`) and the normalisation (`taiyi_bench.harness.normalize`), so the verdicts can never
 disagree with the counts: `verdict_counts(unit_verdicts(...)) == score_unit(...).counts` on every
 unit (a test checks it on the real splits with perturbed gold).
 
@@ -46,11 +46,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.normalize import normalize_mention
-from harness.records import Example, Prediction
-from harness.registry import DatasetSpec
-from harness.results_io import iter_jsonl
-from harness.scoring import UnitScore, max_matching, overlaps, prf, score_unit
+from taiyi_bench.harness.normalize import normalize_mention
+from taiyi_bench.harness.records import Example, Prediction
+from taiyi_bench.harness.registry import DatasetSpec
+from taiyi_bench.harness.results_io import iter_jsonl
+from taiyi_bench.harness.scoring import UnitScore, max_matching, overlaps, prf, score_unit
 
 VERDICTS_VERSION = 1
 
@@ -526,9 +526,9 @@ def per_type_of_samples(spec: DatasetSpec, samples_path: str | Path, warnings: l
 def record_per_type(results_path: str | Path) -> dict[str, Any]:
     """Add the per-type tables of every taiyi_* task with a samples file beside `results_path` to
     that results file (`PER_TYPE_KEY`), atomically; returns what was added."""
-    from harness.atomic_files import atomic_write_text
-    from harness.registry import REGISTRY
-    from harness.results_io import read_results, samples_beside
+    from taiyi_bench.harness.atomic_files import atomic_write_text
+    from taiyi_bench.harness.registry import REGISTRY
+    from taiyi_bench.harness.results_io import read_results, samples_beside
 
     path = Path(results_path)
     data = read_results(path)
@@ -578,7 +578,7 @@ def record_output(record: Mapping[str, Any]) -> str | None:
     return response if isinstance(response, str) else None
 
 
-# The fields each matching rule's items need to be shown (`harness.apps.report.item_text`).
+# The fields each matching rule's items need to be shown (`taiyi_bench.harness.apps.report.item_text`).
 _ITEM_FIELDS = {
     "mention_set": ("type", "mention"),
     "ordered_triples": ("head", "relation", "tail"),
@@ -648,7 +648,7 @@ def record_verdicts(spec: DatasetSpec, record: Mapping[str, Any]) -> dict[str, A
     example = record_example(record)
     if example is None:
         return None
-    from harness.parsers import parse_output
+    from taiyi_bench.harness.parsers import parse_output
 
     stored = record.get("prediction")
     if isinstance(stored, dict):  # a BERT baseline's samples: the structured prediction

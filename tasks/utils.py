@@ -12,12 +12,12 @@ from typing import Any
 
 from lm_eval.api.task import ConfigurableTask
 
-from harness import provenance, scoring
-from harness.errors import ConfigError
-from harness.lmeval import tasks as lm_eval_tasks
-from harness.lmeval.templates import template_name
-from harness.prompts import PROMPT_VERSION
-from harness.registry import DatasetSpec, resolve_spec
+from taiyi_bench.harness import provenance, scoring
+from taiyi_bench.harness.errors import ConfigError
+from taiyi_bench.harness.lmeval import tasks as lm_eval_tasks
+from taiyi_bench.harness.lmeval.templates import template_name
+from taiyi_bench.harness.prompts import PROMPT_VERSION
+from taiyi_bench.harness.registry import DatasetSpec, resolve_spec
 
 logger = logging.getLogger("taiyi-bench")
 
@@ -31,13 +31,13 @@ class TaiyiTask(ConfigurableTask):
     """A ConfigurableTask that records how its numbers were made.
 
     Its metadata, which lm-eval copies into the results file, carries the shared provenance keys
-    (`harness.provenance.task_metadata`): where the documents and the few-shot pool came from
+    (`taiyi_bench.harness.provenance.task_metadata`): where the documents and the few-shot pool came from
     (so a run on the bundled samples can never pass for a real one), the MCMLE variant, the
     versions of the code and scoring rules, the data files' checksums, and the generation budget.
 
     The set's spec, variant included, comes with the documents (`load_task_dataset`) and is the
     one the prompts, the parser and the scorer get (`spec`). The prompt version (`metadata.version`,
-    which lm-eval reports under `versions`) is `harness.prompts.PROMPT_VERSION`, set here.
+    which lm-eval reports under `versions`) is `taiyi_bench.harness.prompts.PROMPT_VERSION`, set here.
 
     Budget: the task's own `max_gen_toks` (the registry's, unless the YAML sets one) is what the
     model gets. A reasoning model's `--metadata '{"thinking_allowance": N}'` adds N to it. A
@@ -111,7 +111,7 @@ class TaiyiTask(ConfigurableTask):
         return super().process_results(doc, results)
 
     # The per-unit verdicts and grounding are analysis values, not scores: not in metric_list,
-    # aggregated here (harness.lmeval.tasks.analysis_aggregations).
+    # aggregated here (taiyi_bench.harness.lmeval.tasks.analysis_aggregations).
     def aggregation(self) -> dict:
         return {**super().aggregation(), **lm_eval_tasks.analysis_aggregations()}
 
@@ -180,11 +180,11 @@ def _non_negative_int(value: Any, name: str) -> int:
         number = -1
     if number < 0 or (isinstance(value, float) and not value.is_integer()):
         # A ConfigError (a ValueError), so that lm_eval prints it as one line, not a traceback
-        # (harness.lmeval.errors): a user's setting, not a bug.
+        # (taiyi_bench.harness.lmeval.errors): a user's setting, not a bug.
         raise ConfigError(f"taiyi-bench: {name} must be a whole number >= 0, not {value!r}")
     return number
 
 
 # The aggregations the generated templates name (`!function utils.<name>`): every function of the
-# metric table (harness.scoring.METRICS) other than lm-eval's own `mean`.
+# metric table (taiyi_bench.harness.scoring.METRICS) other than lm-eval's own `mean`.
 globals().update({m.aggregation.__name__: m.aggregation for m in scoring.METRICS if m.aggregation is not scoring.mean})

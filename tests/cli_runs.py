@@ -10,7 +10,7 @@ import pytest
 def run_taiyi(capsys: pytest.CaptureFixture, *argv: Any) -> tuple[int, str, str]:
     """Run `taiyi ARGV` in-process: (exit status, stdout, stderr). An argparse refusal is a
     SystemExit, turned into its status; a traceback would be an exception escaping `main`."""
-    from harness.apps.cli import main
+    from taiyi_bench.harness.apps.cli import main
 
     try:
         code = main([str(a) for a in argv])

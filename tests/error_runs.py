@@ -25,11 +25,11 @@ import lm_eval
 from lm_eval.loggers import EvaluationTracker
 from lm_eval.tasks import TaskManager
 
-from harness.lmeval.plugin import tasks_dir
-from harness.lmeval.tasks import doc_example, doc_to_target
-from harness.prompts import render_answer
-from harness.records import Entity, Relation
-from harness.registry import get_spec
+from taiyi_bench.harness.lmeval.plugin import tasks_dir
+from taiyi_bench.harness.lmeval.tasks import doc_example, doc_to_target
+from taiyi_bench.harness.prompts import render_answer
+from taiyi_bench.harness.records import Entity, Relation
+from taiyi_bench.harness.registry import get_spec
 
 from scripted_lm import ScriptedLM
 

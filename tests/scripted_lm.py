@@ -13,7 +13,7 @@ from typing import Any
 
 from lm_eval.api.model import LM
 
-from harness.lmeval.tasks import doc_to_target
+from taiyi_bench.harness.lmeval.tasks import doc_to_target
 
 Responder = Callable[[dict[str, Any], str], str]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from baselines import runner
-from baselines.families import RelationBaseline, baseline_class, marked_text, sentence_spans
-from baselines.results import lm_eval_doc, render_prediction
-from baselines.words import (
+from taiyi_bench.baselines import runner
+from taiyi_bench.baselines.families import RelationBaseline, baseline_class, marked_text, sentence_spans
+from taiyi_bench.baselines.results import lm_eval_doc, render_prediction
+from taiyi_bench.baselines.words import (
     BEGIN,
     INSIDE,
     OUTSIDE,
@@ -22,11 +22,11 @@ from baselines.words import (
     tags_to_word_ranges,
     word_ranges_to_spans,
 )
-from harness import provenance, scoring
-from harness.loading import load_split
-from harness.parsers import parse_output
-from harness.records import Entity, Example, Prediction
-from harness.registry import PAPER_ORDER, get_spec
+from taiyi_bench.harness import provenance, scoring
+from taiyi_bench.harness.loading import load_split
+from taiyi_bench.harness.parsers import parse_output
+from taiyi_bench.harness.records import Entity, Example, Prediction
+from taiyi_bench.harness.registry import PAPER_ORDER, get_spec
 
 ALL_TASKS = list(PAPER_ORDER)
 
@@ -79,7 +79,7 @@ def test_marked_text_keeps_title_and_sentences_with_the_pair():
 
 
 def test_samples_doc_is_the_lm_eval_tasks_doc():
-    from harness.lmeval.tasks import _to_docs
+    from taiyi_bench.harness.lmeval.tasks import _to_docs
 
     examples = load_split("cmeie", "dev").examples[:3]
     assert [lm_eval_doc(ex, "samples") for ex in examples] == _to_docs(examples, "samples")
@@ -139,7 +139,7 @@ def _check_results(path: Path, task: str, metrics: dict[str, float]) -> dict:
     if spec.task_type != "qa":
         assert len(first["micro_f1"]) == 3  # [tp, fp, fn]
     # The leaderboard reads BERT runs like lm-eval's.
-    from harness.apps.leaderboard.collect import collect_runs
+    from taiyi_bench.harness.apps.leaderboard.collect import collect_runs
 
     collection = collect_runs([path])
     assert collection.runs, collection.warnings
@@ -151,7 +151,7 @@ def _check_results(path: Path, task: str, metrics: dict[str, float]) -> dict:
 
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory) -> Path:
-    from harness.local_models import build_tiny_bert
+    from taiyi_bench.harness.local_models import build_tiny_bert
 
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert") / "model")
 
@@ -226,9 +226,9 @@ def test_relation_pairs_on_gold_entities(task, tiny_bert, tmp_path):
 
 
 def test_long_units_are_cut_into_overlapping_windows(tiny_bert):
-    from baselines.families import _entity_spans
-    from baselines.heads import Tagger, TagUnit
-    from baselines.settings import head_config
+    from taiyi_bench.baselines.families import _entity_spans
+    from taiyi_bench.baselines.heads import Tagger, TagUnit
+    from taiyi_bench.baselines.settings import head_config
 
     config = head_config("bc5cdr_re", "tagger", {"max_length": 24, "window_stride": 4})
     tagger = Tagger.create(str(tiny_bert), ["Chemical", "Disease"], config)
@@ -249,7 +249,7 @@ def test_long_units_are_cut_into_overlapping_windows(tiny_bert):
 
 
 def test_relation_training_pairs_follow_the_schema(tiny_bert):
-    from baselines.settings import head_config
+    from taiyi_bench.baselines.settings import head_config
 
     spec = get_spec("cmeie")
     configs = {h: head_config("cmeie", h) for h in ("tagger", "pairs")}
@@ -257,7 +257,7 @@ def test_relation_training_pairs_follow_the_schema(tiny_bert):
     example = load_split("cmeie", "train").examples[0]
     mentions = baseline.schema.gold_mentions(example)
     assert {m.key for m in mentions} >= {r.head for r in example.relations}
-    from baselines.families import _arguments
+    from taiyi_bench.baselines.families import _arguments
 
     arguments = _arguments(mentions, example.text)
     for head, tail, _marked in baseline._candidates(example.text, arguments):
@@ -268,8 +268,8 @@ def test_relation_training_pairs_follow_the_schema(tiny_bert):
 
 
 def test_missing_encoder_and_missing_data_stop_before_training(tmp_path, monkeypatch):
-    from baselines.preflight import PreflightError
-    from harness.errors import DataNotFoundError
+    from taiyi_bench.baselines.preflight import PreflightError
+    from taiyi_bench.harness.errors import DataNotFoundError
 
     with pytest.raises(PreflightError, match="does not exist"):
         runner.train("ncbi_disease", encoder=str(tmp_path / "no-such-encoder"))
@@ -281,7 +281,7 @@ def test_missing_encoder_and_missing_data_stop_before_training(tmp_path, monkeyp
 
 
 def test_cli_train_reports_a_clear_error(capsys, tmp_path):
-    from harness.apps.cli import main
+    from taiyi_bench.harness.apps.cli import main
 
     status = main(["baseline", "train", "--task", "ncbi_disease", "--encoder", str(tmp_path / "missing")])
     assert status == 2
@@ -303,7 +303,7 @@ def test_minilm_trains_predicts_and_scores(task, tmp_path):
 
 
 def test_cli_train_then_predict(tmp_path, capsys):
-    from harness.apps.cli import main
+    from taiyi_bench.harness.apps.cli import main
 
     ckpt = tmp_path / "ckpt"
     status = main([
@@ -321,7 +321,7 @@ def test_cli_train_then_predict(tmp_path, capsys):
 
 def test_ner_gold_entity_objects_without_offsets_still_train(tiny_bert):
     """Entities without offsets (hand-made examples) are located in the text."""
-    from baselines.families import _entity_spans
+    from taiyi_bench.baselines.families import _entity_spans
 
     example = Example(id="x", dataset="ncbi_disease", split="train", text="breast cancer is common",
                       entities=[Entity("Disease", "breast cancer")])

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from baselines import llm_run, preflight
-from baselines.llm_registry import (
+from taiyi_bench.baselines import llm_run, preflight
+from taiyi_bench.baselines.llm_registry import (
     REGISTRY_DIR,
     config_paths,
     find_config,
@@ -23,9 +23,9 @@ from baselines.llm_registry import (
     scaffold,
     validation_errors,
 )
-from harness import provenance
-from harness.apps.cli import main
-from harness.errors import ConfigError
+from taiyi_bench.harness import provenance
+from taiyi_bench.harness.apps.cli import main
+from taiyi_bench.harness.errors import ConfigError
 
 SHIPPED = sorted(p.stem for p in REGISTRY_DIR.glob("*.yaml"))
 
@@ -143,7 +143,7 @@ def test_hf_invocation_is_exact_and_lm_eval_accepts_it():
     invocation = llm_run.build_invocation(config, tasks=["bc5cdr_chem", "taiyibench_zh"], limit=5, data_dir="/data")
     assert invocation.argv == [
         "lm_eval", "run",
-        "--model", "taiyi-hf",  # lm-eval's hf backend plus prompt_format (harness.lmeval.models)
+        "--model", "taiyi-hf",  # lm-eval's hf backend plus prompt_format (taiyi_bench.harness.lmeval.models)
         "--model_args", "pretrained=DUTIR-BioNLP/Taiyi-LLM,trust_remote_code=True,dtype=bfloat16,"
                         "eod_token=<|endoftext|>,prompt_format=taiyi1",
         "--tasks", "taiyi_bc5cdr_chem,taiyibench_zh",
@@ -196,7 +196,7 @@ def test_api_key_never_appears_in_the_command(monkeypatch):
 
 
 def test_cli_dry_run_prints_the_resolved_local_model(capsys):
-    from harness.local_models import smollm2_dir
+    from taiyi_bench.harness.local_models import smollm2_dir
 
     status = main(["baseline", "run", "smollm2-135m-instruct", "--dry-run", "--limit", "1", "--tasks", "bc5cdr_chem", "kuake_qic"])
     assert status == 0
@@ -342,7 +342,7 @@ def test_smollm2_end_to_end_with_lm_eval(tmp_path, capsys):
         assert data["configs"][task]["metadata"]["budget"]["effective"] == 24
         assert list(results[0].parent.glob(f"samples_{task}_*.jsonl"))
     assert data["config"]["gen_kwargs"]["max_gen_toks"] == 24
-    from harness.apps.leaderboard.collect import collect_runs
+    from taiyi_bench.harness.apps.leaderboard.collect import collect_runs
 
     collection = collect_runs([tmp_path])
     assert len(collection.runs) == 1 and set(collection.runs[0].tasks) == {"bc5cdr_chem", "kuake_qic"}

@@ -14,11 +14,11 @@ import re
 
 import pytest
 
-from baselines import runner
-from harness import scoring
-from harness.loading import load_split
-from harness.records import Example, Prediction
-from harness.registry import get_spec
+from taiyi_bench.baselines import runner
+from taiyi_bench.harness import scoring
+from taiyi_bench.harness.loading import load_split
+from taiyi_bench.harness.records import Example, Prediction
+from taiyi_bench.harness.registry import get_spec
 
 STEPS = 300
 TEST_UNITS = 600  # the first 600 test sentences (BC5CDR: about 1/8 of the split; NCBI: 64%)

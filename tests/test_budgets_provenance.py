@@ -20,18 +20,18 @@ import pytest
 from lm_eval.loggers import EvaluationTracker
 from lm_eval.tasks import TaskManager
 
-from baselines import llm_run
-from baselines.llm_registry import list_configs, load_config, scaffold
-from baselines.results import write_run
-from harness import provenance
-from harness.apps.cli import main
-from harness.lmeval.plugin import tasks_dir
-from harness.lmeval.tasks import doc_to_target, task_budgets
-from harness.loading import load_split, spec_for
-from harness.paths import SAMPLES_DIR
-from harness.prompts import PROMPT_VERSION
-from harness.records import Prediction
-from harness.scoring import SCORING_RULES_VERSION
+from taiyi_bench.baselines import llm_run
+from taiyi_bench.baselines.llm_registry import list_configs, load_config, scaffold
+from taiyi_bench.baselines.results import write_run
+from taiyi_bench.harness import provenance
+from taiyi_bench.harness.apps.cli import main
+from taiyi_bench.harness.lmeval.plugin import tasks_dir
+from taiyi_bench.harness.lmeval.tasks import doc_to_target, task_budgets
+from taiyi_bench.harness.loading import load_split, spec_for
+from taiyi_bench.harness.paths import SAMPLES_DIR
+from taiyi_bench.harness.prompts import PROMPT_VERSION
+from taiyi_bench.harness.records import Prediction
+from taiyi_bench.harness.scoring import SCORING_RULES_VERSION
 
 from scripted_lm import ScriptedLM
 
@@ -116,7 +116,7 @@ def test_metadata_is_one_json_with_data_dir_thinking_allowance_and_mcmle_options
 
     (deepseek,) = [c for c in list_configs() if c.name == "deepseek-r1-distill-qwen-14b"]
     assert deepseek.thinking_allowance > 0
-    argv = llm_run.build_invocation(deepseek, data_dir=tmp_path, mcmle_options=5).argv
+    argv = llm_run.build_invocation(deepseek, data_dir=tmp_path, set_options={"mcmle_options": 5}).argv
     assert argv.count("--metadata") == 1
     wanted = {"data_dir": str(tmp_path.resolve()), "thinking_allowance": deepseek.thinking_allowance, "mcmle_options": 5}
     assert json.loads(argv[argv.index("--metadata") + 1]) == wanted

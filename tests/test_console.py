@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from harness.apps.console import LM_EVAL_PROGRESS, StepConsole
+from taiyi_bench.harness.apps.console import LM_EVAL_PROGRESS, StepConsole
 
 
 def test_a_step_talks_to_the_log_and_the_terminal_gets_one_line(tmp_path, capfd):

@@ -25,12 +25,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from harness import fetch
-from harness.apps.cli import main as taiyi_main
-from harness.apps.data_check import check_data_dir
-from harness.loading import load_split
-from harness.paths import SAMPLES_DIR
-from harness.registry import PAPER_SETS, get_spec, iter_specs, validate
+from taiyi_bench.harness import fetch
+from taiyi_bench.harness.apps.cli import main as taiyi_main
+from taiyi_bench.harness.apps.data_check import check_data_dir
+from taiyi_bench.harness.loading import load_split
+from taiyi_bench.harness.paths import SAMPLES_DIR
+from taiyi_bench.harness.registry import PAPER_SETS, get_spec, iter_specs, validate
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
                    "no_proxy", "NO_PROXY")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.apps.demo import BASE_BASELINE, BERT_NAME, FINETUNED_NAME, Demo, DemoSettings
+from taiyi_bench.harness.apps.demo import BASE_BASELINE, BERT_NAME, FINETUNED_NAME, Demo, DemoSettings
 
 pytestmark = pytest.mark.slow
 

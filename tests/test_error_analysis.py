@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.apps.cli import main
-from harness.apps.leaderboard.table import fmt_pct
-from harness.verdicts import PER_TYPE_KEY, record_per_type, unit_verdicts
+from taiyi_bench.harness.apps.cli import main
+from taiyi_bench.harness.apps.leaderboard.table import fmt_pct
+from taiyi_bench.harness.verdicts import PER_TYPE_KEY, record_per_type, unit_verdicts
 
 from error_runs import TASKS, evaluate, planted_answer, samples_of
 from scripted_lm import ScriptedLM, oracle_lm
@@ -254,10 +254,10 @@ def test_report_renders_in_headless_chromium(runs, tmp_path):
 
 
 def test_bert_samples_carry_the_same_verdicts(tmp_path):
-    from baselines.results import write_run
-    from harness.loading import load_split
-    from harness.records import Prediction
-    from harness.registry import get_spec
+    from taiyi_bench.baselines.results import write_run
+    from taiyi_bench.harness.loading import load_split
+    from taiyi_bench.harness.records import Prediction
+    from taiyi_bench.harness.registry import get_spec
 
     spec = get_spec("cmeee")
     examples = load_split("cmeee", "dev", None).examples[:2]

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from finetune import data
-from finetune.config import RECIPES_DIR, load_recipe, parse_override
-from harness.errors import ConfigError, DataFormatError
-from harness.prompts import render_answer, render_prompt
-from harness.registry import get_spec
+from taiyi_bench.finetune import data
+from taiyi_bench.finetune.config import RECIPES_DIR, load_recipe, parse_override
+from taiyi_bench.harness.errors import ConfigError, DataFormatError
+from taiyi_bench.harness.prompts import render_answer, render_prompt
+from taiyi_bench.harness.registry import get_spec
 
 SAMPLE_FILE = Path(data.__file__).parent / "samples" / "conversations.jsonl"
 
@@ -114,7 +114,7 @@ def test_task_instructions_use_the_evaluation_formats_and_decompose():
     spec = get_spec("cmeee")
     conversations, source = data.task_conversations("cmeee", seed=0)
     assert source == "samples"
-    from harness.loading import load_split
+    from taiyi_bench.harness.loading import load_split
 
     examples = {e.id: e for e in load_split("cmeee", "train").examples}
     full = [c for c in conversations if c.id.removeprefix("cmeee-") in examples]
@@ -139,7 +139,7 @@ def test_multi_predicate_re_decomposes_and_single_type_sets_do_not():
     cmeie, _ = data.task_conversations("cmeie", seed=0)
     assert any(c.id.count("-") >= 3 for c in cmeie)  # cmeie-<split>-<index>-<predicate>
     chem, _ = data.task_conversations("bc5cdr_chem", seed=0)
-    from harness.loading import load_split
+    from taiyi_bench.harness.loading import load_split
 
     assert len(chem) == len(load_split("bc5cdr_chem", "train").examples)
     qa, _ = data.task_conversations("pubmedqa", seed=0)

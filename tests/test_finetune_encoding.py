@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from finetune.data import Conversation
-from finetune.encoding import (
+from taiyi_bench.finetune.data import Conversation
+from taiyi_bench.finetune.encoding import (
     IGNORE_INDEX,
     collate_packed,
     collate_padded,
@@ -15,9 +15,9 @@ from finetune.encoding import (
     encode_eod,
     pack_indices,
 )
-from finetune.train import token_loss_sum
-from harness.errors import ConfigError
-from harness.local_models import build_tiny_causal_lm
+from taiyi_bench.finetune.train import token_loss_sum
+from taiyi_bench.harness.errors import ConfigError
+from taiyi_bench.harness.local_models import build_tiny_causal_lm
 
 TURNS = [
     ("请从下面的文本中抽取所有疾病实体。\n文本：患者有高血压。", "疾病：高血压"),

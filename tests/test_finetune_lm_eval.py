@@ -6,10 +6,10 @@ import json
 import subprocess
 from pathlib import Path
 
-from finetune.config import load_recipe
-from finetune.train import train
-from harness import provenance
-from harness.local_models import build_tiny_causal_lm
+from taiyi_bench.finetune.config import load_recipe
+from taiyi_bench.finetune.train import train
+from taiyi_bench.harness import provenance
+from taiyi_bench.harness.local_models import build_tiny_causal_lm
 
 
 def test_stage2_adapter_scores_through_the_lm_eval_cli(tmp_path: Path, single_thread_env: dict):

@@ -1,4 +1,4 @@
-"""harness.local_models: the models that need no download (shared with the task and baseline tests)."""
+"""taiyi_bench.harness.local_models: the models that need no download (shared with the task and baseline tests)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from harness import local_models
+from taiyi_bench.harness import local_models
 
 
 def test_tiny_causal_lm_is_deterministic_reused_and_loadable(tmp_path):

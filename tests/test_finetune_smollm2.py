@@ -8,16 +8,16 @@ import json
 
 import pytest
 
-from finetune.config import load_recipe
-from finetune.encoding import IGNORE_INDEX, encode_chat
-from finetune.train import train
+from taiyi_bench.finetune.config import load_recipe
+from taiyi_bench.finetune.encoding import IGNORE_INDEX, encode_chat
+from taiyi_bench.finetune.train import train
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def smollm2():
-    from harness.local_models import smollm2_dir
+    from taiyi_bench.harness.local_models import smollm2_dir
 
     return smollm2_dir()
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from finetune.config import load_recipe
-from finetune.train import find_checkpoints, merge_adapter, train
-from harness.errors import ConfigError
-from harness.local_models import build_tiny_causal_lm
+from taiyi_bench.finetune.config import load_recipe
+from taiyi_bench.finetune.train import find_checkpoints, merge_adapter, train
+from taiyi_bench.harness.errors import ConfigError
+from taiyi_bench.harness.local_models import build_tiny_causal_lm
 
 SAMPLES = Path(__file__).resolve().parents[1] / "finetune" / "samples" / "conversations.jsonl"
 
@@ -63,7 +63,7 @@ def test_two_stages_run_and_write_loadable_adapters(tiny_dir, tmp_path):
         ).is_file()
         assert summary["stages"][stage]["adapter"] == str(adapter)
     reports = [json.loads((out / f"stage{s}" / "data_report.json").read_text()) for s in (1, 2)]
-    from harness.loading import load_split
+    from taiyi_bench.harness.loading import load_split
 
     pubmedqa = len(load_split("pubmedqa", "train").examples)
     assert reports[0]["skipped_for_stage"] == {"qa": pubmedqa + 4, "dialogue": 4}  # not in stage 1
@@ -207,7 +207,7 @@ def test_gpu_only_paths_fail_clearly_on_cpu(tiny_dir, tmp_path, override, messag
 
 
 def test_cli_dry_run_and_errors(capsys):
-    from harness.apps.cli import main
+    from taiyi_bench.harness.apps.cli import main
 
     assert (
         main(["finetune", "cpu_smollm2_tiny", "--dry-run", "--stage", "1", "-o", "data.tasks.names=[hoc]"])
@@ -255,7 +255,7 @@ def test_two_processes_match_one_process_with_the_same_window(tiny_dir, tmp_path
             "--nproc_per_node",
             "2",
             "-m",
-            "finetune",
+            "taiyi_bench.finetune",
             *common,
             "-o",
             "training.gradient_accumulation_steps=2",

@@ -11,14 +11,14 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HARNESS = REPO_ROOT / "harness"
 
-APPS = ("harness.apps", "baselines", "finetune")
-GLUE = ("harness.lmeval", "lm_eval")
+APPS = ("taiyi_bench.harness.apps", "taiyi_bench.baselines", "taiyi_bench.finetune")
+GLUE = ("taiyi_bench.harness.lmeval", "lm_eval")
 
 
 def _modules(folder: Path, *, exclude: tuple[Path, ...] = ()) -> list[Path]:
     return sorted(
         path for path in folder.rglob("*.py")
-        if not any(path.is_relative_to(skip) for skip in exclude) and "_bundled" not in path.parts
+        if not any(path.is_relative_to(skip) for skip in exclude)
     )
 
 
@@ -60,7 +60,7 @@ BASELINES = _modules(REPO_ROOT / "baselines")
 
 @pytest.mark.parametrize("path", BASELINES, ids=lambda p: str(p.relative_to(REPO_ROOT)))
 def test_baselines_never_import_the_apps(path):
-    assert _offending(path, ("harness.apps",)) == []
+    assert _offending(path, ("taiyi_bench.harness.apps",)) == []
 
 
 # --------------------------------------------------------------------------- no import circles
@@ -74,7 +74,7 @@ PROJECT_FILES = [
 
 
 def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(REPO_ROOT).with_suffix("").parts)
+    parts = ["taiyi_bench", *path.relative_to(REPO_ROOT).with_suffix("").parts]
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -156,3 +156,15 @@ def test_no_import_circle_among_the_project_modules():
     assert sum(map(len, graph.values())) > 100  # the scan sees the imports
     cycle = _find_cycle(graph)
     assert cycle is None, "import circle: " + " -> ".join(cycle or [])
+
+
+# --------------------------------------------------------------------------- one installed package
+
+UNINSTALLED_NAMES = ("harness", "baselines", "finetune", "tasks")
+
+
+@pytest.mark.parametrize("path", PROJECT_FILES, ids=lambda p: str(p.relative_to(REPO_ROOT)))
+def test_modules_import_the_project_through_its_installed_name(path):
+    """`harness`, `baselines` and `finetune` exist only as `taiyi_bench.*` once installed: a bare
+    `import harness...` works from a checkout and breaks (or imports someone else's) elsewhere."""
+    assert _offending(path, UNINSTALLED_NAMES) == []

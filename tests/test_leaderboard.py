@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.apps.leaderboard import (
+from taiyi_bench.harness.apps.leaderboard import (
     Units,
     bootstrap_ci,
     compare_table,
@@ -34,12 +34,12 @@ from harness.apps.leaderboard import (
     render_markdown,
     write_table,
 )
-from harness.apps.leaderboard.bootstrap import read_units
-from harness.apps.leaderboard.build import paired_report
-from harness.apps.leaderboard.table import fmt_pct, row_label
-from harness.atomic_files import atomic_write_text
-from harness.registry import PAPER_ORDER, PAPER_SETS, REGISTRY
-from harness.results_io import write_run_files
+from taiyi_bench.harness.apps.leaderboard.bootstrap import read_units
+from taiyi_bench.harness.apps.leaderboard.build import paired_report
+from taiyi_bench.harness.apps.leaderboard.table import fmt_pct, row_label
+from taiyi_bench.harness.atomic_files import atomic_write_text
+from taiyi_bench.harness.registry import PAPER_ORDER, PAPER_SETS, REGISTRY
+from taiyi_bench.harness.results_io import write_run_files
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED_MD = REPO_ROOT.parent / "shared" / "reference" / "published.md"
@@ -163,7 +163,7 @@ def test_paper_table_flags_the_stale_64_8_average() -> None:
 
 def test_paper_markdown_cell_by_cell(published_md: str, tmp_path: Path) -> None:
     expected = _expected_tables(published_md)
-    from harness.apps.cli import main
+    from taiyi_bench.harness.apps.cli import main
 
     assert main(["leaderboard", "--paper", "--out", str(tmp_path), "--formats", "md,csv"]) == 0
     for letter in ("A", "B"):
@@ -398,7 +398,7 @@ class _CellParser(html.parser.HTMLParser):
 
 
 def _headline_rule(task: str) -> str:
-    from harness.apps.leaderboard.rules import headline_rule
+    from taiyi_bench.harness.apps.leaderboard.rules import headline_rule
 
     return headline_rule(task.removeprefix("taiyi_"))
 
@@ -532,7 +532,7 @@ def test_bad_input_warns_with_file_name_and_rest_renders(tmp_path: Path) -> None
 
 
 def test_cli_reports_warnings_and_still_writes(tmp_path: Path, capsys) -> None:
-    from harness.apps.cli import main
+    from taiyi_bench.harness.apps.cli import main
 
     write_run(tmp_path / "runs", "org/good")
     bad = tmp_path / "runs" / "bad" / "results_x.json"
@@ -548,7 +548,7 @@ def test_cli_reports_warnings_and_still_writes(tmp_path: Path, capsys) -> None:
 
 
 def test_the_screen_shows_a_provenance_summary_and_the_file_keeps_it_all(tmp_path: Path, capsys) -> None:
-    from harness.apps.cli import main
+    from taiyi_bench.harness.apps.cli import main
 
     run = write_run(tmp_path / "runs", "org/good")
     assert main(["leaderboard", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--formats", "md"]) == 0
@@ -674,7 +674,7 @@ def test_atomic_write_replaces_and_leaves_no_temp(tmp_path: Path) -> None:
     def boom(_handle):
         raise RuntimeError("fail mid-write")
 
-    from harness.atomic_files import atomic_write_with
+    from taiyi_bench.harness.atomic_files import atomic_write_with
 
     with pytest.raises(RuntimeError):
         atomic_write_with(target, boom)
@@ -682,7 +682,7 @@ def test_atomic_write_replaces_and_leaves_no_temp(tmp_path: Path) -> None:
 
 
 def test_published_columns_selection_disambiguates_headers() -> None:
-    from harness.apps.leaderboard.published import published_columns
+    from taiyi_bench.harness.apps.leaderboard.published import published_columns
 
     columns = published_columns("A:sota,B:sota,B:taiyi2")
     assert [c.header for c in columns] == ["SOTA (A)", "SOTA (B)", "Taiyi2"]
@@ -699,7 +699,7 @@ def test_date_ordering_uses_run_date_over_file_names(tmp_path: Path) -> None:
 
 
 def test_a_fine_tuning_adapter_column_is_named_by_its_run() -> None:
-    from harness.apps.leaderboard.collect import _short_model
+    from taiyi_bench.harness.apps.leaderboard.collect import _short_model
 
     assert _short_model("/w/runs/demo/finetune/taiyi-style/stage2/adapter") == "taiyi-style (stage2 adapter)"
     assert _short_model("/ckpt/local/model-b") == "model-b"

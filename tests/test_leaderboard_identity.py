@@ -9,22 +9,24 @@ keys must still load as the defaults.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
 import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import pytest
 
-from harness.apps.leaderboard import compare_table, leaderboard_table, render_csv, render_markdown
-from harness.apps.leaderboard.collect import SKIPPED_SETS_KEY, collect_runs
-from harness.apps.leaderboard.table import fmt_pct
-from harness.lmeval.tasks import task_budgets
-from harness.registry import PAPER_ORDER, REGISTRY
+from taiyi_bench.harness.apps.leaderboard import compare_table, leaderboard_table, render_csv, render_markdown
+from taiyi_bench.harness.apps.leaderboard.collect import SKIPPED_SETS_KEY, collect_runs
+from taiyi_bench.harness.apps.leaderboard.table import fmt_pct
+from taiyi_bench.harness.lmeval.tasks import task_budgets
+from taiyi_bench.harness.registry import PAPER_ORDER, REGISTRY, Variant, registered
 
 BASE_TIME = datetime(2026, 11, 20, 12, 0, 0, tzinfo=timezone.utc)
 PROVENANCE = {
@@ -46,6 +48,7 @@ def write_results(
     fewshot_source: str | None = "data",
     data_source: str = "data",
     mcmle_options: int = 4,
+    forms: dict[str, int] | None = None,
     prompt_version: int = 1,
     max_gen_toks: int | None = None,
     thinking_allowance: int = 0,
@@ -63,6 +66,7 @@ def write_results(
     """
     rng = np.random.default_rng(seed)
     keys = keys or list(PAPER_ORDER)
+    chosen = {"medqa_mcmle": mcmle_options, **(forms or {})}  # key -> value of its variant option
     own_budgets = task_budgets()
     results, configs, versions, shots, n_samples = {}, {}, {}, {}, {}
     for key in keys:
@@ -80,7 +84,8 @@ def write_results(
             metadata.update({
                 "eval_units": eval_units, "expected_units": 40,
                 "fewshot_source": fewshot_source if n_shot else None,
-                "variant": {"mcmle_options": mcmle_options} if key == "medqa_mcmle" else {},
+                "variant": ({REGISTRY[key].variant_option: chosen.get(key, REGISTRY[key].variant_value)}
+                            if REGISTRY[key].variant_option else {}),
                 "prompt_version": prompt_version,
                 "budget": {"task": own_budgets[task], "effective": effective, "cut": effective < own,
                            "source": "task" if max_gen_toks is None else "gen_kwargs"},
@@ -140,6 +145,31 @@ def test_mcmle_options_and_few_shot_k_are_separate_columns(tmp_path: Path) -> No
     assert by_header["org/m (MCMLE 5-opt)"].averages()["all"] is None  # one set of all
     provenance = " ".join(by_header["org/m (MCMLE 5-opt)"].provenance)
     assert "MCMLE 5 options" in provenance
+
+
+def test_a_second_variant_bearing_set_keeps_its_forms_apart(tmp_path: Path) -> None:
+    """Run identity reads the variant record, whatever the option is called: a second set with
+    variants (registered here, an option name no code knows) splits columns as MCMLE's does."""
+    base = REGISTRY["pubmedqa"]
+    second = dataclasses.replace(
+        base, key="pubmedqa_forms", display_name="PubMedQA-forms",
+        variant_option="context_form", variant_value=1,
+        variants=MappingProxyType({2: Variant(name="question only", label="PubMedQA-forms q-only")}),
+    )
+    with registered(second):
+        keys = ["medqa_mcmle", "pubmedqa_forms"]
+        plain = write_results(tmp_path, "org/m", seed=1, keys=keys)
+        q_only = write_results(tmp_path, "org/m", seed=2, keys=keys, forms={"pubmedqa_forms": 2}, when=later(1))
+        both = write_results(tmp_path, "org/m", seed=3, keys=keys, mcmle_options=5, forms={"pubmedqa_forms": 2},
+                             when=later(2))
+        table = leaderboard_table([tmp_path], published="none")
+        expected = {"org/m": plain, "org/m (PubMedQA-forms q-only)": q_only,
+                    "org/m (MCMLE 5-opt, PubMedQA-forms q-only)": both}
+        assert sorted(headers(table)) == sorted(expected)
+        by_header = {c.header: c for c in table.columns}
+        for header, path in expected.items():
+            assert by_header[header].value("pubmedqa_forms") == pytest.approx(percent(path, "pubmedqa_forms"))
+        assert "PubMedQA-forms question only" in " ".join(by_header["org/m (PubMedQA-forms q-only)"].provenance)
 
 
 def test_the_same_variant_still_merges_as_a_duplicate(tmp_path: Path) -> None:
@@ -209,7 +239,7 @@ def test_a_budget_cut_run_is_its_own_column_marked_and_kept_out_of_averages(tmp_
 
 
 def test_cli_include_budget_cut_flag(tmp_path: Path) -> None:
-    from harness.apps.cli import main
+    from taiyi_bench.harness.apps.cli import main
 
     write_results(tmp_path / "runs", "org/m", max_gen_toks=64)
     rows = {}
@@ -252,12 +282,12 @@ def test_compare_puts_only_the_published_variant_next_to_the_paper(tmp_path: Pat
     table = compare_table(tmp_path, against="A:taiyi1")
     assert [c.header for c in table.columns] == ["org/m", "Δ vs Taiyi", "Taiyi"]
     delta = table.columns[1]
-    from harness.apps.leaderboard import load_published
+    from taiyi_bench.harness.apps.leaderboard import load_published
 
     taiyi = load_published()["A"].values("taiyi1")
     assert delta.value("medqa_mcmle") == pytest.approx(percent(zero, "medqa_mcmle") - taiyi["medqa_mcmle"])
     warnings = "\n".join(table.warnings)
-    for header, reason in (("org/m (MCMLE 5-opt)", "4-option"), ("org/m (1-shot)", "zero-shot"),
+    for header, reason in (("org/m (MCMLE 5-opt)", "mcmle_options=4"), ("org/m (1-shot)", "zero-shot"),
                            ("org/m (budget cut)", "budget cut")):
         line = next(w for w in table.warnings if w.startswith(f"{header}:"))
         assert "not compared" in line and reason in line, line
@@ -274,7 +304,7 @@ def test_compare_uses_a_models_own_format_over_plain(tmp_path: Path) -> None:
 
 
 def test_cli_compare_with_no_matching_variant_says_so(tmp_path: Path, capsys) -> None:
-    from harness.apps.cli import main
+    from taiyi_bench.harness.apps.cli import main
 
     write_results(tmp_path / "runs", "org/m", n_shot=3)
     code = main(["leaderboard", "--compare", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--formats", "md"])
@@ -313,10 +343,10 @@ def test_old_files_without_the_new_keys_load_as_the_defaults(tmp_path: Path) -> 
     eod = write_results(tmp_path, "org/old-eod", seed=4, legacy=True, model_args="pretrained=org/old-eod,prompt_format=eod")
     collection = collect_runs([tmp_path])
     runs = {run.path: run for run in collection.runs}
-    assert runs[plain].variant.prompt_formats == ("plain",) and runs[plain].variant.mcmle_options == 4
+    assert runs[plain].variant.prompt_formats == ("plain",) and runs[plain].variant.set_forms == ()
     assert runs[plain].variant.budget == ("unknown",)
     assert runs[chat].variant.prompt_formats == ("chat_template",) and runs[chat].tasks["hoc"].fewshot_source == "data"
-    assert runs[five].variant.mcmle_options == 5
+    assert runs[five].variant.set_forms == (("medqa_mcmle", 5),)
     assert runs[eod].variant.prompt_formats == ("eod",)
 
     table = leaderboard_table([tmp_path], published="none")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 
-from harness.apps.leaderboard.plot import caption_path, write_plot
-from harness.apps.leaderboard.table import Cell, Column, Table
-from harness.registry import PAPER_ORDER
+from taiyi_bench.harness.apps.leaderboard.plot import caption_path, write_plot
+from taiyi_bench.harness.apps.leaderboard.table import Cell, Column, Table
+from taiyi_bench.harness.registry import PAPER_ORDER
 
 PROVENANCE = "results/runs/model-z/results_2026.json (all 13 sets): date 2026-11-20 12:00 UTC; lm-eval 0.4.13"
 

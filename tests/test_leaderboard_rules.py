@@ -16,16 +16,21 @@ from pathlib import Path
 import pytest
 from test_leaderboard_identity import write_results
 
-from harness.apps.leaderboard import compare_table, leaderboard_table, load_published, paper_tables
-from harness.apps.leaderboard.published import load_anchors, published_dir
-from harness.apps.leaderboard.render import (
+from taiyi_bench.harness.apps.leaderboard import (
+    compare_table,
+    leaderboard_table,
+    load_published,
+    paper_tables,
+)
+from taiyi_bench.harness.apps.leaderboard.published import load_anchors, published_dir
+from taiyi_bench.harness.apps.leaderboard.render import (
     render_csv,
     render_html,
     render_latex,
     render_markdown,
     render_terminal,
 )
-from harness.apps.leaderboard.rules import (
+from taiyi_bench.harness.apps.leaderboard.rules import (
     MIXED,
     NO_LIKE_METRIC,
     NOT_IN_FILE,
@@ -33,10 +38,10 @@ from harness.apps.leaderboard.rules import (
     headline_rule,
     short_name,
 )
-from harness.apps.leaderboard.table import OTHER_RULE, Table, row_cell, row_cell_text
-from harness.errors import DataFormatError
-from harness.registry import PAPER_ORDER, PAPER_SETS, REGISTRY
-from harness.scoring import RULES, metric_for_rule
+from taiyi_bench.harness.apps.leaderboard.table import OTHER_RULE, Table, row_cell, row_cell_text
+from taiyi_bench.harness.errors import DataFormatError
+from taiyi_bench.harness.registry import PAPER_ORDER, PAPER_SETS, REGISTRY
+from taiyi_bench.harness.scoring import RULES, metric_for_rule
 
 NER = ("bc5cdr_chem", "bc5cdr_dise", "chemdner", "ncbi_disease", "cmeee")
 
@@ -118,7 +123,7 @@ def test_an_unknown_rule_is_one_error_naming_the_file(tmp_path: Path, file: str,
         load_published(folder)
     message = str(caught.value)
     assert file in message and repr(bad) in message
-    assert "harness.scoring.RULES" in message and "\n" not in message
+    assert "taiyi_bench.harness.scoring.RULES" in message and "\n" not in message
 
 
 def test_a_cell_without_a_rule_is_an_error(tmp_path: Path) -> None:
@@ -286,7 +291,7 @@ def test_every_format_carries_the_rule_marks(tmp_path: Path) -> None:
 
 
 def test_report_headline_names_the_rule_of_each_row(tmp_path: Path) -> None:
-    from harness.apps.report import _headline, _Page
+    from taiyi_bench.harness.apps.report import _headline, _Page
 
     _run(tmp_path)
     table = leaderboard_table([tmp_path / "runs"], published="A:sota")

@@ -7,10 +7,10 @@ import subprocess
 
 import pytest
 
-from harness import provenance
-from harness.local_models import smollm2_dir
-from harness.registry import REGISTRY
-from harness.scoring import headline_metric_name
+from taiyi_bench.harness import provenance
+from taiyi_bench.harness.local_models import smollm2_dir
+from taiyi_bench.harness.registry import REGISTRY
+from taiyi_bench.harness.scoring import headline_metric_name
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,8 @@ import warnings
 
 import pytest
 
-from harness.lmeval import plugin as lm_eval_plugin
-from harness.registry import REGISTRY
+from taiyi_bench.harness.lmeval import plugin as lm_eval_plugin
+from taiyi_bench.harness.registry import REGISTRY
 
 EXPECTED_TASKS = sorted(spec.task_name for spec in REGISTRY.values())
 EXPECTED_GROUPS = sorted(

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.apps.cli import main
-from harness.registry import GROUP_FILTERS, iter_specs, specs_for_selection
+from taiyi_bench.harness.apps.cli import main
+from taiyi_bench.harness.registry import GROUP_FILTERS, iter_specs, specs_for_selection
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,7 +45,7 @@ def test_group_filters_match_the_group_yamls():
 
 
 def test_baseline_run_stops_before_the_model_naming_every_missing_set(data_dir_without_hoc, monkeypatch, capsys):
-    from baselines import llm_run
+    from taiyi_bench.baselines import llm_run
 
     def must_not_run(*_args, **_kwargs):
         raise AssertionError("the model was reached although sets are missing")
@@ -65,7 +65,7 @@ def test_baseline_run_stops_before_the_model_naming_every_missing_set(data_dir_w
 
 
 def test_demo_stops_before_the_first_step(data_dir_without_hoc, tmp_path, monkeypatch, capsys):
-    from harness.apps import demo
+    from taiyi_bench.harness.apps import demo
 
     monkeypatch.setattr(demo.Demo, "eval_base", lambda self: (_ for _ in ()).throw(AssertionError("a step ran")))
     status = main(["demo", "--data-dir", str(data_dir_without_hoc), "--out", str(tmp_path / "demo")])
@@ -88,7 +88,7 @@ def test_skip_missing_runs_the_rest_and_the_leaderboard_shows_the_gap(data_dir_w
     data = json.loads(results.read_text(encoding="utf-8"))
     assert set(data["results"]) == {"taiyi_kuake_qic"}
     assert set(data["taiyi_skipped_sets"]) == {"taiyi_hoc"}
-    from harness.apps.leaderboard.collect import collect_runs
+    from taiyi_bench.harness.apps.leaderboard.collect import collect_runs
 
     collection = collect_runs([tmp_path / "runs"])
     (run,) = collection.runs

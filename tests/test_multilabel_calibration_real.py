@@ -13,12 +13,12 @@ import logging
 
 import pytest
 
-from baselines import settings, training
-from baselines.families import TextClassifier
-from harness import scoring
-from harness.loading import load_split
-from harness.local_models import minilm_dir
-from harness.registry import get_spec
+from taiyi_bench.baselines import settings, training
+from taiyi_bench.baselines.families import TextClassifier
+from taiyi_bench.harness import scoring
+from taiyi_bench.harness.loading import load_split
+from taiyi_bench.harness.local_models import minilm_dir
+from taiyi_bench.harness.registry import get_spec
 
 TRAIN, DEV, TEST = 600, 300, 300
 

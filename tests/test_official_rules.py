@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import scoring
-from harness.errors import ConfigError
-from harness.lmeval.plugin import tasks_dir
-from harness.lmeval.templates import build_templates
-from harness.occurrences import occurrence_counts, place_mentions
-from harness.records import Entity, Example, Prediction
-from harness.registry import get_spec, validate
+from taiyi_bench.harness import scoring
+from taiyi_bench.harness.errors import ConfigError
+from taiyi_bench.harness.lmeval.plugin import tasks_dir
+from taiyi_bench.harness.lmeval.templates import build_templates
+from taiyi_bench.harness.occurrences import occurrence_counts, place_mentions
+from taiyi_bench.harness.records import Entity, Example, Prediction
+from taiyi_bench.harness.registry import get_spec, validate
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = REPO_ROOT / "results" / "reference"
@@ -90,7 +90,7 @@ def test_hoc_abstract_micro_f1_merges_sentences_and_keeps_label_free_abstracts()
 
 
 def test_hoc_abstract_micro_f1_of_gold_is_one_on_the_real_split(shared_data_dir: Path) -> None:
-    from harness.loading import load_split
+    from taiyi_bench.harness.loading import load_split
 
     examples = load_split("hoc", data_dir=shared_data_dir).examples
     assert len({ex.meta["pmid"] for ex in examples}) < len(examples)  # sentences do group
@@ -159,7 +159,7 @@ def test_cmeee_nested_and_overlapping_spans_are_exact_substrings() -> None:
 def test_a_repeated_mention_loop_is_searched_once() -> None:
     unit = _iob_unit("Familial breast cancer .", [("Disease", 9, 22)])
     spec = get_spec("ncbi_disease")
-    from harness.parsers import parse_output
+    from taiyi_bench.harness.parsers import parse_output
 
     prediction = parse_output(spec, "Disease: " + "; ".join(["breast cancer"] * 5000))
     assert scoring.score_unit(spec, unit, prediction).occurrence == (1, 0, 0)
@@ -184,8 +184,8 @@ def test_span_model_occurrence_f1_equals_seqeval_on_real_minilm_predictions(shar
     the occurrence-level rule equal seqeval's entity-level F1 on the official file's BIO tags."""
     from seqeval.metrics import f1_score
 
-    from baselines.words import example_words, seqeval_tags, spans_to_tags
-    from harness.loading import load_split
+    from taiyi_bench.baselines.words import example_words, seqeval_tags, spans_to_tags
+    from taiyi_bench.harness.loading import load_split
 
     [spans_file] = sorted(REFERENCE.glob("minilm/ncbi_disease/*/*/predicted_spans_taiyi_ncbi_disease_*.jsonl"))
     predicted = [json.loads(line) for line in spans_file.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -234,11 +234,11 @@ def test_shipped_templates_equal_a_fresh_build() -> None:
     built = build_templates()
     assert set(built) == {p.name for p in tasks_dir().glob("_taiyi_*_yaml")} - {"_taiyi_template_yaml"}
     for name, text in built.items():
-        assert (tasks_dir() / name).read_text(encoding="utf-8") == text, f"{name}: run python -m harness.lmeval.templates"
+        assert (tasks_dir() / name).read_text(encoding="utf-8") == text, f"{name}: run python -m taiyi_bench.harness.lmeval.templates"
 
 
 def test_every_metric_names_a_known_rule_and_the_headline_is_in_the_table() -> None:
-    from harness.registry import iter_specs
+    from taiyi_bench.harness.registry import iter_specs
 
     for spec in iter_specs():
         names = scoring.metric_names(spec)

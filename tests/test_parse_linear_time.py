@@ -1,4 +1,4 @@
-"""Parsing time is linear in the length of the model output (harness.parsers, harness.normalize).
+"""Parsing time is linear in the length of the model output (taiyi_bench.harness.parsers, taiyi_bench.harness.normalize).
 
 Small models loop until their generation budget runs out, and a budget can be raised; a parser
 that is quadratic (or cubic, through regex backtracking) in the output turns one such output

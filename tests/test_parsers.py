@@ -1,4 +1,4 @@
-"""Output parsers and the normalisation they share with the scorers (harness.parsers, harness.normalize)."""
+"""Output parsers and the normalisation they share with the scorers (taiyi_bench.harness.parsers, taiyi_bench.harness.normalize)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import string
 
 import pytest
 
-from harness.normalize import normalize_label, normalize_mention, resolve_label, resolve_type
-from harness.parsers import parse_output, split_mentions
-from harness.records import Prediction
-from harness.registry import CMEEE_TYPES, CMEIE_PREDICATES, get_spec, iter_specs
+from taiyi_bench.harness.normalize import normalize_label, normalize_mention, resolve_label, resolve_type
+from taiyi_bench.harness.parsers import parse_output, split_mentions
+from taiyi_bench.harness.records import Prediction
+from taiyi_bench.harness.registry import CMEEE_TYPES, CMEIE_PREDICATES, get_spec, iter_specs
 
 CHEM = get_spec("bc5cdr_chem")
 DISE = get_spec("bc5cdr_dise")
@@ -239,8 +239,8 @@ def test_unclosed_bracket_does_not_swallow_the_separators_after_it():
 def test_unclosed_bracket_gold_mentions_listed_first_parse_apart(shared_data_dir):
     """Every real CMeEE gold mention with an unclosed bracket, listed before another mention of
     its type, parses back as two mentions."""
-    from harness.errors import DataNotFoundError
-    from harness.loading import load_split
+    from taiyi_bench.harness.errors import DataNotFoundError
+    from taiyi_bench.harness.loading import load_split
 
     try:
         loaded = load_split("cmeee", data_dir=shared_data_dir)

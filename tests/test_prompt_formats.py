@@ -13,11 +13,11 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from harness import prompt_formats
-from harness.errors import ConfigError
-from harness.lmeval import plugin as lm_eval_plugin
-from harness.lmeval.models import PromptFormatError, TaiyiHFLM
-from harness.local_models import build_tiny_causal_lm
+from taiyi_bench.harness import prompt_formats
+from taiyi_bench.harness.errors import ConfigError
+from taiyi_bench.harness.lmeval import plugin as lm_eval_plugin
+from taiyi_bench.harness.lmeval.models import PromptFormatError, TaiyiHFLM
+from taiyi_bench.harness.local_models import build_tiny_causal_lm
 
 PROMPT = "请判断下面文本的类别。\n文本：小孩拉肚子怎么办"
 ANSWER = "上述文本被分类为：治疗方案"
@@ -63,7 +63,7 @@ def test_each_format_wraps_the_prompt_exactly():
 
 
 def test_eod_prompt_is_token_for_token_what_the_recipe_trains_on(tokenizer):
-    from finetune.encoding import IGNORE_INDEX, encode_eod, eod_token_id
+    from taiyi_bench.finetune.encoding import IGNORE_INDEX, encode_eod, eod_token_id
 
     trained_ids, labels = encode_eod(tokenizer, [(PROMPT, ANSWER)], eod_token_id(tokenizer))
     prompt_part = trained_ids[: labels.index(next(x for x in labels if x != IGNORE_INDEX))]
@@ -79,7 +79,7 @@ def test_eod_prompt_is_token_for_token_what_the_recipe_trains_on(tokenizer):
 
 
 def test_eod_token_is_chosen_as_the_recipe_chooses_it(tokenizer):
-    from finetune.encoding import encode_eod, eod_token_id
+    from taiyi_bench.finetune.encoding import encode_eod, eod_token_id
 
     # A tokenizer whose eos is not <|endoftext|>: the recipe's <eod> is that eos, and so is ours.
     other = tokenizer.__class__.from_pretrained(tokenizer.name_or_path)
@@ -156,8 +156,8 @@ def test_model_types_are_registered_beside_lm_evals_own(monkeypatch):
 def test_configs_name_their_format_and_the_command_carries_it(tmp_path):
     import yaml
 
-    from baselines import llm_run
-    from baselines.llm_registry import REGISTRY_DIR, find_config, load_config
+    from taiyi_bench.baselines import llm_run
+    from taiyi_bench.baselines.llm_registry import REGISTRY_DIR, find_config, load_config
 
     taiyi = find_config("taiyi-llm")
     assert taiyi.prompt_format == "taiyi1" and not taiyi.apply_chat_template
@@ -186,7 +186,7 @@ def test_configs_name_their_format_and_the_command_carries_it(tmp_path):
 
 
 def test_recipes_map_to_the_format_they_train():
-    from finetune.config import load_recipe
+    from taiyi_bench.finetune.config import load_recipe
 
     taiyi = load_recipe("taiyi1_qwen7b_qlora")
     assert prompt_formats.recipe_prompt_format(taiyi) == ("eod", {"eod_token": "<|endoftext|>"})
@@ -248,7 +248,7 @@ def _evaluate(model_args: str, *, apply_chat_template: bool) -> dict:
 
 
 def test_model_trained_in_eod_style_scores_only_in_its_own_format(tiny_dir, tmp_path, monkeypatch, capsys):
-    from finetune.cli import main as finetune
+    from taiyi_bench.finetune.cli import main as finetune
 
     monkeypatch.delenv("TAIYI_DATA_DIR", raising=False)  # train and evaluate on the same bundled units
     base = _untied_copy(tiny_dir, tmp_path / "base")
@@ -296,3 +296,11 @@ def test_model_trained_in_eod_style_scores_only_in_its_own_format(tiny_dir, tmp_
     context, gen_kwargs = sample["arguments"][0]
     assert context.startswith("<|endoftext|>") and context.endswith("<|endoftext|>")
     assert "<|endoftext|>" in gen_kwargs["until"]
+
+
+def test_the_baseline_schema_lists_exactly_the_prompt_formats_the_library_knows():
+    """`baselines/llm/schema.json` restates the format names for editors and validators; a format
+    added to `prompt_formats.PROMPT_FORMATS` and not to the schema (or the reverse) fails here."""
+    schema_path = Path(__file__).resolve().parents[1] / "baselines" / "llm" / "schema.json"
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    assert schema["properties"]["prompt_format"]["enum"] == list(prompt_formats.PROMPT_FORMATS)

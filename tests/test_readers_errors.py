@@ -12,12 +12,12 @@ from contextlib import redirect_stdout
 
 import pytest
 
-from harness.apps.cli import main as taiyi_main
-from harness.apps.data_check import check_data_dir
-from harness.errors import DataFormatError, DataNotFoundError
-from harness.loading import load_split
-from harness.paths import SAMPLES_DIR
-from harness.readers import (
+from taiyi_bench.harness.apps.cli import main as taiyi_main
+from taiyi_bench.harness.apps.data_check import check_data_dir
+from taiyi_bench.harness.errors import DataFormatError, DataNotFoundError
+from taiyi_bench.harness.loading import load_split
+from taiyi_bench.harness.paths import SAMPLES_DIR
+from taiyi_bench.harness.readers import (
     read_cmeee,
     read_cmeie,
     read_cmeie_schemas,
@@ -29,7 +29,7 @@ from harness.readers import (
     read_pubmedqa,
     read_pubtator_cdr,
 )
-from harness.registry import get_spec
+from taiyi_bench.harness.registry import get_spec
 
 
 def fails(reader, path, *args, where: str, expected: str = "", named=None):

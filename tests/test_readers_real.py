@@ -12,11 +12,11 @@ from contextlib import redirect_stdout
 
 import pytest
 
-from harness.apps.cli import main as taiyi_main
-from harness.apps.data_check import check_data_dir
-from harness.loading import available_splits, compare_counts, load_split, observed_counts
-from harness.readers import read_cmeie_schemas
-from harness.registry import (
+from taiyi_bench.harness.apps.cli import main as taiyi_main
+from taiyi_bench.harness.apps.data_check import check_data_dir
+from taiyi_bench.harness.loading import available_splits, compare_counts, load_split, observed_counts
+from taiyi_bench.harness.readers import read_cmeie_schemas
+from taiyi_bench.harness.registry import (
     CMEIE_PREDICATES,
     CMEIE_SCHEMAS,
     HOC_HALLMARKS,

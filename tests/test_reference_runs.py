@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.apps.reference import SAMPLES_LIMIT, SLICE, compare
-from harness.provenance import expected_units, known_sha256, missing_keys
-from harness.registry import REGISTRY, get_spec
-from harness.scoring import SCORING_RULES_VERSION, headline_metric_name
+from taiyi_bench.harness.apps.reference import SAMPLES_LIMIT, SLICE, compare
+from taiyi_bench.harness.provenance import expected_units, known_sha256, missing_keys
+from taiyi_bench.harness.registry import REGISTRY, get_spec
+from taiyi_bench.harness.scoring import SCORING_RULES_VERSION, headline_metric_name
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
 RESULTS = sorted(REFERENCE.glob("**/results_*.json"))
@@ -95,7 +95,7 @@ def test_reference_outputs_score_the_same_under_the_current_parser(samples: Path
     """Real model output, re-parsed and re-scored now, gives every unit the values recorded when it
     ran. A parser or scorer change that moves a real unit fails here: rerun that slice (its numbers
     changed) rather than leave a committed score the code no longer produces."""
-    from harness.lmeval.tasks import process_results
+    from taiyi_bench.harness.lmeval.tasks import process_results
 
     task = samples.name.removeprefix("samples_").rsplit("_", 1)[0]
     spec = next(s for s in REGISTRY.values() if s.task_name == task)
@@ -136,7 +136,7 @@ def test_comparison_pairs_units_by_id(tmp_path: Path):
 
 @pytest.mark.skipif(not any(REFERENCE.glob("smollm2-base/**/results_*.json")), reason="no reference slices committed yet")
 def test_default_leaderboard_shows_the_reference_slices_marked():
-    from harness.apps.leaderboard.build import leaderboard_table
+    from taiyi_bench.harness.apps.leaderboard.build import leaderboard_table
 
     shown = leaderboard_table([REFERENCE], partial_shown_under=[REFERENCE], published="A")
     headers = [column.display_header for column in shown.columns]
@@ -149,7 +149,7 @@ def test_default_leaderboard_shows_the_reference_slices_marked():
 def test_the_tuned_reference_command_takes_the_format_from_the_recipe(tmp_path):
     """A recipe that trains in `eod` is evaluated in `eod` (no chat template), never in a
     format assumed by the reference plan."""
-    from harness.apps.reference import tuned_command
+    from taiyi_bench.harness.apps.reference import tuned_command
 
     eod = tuned_command(tmp_path, "hoc", tmp_path / "r", tmp_path / "d", 8, recipe="taiyi1_qwen7b_qlora")
     args = eod[eod.index("--model_args") + 1]

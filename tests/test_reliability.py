@@ -31,9 +31,9 @@ from typing import Any
 import pytest
 import yaml
 
-from harness import integrity, provenance
-from harness.errors import ConfigError, DataFormatError
-from harness.registry import REGISTRY, get_spec
+from taiyi_bench.harness import integrity, provenance
+from taiyi_bench.harness.errors import ConfigError, DataFormatError
+from taiyi_bench.harness.registry import REGISTRY, get_spec
 
 from cli_runs import one_error, run_taiyi
 
@@ -69,14 +69,14 @@ def _copy_data(shared: Path, target: Path, *relative: str) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_lm(tmp_path_factory) -> Path:
-    from harness.local_models import build_tiny_causal_lm
+    from taiyi_bench.harness.local_models import build_tiny_causal_lm
 
     return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm") / "lm", seed=0)
 
 
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory) -> Path:
-    from harness.local_models import build_tiny_bert
+    from taiyi_bench.harness.local_models import build_tiny_bert
 
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert") / "model")
 
@@ -91,7 +91,7 @@ def _oracle_run(data_dir: Path, out: Path, tasks: list[str], **kwargs: Any) -> P
     from lm_eval.loggers import EvaluationTracker
     from lm_eval.tasks import TaskManager
 
-    from harness.lmeval.plugin import tasks_dir
+    from taiyi_bench.harness.lmeval.plugin import tasks_dir
 
     from scripted_lm import oracle_lm
 
@@ -115,7 +115,7 @@ def _duplicated_record(lines: list[str]) -> list[str]:
 
 def _full_run_results(model: str, completeness: dict[str, str] | None = None) -> dict[str, Any]:
     """A results file of every registered set as lm-eval writes it, every set at 50%, all complete unless said."""
-    from harness.apps.leaderboard.collect import HEADLINE_METRIC
+    from taiyi_bench.harness.apps.leaderboard.collect import HEADLINE_METRIC
 
     results, configs, n_samples = {}, {}, {}
     for key, spec in REGISTRY.items():
@@ -146,9 +146,9 @@ def _write_results(folder: Path, data: dict[str, Any], date_id: str = "2026-01-0
 
 @pytest.mark.parametrize(("corrupt", "units"), [(_short_file, 1173), (_duplicated_record, 1274)], ids=["short", "duplicated"])
 def test_short_or_duplicated_medqa_is_marked_incomplete_everywhere(shared_data_dir, tmp_path, caplog, corrupt, units):
-    from harness.apps.leaderboard.build import leaderboard_table
-    from harness.apps.leaderboard.collect import build_run_columns, collect_runs
-    from harness.apps.leaderboard.render import render_markdown
+    from taiyi_bench.harness.apps.leaderboard.build import leaderboard_table
+    from taiyi_bench.harness.apps.leaderboard.collect import build_run_columns, collect_runs
+    from taiyi_bench.harness.apps.leaderboard.render import render_markdown
 
     data = tmp_path / "data"
     lines = (shared_data_dir / MEDQA_TEST).read_text(encoding="utf-8").splitlines(keepends=True)
@@ -186,7 +186,7 @@ def test_short_or_duplicated_medqa_is_marked_incomplete_everywhere(shared_data_d
 
 
 def test_duplicated_cmeee_record_and_modified_file_are_caught_at_load_time(shared_data_dir, tmp_path, caplog):
-    from harness.lmeval.tasks import load_task_dataset
+    from taiyi_bench.harness.lmeval.tasks import load_task_dataset
 
     # CMeEE-V2 ids come from position too: one record twice is one unit too many
     data = tmp_path / "data"
@@ -231,9 +231,9 @@ def test_official_files_are_full_and_a_limit_or_the_samples_say_so(shared_data_d
 
 
 def test_bert_results_of_a_short_file_are_marked_incomplete(shared_data_dir, tmp_path):
-    from baselines.results import write_run
-    from harness.loading import load_split
-    from harness.records import Prediction
+    from taiyi_bench.baselines.results import write_run
+    from taiyi_bench.harness.loading import load_split
+    from taiyi_bench.harness.records import Prediction
 
     data = tmp_path / "data"
     lines = (shared_data_dir / MEDQA_TEST).read_text(encoding="utf-8").splitlines(keepends=True)
@@ -260,7 +260,7 @@ EMPTY_FILES = {
 
 @pytest.mark.parametrize("key", sorted(EMPTY_FILES))
 def test_an_empty_eval_file_is_an_error_naming_it(tmp_path, key):
-    from harness.lmeval.tasks import load_task_dataset
+    from taiyi_bench.harness.lmeval.tasks import load_task_dataset
 
     name, content = EMPTY_FILES[key]
     (tmp_path / name).parent.mkdir(parents=True)
@@ -357,7 +357,7 @@ INJECTIONS = {
 
 @pytest.mark.parametrize("case", sorted(INJECTIONS))
 def test_injection_attempts_fail_validation_and_run_before_any_work(tmp_path, capsys, monkeypatch, case):
-    from baselines import llm_run
+    from taiyi_bench.baselines import llm_run
 
     changes, message = INJECTIONS[case]
     path = tmp_path / "probe.yaml"
@@ -373,7 +373,7 @@ def test_injection_attempts_fail_validation_and_run_before_any_work(tmp_path, ca
 
 
 def test_the_old_bypass_folder_is_refused_by_preflight_too(tmp_path):
-    from baselines import preflight
+    from taiyi_bench.baselines import preflight
 
     sneaky = tmp_path / "dir,trust_remote_code=True"
     sneaky.mkdir()
@@ -411,7 +411,7 @@ def test_baseline_new_refuses_before_writing(tmp_path, capsys, name, model, mess
 
 
 def test_baseline_new_writes_awkward_values_through_the_yaml_library(tmp_path, capsys):
-    from baselines.llm_registry import load_config
+    from taiyi_bench.baselines.llm_registry import load_config
 
     model = "My Org: model #1 'quoted' [x] {y} * & ! % @ `z`"
     code, _out, err = _cli(capsys, "baseline", "new", "awkward", "--dir", tmp_path, "--model", model)
@@ -425,7 +425,7 @@ def test_baseline_new_writes_awkward_values_through_the_yaml_library(tmp_path, c
 @pytest.fixture(scope="module")
 def trained_baseline(tiny_bert, tmp_path_factory) -> Path:
     """A tiny BERT baseline trained for one step on the KUAKE-QIC samples (no evaluation)."""
-    from baselines import runner
+    from taiyi_bench.baselines import runner
 
     out = tmp_path_factory.mktemp("baseline") / "kuake"
     runner.train("kuake_qic", encoder=str(tiny_bert), output_dir=out, evaluate=False,
@@ -531,7 +531,7 @@ ENDPOINT_CASES = {
 
 @pytest.mark.parametrize("case", sorted(ENDPOINT_CASES))
 def test_chat_endpoint_answers(endpoint, monkeypatch, case):
-    from baselines import preflight
+    from taiyi_bench.baselines import preflight
 
     status, content_type, body, message = ENDPOINT_CASES[case]
     server = endpoint(status, content_type, body)
@@ -547,7 +547,7 @@ def test_chat_endpoint_answers(endpoint, monkeypatch, case):
 
 
 def test_baseline_run_against_a_401_endpoint_stops_before_lm_eval(endpoint, tmp_path, capsys, monkeypatch):
-    from baselines import llm_run
+    from taiyi_bench.baselines import llm_run
 
     server = endpoint(401, "application/json", b'{"error": {"message": "invalid key"}}')
     path = tmp_path / "probe.yaml"
@@ -574,7 +574,7 @@ def _finetune_overrides(tiny_lm: Path, *extra: str) -> list[str]:
 
 
 def _finetune_config(tiny_lm: Path, *extra: str) -> dict[str, Any]:
-    from finetune.config import load_recipe
+    from taiyi_bench.finetune.config import load_recipe
 
     return load_recipe("cpu_smollm2_tiny", _finetune_overrides(tiny_lm, *extra))
 
@@ -587,7 +587,7 @@ def _logged_steps(out: Path) -> list[tuple[int, int]]:
 @pytest.fixture(scope="module")
 def stage1_run(tiny_lm, tmp_path_factory) -> Path:
     """A finished stage 1 (2 steps) of the tiny model: the adapter stage 2 would start from."""
-    from finetune.train import train
+    from taiyi_bench.finetune.train import train
 
     out = tmp_path_factory.mktemp("stage1") / "run"
     train(_finetune_config(tiny_lm), stages=(1,), output_dir=out)
@@ -614,8 +614,8 @@ def _truncate(path: Path) -> None:
     ids=["no-marker", "truncated-weights", "missing-weights"],
 )
 def test_stage2_merge_and_evaluation_refuse_an_incomplete_stage1_adapter(stage1_run, tiny_lm, tmp_path, damage, message):
-    from finetune.train import merge_adapter, train
-    from harness.lmeval.models import TaiyiHFLM
+    from taiyi_bench.finetune.train import merge_adapter, train
+    from taiyi_bench.harness.lmeval.models import TaiyiHFLM
 
     run = _damaged_copy(stage1_run, tmp_path / "run", damage)
     kept = _tree(run)
@@ -628,7 +628,7 @@ def test_stage2_merge_and_evaluation_refuse_an_incomplete_stage1_adapter(stage1_
         merge_adapter(str(tiny_lm), adapter, tmp_path / "merged")
     with pytest.raises(integrity.IncompleteFilesError, match="peft="):
         TaiyiHFLM(pretrained=str(tiny_lm), peft=str(adapter), prompt_format="plain")
-    from baselines import preflight
+    from taiyi_bench.baselines import preflight
 
     with pytest.raises(preflight.PreflightError, match="model_args.peft"):
         preflight.check_adapter_reference("model_args.peft", str(adapter))
@@ -645,7 +645,7 @@ def test_a_finished_adapter_passes_every_check(stage1_run):
 
 
 def test_resume_from_a_truncated_checkpoint_stops_and_keeps_everything(tiny_lm, tmp_path, capsys):
-    from finetune.train import find_checkpoints, train
+    from taiyi_bench.finetune.train import find_checkpoints, train
 
     out = tmp_path / "run"
     overrides = ("training.max_steps=6", "training.save_steps=2")
@@ -671,7 +671,7 @@ def test_sigkill_concurrent_run_and_resume(tiny_lm, tmp_path, capsys, caplog, si
     out = tmp_path / "run"
     overrides = _finetune_overrides(tiny_lm, "training.max_steps=150", "training.save_steps=20", "training.logging_steps=1")
     args = ["cpu_smollm2_tiny", "--stage", "1", "--output-dir", str(out)] + [x for item in overrides for x in ("-o", item)]
-    first = subprocess.Popen([sys.executable, "-m", "finetune", *args], env=single_thread_env,
+    first = subprocess.Popen([sys.executable, "-m", "taiyi_bench.finetune", *args], env=single_thread_env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     log = out / "train_log.jsonl"
     deadline = time.monotonic() + 240
@@ -705,7 +705,7 @@ def test_sigkill_concurrent_run_and_resume(tiny_lm, tmp_path, capsys, caplog, si
 
 
 def test_rewind_drops_replayed_steps_and_a_torn_line(tmp_path):
-    from finetune.train import rewind_log
+    from taiyi_bench.finetune.train import rewind_log
 
     log = tmp_path / "train_log.jsonl"
     records = [{"event": "start"}] + [{"event": "step", "stage": 1, "step": s} for s in range(1, 6)]
@@ -718,7 +718,7 @@ def test_rewind_drops_replayed_steps_and_a_torn_line(tmp_path):
 
 
 def test_lock_names_its_holder_and_is_released(tmp_path):
-    from finetune.lock import RunDirectoryBusy, acquire
+    from taiyi_bench.finetune.lock import RunDirectoryBusy, acquire
 
     holder = acquire(tmp_path)
     try:
@@ -793,8 +793,8 @@ MUTATIONS = _mutations()
 
 @pytest.mark.parametrize("case", sorted(MUTATIONS))
 def test_a_malformed_results_file_is_a_warning_never_a_crash(tmp_path, capsys, case):
-    from harness.apps.leaderboard.build import leaderboard_table
-    from harness.apps.leaderboard.render import render_csv, render_markdown
+    from taiyi_bench.harness.apps.leaderboard.build import leaderboard_table
+    from taiyi_bench.harness.apps.leaderboard.render import render_csv, render_markdown
 
     runs = tmp_path / "runs"
     _write_results(runs / "good", _full_run_results("org/good"), "2026-01-01T00-00-00.000000")
@@ -813,7 +813,7 @@ def test_a_malformed_results_file_is_a_warning_never_a_crash(tmp_path, capsys, c
 
 
 def test_an_impossible_date_is_named_and_the_run_still_counts(tmp_path):
-    from harness.apps.leaderboard.collect import collect_runs
+    from taiyi_bench.harness.apps.leaderboard.collect import collect_runs
 
     data = _full_run_results("org/model")
     data["date"] = 1e20

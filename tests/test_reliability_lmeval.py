@@ -24,11 +24,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.errors import ConfigError, DataNotFoundError
-from harness.lmeval.models import PromptFormatError, TaiyiHFLM
-from harness.lmeval.preflight import check_run
-from harness.local_models import build_tiny_causal_lm
-from harness.paths import DATA_DIR_ENV, SAMPLES_DIR
+from taiyi_bench.harness.errors import ConfigError, DataNotFoundError
+from taiyi_bench.harness.lmeval.models import PromptFormatError, TaiyiHFLM
+from taiyi_bench.harness.lmeval.preflight import check_run
+from taiyi_bench.harness.local_models import build_tiny_causal_lm
+from taiyi_bench.harness.paths import DATA_DIR_ENV, SAMPLES_DIR
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 TASK = "taiyi_kuake_qic"
@@ -149,7 +149,7 @@ def test_an_unknown_metadata_key_is_refused_naming_it_and_the_known_ones(tmp_pat
 
 
 def test_a_data_dir_that_is_not_a_path_is_one_line(tmp_path, single_thread_env):
-    from harness.lmeval.tasks import load_task_dataset
+    from taiyi_bench.harness.lmeval.tasks import load_task_dataset
 
     done = _lm_eval(
         "--model", "taiyi-hf", "--model_args", f"pretrained={tmp_path / 'absent'},prompt_format=plain",

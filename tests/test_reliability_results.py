@@ -32,8 +32,8 @@ from typing import Any
 
 import pytest
 
-from harness.csv_safety import FORMULA_STARTS, safe_cell
-from harness.results_io import samples_beside
+from taiyi_bench.harness.csv_safety import FORMULA_STARTS, safe_cell
+from taiyi_bench.harness.results_io import samples_beside
 
 from cli_runs import one_error, run_taiyi
 
@@ -102,8 +102,8 @@ def _tree(folder: Path) -> dict[str, bytes]:
 def _as_samples_run(results: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Turn a copied MedQA-USMLE run into what a run on the bundled samples writes: the bundled
     units (ids test-0, test-1, ... like the real split's, other questions), hashed as lm-eval hashes."""
-    from harness.lmeval.tasks import _to_docs
-    from harness.loading import load_split
+    from taiyi_bench.harness.lmeval.tasks import _to_docs
+    from taiyi_bench.harness.loading import load_split
 
     monkeypatch.delenv("TAIYI_DATA_DIR", raising=False)
     bundled = load_split("medqa_usmle", "test")
@@ -191,7 +191,7 @@ def _reference_out(tmp_path: Path, keys: list[str]) -> Path:
 
 @pytest.mark.parametrize("damage", ["samples missing", "samples truncated"])
 def test_reference_reruns_a_set_whose_samples_are_missing_or_do_not_agree(tmp_path, capsys, monkeypatch, damage):
-    from harness.apps import reference
+    from taiyi_bench.harness.apps import reference
 
     out = _reference_out(tmp_path, ["kuake_qic"])
     (results,) = sorted((out / BASE / "kuake_qic").glob("**/results_*.json"))
@@ -221,7 +221,7 @@ def test_reference_reruns_a_set_whose_samples_are_missing_or_do_not_agree(tmp_pa
 
 
 def test_reference_comparison_names_every_set_it_could_not_compare(tmp_path, capsys, monkeypatch):
-    from harness.apps import reference
+    from taiyi_bench.harness.apps import reference
 
     keys = ["kuake_qic", "medqa_usmle", "pubmedqa"]
     out = _reference_out(tmp_path, keys)
@@ -261,8 +261,8 @@ def _nine_thousand_full(data: dict[str, Any]) -> None:
     (_nine_thousand_full, "incomplete", "taiyi_hoc claims 'full' on 'data' data, but counts n-samples original 9,999"),
 ], ids=["-5 units", "9999 units full"])
 def test_impossible_unit_counts_are_refused_or_marked(tmp_path, claim, flag, said):
-    from harness.apps.compare import run_views
-    from harness.apps.leaderboard.build import leaderboard_table
+    from taiyi_bench.harness.apps.compare import run_views
+    from taiyi_bench.harness.apps.leaderboard.build import leaderboard_table
 
     results = _copy_run(BASE, "hoc", tmp_path)
     _edit_results(results, claim)
@@ -283,7 +283,7 @@ def test_impossible_unit_counts_are_refused_or_marked(tmp_path, claim, flag, sai
 
 
 def test_ungrounded_rate_of_nothing_predicted_is_undefined():
-    from harness.verdicts import ungrounded_rate
+    from taiyi_bench.harness.verdicts import ungrounded_rate
 
     assert math.isnan(ungrounded_rate([])) and math.isnan(ungrounded_rate([[0, 0], [0, 0]]))
     assert ungrounded_rate([[1, 4], [0, 0]]) == 0.25
@@ -291,8 +291,8 @@ def test_ungrounded_rate_of_nothing_predicted_is_undefined():
 
 @pytest.mark.parametrize("recorded", ["NaN (now)", "0.0 (older files)"])
 def test_grounding_table_shows_nothing_predicted_as_n_a(tmp_path, recorded):
-    from harness.apps.leaderboard.build import NOTHING_PREDICTED, leaderboard_grounding
-    from harness.apps.leaderboard.render import render_csv, render_markdown
+    from taiyi_bench.harness.apps.leaderboard.build import NOTHING_PREDICTED, leaderboard_grounding
+    from taiyi_bench.harness.apps.leaderboard.render import render_csv, render_markdown
 
     results = _copy_run(BASE, "ncbi_disease", tmp_path)
     samples = _samples(results)
@@ -317,7 +317,7 @@ def test_grounding_table_shows_nothing_predicted_as_n_a(tmp_path, recorded):
 
 def test_grounding_table_has_the_main_tables_columns(monkeypatch, capsys):
     """The default leaderboard shows the reference slices; so does its grounding table."""
-    from harness.apps.leaderboard.build import leaderboard_grounding, leaderboard_table
+    from taiyi_bench.harness.apps.leaderboard.build import leaderboard_grounding, leaderboard_table
 
     dirs = [REFERENCE]
     main_table = leaderboard_table(dirs, partial_shown_under=[REFERENCE], published="none")
@@ -394,8 +394,8 @@ def test_safe_cell_neutralises_text_and_keeps_numbers():
 
 
 def _leaderboard_csv(tmp_path: Path) -> str:
-    from harness.apps.leaderboard.build import leaderboard_table
-    from harness.apps.leaderboard.render import render_csv
+    from taiyi_bench.harness.apps.leaderboard.build import leaderboard_table
+    from taiyi_bench.harness.apps.leaderboard.render import render_csv
 
     results = _copy_run(BASE, "hoc", tmp_path)
     _edit_results(results, lambda data: data.update(model_name=INJECTED))
@@ -403,8 +403,8 @@ def _leaderboard_csv(tmp_path: Path) -> str:
 
 
 def _paired_csv(tmp_path: Path) -> str:
-    from harness.apps.leaderboard.build import paired_report
-    from harness.apps.leaderboard.render import render_paired_csv
+    from taiyi_bench.harness.apps.leaderboard.build import paired_report
+    from taiyi_bench.harness.apps.leaderboard.render import render_paired_csv
 
     a, b = _copy_run(BASE, "hoc", tmp_path), _copy_run(TUNED, "hoc", tmp_path)
     _edit_results(a, lambda data: data.update(model_name=INJECTED))
@@ -413,8 +413,8 @@ def _paired_csv(tmp_path: Path) -> str:
 
 
 def _by_type_csv(tmp_path: Path) -> str:
-    from harness.apps.leaderboard.build import leaderboard_by_type
-    from harness.apps.leaderboard.render import render_by_type_csv
+    from taiyi_bench.harness.apps.leaderboard.build import leaderboard_by_type
+    from taiyi_bench.harness.apps.leaderboard.render import render_by_type_csv
 
     results = _copy_run(BASE, "hoc", tmp_path)
     samples = _samples(results)

@@ -1,4 +1,4 @@
-"""Settings a user can get wrong: the fine-tuning recipe (`finetune.config.SCHEMA`), the demo's
+"""Settings a user can get wrong: the fine-tuning recipe (`taiyi_bench.finetune.config.SCHEMA`), the demo's
 options, a conversation file that is not UTF-8, lm-eval's `--metadata thinking_allowance`.
 
 Each case was once a run that "succeeded" with a wrong result (`max_steps: -1` trained 0 steps and
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.errors import ConfigError, DataFormatError
+from taiyi_bench.harness.errors import ConfigError, DataFormatError
 
 from cli_runs import one_error, run_taiyi
 
@@ -181,8 +181,8 @@ def test_overrides_go_through_the_same_schema(capsys, tmp_path):
 def test_train_refuses_a_bad_config_built_in_code_before_any_work(tmp_path):
     """`train(config)` validates again: a config changed after `load_recipe` is refused before
     the run directory exists, so no stage can be marked finished after 0 steps."""
-    from finetune.config import load_recipe
-    from finetune.train import train
+    from taiyi_bench.finetune.config import load_recipe
+    from taiyi_bench.finetune.train import train
 
     config = load_recipe(_recipe(tmp_path, GOOD_RECIPE))
     config["training"]["max_steps"] = -1
@@ -192,7 +192,7 @@ def test_train_refuses_a_bad_config_built_in_code_before_any_work(tmp_path):
 
 
 def test_a_negative_cap_never_reaches_the_slice():
-    from finetune import data
+    from taiyi_bench.finetune import data
 
     conversations = [data.Conversation(id=str(i), dataset="d", category="qa", language="en",
                                        turns=[("q", "a")], origin=f"x:{i}") for i in range(10)]
@@ -213,7 +213,7 @@ def _gbk_file(folder: Path, bad_line: int = 3) -> Path:
 
 
 def test_a_gbk_line_is_named_by_file_and_line_number(tmp_path):
-    from finetune.data import read_conversations
+    from taiyi_bench.finetune.data import read_conversations
 
     path = _gbk_file(tmp_path, bad_line=3)
     with pytest.raises(DataFormatError) as caught:
@@ -224,7 +224,7 @@ def test_a_gbk_line_is_named_by_file_and_line_number(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_lm(tmp_path_factory) -> Path:
-    from harness.local_models import build_tiny_causal_lm
+    from taiyi_bench.harness.local_models import build_tiny_causal_lm
 
     return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm") / "lm", seed=0)
 
@@ -289,7 +289,7 @@ def test_demo_refuses_bad_options_up_front(tmp_path, capsys, argv, option, fragm
 def test_demo_settings_built_in_code_are_refused_before_any_step(tmp_path, field, value, option):
     """`DemoSettings` made in code (the tests', a notebook's) are checked by the same table: an
     untrained adapter can no longer be reported as fine-tuned."""
-    from harness.apps.demo import Demo, DemoSettings
+    from taiyi_bench.harness.apps.demo import Demo, DemoSettings
 
     settings = DemoSettings.reduced(tmp_path / "demo")
     setattr(settings, field, value)
@@ -300,7 +300,7 @@ def test_demo_settings_built_in_code_are_refused_before_any_step(tmp_path, field
 
 
 def test_demo_tasks_accept_keys_groups_and_patterns_as_task_names():
-    from harness.apps.demo import task_selection
+    from taiyi_bench.harness.apps.demo import task_selection
 
     assert task_selection("taiyi_hoc,cmeee") == ["taiyi_cmeee", "taiyi_hoc"]
     assert task_selection("taiyi_bc5cdr_*") == ["taiyi_bc5cdr_chem", "taiyi_bc5cdr_dise", "taiyi_bc5cdr_re"]
@@ -311,7 +311,7 @@ def test_demo_tasks_accept_keys_groups_and_patterns_as_task_names():
 
 def test_lm_eval_refuses_a_negative_thinking_allowance_in_one_line(tmp_path):
     """It was a good message at the bottom of a traceback: now `lm_eval: error:`, one line
-    (said by the run's preflight, `harness.lmeval.preflight`, or else by the task itself)."""
+    (said by the run's preflight, `taiyi_bench.harness.lmeval.preflight`, or else by the task itself)."""
     extra = ["--metadata", '{"thinking_allowance": -5000}']
     fragment = "thinking_allowance must be a whole number >= 0, not -5000"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
@@ -329,10 +329,10 @@ def test_lm_eval_refuses_a_negative_thinking_allowance_in_one_line(tmp_path):
 
 def test_the_task_itself_refuses_a_bad_budget_as_a_one_line_error():
     """The backstop behind the preflight (a `simple_evaluate` call in code, `--gen_kwargs`): a
-    ConfigError, which lm_eval's excepthook (harness.lmeval.errors) prints as one line."""
+    ConfigError, which lm_eval's excepthook (taiyi_bench.harness.lmeval.errors) prints as one line."""
     import importlib.util
 
-    from harness.lmeval.errors import USER_ERRORS
+    from taiyi_bench.harness.lmeval.errors import USER_ERRORS
 
     path = Path(__file__).resolve().parents[1] / "tasks" / "utils.py"
     spec = importlib.util.spec_from_file_location("taiyi_task_utils_under_test", path)

@@ -1,4 +1,4 @@
-"""`taiyi rescore` (harness.apps.rescore): logged outputs scored again under the current rules.
+"""`taiyi rescore` (taiyi_bench.harness.apps.rescore): logged outputs scored again under the current rules.
 
 Checked on copies of the committed reference slices (real SmolLM2 output, aggregates written by
 lm-eval itself): re-aggregating unchanged units reproduces every value lm-eval wrote, a unit
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.apps.cli import main
-from harness.apps.rescore import rescore
-from harness.results_io import samples_beside
-from harness.scoring import SCORING_RULES_VERSION
+from taiyi_bench.harness.apps.cli import main
+from taiyi_bench.harness.apps.rescore import rescore
+from taiyi_bench.harness.results_io import samples_beside
+from taiyi_bench.harness.scoring import SCORING_RULES_VERSION
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
 SLICES = sorted(REFERENCE.glob("smollm2-base/*/*/*/results_*.json"))

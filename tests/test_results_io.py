@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from harness.results_io import (
+from taiyi_bench.harness.results_io import (
     SKIPPED_SETS_KEY,
     model_slug,
     newest_results,

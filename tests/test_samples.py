@@ -8,12 +8,12 @@ from contextlib import redirect_stdout
 
 import pytest
 
-from harness.apps.cli import main as taiyi_main
-from harness.apps.data_check import check_data_dir
-from harness.loading import available_splits, load_split
-from harness.paths import SAMPLES_DIR
-from harness.registry import KUAKE_QIC_INTENTS, LITCOVID_TOPICS, REGISTRY, iter_specs
-from harness.samples.build_samples import build
+from taiyi_bench.harness.apps.cli import main as taiyi_main
+from taiyi_bench.harness.apps.data_check import check_data_dir
+from taiyi_bench.harness.loading import available_splits, load_split
+from taiyi_bench.harness.paths import SAMPLES_DIR
+from taiyi_bench.harness.registry import KUAKE_QIC_INTENTS, LITCOVID_TOPICS, REGISTRY, iter_specs
+from taiyi_bench.harness.samples.build_samples import build
 
 # Every form of every set: (key, form name, {variant option: value}); the default form is "".
 VARIANTS = [(spec.key, name, form.variant_record) for spec in iter_specs() for name, form in spec.forms()]

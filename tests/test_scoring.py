@@ -1,4 +1,4 @@
-"""Scorers (harness.scoring): hand-computed P/R/F1 for adversarial outputs, the CID concept rule,
+"""Scorers (taiyi_bench.harness.scoring): hand-computed P/R/F1 for adversarial outputs, the CID concept rule,
 oracle round trips on every set, and a cross-check against seqeval."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from fractions import Fraction
 
 import pytest
 
-from harness.records import Entity, Example, Prediction, Relation
-from harness.registry import get_spec, iter_specs
-from harness.scoring import (
+from taiyi_bench.harness.records import Entity, Example, Prediction, Relation
+from taiyi_bench.harness.registry import get_spec, iter_specs
+from taiyi_bench.harness.scoring import (
     aggregate,
     aggregation_of,
     headline_metric_name,
@@ -391,7 +391,7 @@ def test_bert_style_predictions_use_the_same_scorer():
 
 def _render_answer():
     try:
-        from harness.prompts import render_answer
+        from taiyi_bench.harness.prompts import render_answer
     except ImportError:
         return None
     return render_answer
@@ -435,9 +435,9 @@ def _assert_oracle(spec, examples, render):
 def test_oracle_on_real_data(spec, shared_data_dir):
     render = _render_answer()
     if render is None:
-        pytest.skip("harness.prompts.render_answer not available")
-    from harness.errors import DataNotFoundError
-    from harness.loading import load_split
+        pytest.skip("taiyi_bench.harness.prompts.render_answer not available")
+    from taiyi_bench.harness.errors import DataNotFoundError
+    from taiyi_bench.harness.loading import load_split
 
     try:
         loaded = load_split(spec.key, data_dir=shared_data_dir)
@@ -448,7 +448,7 @@ def test_oracle_on_real_data(spec, shared_data_dir):
 
 def test_cid_oracle_with_random_synonym_mentions(shared_data_dir):
     """Naming each gold concept by a random one of its mentions (not the first) still scores 1.0."""
-    from harness.loading import load_split
+    from taiyi_bench.harness.loading import load_split
 
     loaded = load_split("bc5cdr_re", data_dir=shared_data_dir)
     rng = random.Random(11)
@@ -473,7 +473,7 @@ def _spans_to_entities(tokens, spans):
 def _positions_unique(tokens, *span_lists):
     """True when no normalised (type, mention) occurs at two different places and no span is
     punctuation only (it normalises to nothing, which the scorer drops)."""
-    from harness.normalize import normalize_mention
+    from taiyi_bench.harness.normalize import normalize_mention
 
     seen = {}
     for spans in span_lists:
@@ -550,7 +550,7 @@ def test_ner_micro_f1_equals_seqeval_on_real_iob(key, shared_data_dir):
     from seqeval.metrics import f1_score
     from seqeval.metrics.sequence_labeling import get_entities
 
-    from harness.loading import load_split
+    from taiyi_bench.harness.loading import load_split
 
     loaded = load_split(key, data_dir=shared_data_dir)
     rng = random.Random(5)

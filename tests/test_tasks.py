@@ -10,12 +10,12 @@ import pytest
 from lm_eval.tasks import TaskManager
 from pytest import approx
 
-from harness.lmeval.plugin import tasks_dir
-from harness.loading import load_split
-from harness.prompts import PROMPT_VERSION, render_answer
-from harness.registry import PAPER_SETS, REGISTRY, get_spec, iter_specs
-from harness.scoring import headline_metric_name, metric_names
-from harness.verdicts import analysis_metric_names
+from taiyi_bench.harness.lmeval.plugin import tasks_dir
+from taiyi_bench.harness.loading import load_split
+from taiyi_bench.harness.prompts import PROMPT_VERSION, render_answer
+from taiyi_bench.harness.registry import PAPER_SETS, REGISTRY, get_spec, iter_specs
+from taiyi_bench.harness.scoring import headline_metric_name, metric_names
+from taiyi_bench.harness.verdicts import analysis_metric_names
 
 from scripted_lm import ScriptedLM, constant_lm, oracle_lm
 from task_files import metric_list_names, read_task_yaml
@@ -41,8 +41,8 @@ def oracle_on_samples():
 
 
 def _text_ceiling(spec) -> float:
-    from harness.records import Prediction
-    from harness.scoring import aggregate, score_unit
+    from taiyi_bench.harness.records import Prediction
+    from taiyi_bench.harness.scoring import aggregate, score_unit
 
     examples = load_split(spec.key).examples
     units = [score_unit(spec, ex, Prediction(entities={(e.type, e.mention) for e in ex.entities})) for ex in examples]
@@ -55,7 +55,7 @@ def test_oracle_scores_one_everywhere_on_the_samples(oracle_on_samples):
     for task in ALL_TASKS:
         spec = get_spec(task)
         metrics = _metrics(out, task)
-        # the scores, and beside them the analysis values (harness.verdicts): all matched, nothing made up
+        # the scores, and beside them the analysis values (taiyi_bench.harness.verdicts): all matched, nothing made up
         analysis = {name: metrics.pop(name) for name in analysis_metric_names(spec)}
         assert set(metrics) == set(metric_names(spec)), task
         for name, value in metrics.items():
@@ -151,7 +151,7 @@ def test_generation_budget_covers_the_longest_gold_answer(shared_data_dir):
     for the tokenizers of current bilingual LLMs). QA needs only the option letter."""
     from transformers import AutoTokenizer
 
-    from harness.local_models import smollm2_dir
+    from taiyi_bench.harness.local_models import smollm2_dir
 
     tokenizer = AutoTokenizer.from_pretrained(smollm2_dir())
     for spec in REGISTRY.values():

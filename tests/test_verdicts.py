@@ -9,14 +9,20 @@ from collections import Counter
 
 import pytest
 
-from harness.errors import DataNotFoundError
-from harness.loading import load_split
-from harness.parsers import parse_output
-from harness.prompts import render_answer
-from harness.records import Example, Prediction
-from harness.registry import get_spec, iter_specs
-from harness.scoring import score_unit
-from harness.verdicts import lenient_counts, matching_rule, parse_fail_reason, unit_verdicts, verdict_counts
+from taiyi_bench.harness.errors import DataNotFoundError
+from taiyi_bench.harness.loading import load_split
+from taiyi_bench.harness.parsers import parse_output
+from taiyi_bench.harness.prompts import render_answer
+from taiyi_bench.harness.records import Example, Prediction
+from taiyi_bench.harness.registry import get_spec, iter_specs
+from taiyi_bench.harness.scoring import score_unit
+from taiyi_bench.harness.verdicts import (
+    lenient_counts,
+    matching_rule,
+    parse_fail_reason,
+    unit_verdicts,
+    verdict_counts,
+)
 
 UNITS_PER_SET = 600  # the first units of each split: every rule and kind of error, in a few seconds
 

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from baselines import llm_run
-from baselines.llm_registry import list_configs
-from harness.apps.cli import main
-from harness.errors import ConfigError
+from taiyi_bench.baselines import llm_run
+from taiyi_bench.baselines.llm_registry import list_configs
+from taiyi_bench.harness.apps.cli import main
+from taiyi_bench.harness.errors import ConfigError
 
 # vLLM engine arguments that lm-eval passes through **kwargs to `vllm.LLM` and that our configs
 # or defaults use (vLLM's EngineArgs names; vLLM is not installed on CPU machines, so they are
 # listed here rather than read from it).
 ENGINE_ARGS = {"gpu_memory_utilization", "enforce_eager", "swap_space", "kv_cache_dtype", "enable_prefix_caching"}
-WRAPPER_ARGS = {"prompt_format", "eod_token"}  # harness.lmeval.models.TaiyiVLLM
+WRAPPER_ARGS = {"prompt_format", "eod_token"}  # taiyi_bench.harness.lmeval.models.TaiyiVLLM
 
 
 def lm_eval_vllm_parameters() -> set[str]:

@@ -1,4 +1,4 @@
-"""`taiyi baseline ...`: the baselines' own commands (`baselines.cli`), given what they need from
+"""`taiyi baseline ...`: the baselines' own commands (`taiyi_bench.baselines.cli`), given what they need from
 the applications: `taiyi baseline run` runs lm-eval, then scores the run and writes its report,
 with one line per step on the terminal. Lives here, not in `baselines`, so that the baselines
 never import the applications (tests/test_layers.py).
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from baselines import cli
+from taiyi_bench.baselines import cli
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,11 +28,11 @@ def run_steps(invocation: Any, skipped: dict[str, str]) -> int:
     full output of lm-eval (and everything else) in a log file in the run folder."""
     from rich.text import Text
 
-    from baselines import llm_run
-    from harness.apps.console import LM_EVAL_PROGRESS, StepConsole, headline_summary
-    from harness.apps.report import build_report
-    from harness.results_io import new_date_id, newest_results, record_skipped_sets
-    from harness.verdicts import record_per_type
+    from taiyi_bench.baselines import llm_run
+    from taiyi_bench.harness.apps.console import LM_EVAL_PROGRESS, StepConsole, headline_summary
+    from taiyi_bench.harness.apps.report import build_report
+    from taiyi_bench.harness.results_io import new_date_id, newest_results, record_skipped_sets
+    from taiyi_bench.harness.verdicts import record_per_type
 
     log_path = Path(invocation.output_path) / f"run_{new_date_id()}.log"
     with StepConsole(log_path) as console:

@@ -19,15 +19,15 @@ from pathlib import Path
 
 # subcommand -> module that defines `register(subparsers)`
 SUBCOMMANDS: dict[str, str] = {
-    "data": "harness.apps.data_fetch",  # registers check and list (data_check) and fetch
-    "leaderboard": "harness.apps.leaderboard.cli",
-    "finetune": "finetune.cli",
-    "baseline": "harness.apps.baseline",  # baselines.cli, with the console and report
-    "demo": "harness.apps.demo",
-    "compare": "harness.apps.compare",
-    "report": "harness.apps.report",
-    "reference": "harness.apps.reference",
-    "rescore": "harness.apps.rescore",
+    "data": "taiyi_bench.harness.apps.data_fetch",  # registers check and list (data_check) and fetch
+    "leaderboard": "taiyi_bench.harness.apps.leaderboard.cli",
+    "finetune": "taiyi_bench.finetune.cli",
+    "baseline": "taiyi_bench.harness.apps.baseline",  # taiyi_bench.baselines.cli, with the console and report
+    "demo": "taiyi_bench.harness.apps.demo",
+    "compare": "taiyi_bench.harness.apps.compare",
+    "report": "taiyi_bench.harness.apps.report",
+    "reference": "taiyi_bench.harness.apps.reference",
+    "rescore": "taiyi_bench.harness.apps.rescore",
 }
 DEBUG_ENV = "TAIYI_DEBUG"
 # Parsed arguments that name something a command writes: attribute -> (option, what it is).
@@ -76,7 +76,7 @@ def unwritable_reason(path: Path, kind: str) -> str | None:
 def check_outputs(args: argparse.Namespace) -> None:
     """Refuse an output that cannot be written, before the command does any work (a run must not
     train for an hour and then fail to save)."""
-    from harness.errors import ConfigError
+    from taiyi_bench.harness.errors import ConfigError
 
     if getattr(args, "dry_run", False):
         return
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - sorted below: user errors become one line, bugs re-raise
         if not isinstance(exc, _user_errors()):
             raise
-        from harness.errors import ConfigError, DataFormatError, DataNotFoundError
+        from taiyi_bench.harness.errors import ConfigError, DataFormatError, DataNotFoundError
 
         # The project's own errors are complete messages; for the others the traceback may help.
         ours = isinstance(exc, (ConfigError, DataFormatError, DataNotFoundError))

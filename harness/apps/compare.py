@@ -9,7 +9,7 @@ the four counts add up to the units compared); the same per entity type / predic
 bootstrap test of the headline metric (`taiyi leaderboard --paired`); and the units where one
 run is right and the other wrong, with the text, both outputs, both parsed predictions and the gold.
 
-The loading (`load_run`, `run_views`) lives in `harness.apps.run_views`, shared with `taiyi report`.
+The loading (`load_run`, `run_views`) lives in `taiyi_bench.harness.apps.run_views`, shared with `taiyi report`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.apps.run_views import RunView, TaskSamples, UnitView, load_run, load_task_samples, run_views  # noqa: F401  (re-exported: they lived here first)
-from harness.registry import PAPER_ORDER, REGISTRY, DatasetSpec, get_spec
+from taiyi_bench.harness.apps.run_views import (  # noqa: F401  (re-exported: they lived here first)
+    RunView,
+    TaskSamples,
+    UnitView,
+    load_run,
+    load_task_samples,
+    run_views,
+)
+from taiyi_bench.harness.registry import PAPER_ORDER, REGISTRY, DatasetSpec, get_spec
 
 DEFAULT_TOP = 3
 
@@ -75,7 +82,7 @@ class TaskComparison:
     differing: list[UnitDiff]  # every unit one run got right and the other wrong, largest gap first
     only_in_a: int
     only_in_b: int
-    paired: Any = None  # harness.apps.leaderboard.bootstrap.PairedResult, when both have samples
+    paired: Any = None  # taiyi_bench.harness.apps.leaderboard.bootstrap.PairedResult, when both have samples
 
 
 @dataclass
@@ -97,7 +104,7 @@ def compare_tasks(a: TaskSamples, b: TaskSamples) -> TaskComparison:
     """Tally two runs' samples of one set over the units both scored. Units pair by id only where
     their documents agree: a run on the bundled samples and one on the real data both have a
     MedQA `test-0`, and pairing those compares different questions (`DifferentDataError`)."""
-    from harness.apps.leaderboard.bootstrap import check_same_data
+    from taiyi_bench.harness.apps.leaderboard.bootstrap import check_same_data
 
     check_same_data({uid: u.doc_hash for uid, u in a.units.items()}, {uid: u.doc_hash for uid, u in b.units.items()},
                     a.path, b.path)
@@ -128,8 +135,8 @@ def compare_runs(
     seed: int = 0,
 ) -> Comparison:
     """Compare two runs on every set both have samples for (or only `task`)."""
-    from harness.apps.leaderboard.bootstrap import DifferentDataError
-    from harness.apps.leaderboard.build import paired_report
+    from taiyi_bench.harness.apps.leaderboard.bootstrap import DifferentDataError
+    from taiyi_bench.harness.apps.leaderboard.build import paired_report
 
     warnings: list[str] = []
     tasks = [task] if task else None
@@ -175,8 +182,8 @@ def describe_prediction(verdicts: dict[str, Any]) -> str:
 
 def describe_errors(verdicts: dict[str, Any]) -> str:
     """The unit's items that are not matched, each with its verdict."""
-    from harness.apps.report import item_text, verdict_text
-    from harness.verdicts import grounded_flags as _grounded_flags
+    from taiyi_bench.harness.apps.report import item_text, verdict_text
+    from taiyi_bench.harness.verdicts import grounded_flags as _grounded_flags
 
     rule = verdicts["rule"]
     items = [
@@ -188,7 +195,7 @@ def describe_errors(verdicts: dict[str, Any]) -> str:
 
 
 def describe_gold(verdicts: dict[str, Any]) -> str:
-    from harness.apps.report import item_text
+    from taiyi_bench.harness.apps.report import item_text
 
     items = [item_text(verdicts["rule"], item) for item in verdicts["gold"]]
     return "; ".join(items) if items else "(nothing)"
@@ -236,7 +243,7 @@ def render_terminal(comparison: Comparison, console: Any, top: int = DEFAULT_TOP
     from rich.table import Table
     from rich.text import Text
 
-    from harness.apps.leaderboard.table import fmt_pct
+    from taiyi_bench.harness.apps.leaderboard.table import fmt_pct
 
     console.print(Text(f"A = {comparison.a.label}\nB = {comparison.b.label}", style="bold"))
     table = Table(title=Text("Units right (answered exactly) in A and B, on the units both scored"))
@@ -300,7 +307,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.text import Text
 
-    from harness.atomic_files import atomic_write_text
+    from taiyi_bench.harness.atomic_files import atomic_write_text
 
     console, errors = Console(), Console(stderr=True)
     try:

@@ -191,9 +191,14 @@ def headline_summary(results_paths: list[str | os.PathLike], title: str = "Resul
     from rich.table import Table as RichTable
     from rich.text import Text
 
-    from harness.apps.leaderboard.build import leaderboard_table
-    from harness.apps.leaderboard.table import average_text, cell_text, iter_average_rows, row_label
-    from harness.registry import PAPER_ORDER, REGISTRY
+    from taiyi_bench.harness.apps.leaderboard.build import leaderboard_table
+    from taiyi_bench.harness.apps.leaderboard.table import (
+        average_text,
+        cell_text,
+        iter_average_rows,
+        row_label,
+    )
+    from taiyi_bench.harness.registry import PAPER_ORDER, REGISTRY
 
     table = leaderboard_table(results_paths, include_partial=True, include_budget_cut=True, include_incomplete=True,
                               published="none")

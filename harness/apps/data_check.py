@@ -22,12 +22,12 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from harness.errors import DataFormatError, DataNotFoundError
-from harness.fetch import fetchability
-from harness.loading import compare_counts, load_split, observed_counts, split_files
-from harness.paths import DATA_DIR_ENV, SAMPLES_DIR, resolve_data_dir
-from harness.provenance import check_completeness, file_sha256
-from harness.registry import TASK_TYPE_NAMES, DatasetSpec, SplitCounts, iter_specs
+from taiyi_bench.harness.errors import DataFormatError, DataNotFoundError
+from taiyi_bench.harness.fetch import fetchability
+from taiyi_bench.harness.loading import compare_counts, load_split, observed_counts, split_files
+from taiyi_bench.harness.paths import DATA_DIR_ENV, SAMPLES_DIR, resolve_data_dir
+from taiyi_bench.harness.provenance import check_completeness, file_sha256
+from taiyi_bench.harness.registry import TASK_TYPE_NAMES, DatasetSpec, SplitCounts, iter_specs
 
 CHECKSUM_CHARS = 12
 
@@ -374,7 +374,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
-    """Add `taiyi data {check,list}`; returns the actions, to which `harness.apps.data_fetch`
+    """Add `taiyi data {check,list}`; returns the actions, to which `taiyi_bench.harness.apps.data_fetch`
     (which registers `taiyi data` and imports this module, not the reverse) adds `fetch`."""
     data = subparsers.add_parser("data", help="fetch the sets, check a data directory against the registry, list the sets")
     actions = data.add_subparsers(dest="data_command", metavar="ACTION")

@@ -19,8 +19,8 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.text import Text
 
-from harness.errors import ConfigError
-from harness.fetch import (
+from taiyi_bench.harness.errors import ConfigError
+from taiyi_bench.harness.fetch import (
     CACHE_ENV,
     MANIFEST,
     FetchAborted,
@@ -29,8 +29,8 @@ from harness.fetch import (
     default_cache_dir,
     select_sets,
 )
-from harness.paths import DATA_DIR_ENV, resolve_data_dir
-from harness.registry import DatasetSpec
+from taiyi_bench.harness.paths import DATA_DIR_ENV, resolve_data_dir
+from taiyi_bench.harness.registry import DatasetSpec
 
 PROG = "taiyi data fetch"
 EXIT_INTERRUPTED = 130
@@ -79,8 +79,8 @@ def _report(result: SetResult, target: Path, console: Console) -> None:
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
-    from harness.apps.cli import unwritable_reason
-    from harness.apps.data_check import _console, check_data_dir, render
+    from taiyi_bench.harness.apps.cli import unwritable_reason
+    from taiyi_bench.harness.apps.data_check import _console, check_data_dir, render
 
     console = _console()
     try:
@@ -147,9 +147,9 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `taiyi data {check,list,fetch}`: check and list from `harness.apps.data_check`, then
+    """Add `taiyi data {check,list,fetch}`: check and list from `taiyi_bench.harness.apps.data_check`, then
     fetch. Registered from here because fetch uses the check, not the reverse (no import circle)."""
-    from harness.apps.data_check import register as register_data
+    from taiyi_bench.harness.apps.data_check import register as register_data
 
     add_parser(register_data(subparsers))
 

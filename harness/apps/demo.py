@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.atomic_files import atomic_write_text
-from harness.paths import resolve_data_dir
+from taiyi_bench.harness.atomic_files import atomic_write_text
+from taiyi_bench.harness.paths import resolve_data_dir
 
 DEFAULT_OUT = Path("runs") / "demo"
 BASE_BASELINE = "smollm2-135m-instruct"
@@ -76,7 +76,7 @@ def task_selection(text: str) -> list[str]:
     """`--tasks`: comma-separated set keys, taiyi_* task names, groups or patterns, checked
     against the registry now (an unknown name used to fail after the first step had run) and
     returned as task names, the form every step takes."""
-    from harness.registry import specs_for_selection
+    from taiyi_bench.harness.registry import specs_for_selection
 
     if not text.replace(",", "").strip():  # an empty selection would silently mean all 13
         raise argparse.ArgumentTypeError(f"expected at least one task name, not {text!r}")
@@ -116,7 +116,7 @@ class DemoSettings:
         """Refuse settings no step can run with, naming the option (`COUNTS`), before any work;
         `tasks` becomes task names (`task_selection`). The command line refuses bad values
         already; this covers settings built in code."""
-        from harness.errors import ConfigError
+        from taiyi_bench.harness.errors import ConfigError
 
         for name, (option, minimum) in COUNTS.items():
             value = getattr(self, name)
@@ -138,7 +138,7 @@ class DemoSettings:
 
     @property
     def task_list(self) -> list[str]:
-        from harness.registry import iter_specs
+        from taiyi_bench.harness.registry import iter_specs
 
         return self.tasks or [spec.task_name for spec in iter_specs()]
 
@@ -198,7 +198,7 @@ class Demo:
     def run(self) -> dict[str, dict[str, Any]]:
         import torch
 
-        from harness.apps.console import LM_EVAL_PROGRESS, StepConsole
+        from taiyi_bench.harness.apps.console import LM_EVAL_PROGRESS, StepConsole
 
         self.s.check()
         self.finetune_config()  # the recipe with the demo's overrides, checked before any step runs
@@ -234,7 +234,7 @@ class Demo:
 
     def _check_sets(self, data_dir: Path | None) -> None:
         """Every set's evaluation files, before any model loads (DataNotFoundError lists the missing)."""
-        from baselines.llm_run import select_available_tasks
+        from taiyi_bench.baselines.llm_run import select_available_tasks
 
         tasks, self.skipped = select_available_tasks(self.s.task_list, data_dir, skip_missing=self.s.skip_missing)
         if self.skipped:
@@ -242,7 +242,7 @@ class Demo:
             self.say(f"skipping {len(self.skipped)} set(s) missing from {data_dir}: {', '.join(self.skipped)}")
 
     def _summary(self, records: dict[str, dict[str, Any]]) -> None:
-        from harness.apps.console import headline_summary
+        from taiyi_bench.harness.apps.console import headline_summary
 
         self.say()
         try:
@@ -264,8 +264,8 @@ class Demo:
 
     # ------------------------------------------------------------------ the steps
     def _run_llm(self, config: Any, model_location: str) -> dict[str, Any]:
-        from baselines.llm_run import build_invocation, execute
-        from harness.results_io import newest_results, record_skipped_sets
+        from taiyi_bench.baselines.llm_run import build_invocation, execute
+        from taiyi_bench.harness.results_io import newest_results, record_skipped_sets
 
         invocation = build_invocation(
             config, model_location=model_location, tasks=self.s.task_list, limit=self.s.units,
@@ -281,21 +281,21 @@ class Demo:
             raise RuntimeError(f"lm_eval wrote no results file under {invocation.output_path}")
         if self.skipped:
             record_skipped_sets(results, self.skipped)
-        from harness.verdicts import record_per_type
+        from taiyi_bench.harness.verdicts import record_per_type
 
         record_per_type(results)  # the per-type scores, stored with the run
         return {"results": str(results)}
 
     def eval_base(self) -> dict[str, Any]:
-        from baselines.llm_registry import find_config
-        from baselines.llm_run import run_preflight
+        from taiyi_bench.baselines.llm_registry import find_config
+        from taiyi_bench.baselines.llm_run import run_preflight
 
         config = find_config(BASE_BASELINE)
         return self._run_llm(config, run_preflight(config))
 
     def finetune_config(self) -> dict[str, Any]:
         """The fine-tuning recipe with the demo's settings, validated by the recipe schema."""
-        from finetune.config import load_recipe
+        from taiyi_bench.finetune.config import load_recipe
 
         overrides = [
             f"data.cap={self.s.finetune_cap}",
@@ -309,7 +309,7 @@ class Demo:
         return load_recipe(FINETUNE_RECIPE, overrides)
 
     def finetune(self) -> dict[str, Any]:
-        from finetune.train import train
+        from taiyi_bench.finetune.train import train
 
         config = self.finetune_config()
         run_dir = self.out / "finetune" / FINETUNED_NAME  # names the adapter in the leaderboard
@@ -320,15 +320,15 @@ class Demo:
         return {"adapter": summary["stages"][2]["adapter"], "run_dir": str(run_dir)}
 
     def eval_finetuned(self) -> dict[str, Any]:
-        from baselines.llm_registry import find_config
-        from baselines.llm_run import run_preflight
+        from taiyi_bench.baselines.llm_registry import find_config
+        from taiyi_bench.baselines.llm_run import run_preflight
 
         adapter = self._record("finetune")  # written by this run's finetune step, or reused
         if adapter is None:
             raise RuntimeError("the finetune step has not finished")
         import yaml
 
-        from harness.prompt_formats import recipe_prompt_format
+        from taiyi_bench.harness.prompt_formats import recipe_prompt_format
 
         base = find_config(BASE_BASELINE)
         # Evaluate in the format the recipe trained with (format.style, format.eod_token, format.system).
@@ -343,8 +343,8 @@ class Demo:
         return self._run_llm(config, run_preflight(base))
 
     def bert(self) -> dict[str, Any]:
-        from baselines import runner
-        from harness.local_models import minilm_dir
+        from taiyi_bench.baselines import runner
+        from taiyi_bench.harness.local_models import minilm_dir
 
         encoder = str(minilm_dir())
         written = []
@@ -363,7 +363,7 @@ class Demo:
         return {"results": str(self.runs_dir / BERT_NAME), "tasks": str(len(written))}
 
     def leaderboard(self) -> dict[str, Any]:
-        from harness.apps.cli import main as taiyi
+        from taiyi_bench.harness.apps.cli import main as taiyi
 
         out = self.out / "leaderboard"
         status = taiyi(["leaderboard", str(self.runs_dir), "--out", str(out), "--include-partial", "--include-budget-cut", "--published", "A"])
@@ -372,7 +372,7 @@ class Demo:
         return {"tables": str(out), "plot": str(out / "leaderboard.png")}
 
     def report(self) -> dict[str, Any]:
-        from harness.apps.report import build_report
+        from taiyi_bench.harness.apps.report import build_report
 
         path = build_report([self.runs_dir], self.out / "report", title="taiyi demo: error report")
         return {"report": str(path)}
@@ -414,7 +414,7 @@ def run(args: argparse.Namespace) -> int:
         max_gen_toks=args.max_gen_toks, finetune_steps=args.finetune_steps, bert_steps=args.bert_steps,
         threads=args.threads, fresh=args.fresh, skip_missing=args.skip_missing,
     )
-    from harness.errors import ConfigError, DataNotFoundError
+    from taiyi_bench.harness.errors import ConfigError, DataNotFoundError
 
     try:
         Demo(settings).run()

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.registry import iter_specs
+from taiyi_bench.harness.registry import iter_specs
 
 PARTS = ("minilm", "base", "finetune", "tuned", "compare")
 SLICE = 50
@@ -81,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _taiyi(*args: str) -> list[str]:
-    return [sys.executable, "-m", "harness.apps.cli", *args]
+    return [sys.executable, "-m", "taiyi_bench.harness.apps.cli", *args]
 
 
 SAMPLES_LIMIT = 1_000_000  # bytes: larger samples files are not committed (a full NER test split: 11 MB)
@@ -91,8 +91,8 @@ def keep_predicted_spans(samples: Path) -> Path | None:
     """Beside a span model's samples file, `predicted_spans_<task>_<date>.jsonl`: each unit's doc id
     and predicted (type, start, end) spans, the part of a large samples file that the
     occurrence-level strict F1 needs (kept when the samples are not committed). None: no spans."""
-    from harness.atomic_files import atomic_write_text
-    from harness.results_io import iter_jsonl
+    from taiyi_bench.harness.atomic_files import atomic_write_text
+    from taiyi_bench.harness.results_io import iter_jsonl
 
     def refuse(number: int, why: str) -> None:
         raise ValueError(f"{samples}, line {number}: {why}")
@@ -143,14 +143,14 @@ def set_state(folder: Path, out: Path, work: Path | None = None, *, samples_writ
     """Is the set whose runs live in `folder` (below `out`) finished?
 
     Only when its newest results file has, for every task in it, a samples file that agrees with
-    it (`harness.results_io.samples_problem`): beside it, or moved to `<work>/samples/` by
+    it (`taiyi_bench.harness.results_io.samples_problem`): beside it, or moved to `<work>/samples/` by
     `park_large_samples`. lm-eval writes the results file first and the samples second, so a run
     killed between the two leaves a results file alone, which once counted as done forever (and
     the comparison then dropped the set). `samples_written_first`: the writer (the BERT baselines'
     `write_run_files`) writes the samples first, so a results file alone means its samples were
     parked or not kept, not an interrupted run: done, with a note.
     """
-    from harness.results_io import read_results, samples_beside, samples_file, samples_problem
+    from taiyi_bench.harness.results_io import read_results, samples_beside, samples_file, samples_problem
 
     found = _latest(folder, "results_*.json")
     if found is None:
@@ -213,13 +213,13 @@ class Steps:
         seconds = round(time.perf_counter() - started, 1)
         print(f"[reference] {name}: {seconds:.0f} s (exit {completed.returncode})", flush=True)
         if completed.returncode != 0:
-            from harness.errors import ConfigError
+            from taiyi_bench.harness.errors import ConfigError
 
             raise ConfigError(f"reference step {name} failed (exit {completed.returncode}); rerun `taiyi reference` to resume")
         self.record(name, seconds)
 
     def record(self, name: str, seconds: float) -> None:
-        from harness.atomic_files import atomic_write_text
+        from taiyi_bench.harness.atomic_files import atomic_write_text
 
         # Re-read first and add only this step: parts may run as separate processes (MiniLM
         # beside the LLM parts), each writing its own steps.
@@ -249,8 +249,8 @@ def _selected(names: Sequence[str], wanted: Sequence[str] | None) -> list[str]:
 
 def minilm_plan(data_dir: Path) -> dict[str, str]:
     """set -> "run" or why it is not run ("no train split"), for every registry set."""
-    from harness.loading import available_splits
-    from harness.registry import iter_specs
+    from taiyi_bench.harness.loading import available_splits
+    from taiyi_bench.harness.registry import iter_specs
 
     plan = {}
     for spec in iter_specs():
@@ -266,7 +266,7 @@ def minilm_plan(data_dir: Path) -> dict[str, str]:
 
 def run_minilm(steps: Steps, out: Path, work: Path, data_dir: Path, wanted: Sequence[str] | None) -> None:
     plan = minilm_plan(data_dir)
-    from harness.atomic_files import atomic_write_text
+    from taiyi_bench.harness.atomic_files import atomic_write_text
 
     if not steps.dry_run:
         out.mkdir(parents=True, exist_ok=True)
@@ -287,8 +287,8 @@ def run_minilm(steps: Steps, out: Path, work: Path, data_dir: Path, wanted: Sequ
 
 
 def _llm_sets(data_dir: Path, wanted: Sequence[str] | None) -> list[str]:
-    from harness.loading import available_splits
-    from harness.registry import get_spec
+    from taiyi_bench.harness.loading import available_splits
+    from taiyi_bench.harness.registry import get_spec
 
     keys = []
     for key in _selected(LLM_ORDER, wanted):
@@ -348,9 +348,9 @@ def tuned_command(work: Path, key: str, results: Path, data_dir: Path, batch_siz
     """lm-eval on the fine-tuned adapter, in the format its recipe trained it in (read from the
     recipe, never assumed: a recipe training in `eod` is evaluated in `eod`), the same slice,
     budgets and decoding as the base run."""
-    from finetune.config import load_recipe
-    from harness.local_models import smollm2_dir
-    from harness.prompt_formats import recipe_prompt_format
+    from taiyi_bench.finetune.config import load_recipe
+    from taiyi_bench.harness.local_models import smollm2_dir
+    from taiyi_bench.harness.prompt_formats import recipe_prompt_format
 
     prompt_format, extra = recipe_prompt_format(load_recipe(recipe))
     model_args = ",".join([
@@ -369,7 +369,7 @@ def tuned_command(work: Path, key: str, results: Path, data_dir: Path, batch_siz
 
 def run_tuned(steps: Steps, out: Path, work: Path, data_dir: Path, wanted: Sequence[str] | None, batch_size: int) -> None:
     if not adapter_dir(work).is_dir() and not steps.dry_run:
-        from harness.errors import ConfigError
+        from taiyi_bench.harness.errors import ConfigError
 
         raise ConfigError(f"no fine-tuned adapter in {adapter_dir(work)}: run the finetune part first")
     for key in _llm_sets(data_dir, wanted):
@@ -391,10 +391,10 @@ def slice_units(out: Path, part: str, key: str, why: list[str] | None = None) ->
     """The per-unit headline values of one slice run and its results block; None (and the reason
     added to `why`) when the set has no finished run: no results file, or no samples file that
     agrees with it (`set_state`)."""
-    from harness.apps.leaderboard.bootstrap import read_units
-    from harness.registry import get_spec
-    from harness.results_io import samples_beside
-    from harness.scoring import headline_metric_name
+    from taiyi_bench.harness.apps.leaderboard.bootstrap import read_units
+    from taiyi_bench.harness.registry import get_spec
+    from taiyi_bench.harness.results_io import samples_beside
+    from taiyi_bench.harness.scoring import headline_metric_name
 
     spec = get_spec(key)
     state = set_state(out / part / key, out)
@@ -411,7 +411,7 @@ def slice_units(out: Path, part: str, key: str, why: list[str] | None = None) ->
 
 def _statistic(values: Any, kind: str) -> float:
     """The headline statistic of per-unit values: micro-F1 of summed [tp, fp, fn], or a mean."""
-    from harness.apps.leaderboard.bootstrap import statistic
+    from taiyi_bench.harness.apps.leaderboard.bootstrap import statistic
 
     return float(statistic(values.sum(axis=0), "f1")) if kind == "f1" else float(values.mean())
 
@@ -421,8 +421,8 @@ def compare(out: Path, *, n_resamples: int = 10_000, seed: int = 0) -> dict[str,
     the sets both runs scored (units resampled jointly within each set)."""
     import numpy as np
 
-    from harness.apps.leaderboard.bootstrap import match_units, paired_bootstrap, point_estimate
-    from harness.registry import get_spec
+    from taiyi_bench.harness.apps.leaderboard.bootstrap import match_units, paired_bootstrap, point_estimate
+    from taiyi_bench.harness.registry import get_spec
 
     rows: dict[str, Any] = {}
     missing: dict[str, str] = {}  # set -> why it is not compared: never dropped without a word
@@ -471,11 +471,11 @@ def compare(out: Path, *, n_resamples: int = 10_000, seed: int = 0) -> dict[str,
 def minilm_table(out: Path) -> list[dict[str, Any]]:
     """Per set: MiniLM on the full split (or why there is none) beside the Taiyi paper's SOTA
     column (results/published, Table A), by the SOTA cell's own rule: seqeval-style strict spans
-    on the NER sets, abstract-level micro-F1 on HoC (`harness.scoring.metric_for_rule`). Where
+    on the NER sets, abstract-level micro-F1 on HoC (`taiyi_bench.harness.scoring.metric_for_rule`). Where
     MiniLM has no metric of that rule the row says so instead of a number."""
-    from harness.apps.leaderboard.published import load_published
-    from harness.registry import PAPER_ORDER, get_spec
-    from harness.scoring import RULES, headline_metric_name, metric_for_rule
+    from taiyi_bench.harness.apps.leaderboard.published import load_published
+    from taiyi_bench.harness.registry import PAPER_ORDER, get_spec
+    from taiyi_bench.harness.scoring import RULES, headline_metric_name, metric_for_rule
 
     table = load_published()["A"]
     sota = table.values("sota")
@@ -506,8 +506,8 @@ def minilm_table(out: Path) -> list[dict[str, Any]]:
 
 
 def run_compare(steps: Steps, out: Path) -> None:
-    from harness.atomic_files import atomic_write_text
-    from harness.registry import get_spec
+    from taiyi_bench.harness.atomic_files import atomic_write_text
+    from taiyi_bench.harness.registry import get_spec
 
     if steps.dry_run:
         print("[reference] compare: paired bootstrap per set and overall -> comparison.json", flush=True)
@@ -535,8 +535,8 @@ def run_compare(steps: Steps, out: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.errors import ConfigError
-    from harness.paths import resolve_data_dir
+    from taiyi_bench.harness.errors import ConfigError
+    from taiyi_bench.harness.paths import resolve_data_dir
 
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     unknown = sorted(set(parts) - set(PARTS))
@@ -549,7 +549,7 @@ def run(args: argparse.Namespace) -> int:
     out, work = Path(args.out).resolve(), Path(args.work).resolve()
     wanted = [s.strip() for s in args.sets.split(",") if s.strip()] if args.sets else None
     if wanted:
-        from harness.registry import REGISTRY
+        from taiyi_bench.harness.registry import REGISTRY
 
         strangers = [key for key in wanted if key not in REGISTRY]
         if strangers:

@@ -26,8 +26,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from harness.registry import PAPER_ORDER, REGISTRY
-from harness.verdicts import VERDICT_TEXT, error_verdicts, verdict_totals
+from taiyi_bench.harness.registry import PAPER_ORDER, REGISTRY
+from taiyi_bench.harness.verdicts import VERDICT_TEXT, error_verdicts, verdict_totals
 
 DEFAULT_MAX_UNITS = 50
 REPORT_NAME = "report.html"
@@ -127,7 +127,7 @@ def _chip(kind: str, label: str | None = None) -> str:
 
 
 def _pct(value: float | None) -> str:
-    from harness.apps.leaderboard.table import fmt_pct
+    from taiyi_bench.harness.apps.leaderboard.table import fmt_pct
 
     return fmt_pct(None if value is None else value * 100)
 
@@ -147,7 +147,7 @@ def _subset_table(table, keys: Sequence[str]):
     """The leaderboard table restricted to the sets the runs have (the plot draws its rows)."""
     from dataclasses import dataclass
 
-    from harness.apps.leaderboard.table import Table
+    from taiyi_bench.harness.apps.leaderboard.table import Table
 
     @dataclass
     class _Subset(Table):
@@ -159,9 +159,14 @@ def _subset_table(table, keys: Sequence[str]):
 
 
 def _headline(page: _Page, table, keys: Sequence[str]) -> None:
-    from harness.apps.leaderboard.plot import plot_bytes
-    from harness.apps.leaderboard.rules import legend, short_name
-    from harness.apps.leaderboard.table import average_cell_text, iter_average_rows, row_cell_text, row_label
+    from taiyi_bench.harness.apps.leaderboard.plot import plot_bytes
+    from taiyi_bench.harness.apps.leaderboard.rules import legend, short_name
+    from taiyi_bench.harness.apps.leaderboard.table import (
+        average_cell_text,
+        iter_average_rows,
+        row_cell_text,
+        row_label,
+    )
 
     # Runs, and any published column the table carries: each published cell stands only in the row
     # of the rule it was computed by, beside the runs' metric by that rule (the Rule column says which).
@@ -193,8 +198,8 @@ def _headline(page: _Page, table, keys: Sequence[str]) -> None:
 
 
 def _per_type(page: _Page, views, keys: Sequence[str], n_resamples: int, seed: int) -> None:
-    from harness.apps.leaderboard.build import by_type_table
-    from harness.apps.leaderboard.render import render_by_type_html_table
+    from taiyi_bench.harness.apps.leaderboard.build import by_type_table
+    from taiyi_bench.harness.apps.leaderboard.render import render_by_type_html_table
 
     page.add('<section id="per-type"><h2>Per type</h2>',
              '<p class="muted">Micro P/R/F1 (percent) per entity type, relation or label over each run\'s units; '
@@ -358,9 +363,9 @@ def build_report(
     title: str = "taiyi-bench report",
 ) -> Path:
     """Write `out_dir/report.html` for the runs under `paths`; returns its path."""
-    from harness.apps.leaderboard.build import leaderboard_table
-    from harness.apps.run_views import run_views
-    from harness.atomic_files import atomic_write_text
+    from taiyi_bench.harness.apps.leaderboard.build import leaderboard_table
+    from taiyi_bench.harness.apps.run_views import run_views
+    from taiyi_bench.harness.atomic_files import atomic_write_text
 
     warnings: list[str] = []
     views = run_views(paths, warnings)

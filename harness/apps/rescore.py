@@ -28,8 +28,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from harness.registry import REGISTRY, DatasetSpec
-from harness.results_io import (
+from taiyi_bench.harness.registry import REGISTRY, DatasetSpec
+from taiyi_bench.harness.results_io import (
     find_results_files,
     iter_jsonl,
     read_results,
@@ -37,8 +37,14 @@ from harness.results_io import (
     samples_problem,
     write_run_files,
 )
-from harness.scoring import SCORING_RULES_VERSION, aggregation_of, headline_metric_name, mean, metric_of
-from harness.verdicts import ANALYSIS_AGGREGATIONS
+from taiyi_bench.harness.scoring import (
+    SCORING_RULES_VERSION,
+    aggregation_of,
+    headline_metric_name,
+    mean,
+    metric_of,
+)
+from taiyi_bench.harness.verdicts import ANALYSIS_AGGREGATIONS
 
 _BY_TASK = {spec.task_name: spec for spec in REGISTRY.values()}
 
@@ -97,7 +103,7 @@ def _generated_texts(row: dict[str, Any]) -> list[str] | None:
 
 def _rescore_rows(spec: DatasetSpec, rows: Sequence[dict[str, Any]], samples: Path) -> int:
     """Re-parse and re-score each row in place; the number of rows whose values moved."""
-    from harness.lmeval.tasks import process_results
+    from taiyi_bench.harness.lmeval.tasks import process_results
 
     changed = 0
     for number, row in enumerate(rows, start=1):
@@ -142,7 +148,7 @@ def _record_metric_list(data: dict[str, Any], config: Any, task: str, spec: Data
     """The results file's metric list and higher_is_better as a fresh run would record them."""
     import inspect
 
-    from harness.lmeval.tasks import analysis_higher_is_better
+    from taiyi_bench.harness.lmeval.tasks import analysis_higher_is_better
 
     analysis = analysis_higher_is_better(spec)
     better = {name: analysis[name] if name in analysis else metric_of(spec, name).higher_is_better for name in names}
@@ -213,7 +219,7 @@ def rescore_results_file(results_path: Path, *, check: bool = False, commit: str
 
 
 def rescore(paths: Iterable[str | Path], *, check: bool = False) -> tuple[list[TaskRescore], list[str]]:
-    from harness.provenance import git_commit
+    from taiyi_bench.harness.provenance import git_commit
 
     warnings: list[str] = []
     files = find_results_files(paths, warnings)

@@ -12,11 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.records import Example
-from harness.registry import PAPER_ORDER, REGISTRY, DatasetSpec, get_spec
-from harness.results_io import iter_jsonl
-from harness.scoring import prf
-from harness.verdicts import record_example, record_output, record_verdicts, unit_is_right, verdicts_problem
+from taiyi_bench.harness.records import Example
+from taiyi_bench.harness.registry import PAPER_ORDER, REGISTRY, DatasetSpec, get_spec
+from taiyi_bench.harness.results_io import iter_jsonl
+from taiyi_bench.harness.scoring import prf
+from taiyi_bench.harness.verdicts import (
+    record_example,
+    record_output,
+    record_verdicts,
+    unit_is_right,
+    verdicts_problem,
+)
 
 
 @dataclass
@@ -66,7 +72,7 @@ class RunView:
     """One run column (a model and variant) with the samples of each of its sets."""
 
     label: str
-    column: Any  # harness.apps.leaderboard.table.Column
+    column: Any  # taiyi_bench.harness.apps.leaderboard.table.Column
     results: dict[str, Any]  # registry key -> TaskResult
     tasks: dict[str, TaskSamples] = field(default_factory=dict)
 
@@ -114,7 +120,7 @@ def load_task_samples(spec: DatasetSpec, path: Path, warnings: list[str]) -> Tas
 def run_views(paths: Sequence[str | os.PathLike], warnings: list[str], *, tasks: Iterable[str] | None = None) -> list[RunView]:
     """Every run column under `paths` (partial runs included: this is analysis, not a ranking),
     with the samples of its sets (`tasks`: registry keys or task names, default all)."""
-    from harness.apps.leaderboard.collect import build_run_columns, collect_runs
+    from taiyi_bench.harness.apps.leaderboard.collect import build_run_columns, collect_runs
 
     collection = collect_runs(paths)
     warnings.extend(collection.warnings)

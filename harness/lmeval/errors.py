@@ -2,7 +2,7 @@
 
 `lm_eval` has no hook for its tasks' errors: a data file that is empty or malformed, or a data
 directory that lacks a set, would end in a Python traceback whose last line is the only part that
-matters. Importing the taiyi_* task glue (`harness.lmeval.tasks`) installs an excepthook that prints
+matters. Importing the taiyi_* task glue (`taiyi_bench.harness.lmeval.tasks`) installs an excepthook that prints
 such an uncaught error as `lm_eval: error: <message>` (the message names the file and what to do);
 every other exception keeps Python's traceback. The exit status stays 1.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from types import TracebackType
 
-from harness.errors import ConfigError, DataFormatError, DataNotFoundError
+from taiyi_bench.harness.errors import ConfigError, DataFormatError, DataNotFoundError
 
 USER_ERRORS: tuple[type[BaseException], ...] = (DataFormatError, DataNotFoundError, ConfigError)
 

@@ -4,7 +4,7 @@
     lm_eval --model taiyi-hf --model_args pretrained=M,prompt_format=chat_template --apply_chat_template ...
 
 They are lm-eval's own `hf` and `vllm` backends (every other model_arg is theirs) plus two keys:
-`prompt_format` (required; `harness.prompt_formats.PROMPT_FORMATS`) and, for the eod formats,
+`prompt_format` (required; `taiyi_bench.harness.prompt_formats.PROMPT_FORMATS`) and, for the eod formats,
 `eod_token` (the recipe's `format.eod_token`; default: the tokenizer's eos, else its eod_id).
 Because lm-eval copies `--model_args` into the results file, the format is recorded there.
 
@@ -20,9 +20,9 @@ How each format reaches the model:
 Before the backend loads anything, `pretrained=` (and `peft=`/`delta=` for taiyi-hf) must name a
 local folder or a Hugging Face id that can be fetched (offline: one in the local cache); anything
 else is one line naming it. `--use_cache` is refused in the eod formats: lm-eval's cache looks a
-request up before this wrapper wraps it (`harness.lmeval.preflight.check_cache`).
+request up before this wrapper wraps it (`taiyi_bench.harness.lmeval.preflight.check_cache`).
 
-`harness.lmeval.plugin` registers both names when lm-eval's registry is imported, so the
+`taiyi_bench.harness.lmeval.plugin` registers both names when lm-eval's registry is imported, so the
 literal `lm_eval` command needs no extra flag. A format mismatch raises `PromptFormatError`;
 under the `lm_eval` command it is printed as one line, without a traceback.
 """
@@ -35,14 +35,14 @@ from typing import Any
 
 from lm_eval.models.huggingface import HFLM
 
-from harness import prompt_formats
-from harness.errors import ConfigError
-from harness.integrity import check_adapter
-from harness.lmeval.errors import install_excepthook
-from harness.lmeval.preflight import (
+from taiyi_bench.harness import prompt_formats
+from taiyi_bench.harness.errors import ConfigError
+from taiyi_bench.harness.integrity import check_adapter
+from taiyi_bench.harness.lmeval.errors import install_excepthook
+from taiyi_bench.harness.lmeval.preflight import (
     PromptFormatError as PromptFormatError,  # defined there: preflight raises it
 )
-from harness.lmeval.preflight import cache_refusal, check_model_location
+from taiyi_bench.harness.lmeval.preflight import cache_refusal, check_model_location
 
 
 class PromptFormatMixin:
@@ -78,7 +78,7 @@ class PromptFormatMixin:
         """Find `<eod>` in the loaded tokenizer, exactly as the fine-tuning recipe does."""
         if not self._eod_format:
             return
-        from harness.prompt_formats import eod_token_id
+        from taiyi_bench.harness.prompt_formats import eod_token_id
 
         try:
             eod_id = eod_token_id(tokenizer, self._eod_token_arg)
@@ -105,7 +105,7 @@ class PromptFormatMixin:
     def set_cache_hook(self, cache_hook: Any) -> None:
         # lm-eval's CachingLM (--use_cache) hands the model its database here. It looks requests
         # up before this wrapper adds <eod>, so an eod run would be served other formats' answers
-        # (harness.lmeval.preflight.check_cache refuses the same earlier, from the command line).
+        # (taiyi_bench.harness.lmeval.preflight.check_cache refuses the same earlier, from the command line).
         if getattr(cache_hook, "dbdict", None) is not None and getattr(self, "_eod_format", False):
             raise PromptFormatError(cache_refusal(self._prompt_format))
         super().set_cache_hook(cache_hook)  # type: ignore[misc]
@@ -198,7 +198,7 @@ def _check_model_folders(kwargs: dict[str, Any]) -> None:
     check_model_location("pretrained", kwargs.get("pretrained"), marker, revision=revision)
     peft = kwargs.get("peft")
     if isinstance(peft, str) and Path(peft).expanduser().exists():
-        # A local adapter is evaluated only when complete (`harness.integrity`): an interrupted
+        # A local adapter is evaluated only when complete (`taiyi_bench.harness.integrity`): an interrupted
         # fine-tuning stage or a truncated file stops here, in one line, before any load.
         check_adapter(Path(peft).expanduser(), f"peft={peft}")
     else:

@@ -9,11 +9,11 @@ nothing else: only when a process imports `lm_eval.tasks` does the hook wrap
 never import lm-eval pay one `sys.meta_path` entry.
 
 The same hook registers this project's lm-eval model types (`taiyi-hf`, `taiyi-vllm`: the hf and
-vllm backends plus a `prompt_format` model_arg, see `harness.lmeval.models`) when a process
+vllm backends plus a `prompt_format` model_arg, see `taiyi_bench.harness.lmeval.models`) when a process
 imports `lm_eval.api.registry`: as lazy entries, so nothing heavy is imported until one is used.
 
 And when a process imports `lm_eval.evaluator`, the hook wraps `simple_evaluate` so that a run
-selecting taiyi_* tasks is checked before its model loads (`harness.lmeval.preflight.check_run`:
+selecting taiyi_* tasks is checked before its model loads (`taiyi_bench.harness.lmeval.preflight.check_run`:
 unknown --metadata keys, the data directory, --use_cache with an eod prompt format). lm-eval
 builds the model before the tasks, and merges the model args into every task's metadata, so no
 task-side hook can do either in time.
@@ -40,14 +40,14 @@ _REGISTRY_MODULE = "lm_eval.api.registry"
 _EVALUATOR_MODULE = "lm_eval.evaluator"
 # Model type -> "module:class", materialised by lm-eval's registry on first use.
 PROMPT_FORMAT_MODELS = {
-    "taiyi-hf": "harness.lmeval.models:TaiyiHFLM",
-    "taiyi-vllm": "harness.lmeval.models:TaiyiVLLM",
+    "taiyi-hf": "taiyi_bench.harness.lmeval.models:TaiyiHFLM",
+    "taiyi-vllm": "taiyi_bench.harness.lmeval.models:TaiyiVLLM",
 }
 
 
 def tasks_dir() -> Path:
     """The folder holding the taiyi_* task YAMLs (also the `lm_eval.tasks` entry point)."""
-    from harness.paths import bundled_dir
+    from taiyi_bench.harness.paths import bundled_dir
 
     return bundled_dir("tasks")
 
@@ -131,7 +131,7 @@ def patch_model_registry(registry_module) -> bool:
 
 
 def patch_evaluator(evaluator_module: Any) -> bool:
-    """Wrap `evaluator_module.simple_evaluate` so that `harness.lmeval.preflight.check_run` sees
+    """Wrap `evaluator_module.simple_evaluate` so that `taiyi_bench.harness.lmeval.preflight.check_run` sees
     its arguments before the model is built. Returns True if patched now."""
     import functools
     import inspect
@@ -146,8 +146,8 @@ def patch_evaluator(evaluator_module: Any) -> bool:
 
     @functools.wraps(original)
     def simple_evaluate(*args: Any, **kwargs: Any) -> Any:
-        from harness.lmeval.errors import USER_ERRORS
-        from harness.lmeval.preflight import check_run
+        from taiyi_bench.harness.lmeval.errors import USER_ERRORS
+        from taiyi_bench.harness.lmeval.preflight import check_run
 
         try:
             arguments = signature.bind(*args, **kwargs).arguments

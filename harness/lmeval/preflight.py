@@ -1,14 +1,14 @@
 """Checks of an lm-eval run made before its model loads, so that a user's mistake costs no loading.
 
 lm-eval's `simple_evaluate` builds the model first and the tasks after, so the tasks' own checks
-(`harness.lmeval.tasks.load_task_dataset`) run only once the weights are in memory: minutes for a
-7B model, only to hear about a typo in --metadata. `harness.lmeval.plugin` therefore wraps
+(`taiyi_bench.harness.lmeval.tasks.load_task_dataset`) run only once the weights are in memory: minutes for a
+7B model, only to hear about a typo in --metadata. `taiyi_bench.harness.lmeval.plugin` therefore wraps
 `simple_evaluate` to call `check_run` first. It is also the one place that sees the model args
 apart from --metadata: lm-eval merges them into every task's metadata, so a task cannot tell a
 misspelt --metadata key from a model arg.
 
 For a run that selects taiyi_* tasks, `check_run` refuses, each in one line (a ConfigError,
-DataNotFoundError or DataFormatError, printed by `harness.lmeval.errors`' excepthook):
+DataNotFoundError or DataFormatError, printed by `taiyi_bench.harness.lmeval.errors`' excepthook):
   * a --metadata key that is neither ours (`known_metadata_keys`), nor one lm-eval writes itself,
     nor a model arg: `{"mcmle_option": 5}` would otherwise run the 4-option files silently;
   * a data_dir that is not a path, a data directory that does not exist or lacks a selected
@@ -30,22 +30,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from harness import prompt_formats
-from harness.errors import ConfigError, DataFormatError
-from harness.lmeval.errors import install_excepthook
-from harness.loading import LoadedSplit, load_split, missing_sets
-from harness.paths import resolve_data_dir
-from harness.registry import GROUP_FILTERS, DatasetSpec, iter_specs, resolve_spec
+from taiyi_bench.harness import prompt_formats
+from taiyi_bench.harness.errors import ConfigError, DataFormatError
+from taiyi_bench.harness.lmeval.errors import install_excepthook
+from taiyi_bench.harness.loading import LoadedSplit, load_split, missing_sets
+from taiyi_bench.harness.paths import resolve_data_dir
+from taiyi_bench.harness.registry import GROUP_FILTERS, DatasetSpec, iter_specs, resolve_spec
 
 logger = logging.getLogger("taiyi-bench")
 install_excepthook()  # these checks run before lm-eval imports any other module of ours
 
-# Our own --metadata keys; each set's variant option (`mcmle_options`) is added from the registry.
+# Our own --metadata keys; each set's variant option is added from the registry.
 OWN_METADATA_KEYS = ("data_dir", "thinking_allowance")
 # Keys lm-eval itself writes into a task's metadata: the YAML's `version`, where the config came
 # from (`config_source`; `config` for a task without YAML; `_metadata` for a non-dict one).
 LM_EVAL_METADATA_KEYS = frozenset({"version", "config_source", "config", "_metadata"})
-# The lm-eval model types that apply a prompt format (harness.lmeval.plugin registers them).
+# The lm-eval model types that apply a prompt format (taiyi_bench.harness.lmeval.plugin registers them).
 PROMPT_FORMAT_MODEL_TYPES = frozenset(prompt_formats.WRAPPER_BACKENDS.values())
 
 _TRUTHY = {"1", "true", "yes", "on"}
@@ -54,7 +54,7 @@ _TRUTHY = {"1", "true", "yes", "on"}
 class PromptFormatError(ConfigError):
     """A prompt format that cannot work with the rest of the command (a user error).
 
-    Defined here, not in `harness.lmeval.models` (which re-exports it): preflight raises it and
+    Defined here, not in `taiyi_bench.harness.lmeval.models` (which re-exports it): preflight raises it and
     models imports preflight, so the class sits in the lower module."""
 
 
@@ -110,7 +110,7 @@ def check_run(arguments: Mapping[str, Any]) -> None:
     check_metadata_keys(options, model_args, strict=only_taiyi)
     data_dir = data_dir_value(options.get("data_dir"))
     whole_number(options.get("thinking_allowance", 0), "thinking_allowance")
-    check_data([resolve_spec(spec, options) for spec in specs], data_dir)  # a bad mcmle_options: ConfigError
+    check_data([resolve_spec(spec, options) for spec in specs], data_dir)  # a bad variant option value: ConfigError
 
 
 def _model_args(value: Any) -> dict[str, Any]:
@@ -166,13 +166,13 @@ def check_metadata_keys(options: Mapping[str, Any], model_args: Mapping[str, Any
 def check_data(specs: list[DatasetSpec], data_dir: str | os.PathLike | None) -> None:
     """With a data directory (--metadata data_dir, else $TAIYI_DATA_DIR): it exists, holds every
     selected set's evaluation files, and each evaluation split has units. The splits read here
-    stay in `harness.loading`'s cache, so the tasks do not read them again."""
+    stay in `taiyi_bench.harness.loading`'s cache, so the tasks do not read them again."""
     root = resolve_data_dir(data_dir)
     if root is None:
         return  # the bundled samples ship every evaluation split
     missing = missing_sets(specs, data_dir)  # a directory that does not exist: DataNotFoundError
     if missing:
-        from harness.errors import DataNotFoundError
+        from taiyi_bench.harness.errors import DataNotFoundError
 
         raise DataNotFoundError(_missing_message(root, specs, [m.spec for m in missing]))
     for spec in specs:

@@ -20,17 +20,17 @@ from typing import Any
 
 import datasets
 
-from harness import provenance
-from harness.errors import DataNotFoundError
-from harness.lmeval.errors import install_excepthook
-from harness.lmeval.preflight import data_dir_value, require_units
-from harness.loading import LoadedSplit, load_split
-from harness.parsers import parse_output
-from harness.prompts import render_answer, render_prompt
-from harness.records import Example
-from harness.registry import DatasetSpec, get_spec, iter_specs, resolve_spec
-from harness.scoring import score_unit, unit_metric_values
-from harness.verdicts import (
+from taiyi_bench.harness import provenance
+from taiyi_bench.harness.errors import DataNotFoundError
+from taiyi_bench.harness.lmeval.errors import install_excepthook
+from taiyi_bench.harness.lmeval.preflight import data_dir_value, require_units
+from taiyi_bench.harness.loading import LoadedSplit, load_split
+from taiyi_bench.harness.parsers import parse_output
+from taiyi_bench.harness.prompts import render_answer, render_prompt
+from taiyi_bench.harness.records import Example
+from taiyi_bench.harness.registry import DatasetSpec, get_spec, iter_specs, resolve_spec
+from taiyi_bench.harness.scoring import score_unit, unit_metric_values
+from taiyi_bench.harness.verdicts import (
     ANALYSIS_AGGREGATIONS,
     ANALYSIS_HIGHER_IS_BETTER,
     analysis_metric_names,
@@ -38,7 +38,7 @@ from harness.verdicts import (
 )
 
 logger = logging.getLogger("taiyi-bench")
-install_excepthook()  # `lm_eval` prints a bad data file as one line (harness.lmeval.errors)
+install_excepthook()  # `lm_eval` prints a bad data file as one line (taiyi_bench.harness.lmeval.errors)
 
 SAMPLES_BANNER = (
     "\n" + "!" * 78 + "\n"
@@ -72,9 +72,9 @@ def load_task_dataset(taiyi_set: str, data_dir: Any = None, **options: Any) -> T
 
     lm-eval calls it with every `--metadata` key (and, under `simple_evaluate`, the model_args
     too) plus the task's dataset_kwargs (`taiyi_set`): `data_dir` (checked to be a path: it comes
-    from JSON) and the set's own variant option (`mcmle_options`) are used, the rest
+    from JSON) and the set's own registry variant option are used, the rest
     (thinking_allowance, pretrained, ...) ignored here. A key nobody reads is refused before the
-    model loads (`harness.lmeval.preflight`), where model args and --metadata are still apart.
+    model loads (`taiyi_bench.harness.lmeval.preflight`), where model args and --metadata are still apart.
     The few-shot pool is the set's train split; where the data directory lacks one, the bundled
     samples' train split is used, said in the log and recorded as the run's `fewshot_source`.
     """
@@ -138,7 +138,7 @@ def process_results(doc: dict[str, Any], results: list[str], spec: DatasetSpec |
     output = results[0] if results else ""
     prediction = parse_output(spec, output, options=example.options or None)
     unit = score_unit(spec, example, prediction)
-    # Beside the metrics, the unit's verdicts and grounding (harness.verdicts): plain JSON objects
+    # Beside the metrics, the unit's verdicts and grounding (taiyi_bench.harness.verdicts): plain JSON objects
     # in the samples file. lm-eval aggregates them with `analysis_aggregations` (TaiyiTask).
     return {**unit_metric_values(spec, unit), **unit_analysis_values(spec, example, prediction, unit, output)}
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.errors import DataFormatError
+from taiyi_bench.harness.errors import DataFormatError
 
 
 def read_text(path: str | Path) -> str:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.errors import DataFormatError
-from harness.readers._common import (
+from taiyi_bench.harness.errors import DataFormatError
+from taiyi_bench.harness.readers._common import (
     UniqueIds,
     check_span,
     iter_jsonl,
@@ -19,10 +19,10 @@ from harness.readers._common import (
     record_location,
     require_field,
 )
-from harness.records import Entity, Example, Relation
+from taiyi_bench.harness.records import Entity, Example, Relation
 
 if TYPE_CHECKING:  # type hints only: the registry imports the readers (no import circle)
-    from harness.registry import DatasetSpec
+    from taiyi_bench.harness.registry import DatasetSpec
 
 
 def _json_array(path: str | Path) -> list:

@@ -10,12 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.errors import DataFormatError
-from harness.readers._common import UniqueIds, iter_lines
-from harness.records import Example
+from taiyi_bench.harness.errors import DataFormatError
+from taiyi_bench.harness.readers._common import UniqueIds, iter_lines
+from taiyi_bench.harness.records import Example
 
 if TYPE_CHECKING:  # type hints only: the registry imports the readers (no import circle)
-    from harness.registry import DatasetSpec
+    from taiyi_bench.harness.registry import DatasetSpec
 
 HEADER = ["labels", "sentence", "index"]
 

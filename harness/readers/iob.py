@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.errors import DataFormatError
-from harness.readers._common import iter_lines
-from harness.records import Entity, Example
+from taiyi_bench.harness.errors import DataFormatError
+from taiyi_bench.harness.readers._common import iter_lines
+from taiyi_bench.harness.records import Entity, Example
 
 if TYPE_CHECKING:  # type hints only: the registry imports the readers (no import circle)
-    from harness.registry import DatasetSpec
+    from taiyi_bench.harness.registry import DatasetSpec
 
 # CoNLL-2003 style document markers; not tokens of any sentence.
 _DOCSTART = "-DOCSTART-"

@@ -15,12 +15,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.errors import DataFormatError
-from harness.readers._common import UniqueIds, check_labels, read_text
-from harness.records import Example
+from taiyi_bench.harness.errors import DataFormatError
+from taiyi_bench.harness.readers._common import UniqueIds, check_labels, read_text
+from taiyi_bench.harness.records import Example
 
 if TYPE_CHECKING:  # type hints only: the registry imports the readers (no import circle)
-    from harness.registry import DatasetSpec
+    from taiyi_bench.harness.registry import DatasetSpec
 
 # Abstracts are long fields; the csv module's default limit (128 KiB) is close enough to hit on
 # odd records, so it is raised once for the process.

@@ -10,12 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.errors import DataFormatError
-from harness.readers._common import iter_jsonl, require_field
-from harness.records import Example
+from taiyi_bench.harness.errors import DataFormatError
+from taiyi_bench.harness.readers._common import iter_jsonl, require_field
+from taiyi_bench.harness.records import Example
 
 if TYPE_CHECKING:  # type hints only: the registry imports the readers (no import circle)
-    from harness.registry import DatasetSpec
+    from taiyi_bench.harness.registry import DatasetSpec
 
 
 def read_medqa(path: str | Path, spec: DatasetSpec, split: str) -> list[Example]:

@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.errors import DataFormatError
-from harness.readers._common import load_json, require_field
-from harness.records import Example
+from taiyi_bench.harness.errors import DataFormatError
+from taiyi_bench.harness.readers._common import load_json, require_field
+from taiyi_bench.harness.records import Example
 
 if TYPE_CHECKING:  # type hints only: the registry imports the readers (no import circle)
-    from harness.registry import DatasetSpec
+    from taiyi_bench.harness.registry import DatasetSpec
 
 GROUND_TRUTH = "test_ground_truth.json"
 DECISIONS = ("yes", "no", "maybe")

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.errors import DataFormatError
-from harness.readers._common import UniqueIds, check_span, iter_lines
-from harness.records import Entity, Example, Relation
+from taiyi_bench.harness.errors import DataFormatError
+from taiyi_bench.harness.readers._common import UniqueIds, check_span, iter_lines
+from taiyi_bench.harness.records import Entity, Example, Relation
 
 if TYPE_CHECKING:  # type hints only: the registry imports the readers (no import circle)
-    from harness.registry import DatasetSpec
+    from taiyi_bench.harness.registry import DatasetSpec
 
 MENTION_TYPES = ("Chemical", "Disease")
 NO_CONCEPT = "-1"

@@ -1,6 +1,6 @@
 """Write the bundled samples (`harness/samples/<set>/<official file names>`) from the team-written text.
 
-    python -m harness.samples.build_samples [--out DIR]
+    python -m taiyi_bench.harness.samples.build_samples [--out DIR]
 
 The text lives in `text_*.py` beside this file with light inline markup; this script computes
 offsets, IOB tags, PubTator lines, synthetic concept ids and the 4-option MCMLE files, so the
@@ -17,8 +17,8 @@ import json
 import re
 from pathlib import Path
 
-from harness.registry import CMEIE_SCHEMAS, HOC_HALLMARKS
-from harness.samples import text_cdr, text_en, text_qa_en, text_zh
+from taiyi_bench.harness.registry import CMEIE_SCHEMAS, HOC_HALLMARKS
+from taiyi_bench.harness.samples import text_cdr, text_en, text_qa_en, text_zh
 
 SAMPLES_DIR = Path(__file__).resolve().parent
 IOB_FILES = {"train": "train.tsv", "dev": "devel.tsv", "test": "test.tsv"}
@@ -236,7 +236,7 @@ def build_litcovid(out: Path) -> None:
     number = 0
     for split, articles in text_en.LITCOVID.items():
         buffer = io.StringIO(newline="")
-        # A plain csv.writer on purpose (not harness.csv_safety): these are copies of the official
+        # A plain csv.writer on purpose (not taiyi_bench.harness.csv_safety): these are copies of the official
         # input files, written from text in this repository that no model or user chooses, and a
         # leading "'" would change the data the LitCovid reader reads.
         writer = csv.writer(buffer, lineterminator="\n")

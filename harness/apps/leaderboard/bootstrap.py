@@ -19,7 +19,7 @@ from typing import Literal
 
 import numpy as np
 
-from harness.results_io import iter_jsonl
+from taiyi_bench.harness.results_io import iter_jsonl
 
 MetricKind = Literal["f1", "acc"]
 

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.apps.leaderboard.bootstrap import (
+from taiyi_bench.harness.apps.leaderboard.bootstrap import (
     DifferentDataError,
     PairedResult,
     bootstrap_ci,
     paired_bootstrap,
     read_units,
 )
-from harness.apps.leaderboard.collect import (
+from taiyi_bench.harness.apps.leaderboard.collect import (
     HEADLINE_METRIC,
     Collection,
     RunColumn,
@@ -28,10 +28,22 @@ from harness.apps.leaderboard.collect import (
     collect_runs,
     display_path,
 )
-from harness.apps.leaderboard.published import PublishedTable, flag_note, load_published, published_columns
-from harness.apps.leaderboard.rules import BY_RULE_CAPTION, NO_LIKE_METRIC
-from harness.apps.leaderboard.table import AVERAGE_KEYS, Column, Table, delta_column, rule_notes, sets_of
-from harness.registry import PAPER_ORDER, PAPER_SETS, REGISTRY
+from taiyi_bench.harness.apps.leaderboard.published import (
+    PublishedTable,
+    flag_note,
+    load_published,
+    published_columns,
+)
+from taiyi_bench.harness.apps.leaderboard.rules import BY_RULE_CAPTION, NO_LIKE_METRIC
+from taiyi_bench.harness.apps.leaderboard.table import (
+    AVERAGE_KEYS,
+    Column,
+    Table,
+    delta_column,
+    rule_notes,
+    sets_of,
+)
+from taiyi_bench.harness.registry import PAPER_ORDER, PAPER_SETS, REGISTRY
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 0
@@ -416,8 +428,8 @@ def by_type_table(
     """Per-type table of `spec` from each run's per-unit per-type counts (`(header, [{type: [tp,
     fp, fn]} per unit])`): micro P/R/F1 over the run's units, support = gold items; intervals are
     the leaderboard's percentile bootstrap over units, of the type's F1."""
-    from harness.apps.leaderboard.bootstrap import Units
-    from harness.verdicts import per_type_counts, per_type_table
+    from taiyi_bench.harness.apps.leaderboard.bootstrap import Units
+    from taiyi_bench.harness.verdicts import per_type_counts, per_type_table
 
     totals = [per_type_table(per_type_counts({"per_type": u} for u in units), spec) for _, units in runs]
     keys = sorted({k for table in totals for k in table},
@@ -456,8 +468,8 @@ def leaderboard_by_type(
     seed: int = DEFAULT_SEED,
 ) -> ByTypeTable:
     """`taiyi leaderboard --by-type TASK`: every run under `paths` with samples for the set."""
-    from harness.apps.run_views import run_views
-    from harness.registry import get_spec
+    from taiyi_bench.harness.apps.run_views import run_views
+    from taiyi_bench.harness.registry import get_spec
 
     spec = get_spec(task)
     if spec.task_type == "qa":
@@ -482,7 +494,7 @@ def _checked_mentions(samples: Path | None) -> int | None:
     second of each unit's `ungrounded_rate` [ungrounded, checked]); None when it cannot say."""
     if samples is None:
         return None
-    from harness.results_io import iter_jsonl
+    from taiyi_bench.harness.results_io import iter_jsonl
 
     checked = 0
     try:
@@ -504,7 +516,7 @@ def grounding_table(run_columns: Sequence[RunColumn]) -> Table | None:
     before the rate became NaN there say 0.0; their samples tell the two apart."""
     import json
 
-    from harness.apps.leaderboard.table import Cell
+    from taiyi_bench.harness.apps.leaderboard.table import Cell
 
     cache: dict[Path, dict] = {}
     columns: list[Column] = []

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.text import Text
 
-    from harness.apps.leaderboard import build, render
+    from taiyi_bench.harness.apps.leaderboard import build, render
 
     console = Console()
     errors = Console(stderr=True)

@@ -10,7 +10,7 @@ The collector walks folders recursively, so any depth works. Bad input never sto
 collection: every problem becomes a warning that names the file, and the rest still renders.
 
 A run's identity is its model plus every setting that changes its numbers (`RunVariant`: few-shot
-K and where the demonstrations came from, MCMLE 4 or 5 options, prompt format and version, chat
+K and where the demonstrations came from, the form of a set with variants, prompt format and version, chat
 template, generation budget, thinking allowance). Runs that differ in any of them are never
 merged; each variant gets its own column. Files written before these settings were recorded
 read as the defaults (4 options, demonstrations from the data, format from `chat_template`,
@@ -29,11 +29,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from harness.apps.leaderboard.rules import NOT_IN_FILE, headline_rule
-from harness.apps.leaderboard.table import Cell, Column
-from harness.provenance import COMPLETENESS_VALUES, DATA_PROBLEMS
-from harness.registry import PAPER_ORDER, REGISTRY, DatasetSpec
-from harness.results_io import (
+from taiyi_bench.harness.apps.leaderboard.rules import NOT_IN_FILE, headline_rule
+from taiyi_bench.harness.apps.leaderboard.table import Cell, Column
+from taiyi_bench.harness.provenance import COMPLETENESS_VALUES, DATA_PROBLEMS
+from taiyi_bench.harness.registry import PAPER_ORDER, REGISTRY, DatasetSpec
+from taiyi_bench.harness.results_io import (
     SKIPPED_SETS_KEY,
     find_results_files,
     read_results,
@@ -48,7 +48,6 @@ DEFAULT_FILTER = "none"
 # Formats a model may be evaluated in (set by `prompt_format=<name>` in lm-eval's --model_args).
 # The first two are what a run without the key gets; the others are never a silent default.
 DEFAULT_PROMPT_FORMATS = ("chat_template", "plain")
-DEFAULT_MCMLE_OPTIONS = 4
 
 
 @dataclass
@@ -68,7 +67,9 @@ class TaskResult:
     run: RunFile = field(repr=False)
     # Where the few-shot demonstrations came from: "data" | "samples"; None at zero shots.
     fewshot_source: str | None = None
-    mcmle_options: int | None = None  # MCMLE only: 4 or 5
+    # The value of the set's registry `variant_option` (e.g. 5 options for MCMLE); None
+    # for a set without variants.
+    variant_value: Any = None
     prompt_format: str | None = None  # None for discriminative models (no prompt)
     # The generation budget: the set's own, the one used, and whether it was cut (None: not recorded).
     budget_task: int | None = None
@@ -78,12 +79,12 @@ class TaskResult:
     thinking_allowance: int = 0
     eval_units: int | None = None
     expected_units: int | None = None
-    # `harness.provenance.Completeness`: "full", "incomplete" (another unit count than the official
+    # `taiyi_bench.harness.provenance.Completeness`: "full", "incomplete" (another unit count than the official
     # split), "modified data" (another checksum), "limited", "samples"; "unknown" when not recorded.
     completeness: str = "unknown"
     # {"taiyi_bench_version", "git_commit", "git_dirty", "scoring_rules_version", "data_files"}.
     provenance: dict[str, Any] = field(default_factory=dict, repr=False)
-    # Every other metric of the set the file holds, in percent (`harness.scoring.metric_names`):
+    # Every other metric of the set the file holds, in percent (`taiyi_bench.harness.scoring.metric_names`):
     # a published number by another rule than the headline's is set beside one of these. A metric
     # the file lacks (scored before it existed) is absent, never 0.
     metrics: dict[str, float] = field(default_factory=dict, repr=False)
@@ -145,9 +146,10 @@ class RunVariant:
     """
 
     shots: tuple[int, ...] = (0,)
-    # A run without an MCMLE result counts as the default: its other sets do not depend on it,
-    # so a rerun of some other sets still merges with the full run.
-    mcmle_options: int = DEFAULT_MCMLE_OPTIONS
+    # (registry key, value) for every set evaluated in a form other than its default one, read
+    # from the variant record the results carry. A set in its default form, or absent, adds
+    # nothing: the other sets do not depend on it, so a rerun of some sets still merges.
+    set_forms: tuple[tuple[str, Any], ...] = ()
     prompt_formats: tuple[str, ...] = ()  # empty for discriminative models
     prompt_versions: tuple[str, ...] = ()
     chat_template: bool = False
@@ -164,7 +166,7 @@ class RunVariant:
 
     def sort_key(self) -> tuple:
         return (
-            self.shots, self.mcmle_options, self.prompt_formats, self.prompt_versions,
+            self.shots, tuple((key, str(value)) for key, value in self.set_forms), self.prompt_formats, self.prompt_versions,
             # Each set's own budget first, then unrecorded, then overrides by value.
             self.chat_template, ("task", "unknown", "gen_kwargs").index(self.budget[0]), self.budget_overrides,
             self.thinking_allowance, self.scoring_rules,
@@ -176,13 +178,15 @@ class RunVariant:
         return tuple(self.budget[self.budget.index("gen_kwargs") + 1 :]) if "gen_kwargs" in self.budget else ()
 
     def mismatches_published(self, *, budget_cut: bool) -> list[str]:
-        """Why numbers of this variant cannot be set against the published ones (zero-shot, MCMLE
-        4 options, each set's own budget); an empty list when they can."""
+        """Why numbers of this variant cannot be set against the published ones (zero-shot, each
+        set in its default form, each set's own budget); an empty list when they can."""
         reasons = []
         if self.shots != (0,):
             reasons.append(f"{_shots_text(self.shots)} (the published numbers are zero-shot)")
-        if self.mcmle_options != DEFAULT_MCMLE_OPTIONS:
-            reasons.append(f"MCMLE {self.mcmle_options} options (the published MCMLE is 4-option)")
+        for key, value in self.set_forms:
+            spec = REGISTRY[key]
+            reasons.append(f"{spec.display_name} {_form_name(key, value)} (the published numbers are "
+                           f"on its default form, {spec.variant_option}={spec.variant_value})")
         if budget_cut:
             reasons.append("budget cut (the published numbers had each set's full answer length)")
         return reasons
@@ -229,7 +233,6 @@ class RunFile:
     def variant(self) -> RunVariant:
         results = list(self.tasks.values())
         generative = [r for r in results if r.prompt_format is not None]
-        mcmle = next((r for r in self.tasks.values() if r.mcmle_options is not None), None)
         if any(r.budget_cut is None for r in generative):
             budget: tuple[Any, ...] = ("unknown",)
             if self.gen_kwargs_max_gen_toks is not None:
@@ -240,7 +243,10 @@ class RunFile:
             budget = ("task",)
         return RunVariant(
             shots=tuple(sorted({r.n_shot or 0 for r in results})) or (0,),
-            mcmle_options=DEFAULT_MCMLE_OPTIONS if mcmle is None else (mcmle.mcmle_options or DEFAULT_MCMLE_OPTIONS),
+            set_forms=tuple(sorted(
+                (r.key, r.variant_value) for r in results
+                if r.variant_value is not None and r.variant_value != REGISTRY[r.key].variant_value
+            )),
             prompt_formats=tuple(sorted({r.prompt_format for r in generative if r.prompt_format})),
             prompt_versions=tuple(sorted({_version_text(r.version) for r in results})),
             chat_template=self.chat_template,
@@ -438,7 +444,7 @@ def read_results_file(path: Path, warnings: list[str]) -> RunFile | None:
             samples_path=samples_path,
             run=run,
             fewshot_source=_fewshot_source(metadata, shots),
-            mcmle_options=_mcmle_options(metadata) if spec.variant_option == "mcmle_options" else None,
+            variant_value=_variant_value(spec, metadata),
             prompt_format=None if discriminative else _same_format(_str_or_none(metadata.get("prompt_format")) or run_format),
             budget_task=_int_or_none(budget.get("task")),
             budget_effective=_int_or_none(budget.get("effective")),
@@ -490,17 +496,17 @@ def _checked_counts(
     where: str, task: str, warnings: list[str],
 ) -> str | None:
     """The completeness to show for one set after checking the unit counts its file claims
-    (`harness.results_io.claimed_counts_problem`); None when the set is refused (a warning says why)."""
-    from harness.results_io import claimed_counts_problem
+    (`taiyi_bench.harness.results_io.claimed_counts_problem`); None when the set is refused (a warning says why)."""
+    from taiyi_bench.harness.results_io import claimed_counts_problem
 
     raw = {"n_original": counts.get("original"), "n_effective": counts.get("effective"),
            "eval_units": metadata.get("eval_units"), "expected_units": metadata.get("expected_units")}
     # Only numbers are claims about counts; text where a count belongs is read as "not recorded", as before.
     raw = {name: value for name, value in raw.items() if isinstance(value, (int, float))}
-    if spec.variant_option == "mcmle_options":
+    if spec.variant_option:
         # An option the set does not have keeps its default form's counts.
         with contextlib.suppress(ValueError):
-            spec = spec.with_variant(_mcmle_options(metadata))
+            spec = spec.with_variant(_variant_value(spec, metadata))
     problem = claimed_counts_problem(spec, completeness=completeness, data_source=data_source, counts=raw)
     if problem is None:
         return completeness
@@ -580,15 +586,29 @@ def _fewshot_source(metadata: dict[str, Any], n_shot: int | None) -> str | None:
     return str(source) if source in ("data", "samples") else "data"
 
 
-def _mcmle_options(metadata: dict[str, Any]) -> int:
-    """4 or 5: `variant.mcmle_options`, else the `mcmle_options` lm-eval's --metadata put there."""
+def _variant_value(spec: DatasetSpec, metadata: dict[str, Any]) -> Any:
+    """The value of the set's registry `variant_option`: the results' variant record, else what
+    lm-eval's --metadata put under that name, else the registry default; None for a set without
+    variants. Which option a set has is the registry's to say, never this module's."""
+    if not spec.variant_option:
+        return None
     variant = metadata.get("variant") if isinstance(metadata.get("variant"), dict) else {}
-    for raw in (variant.get("mcmle_options"), metadata.get("mcmle_options")):
+    for raw in (variant.get(spec.variant_option), metadata.get(spec.variant_option)):
         if isinstance(raw, str) and raw.strip().isdigit():
             raw = int(raw)
         if _int_or_none(raw) is not None:
             return int(raw)
-    return DEFAULT_MCMLE_OPTIONS
+    return spec.variant_value
+
+
+def _form_name(key: str, value: Any, *, short: bool = False) -> str:
+    """How a set's non-default form is named: the registry Variant's name ("5 options") or its
+    header label ("MCMLE 5-opt"); `option=value` for a value the registry does not know."""
+    spec = REGISTRY[key]
+    variant = spec.variants.get(value)
+    if variant is None:
+        return f"{spec.variant_option}={value}"
+    return variant.label if short else variant.name
 
 
 def _skipped_sets(raw: Any, run: RunFile, where: str, warnings: list[str]) -> dict[str, str]:
@@ -655,7 +675,7 @@ def _other_metrics(entry: dict[str, Any], spec: DatasetSpec, headline_key: str |
     """The set's non-headline metrics in the entry, in percent, read with the headline's filter (or
     without a suffix where the headline was); values that are not fractions are left out (the cell
     then says the run has no like metric, rather than show a number of unknown meaning)."""
-    from harness.scoring import metric_names
+    from taiyi_bench.harness.scoring import metric_names
 
     suffix = f",{headline_key.split(',', 1)[1]}" if headline_key and "," in headline_key else f",{DEFAULT_FILTER}"
     out: dict[str, float] = {}
@@ -740,8 +760,7 @@ def _label_suffixes(variant: RunVariant, *, budget_cut: bool, varies: set[str]) 
     parts: list[str] = []
     if variant.shots != (0,):
         parts.append(_shots_text(variant.shots))
-    if variant.mcmle_options != DEFAULT_MCMLE_OPTIONS:
-        parts.append(f"MCMLE {variant.mcmle_options}-opt")
+    parts.extend(_form_name(key, value, short=True) for key, value in variant.set_forms)
     for name in variant.prompt_formats:
         if name not in DEFAULT_PROMPT_FORMATS or "format" in varies:
             parts.append(name.replace("_", " "))
@@ -765,7 +784,7 @@ def _label_suffixes(variant: RunVariant, *, budget_cut: bool, varies: set[str]) 
 
 def _variant_id(variant: RunVariant) -> str:
     return ";".join([
-        _shots_text(variant.shots), f"mcmle={variant.mcmle_options}", "format=" + "/".join(variant.prompt_formats),
+        _shots_text(variant.shots), "forms=" + ",".join(f"{k}:{v}" for k, v in variant.set_forms), "format=" + "/".join(variant.prompt_formats),
         f"chat={int(variant.chat_template)}", "prompt=" + "/".join(variant.prompt_versions),
         "budget=" + "/".join(str(b) for b in variant.budget), f"thinking={variant.thinking_allowance}",
         "scoring=" + "/".join(variant.scoring_rules),
@@ -878,7 +897,7 @@ def build_run_columns(
 def _rule_cells(result: TaskResult, flag: str | None, counted: bool) -> dict[tuple[str, str], Cell]:
     """The run's value by each rule of the set other than the headline's, (set, rule) -> Cell,
     flagged as the headline cell is; a metric the file lacks gives a cell that says so."""
-    from harness.scoring import RULES, metric_for_rule
+    from taiyi_bench.harness.scoring import RULES, metric_for_rule
 
     spec = REGISTRY[result.key]
     own = headline_rule(result.key)
@@ -1017,9 +1036,8 @@ def _provenance(model: str, chosen: dict[str, TaskResult], skipped: dict[str, st
         demos = sorted({r.fewshot_source for r in results if r.fewshot_source})
         demo_text = {"data": "demonstrations from the train split of the data", "samples": "demonstrations from the BUNDLED SAMPLES, not official data"}
         parts.append(_shots_text(shots) + "".join(f", {demo_text[d]}" for d in demos))
-        mcmle = next((r for r in results if r.mcmle_options is not None), None)
-        if mcmle is not None:
-            parts.append(f"MCMLE {mcmle.mcmle_options} options")
+        parts.extend(f"{REGISTRY[r.key].display_name} {_form_name(r.key, r.variant_value)}"
+                     for r in results if r.variant_value is not None)
         sources = sorted({r.data_source for r in results})
         data_text = {"data": "official data", "samples": "BUNDLED SAMPLES, not the test sets", "unknown": "data source not recorded"}
         not_official = [r for r in results if r.data_problem]
@@ -1107,6 +1125,6 @@ def _data_files_text(results: Sequence[TaskResult]) -> str:
 def _same_format(name: str) -> str:
     """One name per wire format (`taiyi1` is `eod`), so aliases never split a model's column;
     an unknown name from some other tool is kept as written."""
-    from harness.prompt_formats import ALIASES
+    from taiyi_bench.harness.prompt_formats import ALIASES
 
     return ALIASES.get(name, name)

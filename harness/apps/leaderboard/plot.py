@@ -14,10 +14,10 @@ import os
 import warnings
 from pathlib import Path
 
-from harness.apps.leaderboard.rules import headline_rule
-from harness.apps.leaderboard.table import ALL, Table, average_label, provenance_lines
-from harness.atomic_files import atomic_write_text, atomic_write_with
-from harness.registry import REGISTRY, TASK_TYPE_NAMES
+from taiyi_bench.harness.apps.leaderboard.rules import headline_rule
+from taiyi_bench.harness.apps.leaderboard.table import ALL, Table, average_label, provenance_lines
+from taiyi_bench.harness.atomic_files import atomic_write_text, atomic_write_with
+from taiyi_bench.harness.registry import REGISTRY, TASK_TYPE_NAMES
 
 OTHER_RULE = object()  # marker: a published cell by another rule than its bar group's
 

@@ -5,7 +5,7 @@ validates them against the registry, turns them into `Column`s, and recomputes e
 the averages the sources print are only compared with the recomputation, and disagreements or
 known stale values (the Taiyi1 README's 64.8) become notes.
 
-Every published number records the rule it was computed by (a key of `harness.scoring.RULES`)
+Every published number records the rule it was computed by (a key of `taiyi_bench.harness.scoring.RULES`)
 and its source: a column's `rule` and `source` are the defaults of its cells, a row's
 `<column>_rule` and `<column>_source` override them for one cell. A `rule` is a rule id, or a
 mapping from task type (`NER`, `RE`, `TC`, `QA`) or set key to a rule id (a set key wins). The
@@ -23,11 +23,11 @@ from typing import Any
 
 import yaml
 
-from harness.apps.leaderboard.rules import BY_RULE_CAPTION
-from harness.apps.leaderboard.table import Cell, Column, Table, fmt_pct, round_half_up, rule_notes
-from harness.errors import DataFormatError
-from harness.paths import bundled_dir
-from harness.registry import PAPER_ORDER, PAPER_SETS, REGISTRY, TASK_TYPE_NAMES
+from taiyi_bench.harness.apps.leaderboard.rules import BY_RULE_CAPTION
+from taiyi_bench.harness.apps.leaderboard.table import Cell, Column, Table, fmt_pct, round_half_up, rule_notes
+from taiyi_bench.harness.errors import DataFormatError
+from taiyi_bench.harness.paths import bundled_dir
+from taiyi_bench.harness.registry import PAPER_ORDER, PAPER_SETS, REGISTRY, TASK_TYPE_NAMES
 
 
 def published_dir() -> Path:
@@ -58,7 +58,7 @@ class PublishedTable:
         return tuple(str(c["id"]) for c in self.columns)
 
     def rule(self, column_id: str, key: str) -> str:
-        """The rule (`harness.scoring.RULES`) of one published cell."""
+        """The rule (`taiyi_bench.harness.scoring.RULES`) of one published cell."""
         return self.cell_rules[column_id][key]
 
     def values(self, column_id: str) -> dict[str, float]:
@@ -164,7 +164,7 @@ def _rules_text(rules: Mapping[str, str], sources: Mapping[str, str]) -> str:
     ...); macro-F1 classes (KUAKE-QIC; source: PromptCBLUE). Source of the other cells: ..."."""
     from collections import Counter
 
-    from harness.apps.leaderboard.rules import short_name
+    from taiyi_bench.harness.apps.leaderboard.rules import short_name
 
     keys = [key for key in PAPER_ORDER if key in rules]
     # The source most cells share is said once at the end; a cell with another one says it itself.
@@ -196,7 +196,7 @@ def _rule_default(path: Path, where: str, raw: Any) -> str | dict[str, str] | No
 def _cell_rule(path: Path, where: str, key: str, override: Any, default: str | dict[str, str] | None) -> str:
     """The rule of one published number: the row's override, else the set's or its type's default;
     a missing or unknown rule is one error naming the file and the cell."""
-    from harness.scoring import RULES
+    from taiyi_bench.harness.scoring import RULES
 
     rule = override
     if rule is None and isinstance(default, dict):
@@ -207,7 +207,7 @@ def _cell_rule(path: Path, where: str, key: str, override: Any, default: str | d
         raise DataFormatError(path, where, "the rule the number was computed by (a column or anchor 'rule', or a row "
                               "'<column>_rule')", "none")
     if rule not in RULES:
-        raise DataFormatError(path, where, f"a rule id of harness.scoring.RULES ({', '.join(RULES)})", repr(rule))
+        raise DataFormatError(path, where, f"a rule id of taiyi_bench.harness.scoring.RULES ({', '.join(RULES)})", repr(rule))
     return str(rule)
 
 

@@ -15,8 +15,15 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.apps.leaderboard.rules import MIXED, legend, mixes_rules, rules_shown, run_metrics, short_name
-from harness.apps.leaderboard.table import (
+from taiyi_bench.harness.apps.leaderboard.rules import (
+    MIXED,
+    legend,
+    mixes_rules,
+    rules_shown,
+    run_metrics,
+    short_name,
+)
+from taiyi_bench.harness.apps.leaderboard.table import (
     Cell,
     Column,
     RuleRow,
@@ -30,8 +37,8 @@ from harness.apps.leaderboard.table import (
     row_cell_text,
     sets_of,
 )
-from harness.atomic_files import atomic_write_text
-from harness.csv_safety import csv_writer
+from taiyi_bench.harness.atomic_files import atomic_write_text
+from taiyi_bench.harness.csv_safety import csv_writer
 
 TEXT_FORMATS = ("md", "csv", "tex", "html")
 PLOT_FORMATS = ("png", "svg")
@@ -183,7 +190,7 @@ def render_csv(table: Table) -> str:
             row += ["", ""] if ci is None else [fmt_pct(ci[0]), fmt_pct(ci[1])]
         return row
 
-    from harness.registry import REGISTRY
+    from taiyi_bench.harness.registry import REGISTRY
 
     for type_label, label, body_row in body:
         # The rule id, not its short name: a file read by programs keeps the stable key.
@@ -205,7 +212,7 @@ def render_csv(table: Table) -> str:
             row += value_cells(column, column.averages()[group], None, column.average_cis.get(group), MIXED if mixed else None)
         writer.writerow(row)
     if table.by_rule:
-        from harness.scoring import RULES
+        from taiyi_bench.harness.scoring import RULES
 
         writer.writerow([])
         writer.writerow(["# rules"])
@@ -386,7 +393,7 @@ def write_table(table: Table, out_dir: str | os.PathLike, formats: Iterable[str]
         if fmt in RENDERERS:
             written.append(atomic_write_text(path, RENDERERS[fmt](table)))
         elif fmt in PLOT_FORMATS:
-            from harness.apps.leaderboard.plot import caption_path, write_plot
+            from taiyi_bench.harness.apps.leaderboard.plot import caption_path, write_plot
 
             written.append(write_plot(table, path, fmt))
             if caption_path(path) not in written:  # the plot's provenance, beside it
@@ -401,7 +408,7 @@ def write_table(table: Table, out_dir: str | os.PathLike, formats: Iterable[str]
 
 def _paired_rows(report) -> list[list[str]]:
     """Set, A, B, delta, CI of delta, p, units: one row per set both runs have samples for."""
-    from harness.registry import PAPER_ORDER, REGISTRY
+    from taiyi_bench.harness.registry import PAPER_ORDER, REGISTRY
 
     rows = []
     for key in PAPER_ORDER:

@@ -1,6 +1,6 @@
 """The rules of the leaderboard's cells, as a reader sees them: short names, the legend, notes.
 
-Every number in a leaderboard table is computed by one rule (`harness.scoring.RULES`): a run's
+Every number in a leaderboard table is computed by one rule (`taiyi_bench.harness.scoring.RULES`): a run's
 metric by the rule `scoring.rule_of` gives it, a published number by the rule its YAML file
 records. A table that is `by_rule` gives each (set, rule) a row of its own, so that only numbers
 by the same rule stand side by side (`table.rule_rows`); this module names the rules in those
@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from harness.registry import PAPER_ORDER, REGISTRY
+from taiyi_bench.harness.registry import PAPER_ORDER, REGISTRY
 
 if TYPE_CHECKING:  # table.py imports this module: no import cycle at run time
-    from harness.apps.leaderboard.table import Column, Table
+    from taiyi_bench.harness.apps.leaderboard.table import Column, Table
 
 # What a Rule column prints: short, but never ambiguous between two rules.
 RULE_SHORT: dict[str, str] = {
@@ -52,7 +52,7 @@ def short_name(rule: str | None) -> str:
 
 def headline_rule(key: str) -> str:
     """The rule of the set's headline metric (the first row of the set in a by-rule table)."""
-    from harness.scoring import headline_metric_name, rule_of
+    from taiyi_bench.harness.scoring import headline_metric_name, rule_of
 
     spec = REGISTRY[key]
     return rule_of(spec, headline_metric_name(spec))
@@ -60,7 +60,7 @@ def headline_rule(key: str) -> str:
 
 def run_metrics(rule: str) -> list[str]:
     """The results keys that implement `rule` on the paper's sets (empty: no metric of ours)."""
-    from harness.scoring import metric_for_rule
+    from taiyi_bench.harness.scoring import metric_for_rule
 
     names = (metric_for_rule(REGISTRY[key], rule) for key in PAPER_ORDER)
     return list(dict.fromkeys(name for name in names if name))
@@ -69,7 +69,7 @@ def run_metrics(rule: str) -> list[str]:
 def legend(rules: Sequence[str]) -> list[str]:
     """One line per rule: its short name, what it is (with the official script it matches), and the
     run metric that implements it."""
-    from harness.scoring import RULES
+    from taiyi_bench.harness.scoring import RULES
 
     lines = []
     for rule in rules:

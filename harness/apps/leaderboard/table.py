@@ -1,6 +1,6 @@
 """The leaderboard's table model, shared by every renderer.
 
-Rows are the 13 sets in the paper's order (`harness.registry.PAPER_ORDER`), grouped by task type;
+Rows are the 13 sets in the paper's order (`taiyi_bench.harness.registry.PAPER_ORDER`), grouped by task type;
 columns are published tables' columns, runs, or deltas between two columns. Every value is a
 percent. Averages are always recomputed here from the cells, never copied from a source.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal, NamedTuple
 
-from harness.apps.leaderboard.rules import (
+from taiyi_bench.harness.apps.leaderboard.rules import (
     MIXED,
     NO_LIKE_METRIC,
     NOT_IN_FILE,
@@ -21,7 +21,7 @@ from harness.apps.leaderboard.rules import (
     mixes_rules,
     short_name,
 )
-from harness.registry import PAPER_ORDER, PAPER_SETS, REGISTRY, TASK_TYPE_NAMES, DatasetSpec
+from taiyi_bench.harness.registry import PAPER_ORDER, PAPER_SETS, REGISTRY, TASK_TYPE_NAMES, DatasetSpec
 
 ColumnKind = Literal["published", "run", "delta"]
 
@@ -83,7 +83,7 @@ class Cell:
 
     `flag` marks a run cell that is not like the others ("budget cut", "skipped"); a cell with
     `in_averages` false keeps every average over it empty, as a missing cell does. `rule` is the
-    rule (`harness.scoring.RULES`) the value was computed by: in a by-rule table the cell stands
+    rule (`taiyi_bench.harness.scoring.RULES`) the value was computed by: in a by-rule table the cell stands
     only in its rule's row. None: not bound to a rule (shown in the set's first row).
     """
 
