@@ -300,16 +300,11 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def find_result_files(paths: Iterable[str | os.PathLike], warnings: list[str]) -> list[Path]:
-    """`results_*.json` files: the paths themselves if files, else found recursively below them."""
-    return find_results_files(paths, warnings)
-
-
 def collect_runs(paths: Iterable[str | os.PathLike]) -> Collection:
     """Read every results file under `paths`; unreadable files become warnings, not errors."""
     warnings: list[str] = []
     runs = []
-    for path in find_result_files(paths, warnings):
+    for path in find_results_files(paths, warnings):
         run = read_results_file(path, warnings)
         if run is not None:
             runs.append(run)
