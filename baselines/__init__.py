@@ -1,13 +1,5 @@
-"""Baselines of taiyi-bench.
-
-Two families, scored by the same code as every LLM run (taiyi_bench.harness.scoring):
-
-* discriminative: BERT-style encoders fine-tuned per set (token classification, entity-marker
-  pair classification, sequence and multiple-choice classification) - `taiyi_bench.baselines.families`,
-  driven by `taiyi baseline train|predict`;
-* general LLMs: one YAML file per model in `baselines/llm/`, each turned into one lm-eval
-  invocation on the taiyi_* tasks - `taiyi_bench.baselines.llm_registry`, `taiyi_bench.baselines.llm_run`, driven by
-  `taiyi baseline list|run|new|validate`.
-
-See baselines/README.md.
+"""Baselines of taiyi-bench, scored by the same code as every LLM run (taiyi_bench.harness.scoring): BERT-style
+encoders fine-tuned per set (`families`, `taiyi baseline train|predict`) and general LLMs, one YAML file
+per model in `baselines/llm/` run through lm-eval (`llm_registry`, `llm_run`, `taiyi baseline
+list|run|new|validate`). See baselines/README.md.
 """

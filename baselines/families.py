@@ -1,17 +1,7 @@
-"""One discriminative baseline per task family, each turning its model outputs into the same
-`taiyi_bench.harness.records.Prediction` the LLM parsers produce (scored afterwards by taiyi_bench.harness.scoring).
-
-  NER    NerBaseline        Tagger, one BIO head per type (CMeEE's nested types included)
-  RE     RelationBaseline   Tagger for the arguments, then entity-marker pair classification
-  TC     TextClassifier     Classifier (softmax for single-label sets, sigmoids for multi-label)
-  QA     AnswerClassifier   Classifier over the set's answer words on (question, contexts) (PubMedQA)
-         MultipleChoice     Chooser over (question, option) pairs (MedQA)
-
-A set's family is its registry entry's `baseline_family`; an RE set's schema (argument types,
-allowed type pairs) is built from its `relation_signatures` and `matching_rule`.
-
-Each baseline is created from an encoder, fitted on Examples, saved to / loaded from a folder
-(one sub-folder per head, each a plain transformers checkpoint) and predicts Examples.
+"""One discriminative baseline per task family (baselines/README.md, "The heads, per task family"),
+each turning its model outputs into the `Prediction` the LLM parsers produce (scored afterwards by
+taiyi_bench.harness.scoring). A set's family is its registry entry's `baseline_family`; a baseline is
+saved as one folder per head, each a plain transformers checkpoint.
 """
 
 from __future__ import annotations
@@ -19,7 +9,7 @@ from __future__ import annotations
 import logging
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,6 +18,7 @@ import torch
 
 from taiyi_bench.baselines import training
 from taiyi_bench.baselines.heads import Chooser, Classifier, Head, Tagger, TagUnit
+from taiyi_bench.baselines.results import score_units
 from taiyi_bench.baselines.settings import HeadConfig
 from taiyi_bench.baselines.words import (
     Span,
@@ -37,6 +28,7 @@ from taiyi_bench.baselines.words import (
     tags_to_word_ranges,
     word_ranges_to_spans,
 )
+from taiyi_bench.harness import scoring
 from taiyi_bench.harness.normalize import normalize_mention
 from taiyi_bench.harness.records import Example, Prediction
 from taiyi_bench.harness.registry import DatasetSpec
@@ -58,7 +50,6 @@ class BaselineOutput:
 class Baseline:
     """Base class: a dict of named heads and the spec they serve."""
 
-    family: ClassVar[str] = ""
     head_types: ClassVar[dict[str, type[Head]]] = {}
 
     def __init__(self, spec: DatasetSpec, heads: dict[str, Head]):
@@ -67,11 +58,6 @@ class Baseline:
 
     @classmethod
     def create(cls, spec: DatasetSpec, encoder: str, configs: dict[str, HeadConfig], train: Sequence[Example]) -> Baseline:
-        raise NotImplementedError
-
-    @classmethod
-    def head_names(cls) -> dict[str, str]:
-        """head folder -> settings head name (hyperparameter block in encoders.yaml)."""
         raise NotImplementedError
 
     def fit(self, examples: Sequence[Example]) -> dict[str, dict[str, Any]]:
@@ -88,9 +74,6 @@ class Baseline:
     def load(cls, spec: DatasetSpec, directory: str | Path, overrides: dict[str, Any] | None = None) -> Baseline:
         heads = {name: head_type.load(Path(directory) / name, overrides) for name, head_type in cls.head_types.items()}
         return cls(spec, heads)
-
-    def parameter_count(self) -> int:
-        return sum(head.parameter_count() for head in self.heads.values())
 
 
 def _entity_spans(example: Example, types: Sequence[str]) -> dict[str, list[Span]]:
@@ -109,32 +92,25 @@ def _span_counts(gold: set, predicted: set) -> list[int]:
     return [len(gold & predicted), len(predicted - gold), len(gold - predicted)]
 
 
-def _micro_f1(counts: Sequence[Sequence[int]]) -> float:
-    tp = sum(c[0] for c in counts)
-    denominator = 2 * tp + sum(c[1] for c in counts) + sum(c[2] for c in counts)
-    return 2 * tp / denominator if denominator else 0.0
-
-
-# --------------------------------------------------------------------------------------------
-# NER
+def _best_threshold(
+    spec: DatasetSpec, examples: Sequence[Example], decide: Callable[[float], list[Prediction]]
+) -> dict[str, Any]:
+    """The decision threshold of a grid whose predictions (`decide(threshold)`) score the best
+    micro-F1 of the benchmark on `examples` (ties: the nearest to 0.5), and the micro-F1 of each."""
+    grid = [round(0.05 * k, 2) for k in range(1, 20)]
+    by_threshold = {t: scoring.aggregate(spec, score_units(spec, examples, decide(t)))["micro_f1"] for t in grid}
+    return {
+        "decision_threshold": max(grid, key=lambda t: (by_threshold[t], -abs(t - 0.5))), "units": len(examples),
+        "micro_f1_by_threshold": {str(t): round(f, 4) for t, f in by_threshold.items()},
+    }
 
 
 class NerBaseline(Baseline):
-    """Token classification; nested NER (CMeEE) by one BIO head per type.
+    """Token classification; nested NER (CMeEE) by one BIO head per type. Predictions carry their
+    character spans (the scorer's occurrence-level rule); seqeval's F1 on the word tags is reported
+    beside them, a multi-type set's (unit, type) tag sequences scored together."""
 
-    Its predictions carry their character spans, so the scorer's occurrence-level strict F1
-    (`strict_occurrence_micro_f1`) is computed from them directly. It also reports seqeval's
-    entity-level F1 on the word tags - the number BLURB and the PubMedBERT paper report - as
-    `seqeval_f1`; on the BIO sets the two are equal (a test checks it on real predictions). For a multi-type set the (unit, type) tag sequences are scored
-    together, which is exact-span micro-F1 over all types.
-    """
-
-    family = "ner"
     head_types = {"tagger": Tagger}
-
-    @classmethod
-    def head_names(cls) -> dict[str, str]:
-        return {"tagger": "tagger"}
 
     @classmethod
     def create(cls, spec: DatasetSpec, encoder: str, configs: dict[str, HeadConfig], train: Sequence[Example]) -> NerBaseline:
@@ -144,20 +120,17 @@ class NerBaseline(Baseline):
     def tagger(self) -> Tagger:
         return self.heads["tagger"]  # type: ignore[return-value]
 
-    def _units(self, examples: Sequence[Example], with_gold: bool) -> list[TagUnit]:
-        return [
-            TagUnit(ex.text, example_words(ex), _entity_spans(ex, self.spec.labels) if with_gold else None)
-            for ex in examples
-        ]
+    def _units(self, examples: Sequence[Example]) -> list[TagUnit]:
+        return [TagUnit(ex.text, example_words(ex), _entity_spans(ex, self.spec.labels)) for ex in examples]
 
     def fit(self, examples: Sequence[Example]) -> dict[str, dict[str, Any]]:
-        return {"tagger": self.tagger.fit(self._units(examples, True)).to_dict()}
+        return {"tagger": self.tagger.fit(self._units(examples))}
 
     def predict(self, examples: Sequence[Example]) -> BaselineOutput:
         from seqeval.metrics import f1_score, precision_score, recall_score
         from seqeval.metrics.sequence_labeling import get_entities
 
-        units = self._units(examples, True)
+        units = self._units(examples)
         tags = self.tagger.predict_tags(units)
         predictions, unit_values, y_true, y_pred = [], [], [], []
         for example, unit, unit_tags in zip(examples, units, tags, strict=True):
@@ -170,22 +143,13 @@ class NerBaseline(Baseline):
                 pred_tags = seqeval_tags(unit_tags[entity_type], entity_type)
                 y_true.append(gold_tags)
                 y_pred.append(pred_tags)
-                for i, value in enumerate(_span_counts(set(get_entities(gold_tags)), set(get_entities(pred_tags)))):
-                    counts[i] += value
+                found = _span_counts(set(get_entities(gold_tags)), set(get_entities(pred_tags)))
+                counts = [a + b for a, b in zip(counts, found, strict=True)]
             predictions.append(Prediction(entities=entities, spans=frozenset(spans)))
             unit_values.append({"seqeval_f1": counts})
-        extra = {}
-        if y_true:
-            extra = {
-                "seqeval_f1": float(f1_score(y_true, y_pred)),
-                "seqeval_precision": float(precision_score(y_true, y_pred)),
-                "seqeval_recall": float(recall_score(y_true, y_pred)),
-            }
+        metrics = {"seqeval_f1": f1_score, "seqeval_precision": precision_score, "seqeval_recall": recall_score}
+        extra = {name: float(metric(y_true, y_pred)) for name, metric in metrics.items()} if y_true else {}
         return BaselineOutput(predictions, [ex.text for ex in examples], extra, unit_values)
-
-
-# --------------------------------------------------------------------------------------------
-# RE
 
 
 @dataclass
@@ -279,6 +243,7 @@ def schema_for(spec: DatasetSpec) -> RelationSchema:
         raise ValueError(f"no relation schema for matching rule {spec.matching_rule!r} ({spec.display_name})")
     return SCHEMAS[spec.matching_rule](spec)
 
+
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？；])")
 HEAD_MARK = ("$ ", " $")
 TAIL_MARK = ("# ", " #")
@@ -303,10 +268,9 @@ def marked_text(text: str, head: Sequence[Span], tail: Sequence[Span]) -> str:
     This is the windowing of long documents: an abstract rarely fits 512 sub-words, but the
     sentences naming the pair usually do; what still does not fit is cut at max_length.
     """
-    keep = []
-    for index, (start, end) in enumerate(sentence_spans(text)):
-        if index == 0 or any(s < end and e > start for s, e in (*head, *tail)):
-            keep.append((start, end))
+    mentions = (*head, *tail)
+    keep = [(start, end) for index, (start, end) in enumerate(sentence_spans(text))
+            if index == 0 or any(s < end and e > start for s, e in mentions)]
     pieces = []
     for start, end in keep:
         events = []  # (position, order, marker): closers before openers at the same position
@@ -318,8 +282,7 @@ def marked_text(text: str, head: Sequence[Span], tail: Sequence[Span]) -> str:
         events.sort(key=lambda item: (item[0], item[1]))
         out, cursor = [], start
         for position, _order, marker in events:
-            out.append(text[cursor:position])
-            out.append(marker)
+            out += [text[cursor:position], marker]
             cursor = position
         out.append(text[cursor:end])
         pieces.append("".join(out))
@@ -337,26 +300,16 @@ def _arguments(mentions: Sequence[Mention], text: str) -> dict[str, Argument]:
 
 
 class RelationBaseline(Baseline):
-    """End-to-end RE as a pipeline: (1) a Tagger finds the argument mentions (one BIO head per
-    argument type), (2) a Classifier decides, for every ordered pair of arguments whose types a
-    relation allows, which relation holds (or none), reading the marked text (`marked_text`).
+    """End-to-end RE as a pipeline (baselines/README.md, "End-to-end RE"): a Tagger finds the
+    argument mentions, a Classifier reads each allowed ordered pair in the marked text and picks a
+    relation or none. Trained on gold arguments (teacher forcing); at prediction it sees the
+    tagger's, so tagger errors propagate, as in any pipeline."""
 
-    Predicted mentions are grouped into arguments by their normalised string (the scorer's
-    normalisation), so "Cocaine" and "cocaine" are one candidate. The classifier is trained on
-    gold arguments (teacher forcing); at prediction it sees the tagger's, so tagger errors
-    propagate, as in any pipeline.
-    """
-
-    family = "re"
     head_types = {"tagger": Tagger, "pairs": Classifier}
 
     def __init__(self, spec: DatasetSpec, heads: dict[str, Head]):
         super().__init__(spec, heads)
         self.schema = schema_for(spec)
-
-    @classmethod
-    def head_names(cls) -> dict[str, str]:
-        return {"tagger": "tagger", "pairs": "pairs"}
 
     @classmethod
     def create(cls, spec: DatasetSpec, encoder: str, configs: dict[str, HeadConfig], train: Sequence[Example]) -> RelationBaseline:
@@ -391,11 +344,9 @@ class RelationBaseline(Baseline):
 
     def fit(self, examples: Sequence[Example]) -> dict[str, dict[str, Any]]:
         units = []
-        texts: list[tuple[str, str | None]] = []
-        targets: list[int] = []
+        positives: list[tuple[str, int]] = []
         negatives: list[tuple[str, int]] = []
         label_index = {label: i for i, label in enumerate(self.pairs.labels)}
-        positives = 0
         for example in examples:
             mentions = self.schema.gold_mentions(example)
             gold = {t: [m.span for m in mentions if m.type == t] for t in self.schema.entity_types}
@@ -403,24 +354,19 @@ class RelationBaseline(Baseline):
             relations = self.schema.gold_pairs(example)
             for head, tail, marked in self._candidates(example.text, _arguments(mentions, example.text)):
                 label = relations.get((head.key, tail.key), NO_RELATION)
-                if label == NO_RELATION:
-                    negatives.append((marked, label_index[NO_RELATION]))
-                else:
-                    texts.append((marked, None))
-                    targets.append(label_index[label])
-                    positives += 1
-        ratio = self.pairs.config.negative_ratio
-        if ratio and len(negatives) > ratio * max(positives, 1):
-            negatives = random.Random(self.pairs.config.seed).sample(negatives, ratio * max(positives, 1))
-        texts += [(marked, None) for marked, _ in negatives]
-        targets += [label for _, label in negatives]
-        stats = {"tagger": self.tagger.fit(units).to_dict()}
+                (negatives if label == NO_RELATION else positives).append((marked, label_index[label]))
+        keep = self.pairs.config.negative_ratio * max(len(positives), 1)
+        if keep and len(negatives) > keep:
+            negatives = random.Random(self.pairs.config.seed).sample(negatives, keep)
+        targets = [label for _, label in positives + negatives]
+        stats = {"tagger": self.tagger.fit(units)}
         # Balanced class weights: with ~4 negative candidate pairs per positive (BC5CDR train:
         # 4,522 vs 1,038) an unweighted short run learns the prior and calls every pair NA.
         weights = training.balanced_class_weights(targets, len(self.pairs.labels))
-        stats["pairs"] = self.pairs.fit(texts, targets, name="pairs", class_weights=weights).to_dict()
+        texts = [(marked, None) for marked, _ in positives + negatives]
+        stats["pairs"] = self.pairs.fit(texts, targets, name="pairs", class_weights=weights)
         stats["pairs"].update(
-            positive_pairs=positives, negative_pairs=len(negatives), class_weights=[round(w, 4) for w in weights]
+            positive_pairs=len(positives), negative_pairs=len(negatives), class_weights=[round(w, 4) for w in weights]
         )
         return stats
 
@@ -451,10 +397,7 @@ class RelationBaseline(Baseline):
     ) -> tuple[list[list[tuple[Argument, Argument, str]]], torch.Tensor, list[list[int]]]:
         """Per unit its candidate pairs, the classifier's probabilities for all of them (in order)
         and the unit's argument-mention counts [tp, fp, fn]."""
-        if gold_entities:
-            mentions_per_unit = [self.schema.gold_mentions(ex) for ex in examples]
-        else:
-            mentions_per_unit = self.predicted_mentions(examples)
+        mentions_per_unit = [self.schema.gold_mentions(ex) for ex in examples] if gold_entities else self.predicted_mentions(examples)
         per_unit: list[list[tuple[Argument, Argument, str]]] = []
         entity_counts = []
         for example, mentions in zip(examples, mentions_per_unit, strict=True):
@@ -475,41 +418,26 @@ class RelationBaseline(Baseline):
         predictions, cursor = [], 0
         for candidates in per_unit:
             relations = set()
-            for head, tail, _ in candidates:
+            for (head, tail, _), probabilities in zip(candidates, scores[cursor : cursor + len(candidates)], strict=True):
                 allowed = set(self.schema.labels_for(head, tail))
-                row = scores[cursor].clone()
-                cursor += 1
+                row = probabilities.clone()
                 row[torch.tensor([label not in allowed for label in labels])] = -1.0  # NA masked too
                 best = int(row.argmax())
-                if threshold is None:
-                    chosen = best if float(row[best]) > float(scores[cursor - 1][no_relation]) else no_relation
-                else:
-                    chosen = best if float(row[best]) >= threshold else no_relation
-                if chosen != no_relation:
-                    relations.add((head.text, labels[chosen], tail.text))
+                top = float(row[best])
+                if best != no_relation and (top > float(probabilities[no_relation]) if threshold is None else top >= threshold):
+                    relations.add((head.text, labels[best], tail.text))
+            cursor += len(candidates)
             predictions.append(Prediction(relations=relations))
         return predictions
 
     def calibrate(self, examples: Sequence[Example], *, gold_entities: bool = False) -> dict[str, Any]:
-        """Choose the pair decision threshold on held-out examples (the dev split): the value of
-        a grid that maximises the benchmark's micro-F1 (taiyi_bench.harness.scoring) of the end-to-end
-        pipeline, predicted arguments included (`gold_entities=True`: of the pair classifier
-        alone). Stored in the pairs head (saved with it)."""
-        from taiyi_bench.harness import scoring
-
+        """Choose the pair decision threshold on held-out examples (the dev split) for the end-to-end
+        pipeline, predicted arguments included (`gold_entities=True`: the pair classifier alone).
+        Stored in the pairs head (saved with it)."""
         per_unit, scores, _ = self._scored_candidates(examples, gold_entities)
-        grid = [round(0.05 * k, 2) for k in range(1, 20)]
-        by_threshold: dict[float, float] = {}
-        for threshold in grid:
-            predictions = self._decode(per_unit, scores, threshold)
-            units = [scoring.score_unit(self.spec, ex, pred) for ex, pred in zip(examples, predictions, strict=True)]
-            by_threshold[threshold] = scoring.aggregate(self.spec, units)["micro_f1"]
-        best = max(grid, key=lambda t: (by_threshold[t], -abs(t - 0.5)))  # ties: nearest to 0.5
-        self.pairs.meta["decision_threshold"] = best
-        return {
-            "decision_threshold": best, "units": len(examples), "candidate_pairs": int(scores.shape[0]),
-            "micro_f1_by_threshold": {str(t): round(f, 4) for t, f in by_threshold.items()},
-        }
+        found = _best_threshold(self.spec, examples, lambda threshold: self._decode(per_unit, scores, threshold))
+        self.pairs.meta["decision_threshold"] = found["decision_threshold"]
+        return {**found, "candidate_pairs": int(scores.shape[0])}
 
     def predict(self, examples: Sequence[Example], *, gold_entities: bool = False) -> BaselineOutput:
         """End-to-end prediction; `gold_entities=True` skips step 1 and classifies the pairs of
@@ -517,13 +445,9 @@ class RelationBaseline(Baseline):
         setting, which the results files name as such)."""
         per_unit, scores, entity_counts = self._scored_candidates(examples, gold_entities)
         predictions = self._decode(per_unit, scores, self.decision_threshold)
-        extra = {"entity_span_f1": _micro_f1(entity_counts), "candidate_pairs": float(scores.shape[0])}
+        extra = {"entity_span_f1": scoring.micro_f1(entity_counts), "candidate_pairs": float(scores.shape[0])}
         unit_values = [{"entity_span_f1": counts} for counts in entity_counts]
         return BaselineOutput(predictions, [ex.text for ex in examples], extra, unit_values)
-
-
-# --------------------------------------------------------------------------------------------
-# TC
 
 
 class TextClassifier(Baseline):
@@ -533,12 +457,7 @@ class TextClassifier(Baseline):
     its most probable label; one with label-less units (HoC) may predict none.
     """
 
-    family = "tc"
     head_types = {"model": Classifier}
-
-    @classmethod
-    def head_names(cls) -> dict[str, str]:
-        return {"model": "sequence"}
 
     @classmethod
     def create(cls, spec: DatasetSpec, encoder: str, configs: dict[str, HeadConfig], train: Sequence[Example]) -> TextClassifier:
@@ -557,7 +476,7 @@ class TextClassifier(Baseline):
         else:
             targets = [labels.index(ex.labels[0]) for ex in examples]
         weights = training.positive_weights(targets) if self.model.multi_label else None
-        stats = self.model.fit([(ex.text, None) for ex in examples], targets, class_weights=weights).to_dict()
+        stats = self.model.fit([(ex.text, None) for ex in examples], targets, class_weights=weights)
         if weights is not None:
             stats["positive_weights"] = [round(w, 3) for w in weights]
         return {"model": stats}
@@ -573,21 +492,11 @@ class TextClassifier(Baseline):
         return self.model.config.threshold if value is None else float(value)
 
     def calibrate(self, examples: Sequence[Example]) -> dict[str, Any]:
-        """The sigmoid threshold (one for all labels) of a grid that maximises the benchmark's
-        micro-F1 (taiyi_bench.harness.scoring) on held-out examples; stored in the head."""
-        from taiyi_bench.harness import scoring
-
+        """The sigmoid threshold (one for all labels) chosen on held-out examples; stored in the head."""
         scores = self.model.predict_scores([(ex.text, None) for ex in examples])
-        grid = [round(0.05 * k, 2) for k in range(1, 20)]
-        by_threshold = {}
-        for threshold in grid:
-            predictions = self._decide(scores, threshold)
-            units = [scoring.score_unit(self.spec, ex, pred) for ex, pred in zip(examples, predictions, strict=True)]
-            by_threshold[threshold] = scoring.aggregate(self.spec, units)["micro_f1"]
-        best = max(grid, key=lambda t: (by_threshold[t], -abs(t - 0.5)))
-        self.model.meta["decision_threshold"] = best
-        return {"decision_threshold": best, "units": len(examples),
-                "micro_f1_by_threshold": {str(t): round(f, 4) for t, f in by_threshold.items()}}
+        found = _best_threshold(self.spec, examples, lambda threshold: self._decide(scores, threshold))
+        self.model.meta["decision_threshold"] = found["decision_threshold"]
+        return found
 
     def predict(self, examples: Sequence[Example]) -> BaselineOutput:
         scores = self.model.predict_scores([(ex.text, None) for ex in examples])
@@ -606,28 +515,13 @@ class TextClassifier(Baseline):
         return predictions
 
 
-# --------------------------------------------------------------------------------------------
-# QA
-
-
-class AnswerClassifier(Baseline):
+class AnswerClassifier(TextClassifier):
     """PubMedQA: three-way classification of (question, contexts) - the BLURB setup - mapped
     back to the option letter of the predicted answer word."""
-
-    family = "qa"
-    head_types = {"model": Classifier}
-
-    @classmethod
-    def head_names(cls) -> dict[str, str]:
-        return {"model": "sequence"}
 
     @classmethod
     def create(cls, spec: DatasetSpec, encoder: str, configs: dict[str, HeadConfig], train: Sequence[Example]) -> AnswerClassifier:
         return cls(spec, {"model": Classifier.create(encoder, spec.labels, configs["sequence"])})
-
-    @property
-    def model(self) -> Classifier:
-        return self.heads["model"]  # type: ignore[return-value]
 
     @staticmethod
     def _inputs(examples: Sequence[Example]) -> list[tuple[str, str | None]]:
@@ -636,7 +530,7 @@ class AnswerClassifier(Baseline):
     def fit(self, examples: Sequence[Example]) -> dict[str, dict[str, Any]]:
         labels = self.model.labels
         targets = [labels.index(ex.options.get(ex.answer, ex.answer)) for ex in examples]
-        return {"model": self.model.fit(self._inputs(examples), targets).to_dict()}
+        return {"model": self.model.fit(self._inputs(examples), targets)}
 
     def predict(self, examples: Sequence[Example]) -> BaselineOutput:
         scores = self.model.predict_scores(self._inputs(examples))
@@ -651,12 +545,7 @@ class AnswerClassifier(Baseline):
 class MultipleChoice(Baseline):
     """MedQA (USMLE, MCMLE): AutoModelForMultipleChoice over (question, option text) pairs."""
 
-    family = "qa"
     head_types = {"model": Chooser}
-
-    @classmethod
-    def head_names(cls) -> dict[str, str]:
-        return {"model": "choice"}
 
     @classmethod
     def create(cls, spec: DatasetSpec, encoder: str, configs: dict[str, HeadConfig], train: Sequence[Example]) -> MultipleChoice:
@@ -676,7 +565,7 @@ class MultipleChoice(Baseline):
     def fit(self, examples: Sequence[Example]) -> dict[str, dict[str, Any]]:
         questions, options = self._inputs(examples)
         targets = [self.model.meta["letters"].index(ex.answer) for ex in examples]
-        return {"model": self.model.fit(questions, options, targets).to_dict()}
+        return {"model": self.model.fit(questions, options, targets)}
 
     def predict(self, examples: Sequence[Example]) -> BaselineOutput:
         questions, options = self._inputs(examples)

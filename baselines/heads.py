@@ -1,23 +1,17 @@
-"""The three model heads the baselines are built from, each a standard transformers class so a
-saved head loads with plain `from_pretrained`:
-
-* `Tagger` - token classification with one O/B/I head per entity type
-  (AutoModelForTokenClassification with 3 x n_types outputs, read as n_types softmaxes);
-* `Classifier` - sequence (or sequence-pair) classification, single- or multi-label
-  (AutoModelForSequenceClassification); used for TC, PubMedQA and RE pair classification;
-* `Chooser` - multiple choice (AutoModelForMultipleChoice), MedQA.
-
-Remote code is never executed (`trust_remote_code=False` everywhere): an encoder that needs it
-is rejected by transformers with its own message.
+"""The three model heads the baselines are built from (`Tagger`, `Classifier`, `Chooser`), each a
+transformers Auto class so that a saved head loads with plain `from_pretrained`. Remote code is
+never executed (`trust_remote_code=False` everywhere): an encoder that needs it is rejected by
+transformers with its own message.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -34,6 +28,7 @@ from taiyi_bench.baselines.settings import HeadConfig
 from taiyi_bench.baselines.words import OUTSIDE, TAG_NAMES, Span, spans_to_tags
 
 HEAD_FILE = "head.json"
+_H = TypeVar("_H", bound="Head")
 # Byte-level BPE tokenizers need a prefix space to take pre-split words.
 _PREFIX_SPACE_TOKENIZERS = ("Roberta", "GPT2", "Bart", "Longformer", "Deberta")
 
@@ -50,10 +45,8 @@ def load_tokenizer(location: str) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
-def _max_length(tokenizer: PreTrainedTokenizerBase, model: nn.Module, wanted: int) -> int:
-    # Never ask for more positions than the encoder has (MiniLM: 512, some tiny models fewer).
-    limit = getattr(model.config, "max_position_embeddings", None) or wanted
-    return max(8, min(wanted, int(limit)))
+def _label_maps(labels: Sequence[str]) -> dict[str, Any]:
+    return {"num_labels": len(labels), "id2label": dict(enumerate(labels)), "label2id": {label: i for i, label in enumerate(labels)}}
 
 
 class Head:
@@ -67,7 +60,9 @@ class Head:
         self.tokenizer = tokenizer
         self.config = config
         self.meta = meta
-        self.max_length = _max_length(tokenizer, model, config.max_length)
+        # Never ask for more positions than the encoder has (MiniLM: 512, some tiny models fewer).
+        limit = getattr(model.config, "max_position_embeddings", None) or config.max_length
+        self.max_length = max(8, min(config.max_length, int(limit)))
 
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
@@ -76,6 +71,13 @@ class Head:
         self.tokenizer.save_pretrained(directory)
         payload = {"kind": self.kind, "config": self.config.to_dict(), "meta": self.meta}
         (directory / HEAD_FILE).write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    @classmethod
+    def _from_encoder(cls: type[_H], encoder: str, config: HeadConfig, meta: dict[str, Any], **model_kwargs: Any) -> _H:
+        """A new head on a pre-trained encoder."""
+        torch.manual_seed(config.seed)  # the new head's initialisation is part of the run's seed
+        model = cls.auto_class.from_pretrained(encoder, trust_remote_code=False, **model_kwargs)
+        return cls(model, load_tokenizer(encoder), config, meta)
 
     @classmethod
     def load(cls, directory: str | Path, overrides: dict[str, Any] | None = None) -> Head:
@@ -87,12 +89,14 @@ class Head:
         model = cls.auto_class.from_pretrained(directory, trust_remote_code=False)
         return cls(model, load_tokenizer(str(directory)), config, payload["meta"])
 
-    def parameter_count(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
-
 
 # --------------------------------------------------------------------------------------------
 # token classification
+
+
+def _first_pieces(word_ids: Sequence[int | None]) -> list[tuple[int, int]]:
+    """(token position, word) of each word's first sub-word, the one trained and read (BLURB/BERT)."""
+    return [(i, w) for i, w in enumerate(word_ids) if w is not None and (i == 0 or word_ids[i - 1] != w)]
 
 
 @dataclass
@@ -105,7 +109,8 @@ class TagUnit:
 
 
 class Tagger(Head):
-    """One BIO head per entity type over a shared encoder (flat NER is the one-type case).
+    """One BIO head per entity type over a shared encoder (flat NER is the one-type case):
+    AutoModelForTokenClassification with 3 x n_types outputs, read as n_types softmaxes.
 
     Units longer than `max_length` sub-words are cut into windows of whole words that overlap by
     `window_stride` words; at prediction each word takes the logits of the window in which it
@@ -123,12 +128,7 @@ class Tagger(Head):
     @classmethod
     def create(cls, encoder: str, types: Sequence[str], config: HeadConfig) -> Tagger:
         labels = [f"{t}:{tag}" for t in types for tag in TAG_NAMES]
-        torch.manual_seed(config.seed)  # the new head's initialisation is part of the run's seed
-        model = AutoModelForTokenClassification.from_pretrained(
-            encoder, num_labels=len(labels), id2label=dict(enumerate(labels)),
-            label2id={label: i for i, label in enumerate(labels)}, trust_remote_code=False,
-        )
-        return cls(model, load_tokenizer(encoder), config, {"types": list(types)})
+        return cls._from_encoder(encoder, config, {"types": list(types)}, **_label_maps(labels))
 
     # -- features
 
@@ -139,11 +139,8 @@ class Tagger(Head):
         words = [unit.text[s:e] for s, e in unit.words]
         # verbose=False: a whole abstract exceeds model_max_length here by design (it is only counted).
         encoding = self.tokenizer(words, is_split_into_words=True, add_special_tokens=False, verbose=False)
-        counts = [0] * len(words)
-        for word_id in encoding.word_ids():
-            if word_id is not None:
-                counts[word_id] += 1
-        return counts
+        counts = Counter(word_id for word_id in encoding.word_ids() if word_id is not None)
+        return [counts[index] for index in range(len(words))]
 
     def _windows(self, counts: list[int]) -> list[tuple[int, int]]:
         budget = self.max_length - self.tokenizer.num_special_tokens_to_add(pair=False)
@@ -173,29 +170,24 @@ class Tagger(Head):
                 words = [unit.text[s:e] for s, e in unit.words[start:end]]
                 encoding = self.tokenizer(words, is_split_into_words=True, truncation=True, max_length=self.max_length)
                 word_ids = encoding.word_ids()
-                feature: training.Feature = {k: list(v) for k, v in encoding.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-                feature.update(unit=index, offset=start, window=(start, end), word_ids=word_ids)
+                feature: training.Feature = {k: list(v) for k, v in training.model_inputs(encoding).items()}
+                feature.update(unit=index, window=(start, end), word_ids=word_ids)
                 if tags is not None:
-                    labels, previous = [], None
-                    for word_id in word_ids:
-                        first_piece = word_id is not None and word_id != previous
-                        labels.append([t[start + word_id] for t in tags] if first_piece else [training.IGNORE_INDEX] * len(tags))
-                        previous = word_id
+                    labels = [[training.IGNORE_INDEX] * len(tags) for _ in word_ids]
+                    for position, word_id in _first_pieces(word_ids):
+                        labels[position] = [t[start + word_id] for t in tags]
                     feature["token_labels"] = labels
                 out.append(feature)
         return out
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        logits = model(**training.model_inputs(batch)).logits
-        n_types = len(self.types)
-        logits = logits.view(logits.shape[0], logits.shape[1], n_types, len(TAG_NAMES))
-        return nn.functional.cross_entropy(
-            logits.reshape(-1, len(TAG_NAMES)).float(), batch["token_labels"].reshape(-1), ignore_index=training.IGNORE_INDEX
-        )
+        # (batch, tokens, n_types x 3) read as one 3-way softmax per (token, type), like token_labels.
+        logits = model(**training.model_inputs(batch)).logits.reshape(-1, len(TAG_NAMES)).float()
+        return nn.functional.cross_entropy(logits, batch["token_labels"].reshape(-1), ignore_index=training.IGNORE_INDEX)
 
     # -- train / predict
 
-    def fit(self, units: Sequence[TagUnit]) -> training.TrainStats:
+    def fit(self, units: Sequence[TagUnit]) -> dict[str, Any]:
         features = self.features(units, with_labels=True)
         return training.train(
             self.model, features, self.config, pad_token_id=self.tokenizer.pad_token_id, loss_fn=self.loss, name="tagger"
@@ -211,24 +203,16 @@ class Tagger(Head):
         for feature, unit_logits in zip(features, logits, strict=True):
             start, end = feature["window"]
             tags = unit_logits.view(-1, n_types, len(TAG_NAMES)).argmax(-1).tolist()
-            previous = None
-            for position, word_id in enumerate(feature["word_ids"]):
-                if word_id is None or word_id == previous:
-                    previous = word_id
-                    continue
-                previous = word_id
+            for position, word_id in _first_pieces(feature["word_ids"]):
                 word = start + word_id
                 margin = min(word - start, end - 1 - word)
                 slot = best[feature["unit"]]
                 if word not in slot or margin > slot[word][0]:
                     slot[word] = (margin, tags[position])
-        result = []
-        for unit, slot in zip(units, best, strict=True):
-            per_type = {}
-            for k, entity_type in enumerate(self.types):
-                per_type[entity_type] = [slot[w][1][k] if w in slot else OUTSIDE for w in range(len(unit.words))]
-            result.append(per_type)
-        return result
+        return [
+            {t: [slot[w][1][k] if w in slot else OUTSIDE for w in range(len(unit.words))] for k, t in enumerate(self.types)}
+            for unit, slot in zip(units, best, strict=True)
+        ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -252,20 +236,16 @@ class Classifier(Head):
 
     @classmethod
     def create(cls, encoder: str, labels: Sequence[str], config: HeadConfig, *, multi_label: bool = False, **meta: Any) -> Classifier:
-        torch.manual_seed(config.seed)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            encoder, num_labels=len(labels), id2label=dict(enumerate(labels)),
-            label2id={label: i for i, label in enumerate(labels)},
+        return cls._from_encoder(
+            encoder, config, {"labels": list(labels), "multi_label": multi_label, **meta}, **_label_maps(labels),
             problem_type="multi_label_classification" if multi_label else "single_label_classification",
-            trust_remote_code=False,
         )
-        return cls(model, load_tokenizer(encoder), config, {"labels": list(labels), "multi_label": multi_label, **meta})
 
     def features(self, texts: Sequence[tuple[str, str | None]], targets: Sequence[Any] | None = None) -> list[training.Feature]:
         out = []
         for index, (text, pair) in enumerate(texts):
             encoding = self.tokenizer(text, pair, truncation="longest_first", max_length=self.max_length)
-            feature: training.Feature = {k: list(v) for k, v in encoding.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+            feature: training.Feature = {k: list(v) for k, v in training.model_inputs(encoding).items()}
             if targets is not None:
                 feature["labels"] = targets[index]
             out.append(feature)
@@ -277,15 +257,12 @@ class Classifier(Head):
         targets: Sequence[Any],
         name: str = "classifier",
         class_weights: Sequence[float] | None = None,
-    ) -> training.TrainStats:
+    ) -> dict[str, Any]:
         """`class_weights`: one weight per label - in the cross-entropy (single-label), or the
         positives' weight in each label's binary cross-entropy (multi-label)."""
-        if class_weights is None:
-            loss_fn = training.builtin_loss
-        elif self.multi_label:
-            loss_fn = training.weighted_bce(class_weights)
-        else:
-            loss_fn = training.weighted_cross_entropy(class_weights)
+        loss_fn = training.builtin_loss
+        if class_weights is not None:
+            loss_fn = training.weighted_loss(class_weights, multi_label=self.multi_label)
         return training.train(
             self.model, self.features(texts, targets), self.config, pad_token_id=self.tokenizer.pad_token_id,
             loss_fn=loss_fn, name=name,
@@ -311,28 +288,24 @@ class Chooser(Head):
 
     @classmethod
     def create(cls, encoder: str, config: HeadConfig, **meta: Any) -> Chooser:
-        torch.manual_seed(config.seed)
-        model = AutoModelForMultipleChoice.from_pretrained(encoder, trust_remote_code=False)
-        return cls(model, load_tokenizer(encoder), config, dict(meta))
+        return cls._from_encoder(encoder, config, dict(meta))
 
     def features(self, questions: Sequence[str], options: Sequence[Sequence[str]], targets: Sequence[int] | None = None) -> list[training.Feature]:
         out = []
         for index, (question, choices) in enumerate(zip(questions, options, strict=True)):
             encoding = self.tokenizer([question] * len(choices), list(choices), truncation="longest_first", max_length=self.max_length)
-            feature: training.Feature = {k: [list(row) for row in v] for k, v in encoding.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+            feature: training.Feature = {k: [list(row) for row in v] for k, v in training.model_inputs(encoding).items()}
             if targets is not None:
                 feature["labels"] = int(targets[index])
             out.append(feature)
         return out
 
-    def fit(self, questions: Sequence[str], options: Sequence[Sequence[str]], targets: Sequence[int]) -> training.TrainStats:
+    def fit(self, questions: Sequence[str], options: Sequence[Sequence[str]], targets: Sequence[int]) -> dict[str, Any]:
         return training.train(
             self.model, self.features(questions, options, targets), self.config,
             pad_token_id=self.tokenizer.pad_token_id, name="chooser",
         )
 
     def predict_choice(self, questions: Sequence[str], options: Sequence[Sequence[str]]) -> list[int]:
-        if not questions:
-            return []
         logits = training.predict_logits(self.model, self.features(questions, options), self.config, pad_token_id=self.tokenizer.pad_token_id)
         return [int(row.argmax()) for row in logits]

@@ -6,7 +6,7 @@ same name as a shipped one replaces it. `taiyi baseline new NAME` writes a start
 
 Beyond the schema, every value that ends up in lm-eval's `--model_args key=value,key=value` string
 (`model`, `revision`, the endpoint's URL, every `model_args` key and value, adapter paths) and in
-`--gen_kwargs` goes through one check (`reference_problem`): no `,` `=` newline or control
+`--gen_kwargs` goes through one check (`model_arg_problem`): no `,` `=` newline or control
 character, which would let a value smuggle in another key (`model: "dir,trust_remote_code=True"`).
 `trust_remote_code` is turned on only by its own top-level key. A YAML file that repeats a key is
 refused: YAML keeps the last one silently, so a pasted line could override a setting unseen.
@@ -27,7 +27,8 @@ import yaml
 
 from taiyi_bench.harness.atomic_files import atomic_write_text
 from taiyi_bench.harness.errors import ConfigError
-from taiyi_bench.harness.references import reference_problem
+from taiyi_bench.harness.model_args_check import model_arg_problem
+from taiyi_bench.harness.prompt_formats import PROMPT_FORMATS, default_format
 
 REGISTRY_DIR = Path(__file__).resolve().parent / "llm"
 SCHEMA_PATH = REGISTRY_DIR / "schema.json"
@@ -95,12 +96,10 @@ def validation_errors(data: Any) -> list[str]:
     for error in errors:
         where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
         if error.validator == "anyOf" and not error.absolute_path:  # the one top-level anyOf
-            lines.append(
-                "prompt_format: required, one of chat_template, plain, eod, taiyi1 "
-                "(older configs: apply_chat_template true/false)"
-            )
-            continue
-        lines.append(f"{where}: {error.message}")
+            formats = ", ".join(PROMPT_FORMATS)
+            lines.append(f"prompt_format: required, one of {formats} (older configs: apply_chat_template true/false)")
+        else:
+            lines.append(f"{where}: {error.message}")
     return lines
 
 
@@ -117,26 +116,21 @@ def name_problem(name: Any) -> str | None:
 
 def reference_problems(data: dict[str, Any]) -> list[str]:
     """Every value of a (schema-valid) config that lm-eval's argument strings cannot carry safely."""
-    problems = [p for p in (name_problem(data.get("name")),) if p]
-    for field_name in ("model", "revision"):
-        problems += [p for p in (reference_problem(field_name, data.get(field_name)),) if p]
-    endpoint = data.get("endpoint") or {}
-    problems += [p for p in (reference_problem("endpoint.base_url", endpoint.get("base_url")),) if p]
+    problems = [name_problem(data.get("name"))]
+    problems += [model_arg_problem(field_name, data.get(field_name)) for field_name in ("model", "revision")]
+    problems.append(model_arg_problem("endpoint.base_url", (data.get("endpoint") or {}).get("base_url")))
     for section in ("model_args", "gen_kwargs"):
         for key, value in (data.get(section) or {}).items():
             if not _KEY_PATTERN.fullmatch(str(key)):
                 problems.append(f"{section}: key {key!r} is not a plain name (letters, digits, '_')")
-                continue
-            if section == "model_args" and key in RESERVED_MODEL_ARGS:
+            elif section == "model_args" and key in RESERVED_MODEL_ARGS:
                 problems.append(
                     f"model_args.{key}: set through the config's own `{RESERVED_MODEL_ARGS[key]}` key, not model_args "
                     "(there it would bypass the checks made before a run)"
                 )
-                continue
-            problem = reference_problem(f"{section}.{key}", value)
-            if problem:
-                problems.append(problem)
-    return problems
+            else:
+                problems.append(model_arg_problem(f"{section}.{key}", value))
+    return [problem for problem in problems if problem]
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -171,8 +165,6 @@ def parse_yaml(text: str) -> Any:
 
 def _prompt_format(data: dict[str, Any]) -> tuple[str | None, str | None]:
     """(format, problem): `prompt_format`, else the older `apply_chat_template` read as one."""
-    from taiyi_bench.harness.prompt_formats import default_format
-
     chosen = data.get("prompt_format")
     legacy = data.get("apply_chat_template")
     if chosen is None:
@@ -202,27 +194,11 @@ def load_config(path: str | os.PathLike) -> LLMBaseline:
         problems += reference_problems(data)
     if problems:
         raise ConfigError(f"{path}: invalid baseline config:\n  " + "\n  ".join(problems))
-    return LLMBaseline(
-        name=data["name"],
-        display_name=data["display_name"],
-        backend=data["backend"],
-        model=data["model"],
-        prompt_format=prompt_format,
-        batch_size=data["batch_size"],
-        gen_kwargs=dict(data["gen_kwargs"]),
-        path=path,
-        description=data.get("description", ""),
-        in_paper=bool(data.get("in_paper", False)),
-        revision=data.get("revision"),
-        trust_remote_code=bool(data.get("trust_remote_code", False)),
-        model_args=dict(data.get("model_args") or {}),
-        system_instruction=data.get("system_instruction"),
-        device=data.get("device"),
-        endpoint=dict(data["endpoint"]) if data.get("endpoint") else None,
-        requires=tuple(data.get("requires") or ()),
-        notes=data.get("notes", ""),
-        thinking_allowance=int(data.get("thinking_allowance", 0)),
-    )
+    values = {key: value for key, value in data.items() if key != "apply_chat_template"}
+    return LLMBaseline(**{
+        **values, "prompt_format": prompt_format, "path": path, "requires": tuple(data.get("requires") or ()),
+        "thinking_allowance": int(data.get("thinking_allowance", 0)),
+    })
 
 
 def _one_line(exc: BaseException) -> str:
@@ -307,16 +283,17 @@ def _yaml_scalar(value: Any) -> str:
 
 
 def scaffold(name: str, directory: str | os.PathLike | None = None, *, backend: str = "hf", model: str | None = None) -> Path:
-    """Write a starting config `<directory>/<name>.yaml` (registry folder by default); refuses to overwrite.
+    """Write a starting config `<directory>/<name>.yaml` (default: `baselines/llm/` of the current
+    directory, never the installed package); refuses to overwrite.
 
     The name and the model are checked before anything is written (a name is a slug, a model
     reference carries no `,` `=` newline or control character); every value goes into the file
     through the YAML library, and the file is read back to make sure it says exactly that.
     """
-    problems = [p for p in (name_problem(name), reference_problem("--model", model)) if p]
+    problems = [p for p in (name_problem(name), model_arg_problem("--model", model)) if p]
     if problems:
         raise ConfigError(f"cannot create baseline {name!r}: " + "; ".join(problems))
-    folder = Path(directory) if directory is not None else REGISTRY_DIR
+    folder = Path(directory) if directory is not None else Path("baselines") / "llm"
     path = folder / f"{name}.yaml"
     if path.exists():
         raise ConfigError(f"{path} already exists")

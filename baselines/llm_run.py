@@ -15,15 +15,17 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from taiyi_bench.baselines import preflight
 from taiyi_bench.baselines.llm_registry import ADAPTER_ARGS, LLMBaseline
-from taiyi_bench.harness.errors import ConfigError
+from taiyi_bench.harness.errors import ConfigError, DataNotFoundError
+from taiyi_bench.harness.loading import missing_sets
 from taiyi_bench.harness.prompt_formats import WRAPPER_BACKENDS
-from taiyi_bench.harness.registry import REGISTRY
+from taiyi_bench.harness.registry import REGISTRY, specs_for_selection
 
 ALL_TASKS = "taiyi_*"
 DEFAULT_OUTPUT_ROOT = Path("results") / "runs"
@@ -44,10 +46,7 @@ class Invocation:
         return (prefix + " " if prefix else "") + shlex.join(self.argv)
 
     def environment(self) -> dict[str, str]:
-        env = dict(os.environ)
-        for child, parent in self.env_from.items():
-            env[child] = os.environ.get(parent, "")
-        return env
+        return {**os.environ, **{child: os.environ.get(parent, "") for child, parent in self.env_from.items()}}
 
 
 def task_names(tasks: list[str] | None) -> str:
@@ -55,36 +54,24 @@ def task_names(tasks: list[str] | None) -> str:
     task and group names (taiyibench_en) pass through."""
     if not tasks:
         return ALL_TASKS
-    names = []
-    for item in (t for chunk in tasks for t in chunk.split(",") if t.strip()):
-        item = item.strip()
-        names.append(f"taiyi_{item}" if item in REGISTRY else item)
-    return ",".join(names)
-
-
-def _format_value(value: Any) -> str:
-    # lm-eval parses key=value pairs with a literal-eval-like parser: booleans as True/False.
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    return str(value)
+    items = [t.strip() for chunk in tasks for t in chunk.split(",") if t.strip()]
+    return ",".join(f"taiyi_{item}" if item in REGISTRY else item for item in items)
 
 
 def _key_values(pairs: dict[str, Any]) -> str:
-    return ",".join(f"{key}={_format_value(value)}" for key, value in pairs.items())
+    # lm-eval parses key=value pairs with a literal-eval-like parser: str() writes booleans as True/False.
+    return ",".join(f"{key}={value}" for key, value in pairs.items())
 
 
 def model_args(config: LLMBaseline, model_location: str) -> dict[str, Any]:
     """The `--model_args` of a config, with the model already resolved (local:<name> -> directory)."""
-    args: dict[str, Any] = {}
+    args: dict[str, Any]
     if config.is_api:
         endpoint = config.endpoint or {}
-        args["model"] = model_location
-        args["base_url"] = endpoint["base_url"]
-        for key in ("num_concurrent", "max_retries", "timeout"):
-            if key in endpoint:
-                args[key] = endpoint[key]
+        args = {"model": model_location, "base_url": endpoint["base_url"]}
+        args.update({key: endpoint[key] for key in ("num_concurrent", "max_retries", "timeout") if key in endpoint})
     else:
-        args["pretrained"] = model_location
+        args = {"pretrained": model_location}
         if config.revision:
             args["revision"] = config.revision
         if config.trust_remote_code:
@@ -157,6 +144,7 @@ def build_invocation(
     batch_size: int | str | None = None,
     gen_kwargs: dict[str, Any] | None = None,
     set_options: dict[str, Any] | None = None,
+    extra_args: Sequence[str] = (),
 ) -> Invocation:
     """The exact lm-eval command for `config`. `model_location` defaults to `config.model`
     (pass the resolved one for local:<name> models).
@@ -165,7 +153,8 @@ def build_invocation(
     config's) caps every task and the tasks warn and record the cut. A reasoning model's
     `thinking_allowance` travels in `--metadata`, where each task adds it to its own budget;
     data_dir, thinking_allowance and `set_options` (the registry variant options choosing a
-    set's form, `{option: value}`) share that one JSON object."""
+    set's form, `{option: value}`) share that one JSON object. `extra_args` (more lm-eval
+    options) are appended verbatim; one that sets an option the command already has is a ConfigError."""
     output_path = Path(output_root) / config.name
     argv = [
         "lm_eval", "run",
@@ -187,7 +176,7 @@ def build_invocation(
     if chosen_device and not config.is_api:
         argv += ["--device", chosen_device]
     if limit is not None:
-        argv += ["--limit", _format_value(int(limit) if float(limit).is_integer() and limit >= 1 else limit)]
+        argv += ["--limit", str(int(limit) if float(limit).is_integer() and limit >= 1 else limit)]
     metadata: dict[str, Any] = {}
     if data_dir is not None:
         metadata["data_dir"] = str(Path(data_dir).expanduser().resolve())
@@ -196,12 +185,44 @@ def build_invocation(
     metadata.update(set_options or {})
     if metadata:
         argv += ["--metadata", json.dumps(metadata)]
-    env_from = {}
-    if config.is_api:
-        key_env = (config.endpoint or {})["api_key_env"]
-        if key_env != LM_EVAL_KEY_ENV:
-            env_from[LM_EVAL_KEY_ENV] = key_env
+    for token in extra_args:
+        _refuse_clash(token, argv)
+        argv.append(token)
+    key_env = (config.endpoint or {})["api_key_env"] if config.is_api else LM_EVAL_KEY_ENV
+    env_from = {LM_EVAL_KEY_ENV: key_env} if key_env != LM_EVAL_KEY_ENV else {}
     return Invocation(argv=argv, output_path=output_path, env_from=env_from)
+
+
+# lm-eval's short forms of options (`lm_eval run --help`) a built command may already set.
+_SHORT_FORMS = {"-t": "--tasks", "-M": "--model", "-a": "--model_args", "-L": "--limit", "-o": "--output_path",
+                "-s": "--log_samples", "-b": "--batch_size", "-f": "--num_fewshot", "-c": "--use_cache"}
+
+
+def _refuse_clash(token: str, argv: list[str]) -> None:
+    """An added lm-eval argument must not set an option `argv` has (lm-eval would keep the last
+    one silently): `--limit`, `-L 5`, `--limit=5` or argparse's abbreviation `--lim`."""
+    if not token.startswith("-") or token[1:2].isdigit():  # a value (a negative number included)
+        return
+    name = token.split("=", 1)[0] if token.startswith("--") else _SHORT_FORMS.get(token[:2], token)
+    clash = next((option for option in argv if option.startswith("--") and option.startswith(name)), None)
+    if clash:
+        raise ConfigError(
+            f"the lm-eval argument {token} would override {clash}, which `taiyi baseline run` already sets: use its own option "
+            "(--tasks, --limit, --num-fewshot, --data-dir, --batch-size, ...) instead"
+        )
+
+
+def check_local_files(config: LLMBaseline) -> None:
+    """The folders a local config names exist and hold a model or an adapter (no network; a
+    `local:` model is only looked up by name, not built)."""
+    builtin = config.model.startswith(preflight.LOCAL_PREFIX) and config.model[len(preflight.LOCAL_PREFIX):] in preflight.LOCAL_MODELS
+    if not config.is_api and not builtin:
+        source = preflight.resolve_model(config.model)
+        if source.kind == "path":
+            preflight.check_model_available(source)
+    for key in ADAPTER_ARGS:  # lm-eval loads these folders on top of the model
+        if isinstance(config.model_args.get(key), str):
+            preflight.check_adapter_reference(f"model_args.{key} in {config.path}", config.model_args[key])
 
 
 def run_preflight(config: LLMBaseline, *, data_dir: str | os.PathLike | None = None, timeout: float = preflight.DEFAULT_TIMEOUT_S) -> str:
@@ -220,11 +241,9 @@ def run_preflight(config: LLMBaseline, *, data_dir: str | os.PathLike | None = N
         preflight.check_backend(config.backend)
         return config.model
     preflight.check_backend(config.backend)
+    check_local_files(config)
     source = preflight.resolve_model(config.model)
     preflight.check_model_available(source, revision=config.revision, timeout=timeout)
-    for key in ADAPTER_ARGS:  # lm-eval loads these folders on top of the model checked above
-        if isinstance(config.model_args.get(key), str):
-            preflight.check_adapter_reference(f"model_args.{key} in {config.path}", config.model_args[key])
     return source.location
 
 
@@ -254,10 +273,6 @@ def select_available_tasks(
     (task name -> reason). A missing set is a `DataNotFoundError` that lists every missing set and
     where to get it, unless `skip_missing`, which drops them from the run instead.
     """
-    from taiyi_bench.harness.errors import DataNotFoundError
-    from taiyi_bench.harness.loading import missing_sets
-    from taiyi_bench.harness.registry import specs_for_selection
-
     specs = specs_for_selection(tasks)
     missing = missing_sets(specs, data_dir)
     if not missing:

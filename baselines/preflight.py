@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 
 from taiyi_bench.harness.errors import ConfigError
 from taiyi_bench.harness.integrity import adapter_problems
-from taiyi_bench.harness.references import reference_problem
+from taiyi_bench.harness.model_args_check import model_arg_problem
 
 # Models that need no download, as `local:<name>`; resolved lazily (building one takes seconds).
 LOCAL_MODELS: dict[str, str] = {
@@ -72,7 +72,7 @@ def resolve_model(name: str) -> ModelSource:
     name = name.strip()
     if not name:
         raise PreflightError("no model given")
-    problem = reference_problem("model", name)
+    problem = model_arg_problem("model", name)
     if problem:  # the location is passed on as pretrained=<it>: it must be one key=value item
         raise PreflightError(problem)
     if name.startswith(LOCAL_PREFIX):

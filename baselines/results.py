@@ -1,30 +1,22 @@
-"""Score a discriminative baseline's predictions with taiyi_bench.harness.scoring and write them in lm-eval's
-results layout, so that the leaderboard reads BERT and LLM runs alike.
-
-Mirrors what lm-eval 0.4.13 writes (`evaluator.simple_evaluate`, `EvaluationTracker.
-save_results_aggregated` / `save_results_samples`):
-
-    results/runs/<model_slug>/<date_id>/results_<date_id>.json
-    results/runs/<model_slug>/<date_id>/samples_<task>_<date_id>.jsonl
-
-with `results[task]["<metric>,none"]`, `configs[task]["metadata"]` (data source and the shared
-provenance keys of `taiyi_bench.harness.provenance.task_metadata`, as the taiyi_* tasks write them), `n-samples`,
-`config.model` / `model_name` / `limit`, `date`, and per unit `doc_id`, `doc` (the same doc
-lm-eval's taiyi_* tasks log), `target`, `resps` (the prediction rendered in Taiyi's answer
-format), the per-unit metric values of `taiyi_bench.harness.scoring.unit_metric_values` and hashes. The
-layout and the atomic writes are `taiyi_bench.harness.results_io`'s.
+"""A discriminative baseline's predictions, scored once (taiyi_bench.harness.scoring) and written in the
+layout lm-eval 0.4.13 writes (`taiyi_bench.harness.results_io`), so that the leaderboard reads BERT and
+LLM runs alike: `results[task]["<metric>,none"]`, `configs[task]["metadata"]` (the provenance keys the
+taiyi_* tasks record), `n-samples`, `config`, `date`, and per unit the same `doc` the taiyi_* tasks log,
+`target`, `resps` (the prediction in Taiyi's answer format), the per-unit metric values and hashes.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from lm_eval.api.metrics import mean_stderr
+from lm_eval.utils import hash_string
 
 from taiyi_bench.harness import provenance, scoring
 from taiyi_bench.harness.errors import DataNotFoundError
@@ -33,11 +25,17 @@ from taiyi_bench.harness.paths import SAMPLES_DIR
 from taiyi_bench.harness.prompts import render_answer
 from taiyi_bench.harness.records import Entity, Example, Prediction, Relation
 from taiyi_bench.harness.registry import DatasetSpec
-from taiyi_bench.harness.results_io import model_slug, new_date_id, results_file, write_run_files
+from taiyi_bench.harness.results_io import (
+    PER_TYPE_KEY,
+    model_slug,
+    new_date_id,
+    results_file,
+    write_run_files,
+)
+from taiyi_bench.harness.scoring import UnitScore
 from taiyi_bench.harness.verdicts import (
     ANALYSIS_AGGREGATIONS,
     ANALYSIS_HIGHER_IS_BETTER,
-    PER_TYPE_KEY,
     analysis_metric_names,
     per_type_counts,
     per_type_table,
@@ -46,8 +44,6 @@ from taiyi_bench.harness.verdicts import (
 
 MODEL_SOURCE = "taiyi-bert"  # plays the part of lm-eval's `--model hf`
 FILTER = "none"
-# Metrics lm-eval aggregates with its built-in `mean` (the task YAMLs say so) get its standard
-# error; the custom micro-F1 aggregations get "N/A", as lm-eval writes for them.
 
 
 def lm_eval_doc(example: Example, source: str) -> dict[str, Any]:
@@ -77,121 +73,53 @@ def render_prediction(spec: DatasetSpec, example: Example, prediction: Predictio
     return render_answer(spec, shadow)
 
 
-def _hash(text: str) -> str:
-    from lm_eval.utils import hash_string
-
-    return hash_string(text)
-
-
-def _mean_stderr(values: Sequence[float]) -> float | str:
-    n = len(values)
-    if n < 2:
-        return "N/A"
-    mu = sum(values) / n
-    return math.sqrt(sum((v - mu) ** 2 for v in values) / (n - 1)) / math.sqrt(n)
-
-
-def _files_read(spec: DatasetSpec, split: str, data_source: str, data_dir: str | None) -> list[tuple[Path, Path]]:
-    # For callers that did not say which files they read: the files of the split under the
-    # data directory the metadata names (the samples for a samples run).
-    root = SAMPLES_DIR if data_source == "samples" or not data_dir else Path(data_dir)
-    try:
-        return [(path, root) for path in split_files(spec, split, root)]
-    except (DataNotFoundError, KeyError):
-        return []
-
-
-def _versions() -> dict[str, str | None]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for package in ("transformers", "lm_eval", "torch"):
-        try:
-            out[package] = version(package)
-        except PackageNotFoundError:
-            out[package] = None
-    return out
+def score_units(spec: DatasetSpec, examples: Sequence[Example], predictions: Sequence[Prediction]) -> list[UnitScore]:
+    """Each prediction scored against its example: the one scoring of a run."""
+    return [scoring.score_unit(spec, ex, pred) for ex, pred in zip(examples, predictions, strict=True)]
 
 
 def write_run(
-    spec: DatasetSpec,
-    examples: Sequence[Example],
-    predictions: Sequence[Prediction],
-    *,
-    model_name: str,
-    model_args: dict[str, Any],
-    data_source: str,
-    results_dir: str | os.PathLike,
-    n_original: int,
-    split: str,
-    limit: float | None = None,
-    inputs: Sequence[str] | None = None,
-    extra_metrics: dict[str, float] | None = None,
-    extra_unit_values: Sequence[dict[str, Any]] | None = None,
-    metadata: dict[str, Any] | None = None,
-    config: dict[str, Any] | None = None,
-    baseline_info: dict[str, Any] | None = None,
-    start_time: float | None = None,
-    data_files: Sequence[os.PathLike | str] | None = None,
-    data_root: os.PathLike | str | None = None,
+    spec: DatasetSpec, examples: Sequence[Example], predictions: Sequence[Prediction], *,
+    model_name: str, model_args: dict[str, Any], data_source: str, results_dir: str | os.PathLike,
+    n_original: int, split: str, limit: float | None = None, inputs: Sequence[str] | None = None,
+    extra_metrics: dict[str, float] | None = None, extra_unit_values: Sequence[dict[str, Any]] | None = None,
+    metadata: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
+    baseline_info: dict[str, Any] | None = None, start_time: float | None = None,
+    data_files: Sequence[os.PathLike | str] | None = None, data_root: os.PathLike | str | None = None,
+    unit_scores: Sequence[UnitScore] | None = None,
 ) -> Path:
-    """Score `predictions` against `examples` (taiyi_bench.harness.scoring) and write the results and samples
-    files; returns the results file's path.
+    """Write the results and samples files of `predictions`; returns the results file's path.
 
-    `extra_metrics` (e.g. `seqeval_f1`) go into `results[task]` next to the scorer's metrics
-    under their own names; they never replace one. `data_files` (under `data_root`) are the
-    evaluation files read, checksummed into the provenance (by default the split's files).
+    `unit_scores` are the caller's `score_units` of them (scored here when not given).
+    `extra_metrics` (e.g. `seqeval_f1`) go into `results[task]` beside the scorer's metrics, never
+    replacing one. `data_files` (under `data_root`) are the evaluation files read, checksummed into
+    the provenance (by default the split's files).
     """
     if len(examples) != len(predictions):
         raise ValueError(f"{len(examples)} examples but {len(predictions)} predictions")
     started = start_time if start_time is not None else time.time()
     task = spec.task_name
-    names = scoring.metric_names(spec)
-    unit_scores = [scoring.score_unit(spec, ex, pred) for ex, pred in zip(examples, predictions, strict=True)]
-    unit_values = [scoring.unit_metric_values(spec, score) for score in unit_scores]
-    # The same verdicts and grounding lm-eval's taiyi_* tasks log (taiyi_bench.harness.verdicts).
-    analysis = [
-        unit_analysis_values(spec, ex, pred, score) for ex, pred, score in zip(examples, predictions, unit_scores, strict=True)
-    ]
-    analysis_names = analysis_metric_names(spec)
-
-    entry = _metric_entry(spec, names, unit_values, analysis_names, analysis, extra_metrics)
-
-    date_id = new_date_id()
-    results_path = results_file(Path(results_dir) / model_slug(model_name) / date_id, date_id)
-
-    sample_lines = [
-        _sample_record(
-            spec, index, example, prediction, score, unit_values[index], analysis[index],
-            extra_unit_values[index] if extra_unit_values else {}, data_source=data_source,
-            prompt=inputs[index] if inputs is not None else example.text or example.question,
-            metric_names=[*names, *analysis_names],
-        )
-        for index, (example, prediction, score) in enumerate(zip(examples, predictions, unit_scores, strict=True))
-    ]
-    hashes = [line["doc_hash"] + line["prompt_hash"] + line["target_hash"] for line in sample_lines]
-
-    if data_files is not None:
-        files = [(Path(path), Path(data_root) if data_root is not None else Path(path).parent) for path in data_files]
-    else:
-        files = _files_read(spec, split, data_source, (metadata or {}).get("data_dir"))
-    task_metadata = _task_metadata(spec, split, data_source, n_original, len(examples), files, metadata)
-    metric_list = [{"metric": name, "higher_is_better": name != "parse_fail"} for name in names]
-    metric_list += [{"metric": name, "higher_is_better": ANALYSIS_HIGHER_IS_BETTER[name]} for name in analysis_names]
-    metric_list += [{"metric": name, "higher_is_better": True} for name in (extra_metrics or {})]
+    scores = unit_scores if unit_scores is not None else score_units(spec, examples, predictions)
+    samples = _sample_records(spec, examples, predictions, scores, data_source, inputs, extra_unit_values)
+    files = _data_files(spec, split, data_source, metadata, data_files, data_root)
+    metric_list = _metric_list(spec, extra_metrics)
     finished = time.time()
     results: dict[str, Any] = {
-        "results": {task: entry},
+        "results": {task: _metric_entry(spec, samples, extra_metrics)},
         "group_subtasks": {task: []},
         "configs": {
             task: {
-                "task": task,
-                "dataset_kwargs": {"taiyi_set": spec.key},
-                "test_split": split,
-                "output_type": "discriminative",
-                "num_fewshot": 0,
-                "metric_list": metric_list,
-                "metadata": task_metadata,
+                "task": task, "dataset_kwargs": {"taiyi_set": spec.key}, "test_split": split,
+                "output_type": "discriminative", "num_fewshot": 0, "metric_list": metric_list,
+                # A discriminative model generates nothing: no budget, no few-shot pool.
+                "metadata": {
+                    "version": 1,
+                    **provenance.task_metadata(
+                        spec, split, data_source=data_source, eval_units=n_original, fewshot_source=None,
+                        files=files, budget=dict(provenance.NO_BUDGET), evaluated_units=len(examples),
+                    ),
+                    **(metadata or {}),
+                },
             }
         },
         "versions": {task: 1},
@@ -204,7 +132,7 @@ def write_run(
         },
         "date": started,
         **_environment(),
-        "task_hashes": {task: _hash("".join(hashes))},
+        "task_hashes": {task: hash_string("".join(s["doc_hash"] + s["prompt_hash"] + s["target_hash"] for s in samples))},
         "model_source": MODEL_SOURCE,
         "model_name": model_name,
         "model_name_sanitized": model_slug(model_name),
@@ -213,103 +141,115 @@ def write_run(
         "start_time": started, "end_time": finished,
         "total_evaluation_time_seconds": str(finished - started),
         "taiyi_baseline": baseline_info or {},
-        PER_TYPE_KEY: {task: per_type_table(per_type_counts(a["verdicts"] for a in analysis), spec)},
+        PER_TYPE_KEY: {task: per_type_table(per_type_counts(s["verdicts"] for s in samples), spec)},
     }
-    return write_run_files(results_path, results, {task: sample_lines})
+    date_id = new_date_id()
+    path = results_file(Path(results_dir) / model_slug(model_name) / date_id, date_id)
+    return write_run_files(path, results, {task: samples})
 
 
-def _metric_entry(
+def _sample_records(
     spec: DatasetSpec,
-    names: Sequence[str],
-    unit_values: Sequence[dict[str, Any]],
-    analysis_names: Sequence[str],
-    analysis: Sequence[dict[str, Any]],
-    extra_metrics: dict[str, float] | None,
-) -> dict[str, Any]:
-    """`results[task]` as lm-eval writes it: each metric aggregated, with its standard error."""
+    examples: Sequence[Example],
+    predictions: Sequence[Prediction],
+    scores: Sequence[UnitScore],
+    data_source: str,
+    inputs: Sequence[str] | None,
+    extra_unit_values: Sequence[dict[str, Any]] | None,
+) -> list[dict[str, Any]]:
+    """The samples lines: lm-eval's fields, the per-unit metric values, the verdicts and grounding
+    lm-eval's taiyi_* tasks log (taiyi_bench.harness.verdicts), the family's own values, the prediction."""
+    names = [*scoring.metric_names(spec), *analysis_metric_names(spec)]
+    records = []
+    for index, (example, prediction, score) in enumerate(zip(examples, predictions, scores, strict=True)):
+        extra = extra_unit_values[index] if extra_unit_values else {}
+        prompt = inputs[index] if inputs is not None else example.text or example.question
+        doc = lm_eval_doc(example, data_source)
+        target = render_answer(spec, example)
+        response = render_prediction(spec, example, prediction)
+        record = {
+            "doc_id": index,
+            "doc": doc,
+            "target": target,
+            "arguments": {"gen_args_0": {"arg_0": prompt, "arg_1": {"model_source": MODEL_SOURCE}}},
+            "resps": [[response]],
+            "filtered_resps": [response],
+            "filter": FILTER,
+            "metrics": [*names, *extra],
+            "doc_hash": hash_string(json.dumps(doc, indent=2, ensure_ascii=False)),
+            "prompt_hash": hash_string(prompt),
+            "target_hash": hash_string(str(target)),
+            **scoring.unit_metric_values(spec, score),
+            **unit_analysis_values(spec, example, prediction, score),
+            **extra,
+            "prediction": {
+                "entities": sorted(prediction.entities), "relations": sorted(prediction.relations),
+                "labels": sorted(prediction.labels), "choice": prediction.choice,
+            },
+            "score_detail": score.detail,
+        }
+        if prediction.spans is not None:  # a span model's own offsets: what the occurrence-level rule scored
+            record["prediction"]["spans"] = sorted(prediction.spans)
+        records.append(record)
+    return records
+
+
+def _metric_list(spec: DatasetSpec, extra_metrics: dict[str, float] | None) -> list[dict[str, Any]]:
+    return [
+        *({"metric": name, "higher_is_better": name != "parse_fail"} for name in scoring.metric_names(spec)),
+        *({"metric": name, "higher_is_better": ANALYSIS_HIGHER_IS_BETTER[name]} for name in analysis_metric_names(spec)),
+        *({"metric": name, "higher_is_better": True} for name in extra_metrics or {}),
+    ]
+
+
+def _metric_entry(spec: DatasetSpec, samples: Sequence[dict[str, Any]], extra_metrics: dict[str, float] | None) -> dict[str, Any]:
+    """`results[task]` as lm-eval writes it: each metric aggregated over the samples, with its
+    standard error (lm-eval's built-in `mean` has one; the custom aggregations get "N/A")."""
     task = spec.task_name
-    entry: dict[str, Any] = {"name": task, "alias": task, "sample_len": len(unit_values)}
-    for name in names:
-        values = [u[name] for u in unit_values]
+    entry: dict[str, Any] = {"name": task, "alias": task, "sample_len": len(samples)}
+    for name in scoring.metric_names(spec):
+        values = [s[name] for s in samples]
         aggregation = scoring.aggregation_of(spec, name)  # "score": the headline's
         entry[f"{name},{FILTER}"] = float(aggregation(values))
-        entry[f"{name}_stderr,{FILTER}"] = _mean_stderr([float(v) for v in values]) if aggregation is scoring.mean else "N/A"
-    for name in analysis_names:
-        entry[f"{name},{FILTER}"] = ANALYSIS_AGGREGATIONS[name]([a[name] for a in analysis])
-        entry[f"{name}_stderr,{FILTER}"] = "N/A"
-    for name, value in (extra_metrics or {}).items():
-        entry[f"{name},{FILTER}"] = float(value)
+        stderr = mean_stderr([float(v) for v in values]) if aggregation is scoring.mean and len(values) > 1 else "N/A"
+        entry[f"{name}_stderr,{FILTER}"] = stderr
+    aggregated = {name: ANALYSIS_AGGREGATIONS[name]([s[name] for s in samples]) for name in analysis_metric_names(spec)}
+    for name, value in [*aggregated.items(), *((n, float(v)) for n, v in (extra_metrics or {}).items())]:
+        entry[f"{name},{FILTER}"] = value
         entry[f"{name}_stderr,{FILTER}"] = "N/A"
     return entry
 
 
-def _sample_record(
-    spec: DatasetSpec,
-    index: int,
-    example: Example,
-    prediction: Prediction,
-    score: Any,
-    values: dict[str, Any],
-    analysis: dict[str, Any],
-    extra: dict[str, Any],
-    *,
-    data_source: str,
-    prompt: str,
-    metric_names: Sequence[str],
-) -> dict[str, Any]:
-    """One samples line: lm-eval's fields, the per-unit metric values, verdicts and the prediction."""
-    doc = lm_eval_doc(example, data_source)
-    target = render_answer(spec, example)
-    response = render_prediction(spec, example, prediction)
-    sample = {
-        "doc_id": index,
-        "doc": doc,
-        "target": target,
-        "arguments": {"gen_args_0": {"arg_0": prompt, "arg_1": {"model_source": MODEL_SOURCE}}},
-        "resps": [[response]],
-        "filtered_resps": [response],
-        "filter": FILTER,
-        "metrics": [*metric_names, *extra],
-        "doc_hash": _hash(json.dumps(doc, indent=2, ensure_ascii=False)),
-        "prompt_hash": _hash(prompt),
-        "target_hash": _hash(str(target)),
-    }
-    sample.update(values)
-    sample.update(analysis)
-    sample.update(extra)
-    sample["prediction"] = {
-        "entities": sorted(prediction.entities), "relations": sorted(prediction.relations),
-        "labels": sorted(prediction.labels), "choice": prediction.choice,
-    }
-    if prediction.spans is not None:  # a span model's own offsets: what the occurrence-level rule scored
-        sample["prediction"]["spans"] = sorted(prediction.spans)
-    sample["score_detail"] = score.detail
-    return sample
+def _data_files(
+    spec: DatasetSpec, split: str, data_source: str, metadata: dict[str, Any] | None,
+    data_files: Sequence[os.PathLike | str] | None, data_root: os.PathLike | str | None,
+) -> list[tuple[Path, Path]]:
+    """(file, root) of each evaluation file read; when the caller does not say, the split's files
+    under the data directory the metadata names (the samples for a samples run)."""
+    if data_files is not None:
+        return [(Path(path), Path(data_root) if data_root is not None else Path(path).parent) for path in data_files]
+    data_dir = (metadata or {}).get("data_dir")
+    root = SAMPLES_DIR if data_source == "samples" or not data_dir else Path(data_dir)
+    try:
+        return [(path, root) for path in split_files(spec, split, root)]
+    except (DataNotFoundError, KeyError):
+        return []
 
 
 def _environment() -> dict[str, Any]:
     """The environment fields lm-eval records (commit, platform, library versions)."""
-    versions = _versions()
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions: dict[str, str | None] = {}
+    for package in ("transformers", "lm_eval", "torch"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
     return {
         "git_hash": provenance.git_commit(),
         "pretty_env_info": f"{platform.platform()}; python {platform.python_version()}; torch {versions['torch']}",
         "transformers_version": versions["transformers"],
         "lm_eval_version": versions["lm_eval"],
         "upper_git_hash": None,
-    }
-
-
-def _task_metadata(
-    spec: DatasetSpec, split: str, data_source: str, n_original: int, n_evaluated: int,
-    files: list[tuple[Path, Path]], metadata: dict[str, Any] | None,
-) -> dict[str, Any]:
-    """The shared provenance keys, as lm-eval's taiyi_* tasks record them; a discriminative model
-    generates nothing, so there is no budget and no few-shot pool."""
-    return {
-        "version": 1,
-        **provenance.task_metadata(
-            spec, split, data_source=data_source, eval_units=n_original, fewshot_source=None,
-            files=files, budget=dict(provenance.NO_BUDGET), evaluated_units=n_evaluated,
-        ),
-        **(metadata or {}),
     }

@@ -1,11 +1,7 @@
 """`taiyi baseline train` / `predict` as functions: check, load data, fine-tune, save, predict,
 score, write results. Every check that can fail (encoder, data files) runs before any model is
-loaded or trained.
-
-A trained baseline is a folder:
-
-    <output_dir>/baseline.json      task, family, encoder, hyperparameters, training record
-    <output_dir>/<head>/            one transformers checkpoint per head (tagger, pairs, model)
+loaded or trained. A trained baseline is a folder: `baseline.json` (task, family, encoder,
+hyperparameters, training record) and one transformers checkpoint per head.
 """
 
 from __future__ import annotations
@@ -22,8 +18,10 @@ from typing import Any
 
 from taiyi_bench.baselines import preflight, settings
 from taiyi_bench.baselines.families import BASELINES, Baseline, baseline_class
-from taiyi_bench.baselines.results import write_run
+from taiyi_bench.baselines.results import score_units, write_run
+from taiyi_bench.harness import scoring
 from taiyi_bench.harness.errors import ConfigError
+from taiyi_bench.harness.integrity import folder_problems
 from taiyi_bench.harness.loading import LoadedSplit, load_split
 from taiyi_bench.harness.records import Example
 from taiyi_bench.harness.registry import DatasetSpec, get_spec
@@ -58,13 +56,6 @@ def limit_examples(examples: list[Example], limit: float | None) -> list[Example
     return examples[:count]
 
 
-def _encoder(name: str | None, spec: DatasetSpec) -> tuple[str, preflight.ModelSource]:
-    requested = settings.expand_encoder(name, spec.language)
-    source = preflight.resolve_model(requested)
-    preflight.check_model_available(source)
-    return requested, source
-
-
 def _load(spec: DatasetSpec, split: str, data_dir: str | os.PathLike | None, what: str) -> LoadedSplit:
     loaded = load_split(spec.key, split, data_dir)
     if loaded.source == "samples":
@@ -96,10 +87,6 @@ def _calibrate(baseline: Baseline, spec: DatasetSpec, train_split: str, data_dir
     return {"split": "dev", "data_source": dev.source, **result}
 
 
-def default_model_name(encoder: str) -> str:
-    return f"{encoder} (fine-tuned)"
-
-
 def train(
     task: str,
     *,
@@ -120,14 +107,16 @@ def train(
     max_steps, batch_size, learning_rate, max_length, seed, device, ...)."""
     spec = get_spec(task)
     _check_gold_entities(spec, gold_entities)
-    requested, source = _encoder(encoder, spec)
+    requested = settings.expand_encoder(encoder, spec.language)
+    source = preflight.resolve_model(requested)
+    preflight.check_model_available(source)
     train_data = _load(spec, train_split, data_dir, "training")
     eval_data = _load(spec, spec.eval_split, data_dir, "evaluation") if evaluate else None
     if train_split == spec.eval_split:
         logger.warning("!! %s: training on the evaluation split (%s): the scores are not a held-out evaluation", spec.task_name, train_split)
     family = baseline_class(spec)
-    # One hyperparameter block per head (encoders.yaml: heads.tagger, heads.pairs, ...).
-    configs = {head: settings.head_config(spec.key, head, hyperparameters) for head in family.head_names().values()}
+    # One hyperparameter block per kind of head (encoders.yaml: heads.tagger, heads.pairs, ...); the family picks its own.
+    configs = {head: settings.head_config(spec, head, hyperparameters) for head in settings.HEADS}
     examples = train_data.examples[:train_limit] if train_limit else train_data.examples
     checkpoint = Path(output_dir) if output_dir else DEFAULT_CHECKPOINT_ROOT / spec.key / model_slug(requested)
 
@@ -148,7 +137,7 @@ def train(
             "seconds": round(time.perf_counter() - started, 1),
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         },
-        "parameters": baseline.parameter_count(),
+        "parameters": sum(p.numel() for head in baseline.heads.values() for p in head.model.parameters()),
         **({"calibration": calibration} if calibration else {}),
     }
     (checkpoint / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -163,16 +152,24 @@ def train(
 
 
 def read_manifest(checkpoint: str | os.PathLike) -> dict[str, Any]:
-    path = Path(checkpoint) / MANIFEST
+    """A trained baseline's manifest, once its files are checked: every weights file as long as
+    its header says, and the manifest (written last by `taiyi baseline train`)."""
+    folder = Path(checkpoint)
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is not a trained baseline folder (it does not exist); run `taiyi baseline train` first")
+    if problems := folder_problems(folder):
+        raise ConfigError(f"the trained baseline in {folder} is damaged: {'; '.join(problems)}. Train it again (`taiyi baseline train`)")
+    path = folder / MANIFEST
     if not path.is_file():
         raise preflight.PreflightError(f"{checkpoint} is not a trained baseline (no {MANIFEST}); run `taiyi baseline train` first")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
 def predict(
-    checkpoint: str | os.PathLike,
+    checkpoint: str | os.PathLike | None,
     *,
     task: str | None = None,
+    encoder: str | None = None,
     data_dir: str | os.PathLike | None = None,
     split: str | None = None,
     limit: float | None = None,
@@ -182,8 +179,13 @@ def predict(
     eval_batch_size: int | None = None,
     gold_entities: bool = False,
 ) -> RunResult:
-    """Load a trained baseline, predict a split (default: the set's evaluation split), score it
-    and write the results files."""
+    """Load a trained baseline (`checkpoint`, else the default folder of `task` and `encoder`),
+    predict a split (default: the set's evaluation split), score it and write the results files."""
+    if checkpoint is None:
+        if not task:
+            raise ConfigError("give --output-dir (the trained baseline) or --task [--encoder]")
+        chosen = get_spec(task)
+        checkpoint = DEFAULT_CHECKPOINT_ROOT / chosen.key / model_slug(settings.expand_encoder(encoder, chosen.language))
     manifest = read_manifest(checkpoint)
     spec = get_spec(manifest["task"])
     if task is not None and get_spec(task).key != spec.key:
@@ -210,61 +212,38 @@ def _predict_and_write(
     model_name: str | None,
     gold_entities: bool = False,
 ) -> tuple[Path, dict[str, float]]:
-    from taiyi_bench.harness import scoring
-
     spec = baseline.spec
     examples = limit_examples(eval_data.examples, limit)
     started = time.time()
     # Only RelationBaseline.predict takes gold_entities (checked by _check_gold_entities).
     output = baseline.predict(examples, gold_entities=True) if gold_entities else baseline.predict(examples)  # type: ignore[call-arg]
+    unit_scores = score_units(spec, examples, output.predictions)  # the one scoring of the run
     encoder = manifest["encoder"]["requested"]
-    name = model_name or default_model_name(encoder)
-    if gold_entities:
-        # Another setting, never to be merged with end-to-end runs in a leaderboard column.
-        name += " [gold entities]"
+    # A gold-entity run is another setting, never to be merged with end-to-end runs in a leaderboard column.
+    name = (model_name or f"{encoder} (fine-tuned)") + (" [gold entities]" if gold_entities else "")
     train_info = manifest.get("train", {})
     first_config = next(iter(manifest.get("heads", {}).values()), {})
     results_path = write_run(
-        spec,
-        examples,
-        output.predictions,
-        model_name=name,
+        spec, examples, output.predictions, unit_scores=unit_scores, model_name=name,
         model_args={"encoder": encoder, "checkpoint": str(checkpoint), "family": manifest["family"]},
-        data_source=eval_data.source,
-        results_dir=results_dir,
-        n_original=len(eval_data.examples),
-        split=eval_data.split,
-        limit=limit,
-        inputs=output.inputs,
-        extra_metrics=output.extra_metrics,
-        extra_unit_values=output.extra_unit_values,
+        data_source=eval_data.source, results_dir=results_dir, n_original=len(eval_data.examples),
+        split=eval_data.split, limit=limit, inputs=output.inputs, extra_metrics=output.extra_metrics,
+        extra_unit_values=output.extra_unit_values, start_time=started,
+        data_files=eval_data.paths, data_root=eval_data.root,
         metadata={
             "data_dir": None if eval_data.source == "samples" else str(eval_data.root),
-            "train_split": train_info.get("split"),
-            "train_data_source": train_info.get("data_source"),
+            "train_split": train_info.get("split"), "train_data_source": train_info.get("data_source"),
             **({"re_entities": "gold" if gold_entities else "predicted"} if spec.task_type == "re" else {}),
         },
         config={
-            "model_num_parameters": manifest.get("parameters"),
-            "model_dtype": "torch.float32",
-            "batch_size": first_config.get("eval_batch_size"),
-            "device": first_config.get("device"),
+            "model_num_parameters": manifest.get("parameters"), "model_dtype": "torch.float32",
+            "batch_size": first_config.get("eval_batch_size"), "device": first_config.get("device"),
             "random_seed": first_config.get("seed"),
         },
         baseline_info={
-            "kind": "discriminative",
-            "family": manifest["family"],
-            "encoder": manifest["encoder"],
-            "checkpoint": str(checkpoint),
-            "heads": manifest.get("heads", {}),
-            "train": train_info,
+            "kind": "discriminative", "family": manifest["family"], "encoder": manifest["encoder"],
+            "checkpoint": str(checkpoint), "heads": manifest.get("heads", {}), "train": train_info,
             "predict_seconds": round(time.time() - started, 1),
         },
-        start_time=started,
-        data_files=eval_data.paths,
-        data_root=eval_data.root,
     )
-    scores = [scoring.score_unit(spec, ex, pred) for ex, pred in zip(examples, output.predictions, strict=True)]
-    metrics = scoring.aggregate(spec, scores)
-    metrics.update(output.extra_metrics)
-    return results_path, metrics
+    return results_path, {**scoring.aggregate(spec, unit_scores), **output.extra_metrics}

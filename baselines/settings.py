@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
@@ -16,7 +16,6 @@ from taiyi_bench.harness.registry import DatasetSpec, get_spec
 
 ENCODERS_FILE = Path(__file__).resolve().parent / "encoders.yaml"
 
-Head = Literal["tagger", "pairs", "sequence", "choice"]
 HEADS: tuple[str, ...] = ("tagger", "pairs", "sequence", "choice")
 
 
@@ -63,28 +62,18 @@ def _load() -> dict[str, Any]:
     if "tasks" in data:
         raise ConfigError(
             f"{ENCODERS_FILE}: a set's own hyperparameters belong to its registry entry "
-            "(harness/registry.py, `baseline_settings`); remove the `tasks:` block"
+            "(harness/datasets.yaml, `baseline_settings`); remove the `tasks:` block"
         )
     return data
 
 
-def encoder_aliases() -> dict[str, str]:
-    """alias -> hub id / local path / local:<name>."""
-    return dict(_load()["aliases"])
-
-
-def default_encoder(language: str) -> str:
-    """The alias (or name) of the default encoder for a language ("en" / "zh")."""
-    defaults = _load()["defaults"]
-    if language not in defaults:
-        raise ConfigError(f"{ENCODERS_FILE}: no default encoder for language {language!r}")
-    return str(defaults[language])
-
-
 def expand_encoder(name: str | None, language: str) -> str:
-    """An alias or None (= the language default) expanded to a hub id, path or local:<name>."""
-    chosen = name or default_encoder(language)
-    return str(encoder_aliases().get(chosen, chosen))
+    """An alias of encoders.yaml or None (= the language's default) expanded to a hub id, path or local:<name>."""
+    data = _load()
+    if not name and language not in data["defaults"]:
+        raise ConfigError(f"{ENCODERS_FILE}: no default encoder for language {language!r}")
+    chosen = name or str(data["defaults"][language])
+    return str(data["aliases"].get(chosen, chosen))
 
 
 def head_config(task: str | DatasetSpec, head: str, overrides: dict[str, Any] | None = None) -> HeadConfig:

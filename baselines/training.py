@@ -16,9 +16,9 @@ import logging
 import math
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -31,29 +31,11 @@ logger = logging.getLogger("taiyi-bench.baselines")
 Feature = dict[str, Any]
 LossFn = Callable[[nn.Module, dict[str, torch.Tensor]], torch.Tensor]
 IGNORE_INDEX = -100
-_INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
-
-
-@dataclass
-class TrainStats:
-    steps: int
-    epochs: float
-    examples: int
-    seconds: float
-    final_loss: float
-    device: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "steps": self.steps, "epochs": round(self.epochs, 3), "examples": self.examples,
-            "seconds": round(self.seconds, 1), "final_loss": round(self.final_loss, 4), "device": self.device,
-        }
+INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
 
 
 def _autocast(device: torch.device, bf16: bool | None):
@@ -68,8 +50,8 @@ def _length(feature: Feature) -> int:
     return max(len(x) for x in ids) if ids and isinstance(ids[0], list) else len(ids)
 
 
-def _pad(rows: list[Any], value: Any) -> list[Any]:
-    width = max(len(r) for r in rows)
+def _pad(rows: list[Any], value: Any, width: int | None = None) -> list[Any]:
+    width = width or max(len(r) for r in rows)
     return [list(r) + [value] * (width - len(r)) for r in rows]
 
 
@@ -77,13 +59,11 @@ def collate(features: Sequence[Feature], pad_token_id: int) -> dict[str, torch.T
     """Pad a batch to its longest member and stack it into tensors."""
     batch: dict[str, torch.Tensor] = {}
     multiple_choice = isinstance(features[0]["input_ids"][0], list)
-    for key in _INPUT_KEYS:
-        if key not in features[0]:
-            continue
+    for key in (k for k in INPUT_KEYS if k in features[0]):
         value = pad_token_id if key == "input_ids" else 0
         if multiple_choice:
             width = max(len(choice) for f in features for choice in f[key])
-            rows = [[list(c) + [value] * (width - len(c)) for c in f[key]] for f in features]
+            rows = [_pad(f[key], value, width) for f in features]
         else:
             rows = _pad([f[key] for f in features], value)
         batch[key] = torch.tensor(rows, dtype=torch.long)
@@ -97,8 +77,9 @@ def collate(features: Sequence[Feature], pad_token_id: int) -> dict[str, torch.T
     return batch
 
 
-def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v for k, v in batch.items() if k in _INPUT_KEYS}
+def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
+    """The encoder's inputs of a batch or a tokenizer's encoding (ids, attention mask, token types)."""
+    return {k: v for k, v in batch.items() if k in INPUT_KEYS}
 
 
 def builtin_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -106,28 +87,18 @@ def builtin_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tens
     return model(**model_inputs(batch), labels=batch["labels"]).loss
 
 
-def weighted_cross_entropy(weights: Sequence[float]) -> LossFn:
-    """Cross-entropy with one weight per class: a single-label head whose classes are unbalanced
-    (RE candidate pairs: about 4 negatives per positive on BC5CDR) otherwise learns the prior
-    first, and a short CPU run stops there - every pair called negative."""
+def weighted_loss(weights: Sequence[float], *, multi_label: bool) -> LossFn:
+    """Cross-entropy with one weight per class (single-label), or binary cross-entropy per label
+    with the positives weighted (multi-label). Unbalanced classes otherwise teach the prior first,
+    and a short CPU run stops there: RE candidate pairs (about 4 negatives per positive on BC5CDR)
+    all called negative; HoC (about 3% of (sentence, hallmark) pairs positive) never crossing 0.5."""
     weight = torch.tensor(list(weights), dtype=torch.float)
 
     def loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         logits = model(**model_inputs(batch)).logits.float()
+        if multi_label:
+            return nn.functional.binary_cross_entropy_with_logits(logits, batch["labels"], pos_weight=weight.to(logits.device))
         return nn.functional.cross_entropy(logits, batch["labels"], weight=weight.to(logits.device))
-
-    return loss
-
-
-def weighted_bce(pos_weight: Sequence[float]) -> LossFn:
-    """Binary cross-entropy per label with positives weighted by `pos_weight` (multi-label). HoC:
-    about 3% of (sentence, hallmark) pairs are positive, so an unweighted run learns the prior
-    (its loss sits at the prior's entropy) and never crosses 0.5 - nothing predicted."""
-    weight = torch.tensor(list(pos_weight), dtype=torch.float)
-
-    def loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        logits = model(**model_inputs(batch)).logits.float()
-        return nn.functional.binary_cross_entropy_with_logits(logits, batch["labels"], pos_weight=weight.to(logits.device))
 
     return loss
 
@@ -142,11 +113,8 @@ def positive_weights(targets: Sequence[Sequence[float]]) -> list[float]:
 def balanced_class_weights(targets: Sequence[int], n_classes: int) -> list[float]:
     """scikit-learn's "balanced" weights, n / (k * count_c): every class carries the same total
     weight. A class absent from `targets` gets weight 1."""
-    counts = [0] * n_classes
-    for target in targets:
-        counts[target] += 1
-    present = sum(1 for c in counts if c)
-    return [len(targets) / (present * c) if c else 1.0 for c in counts]
+    counts = Counter(targets)
+    return [len(targets) / (len(counts) * counts[c]) if counts[c] else 1.0 for c in range(n_classes)]
 
 
 def _optimizer(model: nn.Module, config: HeadConfig) -> torch.optim.Optimizer:
@@ -204,8 +172,8 @@ def train(
     pad_token_id: int,
     loss_fn: LossFn = builtin_loss,
     name: str = "model",
-) -> TrainStats:
-    """Fine-tune `model` in place on `features`; returns what was done."""
+) -> dict[str, Any]:
+    """Fine-tune `model` in place on `features`; returns what was done (the training record)."""
     if not features:
         raise ValueError(f"{name}: no training features (empty training split?)")
     device = pick_device(config.device)
@@ -240,10 +208,10 @@ def train(
                 logger.info("%s: step %d/%d loss %.4f", name, step, steps, running / config.log_every)
                 running = 0.0
     model.eval()
-    return TrainStats(
-        steps=step, epochs=step / per_epoch, examples=len(features), seconds=time.perf_counter() - started,
-        final_loss=last_loss, device=str(device),
-    )
+    return {
+        "steps": step, "epochs": round(step / per_epoch, 3), "examples": len(features),
+        "seconds": round(time.perf_counter() - started, 1), "final_loss": round(last_loss, 4), "device": str(device),
+    }
 
 
 @torch.inference_mode()

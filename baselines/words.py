@@ -1,11 +1,7 @@
 """Words and BIO tags: the bridge between character-offset gold (Entity.start/end) and a
-token-classification head.
-
-A unit's *words* are what gets one tag each: the IOB files' own tokens when the reader kept them
-(`meta["tokens"]`, so the tags are exactly the files' and seqeval's F1 is BLURB's number), else a
-segmentation of the text - one word per CJK character (Chinese BERTs tokenise that way), Latin
-letter/digit runs, and every other non-space character alone (so "H2-receptor" is three words and
-a PubTator span such as "H2" in it is still a whole number of words).
+token-classification head. A unit's *words* get one tag each: the IOB files' own tokens when the
+reader kept them (`meta["tokens"]`: the tags are exactly the files', seqeval's F1 is BLURB's
+number), else `segment`'s words.
 """
 
 from __future__ import annotations
@@ -13,6 +9,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterable, Sequence
+from itertools import accumulate
 
 from taiyi_bench.harness.records import Example
 
@@ -26,7 +23,9 @@ TAG_NAMES = ("O", "B", "I")
 
 
 def segment(text: str) -> list[Span]:
-    """Character spans of the words of `text` (see module docstring)."""
+    """Character spans of the words of `text`: one per CJK character (Chinese BERTs tokenise that
+    way), Latin letter/digit runs, every other non-space character alone (so a PubTator span such as
+    "H2" in "H2-receptor" is still a whole number of words)."""
     return [m.span() for m in _WORD.finditer(text)]
 
 
@@ -34,11 +33,8 @@ def example_words(example: Example) -> list[Span]:
     """The words of one unit: the reader's tokens when they tile the text, else `segment`."""
     tokens = example.meta.get("tokens") if isinstance(example.meta, dict) else None
     if tokens and " ".join(tokens) == example.text:
-        spans, start = [], 0
-        for token in tokens:
-            spans.append((start, start + len(token)))
-            start += len(token) + 1
-        return spans
+        starts = accumulate((len(token) + 1 for token in tokens[:-1]), initial=0)
+        return [(start, start + len(token)) for start, token in zip(starts, tokens, strict=True)]
     return segment(example.text)
 
 
@@ -70,21 +66,11 @@ def spans_to_tags(words: Sequence[Span], spans: Iterable[Span]) -> list[int]:
 
 
 def tags_to_word_ranges(tags: Sequence[int]) -> list[tuple[int, int]]:
-    """Word ranges [first, last) of the entities in a BIO sequence. An INSIDE after OUTSIDE starts
-    an entity (the usual lenient CoNLL reading): a model's stray I is a mention, not noise."""
-    ranges: list[tuple[int, int]] = []
-    start: int | None = None
-    for i, tag in enumerate(tags):
-        if tag == BEGIN or (tag == INSIDE and start is None):
-            if start is not None:
-                ranges.append((start, i))
-            start = i
-        elif tag == OUTSIDE and start is not None:
-            ranges.append((start, i))
-            start = None
-    if start is not None:
-        ranges.append((start, len(tags)))
-    return ranges
+    """Word ranges [first, last) of the entities in a BIO sequence, read by seqeval: an INSIDE after
+    OUTSIDE starts an entity (the usual lenient CoNLL reading), so a model's stray I is a mention."""
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    return [(first, last + 1) for _, first, last in get_entities(seqeval_tags(tags, "X"))]
 
 
 def word_ranges_to_spans(words: Sequence[Span], ranges: Iterable[tuple[int, int]]) -> list[Span]:

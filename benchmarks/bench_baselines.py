@@ -1,10 +1,9 @@
-"""Discriminative-baseline throughput: fine-tuning steps per second and prediction units per
-second of one head on one set, for the choices that decide CPU practicality.
+"""Discriminative-baseline throughput of the NER tagger head on one set: training steps/s and prediction
+units/s, for the choices that decide CPU practicality.
 
-Times, on the same features: (a) training steps with the fused AdamW kernel and length-bucketed
-batches (what `taiyi_bench.baselines.training` does), (b) the same steps with PyTorch's default AdamW and
-plain shuffled batches (what a naive loop does), and (c) prediction of `--units` units. Each is
-the best of `--repeat` runs. Usage:
+On the same features, best of `--repeat`: (a) training with the fused AdamW kernel and length-bucketed
+batches (`taiyi_bench.baselines.training`), (b) the same steps with PyTorch's default AdamW and random
+batches (a naive loop), (c) prediction of `--units` units.
 
     python benchmarks/bench_baselines.py [--task ncbi_disease] [--encoder minilm] [--data-dir DIR]
                                          [--steps 20] [--units 500] [--repeat 2]
@@ -12,12 +11,11 @@ the best of `--repeat` runs. Usage:
 
 from __future__ import annotations
 
-import argparse
 import copy
 import random
-import time
 
 import torch
+from _timing import make_parser, timed
 
 from taiyi_bench.baselines import settings, training
 from taiyi_bench.baselines.families import _entity_spans
@@ -40,7 +38,7 @@ def _naive_steps(model: torch.nn.Module, features: list, config: settings.HeadCo
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = make_parser(__doc__)
     parser.add_argument("--task", default="ncbi_disease", help="an NER set (the tagger head is timed)")
     parser.add_argument("--encoder", default="minilm")
     parser.add_argument("--data-dir")
@@ -67,21 +65,19 @@ def main(argv: list[str] | None = None) -> int:
     pad_id = base.tokenizer.pad_token_id
     print(f"{spec.task_name}: {len(features)} training windows, encoder {location}, {torch.get_num_threads()} threads")
 
-    best_ours = best_naive = best_predict = float("inf")
-    for _ in range(args.repeat):
-        model = copy.deepcopy(base.model)
-        start = time.perf_counter()
-        training.train(model, features, config, pad_token_id=pad_id, loss_fn=base.loss)
-        best_ours = min(best_ours, time.perf_counter() - start)
+    model = base.model
 
+    def fresh_model() -> None:  # every training run starts from the same weights, copied untimed
+        nonlocal model
         model = copy.deepcopy(base.model)
-        start = time.perf_counter()
-        _naive_steps(model, features, config, pad_id, base.loss, args.steps)
-        best_naive = min(best_naive, time.perf_counter() - start)
 
-        start = time.perf_counter()
-        base.predict_tags([TagUnit(ex.text, example_words(ex)) for ex in test])
-        best_predict = min(best_predict, time.perf_counter() - start)
+    best_ours, _ = timed(
+        lambda: training.train(model, features, config, pad_token_id=pad_id, loss_fn=base.loss), args.repeat, fresh_model
+    )
+    best_naive, _ = timed(
+        lambda: _naive_steps(model, features, config, pad_id, base.loss, args.steps), args.repeat, fresh_model
+    )
+    best_predict, _ = timed(lambda: base.predict_tags([TagUnit(ex.text, example_words(ex)) for ex in test]), args.repeat)
 
     print(f"train, fused AdamW + length buckets : {args.steps / best_ours:6.2f} steps/s ({best_ours:.1f} s)")
     print(f"train, default AdamW + random batches: {args.steps / best_naive:6.2f} steps/s ({best_naive:.1f} s)")

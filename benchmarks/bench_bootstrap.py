@@ -1,35 +1,21 @@
 """Bootstrap timing: 95% intervals and the paired test on synthetic per-unit values.
 
-Times `bootstrap_ci` (micro-F1 from `[tp, fp, fn]` per unit, and accuracy from 0/1) and
-`paired_bootstrap` for a given number of units and resamples (default: 1000 resamples on 5,000
-units, about the size of the largest sets: BC5CDR's 4,797 sentences, CMeEE's 5,000). Each
-timing is the best of `--repeat` runs. Usage:
+Times `bootstrap_ci` (micro-F1 from `[tp, fp, fn]` per unit, accuracy from 0/1) and `paired_bootstrap`,
+best of `--repeat`. The default 5,000 units is about the largest sets (BC5CDR 4,797, CMeEE 5,000):
 
     python benchmarks/bench_bootstrap.py [--units 5000] [--resamples 1000] [--repeat 5]
 """
 
 from __future__ import annotations
 
-import argparse
-import time
-from collections.abc import Callable
-
 import numpy as np
+from _timing import make_parser, timed
 
 from taiyi_bench.harness.apps.leaderboard.bootstrap import Units, bootstrap_ci, paired_bootstrap
 
 
-def _best_of(repeat: int, fn: Callable[[], object]) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = make_parser(__doc__)
     parser.add_argument("--units", type=int, default=5000)
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5)
@@ -52,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"{args.resamples} resamples on {n:,} units (best of {args.repeat})")
     for name, fn in cases.items():
-        seconds = _best_of(args.repeat, fn)
+        seconds, _ = timed(fn, args.repeat)
         print(f"  {name:<34} {seconds * 1000:8.1f} ms")
     result = bootstrap_ci(f1_a, args.resamples, seed=0)
     print(f"  (micro-F1 {result.point * 100:.1f}, 95% CI [{result.low * 100:.1f}, {result.high * 100:.1f}])")

@@ -5,25 +5,23 @@
 
 from __future__ import annotations
 
-import argparse
 import tempfile
-import time
 from pathlib import Path
+
+from _timing import make_parser, timed
 
 from taiyi_bench.harness.apps.demo import Demo, DemoSettings
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = make_parser(__doc__)
     parser.add_argument("--out", type=Path, default=None, help="keep the demo's outputs here (default: a temporary folder)")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp) / "demo"
         demo = Demo(DemoSettings(out=out, data_dir=args.data_dir, fresh=True), log=lambda _msg: None)
-        started = time.perf_counter()
-        demo.run()
-        total = time.perf_counter() - started
+        total, _ = timed(demo.run)
     print(f"{'step':<16}{'seconds':>10}")
     for step, seconds in demo.timings.items():
         print(f"{step:<16}{seconds:>10.1f}")

@@ -1,25 +1,24 @@
 """Harness overhead over raw `generate` calls, measured side by side in one run.
 
-Same tiny random causal LM, same prompts, same greedy budget: (a) through `lm_eval` with a
-taiyi_* task (dataset building, prompt rendering, request scheduling, parsing, scoring,
-aggregation), (b) a plain loop of `model.generate` on the rendered prompts. Both include the
-model load. Prints wall times and the ratio (a)/(b).
+Same tiny random causal LM, prompts and greedy budget, model load included: (a) `lm_eval` with a taiyi_*
+task (dataset, prompts, scheduling, parsing, scoring), (b) a plain `model.generate` loop on the rendered
+prompts. Prints wall times and the ratio (a)/(b).
 
     python benchmarks/bench_harness_overhead.py [--task taiyi_ncbi_disease] [--units 40] [--data-dir DIR]
 """
 
 from __future__ import annotations
 
-import argparse
 import tempfile
-import time
+from functools import partial
 from pathlib import Path
 
 import torch
+from _timing import make_parser, timed
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = make_parser(__doc__)
     parser.add_argument("--task", default="taiyi_ncbi_disease")
     parser.add_argument("--units", type=int, default=40)
     parser.add_argument("--new-tokens", type=int, default=32)
@@ -31,8 +30,8 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from taiyi_bench.harness.loading import load_split
-    from taiyi_bench.harness.local_models import build_tiny_causal_lm
     from taiyi_bench.harness.prompts import render_prompt
+    from taiyi_bench.harness.random_models import build_tiny_causal_lm
     from taiyi_bench.harness.registry import get_spec
 
     torch.manual_seed(0)
@@ -46,20 +45,16 @@ def main() -> None:
         gen = f"max_gen_toks={args.new_tokens},min_new_tokens={args.new_tokens}"
         device = "cuda" if torch.cuda.is_available() else "cpu"
 
-        start = time.perf_counter()
-        manager = TaskManager(metadata={"data_dir": args.data_dir} if args.data_dir else None)
-        index_s = time.perf_counter() - start
+        metadata = {"data_dir": args.data_dir} if args.data_dir else None
+        index_s, manager = timed(lambda: TaskManager(metadata=metadata))
 
-        def harness(n: int) -> float:
-            start = time.perf_counter()
+        def harness(n: int) -> None:
             lm_eval.simple_evaluate(
                 model="hf", model_args=f"pretrained={model_dir},dtype=float32", tasks=[spec.task_name],
                 limit=n, batch_size=1, device=device, gen_kwargs=gen, task_manager=manager,
             )
-            return time.perf_counter() - start
 
-        def raw(n: int) -> float:
-            start = time.perf_counter()
+        def raw(n: int) -> None:
             tokenizer = AutoTokenizer.from_pretrained(model_dir)
             model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).to(device).eval()
             with torch.inference_mode():
@@ -69,10 +64,9 @@ def main() -> None:
                         **inputs, max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens, do_sample=False,
                         pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
                     )
-            return time.perf_counter() - start
 
-        harness_half, harness_full = harness(half), harness(units)
-        raw_half, raw_full = raw(half), raw(units)
+        harness_half, harness_full = (timed(partial(harness, n))[0] for n in (half, units))
+        raw_half, raw_full = (timed(partial(raw, n))[0] for n in (half, units))
 
     # Marginal cost per unit from two run sizes separates fixed costs (model load, dataset
     # build) from the per-unit path, which is what grows with a real test split.

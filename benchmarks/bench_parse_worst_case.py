@@ -1,14 +1,12 @@
 """Worst-case parse time: does `parse_output` stay linear in the length of the model output?
 
-Each shape is an adversarial (or merely degenerate) output body of about n characters - the
-shapes a review measured as super-linear, plus the repeated-mention output small models really
-produce when they loop until the generation budget runs out. Every shape is parsed by every task
-type (NER en/zh, RE CID/CMeIE, TC multi/single label, QA en/zh/yes-no), after a task-specific
-key (`Chemical: `, `答案：`, ...) so that the body reaches the value-level rules too; the
-`normalize_mention` row times the mention normaliser on the bare body. For each cell it prints
-the seconds at n, 2n and 4n (best of `--repeat`, caches cleared before every run) and the
-growth ratios t(2n)/t(n) and t(4n)/t(2n): about 2 is linear, about 4 quadratic, about 8 cubic.
-A cell whose parse exceeds `--budget` seconds is not grown further (shown as `-`). Usage:
+Each shape is an adversarial (or merely degenerate) output body of about n characters: the shapes a
+review measured as super-linear, and the repeated mention small models produce when they loop until the
+budget runs out. Every task type parses every shape after a task-specific key (`Chemical: `, `答案：`)
+so that the body reaches the value-level rules too; `normalize_mention` times the normaliser alone.
+Each cell prints the seconds at n, 2n and 4n (best of `--repeat`, cold caches) and the ratios
+t(2n)/t(n), t(4n)/t(2n): about 2 is linear, 4 quadratic, 8 cubic. A cell slower than `--budget`
+seconds is not grown further (`-`).
 
     python benchmarks/bench_parse_worst_case.py [--size 16384] [--repeat 3] [--budget 10]
         [--shapes comma_list,newline_run] [--tasks ner_en,qa_zh]
@@ -16,11 +14,11 @@ A cell whose parse exceeds `--budget` seconds is not grown further (shown as `-`
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+from _timing import make_parser, timed
 
 from taiyi_bench.harness import normalize, parsers
 from taiyi_bench.harness.normalize import normalize_mention
@@ -29,7 +27,6 @@ from taiyi_bench.harness.registry import get_spec
 
 
 def _repeat_to(unit: str, n: int) -> str:
-    """`unit` repeated to exactly n characters."""
     return (unit * (n // len(unit) + 1))[:n]
 
 
@@ -118,17 +115,11 @@ def parse_once(target: Target, body: str) -> object:
 def time_parse(target: Target, body: str, repeat: int) -> float:
     """Best of `repeat` cold parses, in seconds."""
     parse_once(target, "warm-up")  # builds the resolvers outside the timing
-    best = float("inf")
-    for _ in range(repeat):
-        cold_caches()
-        start = time.perf_counter()
-        parse_once(target, body)
-        best = min(best, time.perf_counter() - start)
-    return best
+    return timed(lambda: parse_once(target, body), repeat, before=cold_caches)[0]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = make_parser(__doc__)
     parser.add_argument("--size", type=int, default=16384, help="n, in characters of the output body")
     parser.add_argument("--repeat", type=int, default=3, help="parses per measurement; the fastest is reported")
     parser.add_argument("--budget", type=float, default=10.0, help="seconds above which a cell is not grown further")
@@ -142,10 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown shape or task: {', '.join(unknown)}")
 
     n = args.size
-    header = (
-        f"{'shape':<20}{'task':<19}{f't({n})':>12}{f't({2 * n})':>12}{f't({4 * n})':>12}"
-        f"{'2n/n':>8}{'4n/2n':>8}"
-    )
+    sizes = "".join(f"{f't({k * n})':>12}" for k in (1, 2, 4))
+    header = f"{'shape':<20}{'task':<19}{sizes}{'2n/n':>8}{'4n/2n':>8}"
     print(f"seconds per parse, best of {args.repeat}; n = {n:,} characters of output body")
     print(header)
     print("-" * len(header))

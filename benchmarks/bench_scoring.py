@@ -1,28 +1,24 @@
 """Parse + score throughput (units/s) on the full eval splits, per task.
 
-For every set it renders each unit's gold in the Taiyi format (`taiyi_bench.harness.prompts.render_answer`)
-and times `parse_output` + `score_unit` (+ `aggregate`) on three kinds of output:
-  oracle  the rendered gold (must score 1.0: checked and printed);
-  noisy   the same answer wrapped the way chat models write: a chatter line first, markdown
-          numbering and bold keys, full-width colons, and an explanation after the answer;
+Times `parse_output` + `score_unit` + `aggregate` on each unit's gold rendered in the Taiyi format, as:
+  oracle  the rendered gold (its score, printed, must be 1.0);
+  noisy   the answer as chat models write it: a chatter line, markdown numbering and bold keys,
+          full-width colons, an explanation after it;
   garbage a sentence with no answer in it (the parse-failure path).
-Caches (normalisation, label resolution) are cleared before each run, so the numbers include
-warm-up. Usage:
+Caches (normalisation, label resolution) are cleared before each run, so the numbers include warm-up.
+Without a data directory ($TAIYI_DATA_DIR or --data-dir) it runs on the bundled samples and says so.
 
     python benchmarks/bench_scoring.py [--data-dir DIR] [--repeat N] [--tasks bc5cdr_chem,hoc]
-
-Without a data directory ($TAIYI_DATA_DIR or --data-dir) it runs on the bundled samples and
-says so.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
-import time
 from collections.abc import Callable
+
+from _timing import make_parser, timed
 
 from taiyi_bench.harness import normalize
 from taiyi_bench.harness.loading import load_split
@@ -51,26 +47,26 @@ def garbage(spec: DatasetSpec, answer: str) -> str:
     return "I am sorry, but I cannot help with that request." if spec.language == "en" else "抱歉，我无法回答这个问题。"
 
 
+def _clear_caches() -> None:
+    normalize.normalize_mention.cache_clear()
+    normalize.normalize_label.cache_clear()
+    normalize._RESOLVERS.clear()
+
+
 def run(spec: DatasetSpec, examples: list[Example], outputs: list[str], repeat: int) -> tuple[float, float]:
-    """(units per second, headline score) over `repeat` passes."""
-    best = float("inf")
-    score = 0.0
-    for _ in range(repeat):
-        normalize.normalize_mention.cache_clear()
-        normalize.normalize_label.cache_clear()
-        normalize._RESOLVERS.clear()
-        start = time.perf_counter()
-        units = [
-            score_unit(spec, ex, parse_output(spec, text, options=ex.options or None))
-            for ex, text in zip(examples, outputs, strict=True)
-        ]
-        score = aggregate(spec, units)["score"]
-        best = min(best, time.perf_counter() - start)
-    return len(examples) / best if best > 0 else float("inf"), score
+    """(units per second, headline score), fastest of `repeat` passes."""
+
+    def score() -> float:
+        pairs = zip(examples, outputs, strict=True)
+        units = [score_unit(spec, ex, parse_output(spec, text, options=ex.options or None)) for ex, text in pairs]
+        return aggregate(spec, units)["score"]
+
+    best, headline = timed(score, repeat, before=_clear_caches)
+    return len(examples) / best if best > 0 else float("inf"), headline
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = make_parser(__doc__)
     parser.add_argument("--data-dir", default=os.environ.get("TAIYI_DATA_DIR"))
     parser.add_argument("--repeat", type=int, default=3, help="passes per measurement; the fastest is reported")
     parser.add_argument("--tasks", default="", help="comma-separated set keys (default: all)")
@@ -78,9 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     wanted = {t.strip().removeprefix("taiyi_") for t in args.tasks.split(",") if t.strip()}
 
     variants: dict[str, Callable[[DatasetSpec, str], str]] = {
-        "oracle": lambda spec, answer: answer,
-        "noisy": noisy,
-        "garbage": garbage,
+        "oracle": lambda _spec, answer: answer, "noisy": noisy, "garbage": garbage,
     }
     header = f"{'task':<20}{'units':>7}{'source':>9}" + "".join(f"{v + ' u/s':>14}{'score':>8}" for v in variants)
     print(header)
@@ -94,12 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as err:  # a missing set is reported, the others still run
             print(f"{spec.task_name:<20}  skipped: {type(err).__name__}: {str(err).splitlines()[0][:80]}")
             continue
-        examples, used_spec = loaded.examples, loaded.spec
-        answers = [render_answer(used_spec, ex) for ex in examples]
+        examples = loaded.examples
+        answers = [render_answer(loaded.spec, ex) for ex in examples]
         row = f"{spec.task_name:<20}{len(examples):>7}{loaded.source:>9}"
         for make in variants.values():
-            outputs = [make(used_spec, answer) for answer in answers]
-            rate, score = run(used_spec, examples, outputs, args.repeat)
+            rate, score = run(loaded.spec, examples, [make(loaded.spec, answer) for answer in answers], args.repeat)
             row += f"{rate:>14,.0f}{score:>8.3f}"
         total_units += len(examples)
         print(row, flush=True)

@@ -7,17 +7,8 @@ in place) and `validate` checks the result against the schema before any work st
 `taiyi finetune --dry-run` refuses exactly what the real run refuses; `taiyi_bench.finetune.train.train`
 validates again, for a config built in code. Each refusal is one `ConfigError` line naming the
 key path and what was expected, e.g. `training.max_steps must be a whole number >= 1, or null
-(train for stages.N.epochs), not -1`.
-
-Numbers, as YAML gives them:
-  * a whole-number setting takes an integer; an integral float (`1e3`, `2.0`, also YAML 1.1's
-    string `1e9`) is read as that integer, since YAML itself cannot write 1e9 as an int;
-    anything else (`2.5`, `two`, `true`) is refused;
-  * a number setting takes an int or float, and YAML 1.1's strings such as `2e-4` (no dot, so
-    not a float to YAML) as the number meant; `.nan` and `.inf` are refused.
-
-The resolved config (the defaults, the recipe and the overrides merged, values normalised) is
-what the run saves as `resolved_config.yaml`, itself a recipe.
+(train for stages.N.epochs), not -1`. Numbers are read as YAML 1.1 writes them (`1e3` is a
+whole number, the string `2e-4` a number); `.nan` and `.inf` are refused.
 """
 
 from __future__ import annotations
@@ -60,20 +51,15 @@ def _shown(value: Any) -> str:
     return repr(value)
 
 
+@dataclass(frozen=True)
 class Kind:
     """The values one setting takes. `expected` says them in words (the error message's
-    "must be ..."); `null` is what null means where null is allowed (None: refused)."""
+    "must be ..."); `parse` returns the value to keep (normalised) or raises `_Refused` (never
+    called with None); `null` is what null means where null is allowed (None: refused)."""
 
-    def __init__(self, expected: str, *, null: str | None = None) -> None:
-        self.expected = expected
-        self.null = null
-
-    def describe(self) -> str:
-        return self.expected if self.null is None else f"{self.expected}, or null ({self.null})"
-
-    def parse(self, value: Any) -> Any:
-        """The value to keep (normalised), or `_Refused`. Never called with None."""
-        raise NotImplementedError
+    expected: str
+    parse: Callable[[Any], Any]
+    null: str | None = None
 
     def check(self, value: Any, key: str) -> Any:
         if value is None and self.null is not None:
@@ -85,7 +71,14 @@ class Kind:
         except _Refused as refused:
             if refused.detail:
                 raise ConfigError(refused.detail.replace("{key}", key)) from None
-            raise ConfigError(f"{key} must be {self.describe()}, not {_shown(value)}") from None
+            expected = self.expected if self.null is None else f"{self.expected}, or null ({self.null})"
+            raise ConfigError(f"{key} must be {expected}, not {_shown(value)}") from None
+
+
+def _accept(ok: bool, value: Any) -> Any:
+    if not ok:
+        raise _Refused()
+    return value
 
 
 def _as_number(value: Any) -> float | int:
@@ -98,135 +91,69 @@ def _as_number(value: Any) -> float | int:
         number = float(value)
     else:
         raise _Refused()
-    if isinstance(number, float) and not math.isfinite(number):
-        raise _Refused()
-    return number
+    return _accept(not isinstance(number, float) or math.isfinite(number), number)
 
 
-class Integer(Kind):
+def Integer(minimum: int | None = None, *, null: str | None = None) -> Kind:
     """A whole number >= `minimum` (an integral float such as 1e3 is read as that integer)."""
 
-    def __init__(self, minimum: int | None = None, *, null: str | None = None, expected: str | None = None):
-        self.minimum = minimum
-        words = expected or ("a whole number" + (f" >= {minimum}" if minimum is not None else ""))
-        super().__init__(words, null=null)
-
-    def parse(self, value: Any) -> int:
+    def parse(value: Any) -> int:
         number = _as_number(value)
         if isinstance(number, float):
-            if not number.is_integer():
-                raise _Refused()
-            number = int(number)
-        if self.minimum is not None and number < self.minimum:
-            raise _Refused()
-        return number
+            number = int(_accept(number.is_integer(), number))
+        return _accept(minimum is None or number >= minimum, number)
+
+    return Kind("a whole number" + (f" >= {minimum}" if minimum is not None else ""), parse, null)
 
 
-class Number(Kind):
-    """A finite number within the bounds given (gt/ge: lower, exclusive/inclusive; lt/le: upper)."""
+def Number(*, gt: float | None = None, ge: float | None = None, lt: float | None = None, null: str | None = None) -> Kind:
+    """A finite number within the bounds given (gt/ge: lower, exclusive/inclusive; lt: upper)."""
 
-    def __init__(
-        self,
-        *,
-        gt: float | None = None,
-        ge: float | None = None,
-        lt: float | None = None,
-        le: float | None = None,
-        null: str | None = None,
-    ) -> None:
-        self.bounds = (gt, ge, lt, le)
-        parts = [f"{op} {bound:g}" for op, bound in ((">", gt), (">=", ge), ("<", lt), ("<=", le)) if bound is not None]
-        super().__init__("a number" + (" " + " and ".join(parts) if parts else ""), null=null)
-
-    def parse(self, value: Any) -> float | int:
+    def parse(value: Any) -> float | int:
         number = _as_number(value)
-        gt, ge, lt, le = self.bounds
-        if (
-            (gt is not None and not number > gt)
-            or (ge is not None and not number >= ge)
-            or (lt is not None and not number < lt)
-            or (le is not None and not number <= le)
-        ):
-            raise _Refused()
-        return number
+        inside = (gt is None or number > gt) and (ge is None or number >= ge) and (lt is None or number < lt)
+        return _accept(inside, number)
+
+    parts = [f"{op} {bound:g}" for op, bound in ((">", gt), (">=", ge), ("<", lt)) if bound is not None]
+    return Kind("a number" + (" " + " and ".join(parts) if parts else ""), parse, null)
 
 
-class Boolean(Kind):
-    def __init__(self) -> None:
-        super().__init__("true or false")
-
-    def parse(self, value: Any) -> bool:
-        if not isinstance(value, bool):
-            raise _Refused()
-        return value
+def Boolean() -> Kind:
+    return Kind("true or false", lambda value: _accept(isinstance(value, bool), value))
 
 
-class Choice(Kind):
+def Choice(*options: str, null: str | None = None) -> Kind:
     """One of a fixed list of words."""
-
-    def __init__(self, *options: str, null: str | None = None) -> None:
-        self.options = options
-        words = ", ".join(options[:-1]) + f" or {options[-1]}" if len(options) > 1 else options[0]
-        super().__init__(f"one of {words}" if len(options) > 2 else words, null=null)
-
-    def parse(self, value: Any) -> str:
-        if not isinstance(value, str) or value not in self.options:
-            raise _Refused()
-        return value
+    words = ", ".join(options[:-1]) + f" or {options[-1]}" if len(options) > 1 else options[0]
+    return Kind(f"one of {words}" if len(options) > 2 else words, lambda value: _accept(value in options, value), null)
 
 
-class Text(Kind):
-    """A non-empty string."""
-
-    def __init__(self, expected: str = "a non-empty text", *, null: str | None = None) -> None:
-        super().__init__(expected, null=null)
-
-    def parse(self, value: Any) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise _Refused()
-        return value
+def Text(expected: str = "a non-empty text", *, null: str | None = None) -> Kind:
+    return Kind(expected, lambda value: _accept(isinstance(value, str) and bool(value.strip()), value), null)
 
 
-class TextList(Kind):
+def TextList(expected: str, *, empty: bool = True, null: str | None = None) -> Kind:
     """A list of non-empty strings (`empty`: whether [] is allowed)."""
 
-    def __init__(self, expected: str, *, empty: bool = True, null: str | None = None) -> None:
-        self.empty = empty
-        super().__init__(expected, null=null)
+    def parse(value: Any) -> list[str]:
+        ok = isinstance(value, list) and (bool(value) or empty)
+        return list(_accept(ok and all(isinstance(item, str) and item.strip() for item in value), value))
 
-    def parse(self, value: Any) -> list[str]:
-        if not isinstance(value, list) or (not value and not self.empty):
-            raise _Refused()
-        if not all(isinstance(item, str) and item.strip() for item in value):
-            raise _Refused()
-        return list(value)
+    return Kind(expected, parse, null)
 
 
-class AnyOf(Kind):
+def AnyOf(expected: str, *kinds: Kind, null: str | None = None) -> Kind:
     """The first of `kinds` that takes the value (in order: an int is tried before a float)."""
 
-    def __init__(self, expected: str, *kinds: Kind, null: str | None = None) -> None:
-        self.kinds = kinds
-        super().__init__(expected, null=null)
-
-    def parse(self, value: Any) -> Any:
-        for kind in self.kinds:
+    def parse(value: Any) -> Any:
+        for kind in kinds:
             try:
                 return kind.parse(value)
             except _Refused:
                 continue
         raise _Refused()
 
-
-class Custom(Kind):
-    """A check that needs code: `parse(value)` returns the value to keep or raises `_Refused`."""
-
-    def __init__(self, expected: str, parse: Callable[[Any], Any], *, null: str | None = None) -> None:
-        self._parse = parse
-        super().__init__(expected, null=null)
-
-    def parse(self, value: Any) -> Any:
-        return self._parse(value)
+    return Kind(expected, parse, null)
 
 
 # --------------------------------------------------------------------------- the schema
@@ -276,8 +203,6 @@ class FreeMap:
 
 def _stage_key(key: Any) -> Any:
     """`1`, `"1"` and `stage1` all name stage 1 (recipes and `--override stages.stage1.epochs=2`)."""
-    if isinstance(key, bool):
-        return key
     try:
         return int(str(key).removeprefix("stage"))
     except ValueError:
@@ -308,6 +233,23 @@ def _scheduler(value: Any) -> str:
     known = [kind.value for kind in SchedulerType]
     if value not in known:
         raise _Refused(f"{{key}} must be a transformers scheduler name ({', '.join(known)}), not {value!r}")
+    return value
+
+
+TRACKERS = ("tensorboard", "wandb")  # training.report_to: the package each needs has the same name
+
+
+def _report_to(value: Any) -> Any:
+    """none, a tracker or a list of trackers; each must be installed, said now rather than after
+    the model has loaded."""
+    import importlib.util
+
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(name in ("none", *TRACKERS) for name in names):
+        raise _Refused()
+    for name in set(names) - {"none"}:
+        if importlib.util.find_spec(name) is None:
+            raise _Refused(f"{{key}}: {name} is not installed (pip install {name}), or set {{key}}=none")
     return value
 
 
@@ -353,212 +295,140 @@ def _files(value: Any) -> list[Any]:
         category = entry.get("category")
         if category is not None and normalize_category(category) is None:
             raise _Refused(f"{where}.category {category!r} is unknown; known: {', '.join(CATEGORIES)}")
-    return list(value)
+    return [dict(entry) if isinstance(entry, Mapping) else entry for entry in value]
 
 
-SCHEMA = Section(
-    {
-        "name": Setting("finetune", Text("a non-empty name"), "names the run: runs/<name> unless output_dir is set"),
-        "output_dir": Setting(None, Text("a folder", null="runs/<name>")),
-        "seed": Setting(42, Integer(0), "model initialisation, dropout and batch order"),
-        "model": Section(
-            {
-                "base": Setting(
-                    None,
-                    Text("a hub id, a directory or local:smollm2 (required)"),
-                    'hub id or directory; "local:smollm2" = taiyi_bench.harness.local_models.smollm2_dir()',
-                ),
-                "revision": Setting(None, Text("a revision (branch, tag or commit)", null="the default branch")),
-                "trust_remote_code": Setting(
-                    False, Boolean(), "OFF unless a recipe explicitly needs it (Qwen-7B does)"
-                ),
-                "precision": Setting(
-                    "auto",
-                    Choice("auto", "bf16", "fp16", "fp32"),
-                    "auto: bf16 on a bf16-capable GPU, else fp32",
-                ),
-                "attn_implementation": Setting(
-                    "auto",
-                    Custom(
-                        "auto, eager, sdpa, flex_attention or a flash attention implementation "
-                        "(flash_attention_2)",
-                        _attn_implementation,
-                        null="auto",
-                    ),
-                    "auto: flash_attention_2 when flash-attn is installed, else with packing on a GPU "
-                    "flex_attention (document block mask), else sdpa (CPU: dense 4-D mask for packed "
-                    "rows); or name one. The choice is logged.",
-                ),
-                "gradient_checkpointing": Setting(
-                    False,
-                    AnyOf(
-                        "true, false, auto or k >= 1 (every k-th layer)",
-                        Boolean(),
-                        Choice("auto"),
-                        Integer(1),
-                    ),
-                    "true: every layer; k: every k-th layer; auto: recompute activations only when "
-                    "the estimate for a micro-batch exceeds the GPU's free memory, as few layers as "
-                    "fits (CPU: off)",
-                ),
-                "quantization": Setting(None, Choice("4bit", null="no quantization"), "4bit: QLoRA (CUDA + bitsandbytes)"),
-                "bnb_4bit_quant_type": Setting("nf4", Choice("nf4", "fp4")),
-                "bnb_4bit_use_double_quant": Setting(True, Boolean()),
-                "bnb_4bit_quant_storage": Setting(
-                    "bfloat16",
-                    Choice("bfloat16", "float16", "float32", "uint8"),
-                    "bfloat16 lets FSDP / ZeRO-3 shard the 4-bit weights",
-                ),
-            }
+SCHEMA = Section({
+    "name": Setting("finetune", Text("a non-empty name"), "names the run: runs/<name> unless output_dir is set"),
+    "output_dir": Setting(None, Text("a folder", null="runs/<name>")),
+    "seed": Setting(42, Integer(0), "model initialisation, dropout and batch order"),
+    "model": Section({
+        "base": Setting(
+            None, Text("a hub id, a directory or local:smollm2 (required)"),
+            'hub id or directory; "local:smollm2" = taiyi_bench.harness.local_models.smollm2_dir()',
         ),
-        "lora": Section(
-            {
-                "r": Setting(64, Integer(1), "adapter rank"),
-                "alpha": Setting(16, Integer(1), "scaling: alpha / r"),
-                "dropout": Setting(0.05, Number(ge=0, lt=1)),
-                "target_modules": Setting(
-                    "all-linear",
-                    AnyOf(
-                        "all-linear, a module name or a non-empty list of module names",
-                        Text(),
-                        TextList("", empty=False),
-                    ),
-                    "or a list of module names (Qwen-7B: c_attn, c_proj, w1, w2)",
-                ),
-                "bias": Setting("none", Choice("none", "all", "lora_only")),
-                "modules_to_save": Setting(None, TextList("a list of module names", null="none")),
-            }
+        "revision": Setting(None, Text("a revision (branch, tag or commit)", null="the default branch")),
+        "trust_remote_code": Setting(False, Boolean(), "OFF unless a recipe explicitly needs it (Qwen-7B does)"),
+        "precision": Setting("auto", Choice("auto", "bf16", "fp16", "fp32"), "auto: bf16 on a bf16-capable GPU, else fp32"),
+        "attn_implementation": Setting(
+            "auto",
+            Kind("auto, eager, sdpa, flex_attention or a flash attention implementation (flash_attention_2)",
+                 _attn_implementation, null="auto"),
+            "auto: flash_attention_2 when flash-attn is installed, else with packing on a GPU flex_attention "
+            "(document block mask), else sdpa (CPU: dense 4-D mask for packed rows); or name one. Logged.",
         ),
-        "format": Section(
-            {
-                "style": Setting(
-                    "chat_template",
-                    Choice("chat_template", "eod"),
-                    "eod: Taiyi's <eod>input<eod>answer<eod>, eod = eos",
-                ),
-                "eod_token": Setting(None, Text("a token", null="the tokenizer's eos")),
-                "system": Setting(None, Text("a system prompt", null="the template's default"), "chat_template only"),
-                "max_length": Setting(1024, Integer(8), "tokens per sample (and per packed row)"),
-                "overlong": Setting("truncate", Choice("truncate", "drop"), "both counted and reported"),
-                "packing": Setting(False, Boolean()),
-                "pack_open_bins": Setting(8, Integer(1)),
-            }
+        "gradient_checkpointing": Setting(
+            False, AnyOf("true, false, auto or k >= 1 (every k-th layer)", Boolean(), Choice("auto"), Integer(1)),
+            "true: every layer; k: every k-th layer; auto: recompute activations only when the estimate for a "
+            "micro-batch exceeds the GPU's free memory, as few layers as fits (CPU: off)",
         ),
-        "data": Section(
-            {
-                "seed": Setting(42, Integer(0), "template draws and sampling"),
-                "cap": Setting(
-                    10000,
-                    Integer(1, null="no cap"),
-                    "per-dataset cap on instruction samples (Taiyi)",
-                ),
-                "tasks": Section(
-                    {
-                        "names": Setting(
-                            "all",
-                            Custom(
-                                "all, none, a set name or a list of set names",
-                                _task_names,
-                                null="none",
-                            ),
-                            "benchmark sets whose train split becomes instructions",
-                        ),
-                        "split": Setting("train", Text("a split name (train, dev, ...)")),
-                        "data_dir": Setting(
-                            None,
-                            Text("a folder", null="$TAIYI_DATA_DIR, else the bundled samples (said loudly)"),
-                        ),
-                        "templates": Setting(
-                            "all",
-                            AnyOf("all or a whole number >= 1", Choice("all"), Integer(1)),
-                            "how many of the paraphrased templates to draw from",
-                        ),
-                        "decompose": Setting(
-                            True, Boolean(), "multi-type NER / multi-predicate RE -> also single-type instructions"
-                        ),
-                    }
-                ),
-                "files": Setting(
-                    [],
-                    Custom("a list of conversation files", _files, null="none"),
-                    "Taiyi conversation-format JSONL: paths or {path, dataset?, category?}",
-                ),
-                "datasets": FreeMap(
-                    Section(
-                        {
-                            "cap": Setting(None, Integer(1, null="no cap for this dataset")),
-                            "weight": Setting(1.0, Number(ge=0), "0.5 keeps half, 2 repeats each sample twice"),
-                        },
-                        partial=True,
-                    ),
-                    "per-dataset {cap, weight}; a dataset left out gets data.cap and weight 1",
-                ),
-            }
+        "quantization": Setting(None, Choice("4bit", null="no quantization"), "4bit: QLoRA (CUDA + bitsandbytes)"),
+        "bnb_4bit_quant_type": Setting("nf4", Choice("nf4", "fp4")),
+        "bnb_4bit_use_double_quant": Setting(True, Boolean()),
+        "bnb_4bit_quant_storage": Setting(
+            "bfloat16", Choice("bfloat16", "float16", "float32", "uint8"), "bfloat16 lets FSDP / ZeRO-3 shard the 4-bit weights"
         ),
-        "training": Section(
-            {
-                "per_device_batch_size": Setting(12, Integer(1)),
-                "gradient_accumulation_steps": Setting(2, Integer(1)),
-                "learning_rate": Setting(2e-4, Number(gt=0)),
-                "lr_scheduler": Setting(
-                    "constant_with_warmup",
-                    Custom("a transformers scheduler name", _scheduler),
-                    "any transformers.get_scheduler name",
-                ),
-                "warmup_ratio": Setting(0.1, Number(ge=0, lt=1)),
-                "weight_decay": Setting(0.0, Number(ge=0)),
-                "max_grad_norm": Setting(0.3, Number(gt=0)),
-                "optimizer": Setting(
-                    "adamw",
-                    Choice("adamw", "paged_adamw_32bit", "paged_adamw_8bit"),
-                    "paged_*: bitsandbytes, CUDA",
-                ),
-                "adam_beta1": Setting(0.9, Number(ge=0, lt=1)),
-                "adam_beta2": Setting(0.999, Number(ge=0, lt=1)),
-                "adam_epsilon": Setting(1e-8, Number(gt=0)),
-                "logging_steps": Setting(1, Integer(1)),
-                "save_steps": Setting(
-                    500, Integer(0), "mid-stage checkpoints (resumable); 0 = only at the end of a stage"
-                ),
-                "save_total_limit": Setting(2, Integer(0), "mid-stage checkpoints kept per stage; 0 = all"),
-                "max_steps": Setting(
-                    None,
-                    Integer(1, null="train for stages.N.epochs"),
-                    "optimizer steps per stage, instead of epochs (smoke tests)",
-                ),
-                "progress": Setting(True, Boolean(), "rich progress bars on the main process"),
-                "num_threads": Setting(
-                    None,
-                    Integer(1, null="torch's default"),
-                    "CPU only: torch threads for this run. 1 avoids the collapse (tens of times "
-                    "slower) when other processes compete for the same cores.",
-                ),
-            }
+    }),
+    "lora": Section({
+        "r": Setting(64, Integer(1), "adapter rank"),
+        "alpha": Setting(16, Integer(1), "scaling: alpha / r"),
+        "dropout": Setting(0.05, Number(ge=0, lt=1)),
+        "target_modules": Setting(
+            "all-linear",
+            AnyOf("all-linear, a module name or a non-empty list of module names", Text(), TextList("", empty=False)),
+            "or a list of module names (Qwen-7B: c_attn, c_proj, w1, w2)",
         ),
-        "stages": Section(
-            {
-                stage: Section(
-                    {
-                        "epochs": Setting(epochs, Number(ge=0), "> 0 unless training.max_steps is set"),
-                        "init_adapter": Setting(
-                            init,
-                            Text("stage1 or an adapter folder", null="a fresh adapter"),
-                            '"stage1" = this run\'s stage-1 adapter; a path; or null',
-                        ),
-                    }
-                )
-                for stage, epochs, init in ((1, 5, None), (2, 3, "stage1"))
-            },
-            "categories per stage: taiyi_bench.finetune.data.STAGE_CATEGORIES",
-            key=_stage_key,
+        "bias": Setting("none", Choice("none", "all", "lora_only")),
+        "modules_to_save": Setting(None, TextList("a list of module names", null="none")),
+    }),
+    "format": Section({
+        "style": Setting("chat_template", Choice("chat_template", "eod"), "eod: Taiyi's <eod>input<eod>answer<eod>, eod = eos"),
+        "eod_token": Setting(None, Text("a token", null="the tokenizer's eos")),
+        "system": Setting(None, Text("a system prompt", null="the template's default"), "chat_template only"),
+        "max_length": Setting(1024, Integer(8), "tokens per sample (and per packed row)"),
+        "overlong": Setting("truncate", Choice("truncate", "drop"), "both counted and reported"),
+        "packing": Setting(False, Boolean()),
+        "pack_open_bins": Setting(8, Integer(1)),
+    }),
+    "data": Section({
+        "seed": Setting(42, Integer(0), "template draws and sampling"),
+        "cap": Setting(10000, Integer(1, null="no cap"), "per-dataset cap on instruction samples (Taiyi)"),
+        "tasks": Section({
+            "names": Setting(
+                "all", Kind("all, none, a set name or a list of set names", _task_names, null="none"),
+                "benchmark sets whose train split becomes instructions",
+            ),
+            "split": Setting("train", Text("a split name (train, dev, ...)")),
+            "data_dir": Setting(None, Text("a folder", null="$TAIYI_DATA_DIR, else the bundled samples (said loudly)")),
+            "templates": Setting(
+                "all", AnyOf("all or a whole number >= 1", Choice("all"), Integer(1)),
+                "how many of the paraphrased templates to draw from",
+            ),
+            "decompose": Setting(True, Boolean(), "multi-type NER / multi-predicate RE -> also single-type instructions"),
+        }),
+        "files": Setting(
+            [], Kind("a list of conversation files", _files, null="none"),
+            "Taiyi conversation-format JSONL: paths or {path, dataset?, category?}",
         ),
-        "merge": Setting(False, Boolean(), "also write <output_dir>/stage<N>/merged (base + adapter) after the last stage"),
-        # Written by load_recipe (where the recipe came from, the --override list), so that a
-        # run's resolved_config.yaml is itself a recipe: `taiyi finetune <out>/resolved_config.yaml`.
-        "recipe_source": Setting(None, Text("a path", null="not recorded")),
-        "overrides": Setting([], TextList("a list of key=value texts")),
-    }
-)
+        "datasets": FreeMap(
+            Section({
+                "cap": Setting(None, Integer(1, null="no cap for this dataset")),
+                "weight": Setting(1.0, Number(ge=0), "0.5 keeps half, 2 repeats each sample twice"),
+            }, partial=True),
+            "per-dataset {cap, weight}; a dataset left out gets data.cap and weight 1",
+        ),
+    }),
+    "training": Section({
+        "per_device_batch_size": Setting(12, Integer(1)),
+        "gradient_accumulation_steps": Setting(2, Integer(1)),
+        "learning_rate": Setting(2e-4, Number(gt=0)),
+        "lr_scheduler": Setting(
+            "constant_with_warmup", Kind("a transformers scheduler name", _scheduler), "any transformers.get_scheduler name"
+        ),
+        "warmup_ratio": Setting(0.1, Number(ge=0, lt=1)),
+        "weight_decay": Setting(0.0, Number(ge=0)),
+        "max_grad_norm": Setting(0.3, Number(gt=0)),
+        "optimizer": Setting("adamw", Choice("adamw", "paged_adamw_32bit", "paged_adamw_8bit"), "paged_*: bitsandbytes, CUDA"),
+        "adam_beta1": Setting(0.9, Number(ge=0, lt=1)),
+        "adam_beta2": Setting(0.999, Number(ge=0, lt=1)),
+        "adam_epsilon": Setting(1e-8, Number(gt=0)),
+        "logging_steps": Setting(1, Integer(1)),
+        "report_to": Setting(
+            "none", Kind("none, tensorboard, wandb or a list of them", _report_to),
+            "also send each logged step's scalars to TensorBoard (<out>/tensorboard) and/or Weights & Biases",
+        ),
+        "save_steps": Setting(500, Integer(0), "mid-stage checkpoints (resumable); 0 = only at the end of a stage"),
+        "save_total_limit": Setting(2, Integer(0), "mid-stage checkpoints kept per stage; 0 = all"),
+        "max_steps": Setting(
+            None, Integer(1, null="train for stages.N.epochs"), "optimizer steps per stage, instead of epochs (smoke tests)"
+        ),
+        "progress": Setting(True, Boolean(), "rich progress bars on the main process"),
+        "num_threads": Setting(
+            None, Integer(1, null="torch's default"),
+            "CPU only: torch threads for this run. 1 avoids the collapse (tens of times slower) when other "
+            "processes compete for the same cores.",
+        ),
+    }),
+    "stages": Section(
+        {
+            stage: Section({
+                "epochs": Setting(epochs, Number(ge=0), "> 0 unless training.max_steps is set"),
+                "init_adapter": Setting(
+                    init, Text("stage1 or an adapter folder", null="a fresh adapter"),
+                    '"stage1" = this run\'s stage-1 adapter; a path; or null',
+                ),
+            })
+            for stage, epochs, init in ((1, 5, None), (2, 3, "stage1"))
+        },
+        "categories per stage: taiyi_bench.finetune.data.STAGE_CATEGORIES",
+        key=_stage_key,
+    ),
+    "merge": Setting(False, Boolean(), "also write <output_dir>/stage<N>/merged (base + adapter) after the last stage"),
+    # Written by load_recipe (where the recipe came from, the --override list), so that a
+    # run's resolved_config.yaml is itself a recipe: `taiyi finetune <out>/resolved_config.yaml`.
+    "recipe_source": Setting(None, Text("a path", null="not recorded")),
+    "overrides": Setting([], TextList("a list of key=value texts")),
+})  # fmt: skip
 
 # Every key with its default (derived from SCHEMA, so the two cannot disagree).
 DEFAULTS: dict[str, Any] = SCHEMA.defaults()
@@ -621,15 +491,6 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return path, value
 
 
-def _override_to_mapping(path: Sequence[str], value: Any) -> dict[str, Any]:
-    mapping: dict[str, Any] = {}
-    cursor = mapping
-    for part in path[:-1]:
-        cursor = cursor.setdefault(part, {})
-    cursor[path[-1]] = value
-    return mapping
-
-
 def resolve_recipe_path(recipe: str | Path) -> Path:
     """A path, or a bare name of a shipped recipe (`cpu_smollm2_tiny`)."""
     path = Path(recipe).expanduser()
@@ -669,7 +530,9 @@ def load_recipe(recipe: str | Path | Mapping[str, Any], overrides: Sequence[str]
     config = _merge(SCHEMA, DEFAULTS, raw, "")
     for text in overrides:
         key_path, value = parse_override(text)
-        config = _merge(SCHEMA, config, _override_to_mapping(key_path, value), "")
+        for part in reversed(key_path):
+            value = {part: value}
+        config = _merge(SCHEMA, config, value, "")
     if config["recipe_source"] is None:
         config["recipe_source"] = source
     config["overrides"] = [*(config["overrides"] or []), *overrides]
@@ -703,6 +566,9 @@ def _checked(node: Section | FreeMap | Setting, value: Any, where: str) -> Any:
 def validate(config: Mapping[str, Any]) -> dict[str, Any]:
     """Every key's type and range (`SCHEMA`), then the checks that relate keys; the config to use
     (values normalised). Needs no GPU; device-dependent checks happen when the model loads."""
+    from taiyi_bench.finetune.data import resolve_task_names
+    from taiyi_bench.harness.registry import get_spec
+
     checked = _checked(SCHEMA, config, "")
     training, tasks = checked["training"], checked["data"]["tasks"]
     for stage, stage_cfg in checked["stages"].items():
@@ -713,33 +579,16 @@ def validate(config: Mapping[str, Any]) -> dict[str, Any]:
             )
     if checked["stages"][1]["init_adapter"] == "stage1":
         raise ConfigError("stages.1.init_adapter cannot be stage1 (stage 1 cannot start from itself); null or a folder")
-    _check_split(tasks["names"], tasks["split"])
+    for name in resolve_task_names(tasks["names"]):  # said now, not after the model loaded
+        spec = get_spec(name)
+        if tasks["split"] not in spec.files:
+            raise ConfigError(
+                f"data.tasks.split must be a split of every set in data.tasks.names; {spec.display_name} "
+                f"has no split {tasks['split']!r} (its splits: {', '.join(spec.files)})"
+            )
     return checked
 
 
-def _check_split(names: Any, split: str) -> None:
-    """data.tasks.split must exist for every set named: said now, not after the model loaded."""
-    from taiyi_bench.finetune.data import resolve_task_names
-    from taiyi_bench.harness.registry import get_spec
-
-    for name in resolve_task_names(names):
-        spec = get_spec(name)
-        if split not in spec.files:
-            raise ConfigError(
-                f"data.tasks.split must be a split of every set in data.tasks.names; {spec.display_name} "
-                f"has no split {split!r} (its splits: {', '.join(spec.files)})"
-            )
-
-
 def to_yaml(config: Mapping[str, Any]) -> str:
-    return yaml.safe_dump(_plain(config), sort_keys=False, allow_unicode=True)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
+    """A validated config as YAML (its values are plain: str, numbers, lists, dicts)."""
+    return yaml.safe_dump(dict(config), sort_keys=False, allow_unicode=True)

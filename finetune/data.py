@@ -16,10 +16,9 @@ Caps (Taiyi capped most sets at 10,000 samples) and mixing weights are applied p
 
 from __future__ import annotations
 
-import json
 import math
 import random
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,89 +50,24 @@ STAGE_CATEGORIES: Mapping[int, frozenset[str]] = {
 # dialogue data into stage 1.
 _ALIASES: Mapping[str, tuple[str, ...]] = {
     "extraction": (
-        "extraction",
-        "information extraction",
-        "ie",
-        "ner",
-        "named entity recognition",
-        "entity recognition",
-        "entity extraction",
-        "re",
-        "relation extraction",
-        "relationship extraction",
-        "triple extraction",
-        "event extraction",
-        "ee",
-        "信息抽取",
-        "命名实体识别",
-        "实体识别",
-        "关系抽取",
-        "事件抽取",
+        "extraction", "information extraction", "ie", "ner", "named entity recognition", "entity recognition",
+        "entity extraction", "re", "relation extraction", "relationship extraction", "triple extraction",
+        "event extraction", "ee", "信息抽取", "命名实体识别", "实体识别", "关系抽取", "事件抽取",
     ),
-    "classification": (
-        "classification",
-        "text classification",
-        "tc",
-        "intent classification",
-        "文本分类",
-        "意图分类",
-    ),
+    "classification": ("classification", "text classification", "tc", "intent classification", "文本分类", "意图分类"),
     "text_pair": (
-        "text pair",
-        "text pairs",
-        "text pair task",
-        "sentence pair",
-        "text matching",
-        "sts",
-        "semantic similarity",
-        "text similarity",
-        "nli",
-        "natural language inference",
-        "文本对",
-        "文本匹配",
-        "语义相似度",
+        "text pair", "text pairs", "text pair task", "sentence pair", "text matching", "sts", "semantic similarity",
+        "text similarity", "nli", "natural language inference", "文本对", "文本匹配", "语义相似度",
     ),
     "translation": ("translation", "machine translation", "mt", "翻译", "机器翻译"),
-    "other": (
-        "other",
-        "others",
-        "summarization",
-        "summarisation",
-        "text summarization",
-        "text generation",
-        "其他",
-        "文本摘要",
-    ),
-    "qa": (
-        "qa",
-        "question answering",
-        "mcqa",
-        "multiple choice",
-        "multiple choice qa",
-        "medical qa",
-        "问答",
-        "医学问答",
-    ),
-    "dialogue": (
-        "dialogue",
-        "dialog",
-        "conversation",
-        "chat",
-        "multi turn dialogue",
-        "对话",
-        "多轮对话",
-        "医疗对话",
-    ),
-}
+    "other": ("other", "others", "summarization", "summarisation", "text summarization", "text generation", "其他", "文本摘要"),
+    "qa": ("qa", "question answering", "mcqa", "multiple choice", "multiple choice qa", "medical qa", "问答", "医学问答"),
+    "dialogue": ("dialogue", "dialog", "conversation", "chat", "multi turn dialogue", "对话", "多轮对话", "医疗对话"),
+}  # fmt: skip
 _ALIAS_TO_CATEGORY: dict[str, str] = {alias: cat for cat, aliases in _ALIASES.items() for alias in aliases}
 
 # The benchmark's task types as categories.
-TASK_TYPE_CATEGORY: Mapping[str, str] = {
-    "ner": "extraction",
-    "re": "extraction",
-    "tc": "classification",
-    "qa": "qa",
-}
+TASK_TYPE_CATEGORY: Mapping[str, str] = {"ner": "extraction", "re": "extraction", "tc": "classification", "qa": "qa"}
 
 
 def normalize_category(raw: str) -> str | None:
@@ -162,16 +96,6 @@ class Conversation:
     turns: list[tuple[str, str]]  # (human, assistant)
     origin: str = ""  # "file.jsonl:12" or "<set>/train (samples)": where to look when it goes wrong
 
-    def to_taiyi(self) -> dict[str, Any]:
-        """The released conversation format (what `read_conversations` reads back)."""
-        return {
-            "conversation_id": self.id,
-            "dataset": self.dataset,
-            "category": self.category,
-            "language": self.language,
-            "conversation": [{"human": h, "assistant": a} for h, a in self.turns],
-        }
-
 
 REQUIRED_FIELDS: tuple[str, ...] = ("conversation_id", "dataset", "category", "language", "conversation")
 
@@ -179,13 +103,9 @@ REQUIRED_FIELDS: tuple[str, ...] = ("conversation_id", "dataset", "category", "l
 def read_conversations(
     path: str | Path, *, dataset: str | None = None, category: str | None = None
 ) -> list[Conversation]:
-    """Read a JSONL file in Taiyi's conversation format.
-
-    `dataset` / `category` (from the recipe) replace the records' own values, so a file without
-    usable categories can still be used. Blank lines are skipped. Any other problem raises
-    `DataFormatError` naming the file and the 1-based line: invalid JSON, a missing field, an
-    empty conversation, a turn without text, an empty assistant turn, an unknown category.
-    """
+    """Read a JSONL file in Taiyi's conversation format; `dataset` / `category` (from the recipe)
+    replace the records' own values. Blank lines are skipped; any other problem is a
+    `DataFormatError` naming the file and the 1-based line."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"conversation file {path} does not exist")
@@ -193,9 +113,7 @@ def read_conversations(
     if category is not None:
         forced_category = normalize_category(category)
         if forced_category is None:
-            raise ConfigError(
-                f"{path}: recipe category {category!r} is unknown; known: {', '.join(CATEGORIES)}"
-            )
+            raise ConfigError(f"{path}: recipe category {category!r} is unknown; known: {', '.join(CATEGORIES)}")
     conversations: list[Conversation] = []
 
     def bad_line(line_no: int, why: str) -> None:
@@ -265,9 +183,7 @@ def _first_non_utf8(path: Path) -> tuple[int, int, int] | None:
 
 def _parse_turns(raw: Any, path: Path, line_no: int) -> list[tuple[str, str]]:
     if not isinstance(raw, list) or not raw:
-        raise DataFormatError(
-            path, line_no, "`conversation` as a non-empty list of {human, assistant}", repr(raw)[:80]
-        )
+        raise DataFormatError(path, line_no, "`conversation` as a non-empty list of {human, assistant}", repr(raw)[:80])
     turns = []
     for index, turn in enumerate(raw, start=1):
         if not isinstance(turn, dict) or "human" not in turn or "assistant" not in turn:
@@ -275,28 +191,14 @@ def _parse_turns(raw: Any, path: Path, line_no: int) -> list[tuple[str, str]]:
             raise DataFormatError(path, line_no, f"turn {index} with `human` and `assistant`", str(found))
         human, assistant = turn["human"], turn["assistant"]
         if not isinstance(human, str) or not isinstance(assistant, str):
-            raise DataFormatError(
-                path, line_no, f"turn {index}: text for `human` and `assistant`", "a non-string"
-            )
+            raise DataFormatError(path, line_no, f"turn {index}: text for `human` and `assistant`", "a non-string")
         if not assistant.strip():
             # An empty answer would train the model to stop at once; it is a data bug, not a sample.
-            raise DataFormatError(
-                path, line_no, f"turn {index}: a non-empty assistant answer", "an empty one"
-            )
+            raise DataFormatError(path, line_no, f"turn {index}: a non-empty assistant answer", "an empty one")
         if not human.strip():
             raise DataFormatError(path, line_no, f"turn {index}: a non-empty human turn", "an empty one")
         turns.append((human, assistant))
     return turns
-
-
-def write_conversations(path: str | Path, conversations: Iterable[Conversation]) -> int:
-    """Write conversations in Taiyi's format (for inspection or reuse); returns the count."""
-    count = 0
-    with Path(path).open("w", encoding="utf-8") as handle:
-        for conversation in conversations:
-            handle.write(json.dumps(conversation.to_taiyi(), ensure_ascii=False) + "\n")
-            count += 1
-    return count
 
 
 # --------------------------------------------------------------------------- benchmark train splits
@@ -311,14 +213,10 @@ def task_conversations(
     decompose: bool = True,
     seed: int = 0,
 ) -> tuple[list[Conversation], str]:
-    """Instructions built from one benchmark split; returns (conversations, source).
-
-    Every example gives one instruction asking for all of the set's labels, under a template
-    drawn at random (seeded) from the first `templates` paraphrases (None = all). With
-    `decompose`, an example of a multi-type NER set (CMeEE) or multi-predicate RE set (CMeIE)
-    also gives one single-type instruction per type present in its gold (`labels=[t]`).
-    `source` is "data" or "samples" (from `load_split`).
-    """
+    """Instructions from one benchmark split and their source ("data" or "samples"): one per
+    example asking for all of the set's labels, in a template drawn (seeded) from the first
+    `templates` paraphrases (None = all); with `decompose`, a multi-type NER or multi-predicate RE
+    example also gives one single-type instruction per type in its gold (`labels=[t]`)."""
     from taiyi_bench.harness.loading import load_split
     from taiyi_bench.harness.prompts import render_answer, render_prompt, template_count
 
@@ -332,16 +230,7 @@ def task_conversations(
     out: list[Conversation] = []
 
     def add(example_id: str, prompt: str, answer: str, suffix: str) -> None:
-        out.append(
-            Conversation(
-                f"{spec.key}-{example_id}{suffix}",
-                spec.key,
-                category,
-                spec.language,
-                [(prompt, answer)],
-                origin,
-            )
-        )
+        out.append(Conversation(f"{spec.key}-{example_id}{suffix}", spec.key, category, spec.language, [(prompt, answer)], origin))
 
     for example in loaded.examples:
         template = rng.randrange(usable)
@@ -354,12 +243,8 @@ def task_conversations(
             present = [r for r in spec.labels if any(rel.relation == r for rel in example.relations)]
         for label in present:
             template = rng.randrange(usable)
-            add(
-                example.id,
-                render_prompt(spec, example, template=template, labels=[label]),
-                render_answer(spec, example, labels=[label]),
-                f"-{label}",
-            )
+            prompt = render_prompt(spec, example, template=template, labels=[label])
+            add(example.id, prompt, render_answer(spec, example, labels=[label]), f"-{label}")
     return out, loaded.source
 
 
@@ -425,12 +310,9 @@ def resolve_task_names(names: Any) -> list[str]:
 def load_sources(
     data_cfg: Mapping[str, Any], *, search_dirs: Sequence[Path] = ()
 ) -> dict[str, tuple[list[Conversation], str]]:
-    """Every dataset named by the recipe's `data` section: dataset name -> (conversations, origin).
-
-    A relative file path is looked up in the working directory, then in `search_dirs` (the
-    recipe's folder and the `finetune` package, so shipped recipes find shipped samples).
-    Stage-independent, so a two-stage run reads and renders the data once.
-    """
+    """Every dataset named by the recipe's `data` section: dataset name -> (conversations, origin),
+    read once for both stages. A relative file path is looked up in the working directory, then
+    in `search_dirs` (the recipe's folder and the package, where shipped samples are)."""
     seed = int(data_cfg.get("seed", 0))
     sources: dict[str, tuple[list[Conversation], str]] = {}
     tasks_cfg = data_cfg.get("tasks") or {}
@@ -460,9 +342,7 @@ def load_sources(
                 )
             sources.setdefault(conversation.dataset, ([], str(path)))[0].append(conversation)
     if not sources:
-        raise ConfigError(
-            "the recipe's `data` section names no data (data.tasks.names and data.files are both empty)"
-        )
+        raise ConfigError("the recipe's `data` section names no data (data.tasks.names and data.files are both empty)")
     return sources
 
 
@@ -474,14 +354,10 @@ def build_mixture(
     per_dataset: Mapping[str, Mapping[str, Any]] | None = None,
     seed: int = 0,
 ) -> Mixture:
-    """Select, cap and weight the conversations of one stage.
-
-    Per dataset: keep the conversations whose category belongs to the stage, shuffle (seeded),
-    keep at most `cap` (per-dataset `cap` overrides; None = no cap), then scale by `weight`
-    (0.5 keeps half, 2 repeats every sample twice; fractional parts are sampled). The result is
-    shuffled. `per_dataset` keys that match no dataset are an error (a typo would silently
-    leave a set uncapped).
-    """
+    """Per dataset: the conversations of the stage's categories, shuffled (seeded), at most `cap`
+    (a per-dataset `cap` overrides; None = no cap), scaled by `weight` (0.5 keeps half, 2 repeats
+    each twice); all shuffled. A `per_dataset` key naming no dataset is an error (a typo would
+    silently leave a set uncapped)."""
     allowed = categories_for_stage(stage)
     per_dataset = dict(per_dataset or {})
     unknown = sorted(set(per_dataset) - set(sources))
@@ -500,8 +376,6 @@ def build_mixture(
             continue
         dataset_cap = options.get("cap", cap)
         weight = float(options.get("weight", 1.0))
-        if weight < 0:
-            raise ConfigError(f"data.datasets.{name}.weight must be >= 0, not {weight}")
         rng.shuffle(kept)
         if dataset_cap is not None:
             # A negative cap would silently drop the last samples through the slice.
@@ -513,9 +387,14 @@ def build_mixture(
         mixture.conversations.extend(chosen)
         categories = sorted({c.category for c in kept})
         mixture.datasets.append(
-            DatasetReport(
-                name, "+".join(categories), origin, len(conversations), dataset_cap, weight, len(chosen)
-            )
+            DatasetReport(name, "+".join(categories), origin, len(conversations), dataset_cap, weight, len(chosen))
         )
     rng.shuffle(mixture.conversations)
     return mixture
+
+
+def stage_mixture(
+    sources: Mapping[str, tuple[Sequence[Conversation], str]], stage: int, data_cfg: Mapping[str, Any]
+) -> Mixture:
+    """`build_mixture` as the recipe's `data` section sets it (cap, per-dataset options, seed)."""
+    return build_mixture(sources, stage, cap=data_cfg["cap"], per_dataset=data_cfg["datasets"], seed=int(data_cfg["seed"]))

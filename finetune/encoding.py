@@ -11,21 +11,19 @@ Two formats:
     `<eod>` after it are trained (the model learns to stop).
 
 Labels are the input ids with -100 everywhere else; the model shifts them (HF convention).
-Packing concatenates several samples into one row with position ids restarting per sample; the
-collator makes the attention respect the boundaries: a dense 4D block-diagonal causal mask
-(eager/sdpa, the CPU path), padded rows with position ids only (flex_attention: transformers
-turns them into a document block mask), or one flattened row with position ids
-(flash-attention's varlen kernels). `taiyi_bench.finetune.performance.choose_attention` picks one.
+Packing puts several samples into one row; `collate_packed` keeps them apart in the layout
+`taiyi_bench.finetune.performance.choose_attention` picks.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from taiyi_bench.harness.errors import ConfigError
 from taiyi_bench.harness.prompt_formats import eod_token_id
@@ -51,12 +49,12 @@ class EncodeReport:
     """Counts of what happened to over-long samples; printed and logged, never silent."""
 
     max_length: int
-    overlong: str
+    overlong_policy: str
     samples: int = 0
     kept: int = 0
     truncated: int = 0
     dropped_overlong: int = 0  # policy "drop"
-    dropped_no_answer: int = 0  # truncation left no assistant token
+    dropped_no_answer_left: int = 0  # truncation left no assistant token
     tokens: int = 0
     label_tokens: int = 0
     per_dataset: dict[str, Counter] = field(default_factory=dict)
@@ -65,25 +63,7 @@ class EncodeReport:
         self.per_dataset.setdefault(dataset, Counter())[what] += 1
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "max_length": self.max_length,
-            "overlong_policy": self.overlong,
-            "samples": self.samples,
-            "kept": self.kept,
-            "truncated": self.truncated,
-            "dropped_overlong": self.dropped_overlong,
-            "dropped_no_answer_left": self.dropped_no_answer,
-            "tokens": self.tokens,
-            "label_tokens": self.label_tokens,
-            "per_dataset": {k: dict(v) for k, v in sorted(self.per_dataset.items())},
-        }
-
-
-def to_messages(turns: Sequence[tuple[str, str]], system: str | None = None) -> list[dict[str, str]]:
-    messages = [{"role": "system", "content": system}] if system else []
-    for human, assistant in turns:
-        messages += [{"role": "user", "content": human}, {"role": "assistant", "content": assistant}]
-    return messages
+        return {**asdict(self), "per_dataset": {k: dict(v) for k, v in sorted(self.per_dataset.items())}}
 
 
 def _text_ids(tokenizer: Any, text: str) -> list[int]:
@@ -115,7 +95,9 @@ def assistant_char_spans(
             "format.style=chat_template but the tokenizer has no chat template; use format.style=eod "
             "(Taiyi's format) or a tokenizer with a template"
         )
-    messages = to_messages(turns, system)
+    messages = [{"role": "system", "content": system}] if system else []
+    for human, assistant in turns:
+        messages += [{"role": "user", "content": human}, {"role": "assistant", "content": assistant}]
     full = _render(tokenizer, messages, generation_prompt=False)
     offset = 1 if system else 0
     spans = []
@@ -123,9 +105,7 @@ def assistant_char_spans(
         user_end = offset + 2 * i + 1
         start_text = _render(tokenizer, messages[:user_end], generation_prompt=True)
         end_text = _render(tokenizer, messages[: user_end + 1], generation_prompt=False)
-        if not (
-            full.startswith(start_text) and full.startswith(end_text) and len(end_text) > len(start_text)
-        ):
+        if not (full.startswith(start_text) and full.startswith(end_text) and len(end_text) > len(start_text)):
             raise ConfigError(
                 "the chat template does not render conversations prefix by prefix (a prefix of the "
                 f"conversation is not a prefix of its rendering at turn {i + 1}), so assistant tokens cannot "
@@ -169,22 +149,6 @@ def encode_chat(
     return input_ids + tail, labels + [IGNORE_INDEX] * len(tail)
 
 
-def encode_conversation(
-    tokenizer: Any,
-    turns: Sequence[tuple[str, str]],
-    *,
-    style: Style = "chat_template",
-    system: str | None = None,
-    eod_id: int | None = None,
-) -> tuple[list[int], list[int]]:
-    """(input_ids, labels) of one conversation, untruncated."""
-    if style == "eod":
-        return encode_eod(tokenizer, turns, eod_token_id(tokenizer) if eod_id is None else eod_id)
-    if style == "chat_template":
-        return encode_chat(tokenizer, turns, system)
-    raise ConfigError(f"format.style must be chat_template or eod, not {style!r}")
-
-
 def encode_all(
     tokenizer: Any,
     conversations: Sequence[Any],
@@ -198,16 +162,15 @@ def encode_all(
     """Encode `Conversation`s; over-long ones are truncated (to `max_length`) or dropped, and
     every such case is counted in the report, per dataset. A truncated sample with no assistant
     token left is dropped (it would contribute nothing but noise), and counted."""
-    if overlong not in ("truncate", "drop"):
-        raise ConfigError(f"format.overlong must be truncate or drop, not {overlong!r}")
     eod_id = eod_token_id(tokenizer, eod_token) if style == "eod" else None
-    report = EncodeReport(max_length=max_length, overlong=overlong)
+    report = EncodeReport(max_length=max_length, overlong_policy=overlong)
     samples = []
     for conversation in conversations:
         report.samples += 1
-        input_ids, labels = encode_conversation(
-            tokenizer, conversation.turns, style=style, system=system, eod_id=eod_id
-        )
+        if eod_id is None:
+            input_ids, labels = encode_chat(tokenizer, conversation.turns, system)
+        else:
+            input_ids, labels = encode_eod(tokenizer, conversation.turns, eod_id)
         if len(input_ids) > max_length:
             if overlong == "drop":
                 report.dropped_overlong += 1
@@ -215,7 +178,7 @@ def encode_all(
                 continue
             input_ids, labels = input_ids[:max_length], labels[:max_length]
             if all(label == IGNORE_INDEX for label in labels[1:]):
-                report.dropped_no_answer += 1
+                report.dropped_no_answer_left += 1
                 report.count(conversation.dataset, "dropped_no_answer_left")
                 continue
             report.truncated += 1
@@ -239,9 +202,7 @@ def pack_indices(lengths: Sequence[int], max_length: int, open_bins: int = 8) ->
     room: list[int] = []
     for index, length in enumerate(lengths):
         if length > max_length:
-            raise ValueError(
-                f"sample {index} has {length} tokens > max_length {max_length}; encode with truncation"
-            )
+            raise ValueError(f"sample {index} has {length} tokens > max_length {max_length}; encode with truncation")
         first_open = max(0, len(packs) - open_bins)
         for bin_index in range(first_open, len(packs)):
             if room[bin_index] >= length:
@@ -256,16 +217,13 @@ def pack_indices(lengths: Sequence[int], max_length: int, open_bins: int = 8) ->
 
 def collate_padded(samples: Sequence[EncodedSample], pad_id: int) -> dict[str, torch.Tensor]:
     """One sample per row, right-padded to the longest row; 2D attention mask."""
-    width = max(len(s) for s in samples)
-    input_ids = torch.full((len(samples), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(samples), width), IGNORE_INDEX, dtype=torch.long)
-    attention_mask = torch.zeros((len(samples), width), dtype=torch.long)
-    for row, sample in enumerate(samples):
-        n = len(sample)
-        input_ids[row, :n] = torch.tensor(sample.input_ids)
-        labels[row, :n] = torch.tensor(sample.labels)
-        attention_mask[row, :n] = 1
-    return {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
+    rows = [torch.tensor(s.input_ids, dtype=torch.long) for s in samples]
+    labels = [torch.tensor(s.labels, dtype=torch.long) for s in samples]
+    return {
+        "input_ids": pad_sequence(rows, batch_first=True, padding_value=pad_id),
+        "labels": pad_sequence(labels, batch_first=True, padding_value=IGNORE_INDEX),
+        "attention_mask": pad_sequence([torch.ones_like(row) for row in rows], batch_first=True),
+    }
 
 
 def collate_packed(
@@ -275,29 +233,20 @@ def collate_packed(
     layout: AttentionLayout = "mask4d",
     dtype: torch.dtype = torch.float32,
 ) -> dict[str, torch.Tensor]:
-    """Packed rows whose samples cannot attend to each other.
+    """Packed rows whose samples cannot attend to each other; `position_ids` restart per sample.
+    Each sample's first label is -100: packed, it would be predicted from the previous sample's
+    last token (unpacked, the shift drops it anyway), so the losses are equal.
 
-    Each sample's first label is set to -100: in a packed row it would be predicted from the
-    previous sample's last token (unpacked, the shift drops it anyway), so losses are equal.
-
-    layout="mask4d": rows right-padded; `attention_mask` is a [B, 1, L, L] mask where query i may
-    attend key j iff they are in the same sample and j <= i (padding attends to itself only, so
-    no row is all-masked): boolean for `dtype=torch.bool` (sdpa), else additive (0 / the dtype's
-    minimum, for eager); `position_ids` restart per sample.
-    Works with eager and sdpa attention of transformers-native models.
-    layout="positions": the same rows, padded to a multiple of FLEX_BLOCK, with restarting
-    `position_ids` and NO mask: transformers (>= 4.53) finds the sample boundaries where the
-    position ids stop increasing by one and builds the mask itself, a document BlockMask for
-    flex_attention (each padding token is a sample of its own).
-    layout="flatten": every sample of every pack concatenated into ONE row [1, total] with
-    restarting `position_ids` and no mask (what `DataCollatorWithFlattening` produces);
-    flash-attention builds varlen boundaries from the position ids.
+    mask4d: right-padded rows and a [B, 1, L, L] same-sample causal mask (padding attends to
+    itself only, so no row is all-masked), boolean for `dtype=torch.bool` (sdpa), else additive
+    (eager). positions: the same rows padded to a multiple of FLEX_BLOCK, no mask: transformers
+    (>= 4.53) finds the boundaries where the position ids stop increasing and builds a document
+    BlockMask for flex_attention. flatten: all samples in ONE row (`DataCollatorWithFlattening`),
+    from whose position ids flash-attention builds varlen boundaries.
     """
     if layout == "flatten":
         from transformers import DataCollatorWithFlattening
 
-        # transformers' own padding-free collator: one row, position ids restarting per sample,
-        # each sample's first label replaced by -100.
         collator = DataCollatorWithFlattening(return_position_ids=True, separator_id=IGNORE_INDEX)
         features = [{"input_ids": s.input_ids, "labels": s.labels} for pack in packs for s in pack]
         return dict(collator(features, return_tensors="pt"))

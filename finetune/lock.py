@@ -19,7 +19,7 @@ import logging
 import os
 import socket
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -53,17 +53,12 @@ def _describe(holder: dict[str, Any] | None) -> str:
     return f"pid {holder.get('pid')} on host {holder.get('host')!r}, started {holder.get('started', '?')}"
 
 
-def _read_all(fd: int) -> bytes:
-    return os.pread(fd, 1 << 16, 0)
-
-
 @dataclass
 class RunLock:
     """A held lock; `release` removes the file and drops the lock."""
 
     path: Path
     fd: int | None
-    record: dict[str, Any] = field(default_factory=dict)
 
     def release(self) -> None:
         if self.fd is None:
@@ -82,11 +77,8 @@ class RunLock:
 
 
 def acquire(out: Path) -> RunLock:
-    """Lock run directory `out` (which must exist) for this process.
-
-    `RunDirectoryBusy` names the holder when a live run has it, or when the lock was written on
-    another host. A lock whose holder died on this host is taken over, with a warning.
-    """
+    """Lock run directory `out` (which must exist) for this process, or `RunDirectoryBusy`
+    naming the holder (a live run, or one on another host)."""
     path = out / LOCK_NAME
     if fcntl is None:
         logger.warning("taiyi finetune: no file locking on this platform; do not start two runs into %s", out)
@@ -103,7 +95,7 @@ def acquire(out: Path) -> RunLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _parse(_read_all(fd))
+            holder = _parse(os.pread(fd, 1 << 16, 0))
             os.close(fd)
             raise RunDirectoryBusy(
                 f"{out} is in use by another taiyi finetune run ({_describe(holder)}); wait for it to finish "
@@ -117,7 +109,7 @@ def acquire(out: Path) -> RunLock:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
             continue
-        previous = _parse(_read_all(fd))
+        previous = _parse(os.pread(fd, 1 << 16, 0))
         if previous and previous.get("host") not in (None, host):
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
@@ -133,5 +125,5 @@ def acquire(out: Path) -> RunLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, data, 0)
         os.fsync(fd)
-        return RunLock(path, fd, record)
+        return RunLock(path, fd)
     raise RunDirectoryBusy(f"{out}: could not take the run lock {path}; other runs keep taking it")

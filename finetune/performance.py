@@ -1,17 +1,6 @@
-"""How the recipe runs fast, and how fast it ran.
-
-* Attention path for packed rows (`choose_attention`): flash-attention's variable-length
-  kernels when `flash-attn` is installed (one flattened row, boundaries from position ids),
-  else `flex_attention` with a document block mask (torch >= 2.5 on a GPU: padded rows whose
-  position ids restart per sample; transformers builds the block mask from them), else the
-  dense block-diagonal 4-D mask with sdpa (the CPU path). Chosen automatically; recorded.
-* Memory policy (`plan_checkpointing`): `model.gradient_checkpointing: auto` recomputes
-  activations only when an estimate of them for the micro-batch exceeds the device's free
-  memory (less a margin), and then only every k-th layer, the largest k that fits.
-* Loss only where it counts (`labelled_loss_sum`): the output layer and the cross-entropy see
-  only positions whose next token carries a label (prompt tokens are most of a row).
-* Throughput accounting (`Throughput`): tokens/s, MFU and peak memory per step and per stage.
-"""
+"""How the recipe runs fast, and how fast it ran: the attention path for packed rows
+(`choose_attention`), gradient checkpointing sized to free memory (`plan_checkpointing`), logits
+only where labels are (`labelled_loss_sum`), and tokens/s, MFU and peak memory (`Throughput`)."""
 
 from __future__ import annotations
 
@@ -21,7 +10,7 @@ import resource
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -35,23 +24,17 @@ from taiyi_bench.harness.errors import ConfigError
 
 @dataclass(frozen=True)
 class AttentionPlan:
-    """The attention implementation the model is loaded with and, when packing, how packed rows
-    are laid out: `mask4d` (dense block-diagonal mask), `positions` (padded rows, position ids
-    restarting per sample, no mask) or `flatten` (one row, position ids; flash varlen)."""
+    """The attention implementation the model is loaded with and, when packing, the layout of
+    packed rows (`taiyi_bench.finetune.encoding.collate_packed`)."""
 
     implementation: str | None  # None = transformers' default
     layout: str | None  # None when not packing
     reason: str
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def flash_attn_available() -> bool:
-    try:
-        from transformers.utils import is_flash_attn_2_available
-    except ImportError:
-        return False
+    from transformers.utils import is_flash_attn_2_available
+
     return bool(is_flash_attn_2_available())
 
 
@@ -85,10 +68,7 @@ def flex_attention_trains(device: torch.device, dtype: torch.dtype = torch.bfloa
         query = torch.randn(1, 2, 128, 16, device=device, dtype=dtype, requires_grad=True)
         torch.compile(flex_attention)(query, query, query, block_mask=block_mask).sum().backward()
     except Exception as exc:  # any failure means: not on this machine
-        return (
-            False,
-            f"flex_attention failed a forward/backward probe ({type(exc).__name__}: {str(exc)[:160]})",
-        )
+        return False, f"flex_attention failed a forward/backward probe ({type(exc).__name__}: {str(exc)[:160]})"
     return True, "flex_attention trained in a probe"
 
 
@@ -104,6 +84,7 @@ def plan_attention(
     """The decision, given what the machine offers (`flex` = the probe's answer, None = not
     probed). `requested` None or "auto" chooses; any other value is honoured or refused.
     Remote modelling code (`native=False`) keeps its own attention under auto."""
+    flex_trains, why = flex if flex is not None else (False, "not probed")
     if requested in (None, "auto"):
         if not native:
             return AttentionPlan(None, None, "remote modelling code: its own attention")
@@ -114,18 +95,12 @@ def plan_attention(
             return AttentionPlan(None, None, "no packing: transformers' default (sdpa) with the padding mask")
         if not cuda:
             return AttentionPlan("sdpa", "mask4d", "CPU: sdpa with a dense block-diagonal 4-D mask")
-        if flex is not None and flex[0]:
-            return AttentionPlan(
-                "flex_attention", "positions", "flex_attention with a document block mask (no dense mask)"
-            )
-        why = flex[1] if flex is not None else "not probed"
+        if flex_trains:
+            return AttentionPlan("flex_attention", "positions", "flex_attention with a document block mask (no dense mask)")
         return AttentionPlan("sdpa", "mask4d", f"sdpa with a dense 4-D mask; flex_attention unusable: {why}")
     if "flash" in requested and not (cuda and flash):
-        raise ConfigError(
-            f"model.attn_implementation={requested} needs a CUDA GPU and flash-attn; use auto (or sdpa)"
-        )
-    if requested == "flex_attention" and not (flex is not None and flex[0]):
-        why = flex[1] if flex is not None else "not probed"
+        raise ConfigError(f"model.attn_implementation={requested} needs a CUDA GPU and flash-attn; use auto (or sdpa)")
+    if requested == "flex_attention" and not flex_trains:
         raise ConfigError(f"model.attn_implementation=flex_attention cannot train here: {why}; use auto")
     if not packing:
         return AttentionPlan(requested, None, "as configured")
@@ -135,9 +110,7 @@ def plan_attention(
         return AttentionPlan(requested, "positions", "as configured: document block mask")
     if requested in ("eager", "sdpa"):
         return AttentionPlan(requested, "mask4d", "as configured: dense block-diagonal 4-D mask")
-    raise ConfigError(
-        f"format.packing supports eager, sdpa, flex_attention and flash attention, not {requested!r}"
-    )
+    raise ConfigError(f"format.packing supports eager, sdpa, flex_attention and flash attention, not {requested!r}")
 
 
 def choose_attention(
@@ -168,13 +141,8 @@ class CheckpointPlan:
     reason: str
     estimate_gb: dict[str, float] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
-
-def activation_bytes_per_token_layer(
-    model_config: Any, *, bytes_per_value: int, lora_dropout: float
-) -> float:
+def activation_bytes_per_token_layer(model_config: Any, *, bytes_per_value: int, lora_dropout: float) -> float:
     """Estimated bytes one token leaves saved for the backward pass in one decoder layer.
 
     Counted from what autograd keeps in a Llama/Qwen-style layer trained with LoRA on every
@@ -221,17 +189,13 @@ def plan_checkpointing(
         return CheckpointPlan(setting, 0, layers, 0, "off as configured")
     if setting is not True and setting != "auto":
         every = int(setting)
-        return CheckpointPlan(
-            setting, every, layers, _count(layers, every), f"every {every} layer(s) as configured"
-        )
+        return CheckpointPlan(setting, every, layers, _count(layers, every), f"every {every} layer(s) as configured")
     if setting is True:
         return CheckpointPlan(setting, 1, layers, layers, "all layers as configured")
     if not cuda:
         return CheckpointPlan(setting, 0, layers, 0, "auto on CPU: off")
     if per_layer_bytes is None or free_bytes is None or total_bytes is None:
-        return CheckpointPlan(
-            setting, 1, layers, layers, "auto: model shape or free memory unknown, all layers"
-        )
+        return CheckpointPlan(setting, 1, layers, layers, "auto: model shape or free memory unknown, all layers")
     budget = free_bytes - (0.10 * total_bytes + 2**30)
 
     def need(every: int) -> float:
@@ -239,28 +203,15 @@ def plan_checkpointing(
         recompute = per_layer_bytes if done else 0.0
         return (layers - done) * per_layer_bytes + done * layer_input_bytes + recompute + fixed_bytes
 
-    gb = {
-        "free": free_bytes / 1e9,
-        "budget": budget / 1e9,
-        "activations_all_layers": layers * per_layer_bytes / 1e9,
-    }
+    gb = {"free": free_bytes / 1e9, "budget": budget / 1e9, "activations_all_layers": layers * per_layer_bytes / 1e9}
     if need(0) <= budget:
-        return CheckpointPlan(
-            setting, 0, layers, 0, "auto: activations fit, off", {**gb, "need": need(0) / 1e9}
-        )
+        return CheckpointPlan(setting, 0, layers, 0, "auto: activations fit, off", {**gb, "need": need(0) / 1e9})
     for every in range(layers, 0, -1):  # fewest checkpointed layers first
         if need(every) <= budget:
             done = _count(layers, every)
             reason = f"auto: activations exceed free memory; every {every} layer(s) ({done} of {layers})"
             return CheckpointPlan(setting, every, layers, done, reason, {**gb, "need": need(every) / 1e9})
-    return CheckpointPlan(
-        setting,
-        1,
-        layers,
-        layers,
-        "auto: even all layers may not fit; all layers",
-        {**gb, "need": need(1) / 1e9},
-    )
+    return CheckpointPlan(setting, 1, layers, layers, "auto: even all layers may not fit; all layers", {**gb, "need": need(1) / 1e9})
 
 
 def _count(layers: int, every: int) -> int:
@@ -285,10 +236,7 @@ def apply_checkpointing(model: Any, every: int) -> int:
         if active is None:
             active = getattr(base, "is_gradient_checkpointing", False)
         if active:
-            disable = (
-                getattr(base, "activation_checkpointing_disable", None) or base.gradient_checkpointing_disable
-            )
-            disable()
+            (getattr(base, "activation_checkpointing_disable", None) or base.gradient_checkpointing_disable)()
         return 0
     kwargs = {"use_reentrant": False}
     if hasattr(base, "activation_checkpointing_enable"):
@@ -339,9 +287,7 @@ def _output_layer_sees(head: torch.nn.Module, keep: torch.Tensor) -> Iterator[No
         handle.remove()
 
 
-def labelled_loss_sum(
-    model: Any, head: torch.nn.Module | None, batch: dict[str, torch.Tensor]
-) -> torch.Tensor:
+def labelled_loss_sum(model: Any, head: torch.nn.Module | None, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """`token_loss_sum` of a forward pass, computing logits only where the next token carries a
     label. `head` is the model's output layer (`get_output_embeddings()` of the unwrapped model);
     None falls back to full logits. The call goes through `model` itself, so DDP, DeepSpeed and
@@ -432,16 +378,12 @@ class Throughput:
 
     def step(self, tokens: float, seconds: float) -> dict[str, Any]:
         self.steps.append((tokens, seconds))
-        rate = tokens / seconds if seconds > 0 else 0.0
-        return self._figures(rate)
+        return self._figures(tokens / seconds if seconds > 0 else 0.0)
 
     def summary(self) -> dict[str, Any]:
         timed = self.steps[1:] or self.steps
         seconds = sum(s for _, s in timed)
-        return {
-            **self._figures(sum(t for t, _ in timed) / seconds if seconds > 0 else 0.0),
-            "steps": len(self.steps),
-        }
+        return {**self._figures(sum(t for t, _ in timed) / seconds if seconds > 0 else 0.0), "steps": len(self.steps)}
 
     def _figures(self, tokens_per_s: float) -> dict[str, Any]:
         share = mfu(tokens_per_s, self.parameters, self.peak_flops, self.devices)

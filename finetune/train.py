@@ -17,20 +17,8 @@
   8. loop         `train_loop`, `optimizer_step`: logging tokens/s, MFU, peak memory; checkpoints
   9. save         `save_stage` (the adapter); after the last stage `finish_run` (the optional merge)
 
-Output layout (`<out>` = --output-dir or runs/<recipe name>):
-    <out>/.taiyi_run.lock               held while a run writes here (taiyi_bench.finetune.lock): one run at a time
-    <out>/resolved_config.yaml          the exact config of the latest invocation
-    <out>/train_log.jsonl               one JSON object per line: events and per-step metrics
-    <out>/stage{1,2}/data_report.json   what each dataset contributed; truncated/dropped counts
-    <out>/stage{1,2}/run_info.json      world size, steps, attention path, checkpointing, versions
-    <out>/stage{1,2}/checkpoints/step-NNNNNN/   resumable (accelerate state + scheduler + position)
-    <out>/stage{1,2}/adapter/           the PEFT adapter (lm-eval: pretrained=<base>,peft=<this>)
-    <out>/stage2/merged/                base + adapter merged (when `merge: true`)
-
-Outputs are trusted only when complete (`taiyi_bench.harness.integrity`): a checkpoint's marker and a stage
-adapter's marker are written last and record the sizes of the files written before them, and
---resume, stage 2 and --merge check both before loading anything. On --resume the train log is
-cut back to the checkpoint the run continues from, so every step appears in it once.
+Where it writes (`<out>` = --output-dir or runs/<recipe name>) and how outputs are checked before
+they are trusted (`taiyi_bench.harness.integrity`): finetune/README.md, "Outputs".
 """
 
 from __future__ import annotations
@@ -44,7 +32,8 @@ import random
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +41,7 @@ import torch
 
 from taiyi_bench.finetune import data as data_mod
 from taiyi_bench.finetune import performance
+from taiyi_bench.finetune.adapter_eval import eval_record
 from taiyi_bench.finetune.config import PACKAGE_DIR, to_yaml, validate
 from taiyi_bench.finetune.encoding import (
     EncodedSample,
@@ -65,9 +55,6 @@ from taiyi_bench.finetune.encoding import (
 )
 from taiyi_bench.finetune.lock import RunLock
 from taiyi_bench.finetune.lock import acquire as acquire_lock
-from taiyi_bench.finetune.performance import (
-    token_loss_sum as token_loss_sum,  # re-exported: the reference loss
-)
 from taiyi_bench.harness import integrity
 from taiyi_bench.harness.atomic_files import atomic_write_text
 from taiyi_bench.harness.errors import ConfigError
@@ -76,14 +63,8 @@ STAGE_MARKER = integrity.STAGE_MARKER  # written last into a finished stage's ad
 CHECKPOINT_MARKER = integrity.CHECKPOINT_MARKER  # written last into a finished checkpoint
 # Keys that may differ between a run and its resumption (they do not change what is trained).
 RESUMABLE_CHANGES = {
-    "training.progress",
-    "training.save_steps",
-    "training.save_total_limit",
-    "training.logging_steps",
-    "merge",
-    "overrides",
-    "recipe_source",
-    "output_dir",
+    "training.progress", "training.save_steps", "training.save_total_limit", "training.logging_steps",
+    "training.report_to", "merge", "overrides", "recipe_source", "output_dir",
 }
 
 
@@ -135,6 +116,43 @@ class JsonlLog:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
+class Trackers:
+    """`training.report_to`: each logged step's scalars, those of its JSONL `step` line, also sent
+    to TensorBoard (`<out>/tensorboard`, one chart per stage and figure) and/or Weights & Biases
+    (project: $WANDB_PROJECT; the key stays with wandb's own login), by the main process."""
+
+    def __init__(self, config: dict[str, Any], out: Path, enabled: bool) -> None:
+        chosen = config["training"]["report_to"]
+        names = set([chosen] if isinstance(chosen, str) else chosen) if enabled else set()
+        self.tensorboard = self.wandb = None
+        if "tensorboard" in names:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tensorboard = SummaryWriter(log_dir=str(out / "tensorboard"))
+        if "wandb" in names:
+            import wandb
+
+            self.wandb = wandb.init(name=config["name"], dir=str(out), config=config)
+
+    def log(self, stage: int, step: int, record: dict[str, Any]) -> None:
+        scalars = {
+            f"stage{stage}/{name}": float(value)
+            for name, value in record.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+        }
+        if self.tensorboard:
+            for tag, value in scalars.items():
+                self.tensorboard.add_scalar(tag, value, global_step=step)
+        if self.wandb:
+            self.wandb.log({**scalars, f"stage{stage}/step": step})
+
+    def close(self) -> None:
+        if self.tensorboard:
+            self.tensorboard.close()
+        if self.wandb:
+            self.wandb.finish()
+
+
 def find_checkpoints(stage_dir: Path) -> list[Path]:
     """Complete mid-stage checkpoints of a stage, oldest first."""
     folder = stage_dir / "checkpoints"
@@ -142,40 +160,6 @@ def find_checkpoints(stage_dir: Path) -> list[Path]:
         return []
     done = [p for p in folder.iterdir() if p.name.startswith("step-") and (p / CHECKPOINT_MARKER).is_file()]
     return sorted(done, key=lambda p: int(p.name.removeprefix("step-")))
-
-
-def epoch_windows(
-    samples: Sequence[EncodedSample],
-    *,
-    seed: int,
-    stage: int,
-    epoch: int,
-    batch_size: int,
-    window: int,
-    packing: bool,
-    max_length: int,
-    open_bins: int,
-) -> list[list[list[list[int]]]]:
-    """The optimizer steps of one epoch: windows[step][micro][row] = sample indices of one row.
-
-    A window holds `window` (= grad accumulation x processes) micro-batches of `batch_size`
-    rows; a row is one sample, or with packing one pack of samples (at most `max_length`
-    tokens). Deterministic in (seed, stage, epoch), so resuming needs only the step number. The
-    last window is completed by wrapping around to the start of the epoch's order, so every step
-    has the same number of micro-batches (accelerate's accumulation counter stays aligned).
-    """
-    order = list(range(len(samples)))
-    random.Random(f"{seed}:stage{stage}:epoch{epoch}").shuffle(order)
-    if packing:
-        rows = [
-            [order[j] for j in pack]
-            for pack in pack_indices([len(samples[i]) for i in order], max_length, open_bins)
-        ]
-    else:
-        rows = [[i] for i in order]
-    micro = [rows[k : k + batch_size] for k in range(0, len(rows), batch_size)]
-    steps = math.ceil(len(micro) / window)
-    return [[micro[(s * window + j) % len(micro)] for j in range(window)] for s in range(steps)]
 
 
 @dataclass
@@ -188,6 +172,7 @@ class Run:
     resume: bool
     stop_after_steps: int | None
     log: JsonlLog | None = None
+    trackers: Trackers | None = None
     accelerator: Any = None
     precision: str = "fp32"
     dtype: torch.dtype = torch.float32
@@ -203,11 +188,6 @@ class Run:
     @property
     def main(self) -> bool:
         return self.accelerator.is_main_process
-
-    @property
-    def window(self) -> int:
-        """Micro-batches per optimizer step, over all processes."""
-        return int(self.config["training"]["gradient_accumulation_steps"]) * self.accelerator.num_processes
 
 
 # --------------------------------------------------------------------------- the recipe
@@ -226,7 +206,7 @@ def train(
     `resume` continues from the latest complete checkpoint (finished stages are skipped).
     `stop_after_steps` ends the run after that many optimizer steps in this invocation, having
     written a checkpoint, as an interruption would (used by the resume test).
-    Returns a summary: output paths, steps, first/last loss, tokens/s, MFU, peak memory per stage.
+    Returns a summary: output paths, steps, smoothed start/end loss, tokens/s, MFU, peak memory per stage.
     """
     threads = torch.get_num_threads()
     run: Run | None = None
@@ -240,12 +220,10 @@ def train(
         for stage in run.stages:
             if stage_finished_earlier(run, stage):
                 continue
-            sources = sources or data_mod.load_sources(
-                run.config["data"], search_dirs=recipe_search_dirs(run.config)
-            )
+            sources = sources or data_mod.load_sources(run.config["data"], search_dirs=recipe_search_dirs(run.config))
             samples, report = stage_data(run, stage, sources)  # 5. data
             model = attach_adapter(run, model, stage)  # 6. adapter
-            batches = StageBatches.for_stage(run, stage, samples)
+            batches = StageBatches(run, stage, samples)
             memory = plan_memory(run, model, stage, report)
             model, optimizer, scheduler = setup_optimizer(run, model, batches.total_steps)  # 7. optimiser
             seed_stage(run, stage)
@@ -260,6 +238,8 @@ def train(
         return finish_run(run)
     finally:
         torch.set_num_threads(threads)  # training.num_threads applies to the run only
+        if run is not None and run.trackers is not None:
+            run.trackers.close()
         if run is not None and run.lock is not None:
             run.lock.release()
 
@@ -268,15 +248,10 @@ def train(
 
 
 def configure_run(
-    config: dict[str, Any],
-    stages: Sequence[int],
-    output_dir: str | Path | None,
-    resume: bool,
-    stop_after_steps: int | None,
+    config: dict[str, Any], stages: Sequence[int], output_dir: str | Path | None, resume: bool, stop_after_steps: int | None
 ) -> Run:
-    """The run directory (--output-dir, else the recipe's, else runs/<name>) and the stages.
-    The config is checked against the recipe schema first: one built in code, not by
-    `load_recipe`, must be refused before any work just the same."""
+    """The config checked (one built in code too), the run directory (--output-dir, else the
+    recipe's, else runs/<name>) and the stages."""
     config = validate(config)
     out = Path(output_dir or config.get("output_dir") or Path("runs") / config["name"]).expanduser()
     return Run(
@@ -313,9 +288,7 @@ def open_run_directory(run: Run) -> None:
             )
     for stage in run.stages:
         stage_dir = out / f"stage{stage}"
-        if not run.resume and (
-            find_checkpoints(stage_dir) or (stage_dir / "adapter" / STAGE_MARKER).is_file()
-        ):
+        if not run.resume and (find_checkpoints(stage_dir) or (stage_dir / "adapter" / STAGE_MARKER).is_file()):
             raise ConfigError(
                 f"{stage_dir} already holds a run of stage {stage}; pass --resume to continue it, "
                 "or choose another --output-dir"
@@ -329,6 +302,7 @@ def open_run_directory(run: Run) -> None:
         if run.resume:
             rewind_log(run.log.path, resume_from)
         saved_config.write_text(to_yaml(run.config), encoding="utf-8")
+    run.trackers = Trackers(run.config, out, run.main)
     run.log.write(
         "start",
         stages=run.stages,
@@ -397,12 +371,8 @@ def rewind_log(path: Path, steps: dict[int, int | None]) -> None:
             continue
         stage, step = record.get("stage"), record.get("step")
         redo_from = steps.get(stage) if isinstance(stage, int) else None
-        if (
-            record.get("event") in ("step", "checkpoint")
-            and redo_from is not None
-            and isinstance(step, int)
-            and step > redo_from
-        ):
+        trained_again = redo_from is not None and isinstance(step, int) and step > redo_from
+        if trained_again and record.get("event") in ("step", "checkpoint"):
             dropped += 1
             continue
         kept.append(line)
@@ -432,16 +402,12 @@ def check_device(config: dict[str, Any]) -> str:
         )
     needs_bnb = quantize or training["optimizer"].startswith("paged_")
     if needs_bnb and importlib.util.find_spec("bitsandbytes") is None:
-        raise ConfigError(
-            "4-bit loading / paged optimizers need bitsandbytes: pip install 'taiyi-bench[gpu]'"
-        )
+        raise ConfigError("4-bit loading / paged optimizers need bitsandbytes: pip install 'taiyi-bench[gpu]'")
     if training["optimizer"].startswith("paged_") and not cuda:
         raise ConfigError(f"training.optimizer={training['optimizer']} needs a CUDA GPU; use adamw on CPU")
     if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
         if not cuda:
-            raise ConfigError(
-                "the DeepSpeed accelerate configs are for GPUs; on CPU launch without --config_file"
-            )
+            raise ConfigError("the DeepSpeed accelerate configs are for GPUs; on CPU launch without --config_file")
         if importlib.util.find_spec("deepspeed") is None:
             raise ConfigError("this accelerate config uses DeepSpeed: pip install 'taiyi-bench[deepspeed]'")
     if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" and not cuda:
@@ -510,11 +476,10 @@ def load_tokenizer(run: Run) -> None:
 
 
 def stage_finished_earlier(run: Run, stage: int) -> bool:
-    """On --resume, a stage whose adapter was written is skipped."""
+    """On --resume, a stage whose adapter was written (checked by `resume_step`) is skipped."""
     adapter_dir = run.out / f"stage{stage}" / "adapter"
     if not (run.resume and (adapter_dir / STAGE_MARKER).is_file()):
         return False
-    integrity.check_adapter(adapter_dir, f"--resume: stage {stage}'s adapter")
     run.log.write("stage_skipped", stage=stage, reason="finished earlier", adapter=str(adapter_dir))
     run.summary["stages"][stage] = {"adapter": str(adapter_dir), "skipped": True}
     return True
@@ -527,13 +492,7 @@ def stage_data(run: Run, stage: int, sources: Any) -> tuple[list[EncodedSample],
     if run.main:
         stage_dir.mkdir(parents=True, exist_ok=True)
         (stage_dir / "resolved_config.yaml").write_text(to_yaml(config), encoding="utf-8")
-    mixture = data_mod.build_mixture(
-        sources,
-        stage,
-        cap=config["data"]["cap"],
-        per_dataset=config["data"]["datasets"],
-        seed=int(config["data"]["seed"]),
-    )
+    mixture = data_mod.stage_mixture(sources, stage, config["data"])
     if not mixture.conversations:
         raise ConfigError(
             f"stage {stage} has no data: none of the recipe's datasets has a category of "
@@ -655,11 +614,9 @@ def _check_attention(run: Run, model: Any, plan: performance.AttentionPlan) -> p
             f"boundaries; {type(model).__name__} is remote code. Set format.packing=false"
         )
     if packing and plan.layout == "mask4d" and attn not in ("eager", "sdpa"):
-        raise ConfigError(
-            f"format.packing supports eager, sdpa, flex_attention and flash attention, not {attn!r}"
-        )
+        raise ConfigError(f"format.packing supports eager, sdpa, flex_attention and flash attention, not {attn!r}")
     actual = performance.AttentionPlan(attn, plan.layout, plan.reason)
-    run.log.write("attention", requested=run.config["model"]["attn_implementation"], **actual.as_dict())
+    run.log.write("attention", requested=run.config["model"]["attn_implementation"], **asdict(actual))
     run.accelerator.print(f"attention: {attn}, packed rows: {plan.layout or 'n/a'} ({plan.reason})")
     return actual
 
@@ -753,71 +710,46 @@ def plan_memory(run: Run, model: Any, stage: int, report: EncodeReport) -> perfo
     )
     done = performance.apply_checkpointing(model, plan.every)
     if done < 0:  # remote code: no per-layer switch, the model checkpoints all its layers
-        plan = performance.CheckpointPlan(
-            plan.setting, 1, layers, layers, plan.reason + " (all: remote code)"
-        )
-    run.log.write("memory_policy", stage=stage, **plan.as_dict())
+        plan = performance.CheckpointPlan(plan.setting, 1, layers, layers, plan.reason + " (all: remote code)")
+    run.log.write("memory_policy", stage=stage, **asdict(plan))
     accelerator.print(
         f"[stage {stage}] gradient checkpointing: {plan.checkpointed}/{plan.layers} layers ({plan.reason})"
     )
     return plan
 
 
-@dataclass
 class StageBatches:
-    """The optimizer steps of one stage: which samples form which rows (`epoch_windows`), and
-    how rows become tensors (padded, or packed in the attention plan's layout)."""
+    """The optimizer steps of one stage: which samples form which rows (`windows`), and how rows
+    become tensors (padded, or packed in the attention plan's layout)."""
 
-    samples: list[EncodedSample]
-    seed: int
-    stage: int
-    batch_size: int
-    window: int
-    packing: bool
-    max_length: int
-    open_bins: int
-    pad_id: int
-    layout: str | None
-    mask_dtype: torch.dtype
-    total_steps: int = 0
-    steps_per_epoch: int = 0
-
-    @classmethod
-    def for_stage(cls, run: Run, stage: int, samples: list[EncodedSample]) -> StageBatches:
-        config, fmt = run.config, run.config["format"]
-        attention = run.attention
-        batches = cls(
-            samples=samples,
-            seed=int(config["seed"]),
-            stage=stage,
-            batch_size=int(config["training"]["per_device_batch_size"]),  # rows per micro-batch
-            window=run.window,
-            packing=bool(fmt["packing"]),
-            max_length=int(fmt["max_length"]),
-            open_bins=int(fmt["pack_open_bins"]),
-            pad_id=run.pad_id,
-            layout=attention.layout if attention else None,
-            mask_dtype=torch.bool if attention and attention.implementation == "sdpa" else run.dtype,
-        )
-        batches.steps_per_epoch = len(batches.windows(0))
+    def __init__(self, run: Run, stage: int, samples: list[EncodedSample]) -> None:
+        config, fmt, attention = run.config, run.config["format"], run.attention
+        self.samples, self.stage, self.seed, self.pad_id = samples, stage, int(config["seed"]), run.pad_id
+        self.batch_size = int(config["training"]["per_device_batch_size"])  # rows per micro-batch
+        self.window = int(config["training"]["gradient_accumulation_steps"]) * run.accelerator.num_processes
+        self.packing, self.max_length = bool(fmt["packing"]), int(fmt["max_length"])
+        self.open_bins = int(fmt["pack_open_bins"])
+        self.layout = attention.layout if attention else None
+        self.mask_dtype = torch.bool if attention and attention.implementation == "sdpa" else run.dtype
+        self.steps_per_epoch = len(self.windows(0))
         epochs = float(config["stages"][stage]["epochs"])
-        batches.total_steps = int(
-            config["training"]["max_steps"] or math.ceil(epochs * batches.steps_per_epoch)
-        )
-        return batches
+        self.total_steps = int(config["training"]["max_steps"] or math.ceil(epochs * self.steps_per_epoch))
 
     def windows(self, epoch: int) -> list[list[list[list[int]]]]:
-        return epoch_windows(
-            self.samples,
-            seed=self.seed,
-            stage=self.stage,
-            epoch=epoch,
-            batch_size=self.batch_size,
-            window=self.window,
-            packing=self.packing,
-            max_length=self.max_length,
-            open_bins=self.open_bins,
-        )
+        """The optimizer steps of one epoch: windows[step][micro][row] = sample indices of one row
+        (one sample, or a pack of at most `max_length` tokens). Deterministic in (seed, stage,
+        epoch), so resuming needs only the step number. The last window wraps around to the start,
+        so every step has `window` micro-batches (accelerate's accumulation counter stays aligned)."""
+        order = list(range(len(self.samples)))
+        random.Random(f"{self.seed}:stage{self.stage}:epoch{epoch}").shuffle(order)
+        if self.packing:
+            lengths = [len(self.samples[i]) for i in order]
+            rows = [[order[j] for j in pack] for pack in pack_indices(lengths, self.max_length, self.open_bins)]
+        else:
+            rows = [[i] for i in order]
+        micro = [rows[k : k + self.batch_size] for k in range(0, len(rows), self.batch_size)]
+        steps = math.ceil(len(micro) / self.window)
+        return [[micro[(s * self.window + j) % len(micro)] for j in range(self.window)] for s in range(steps)]
 
     def collate(self, rows: list[list[int]]) -> dict[str, torch.Tensor]:
         if not self.packing:
@@ -857,11 +789,7 @@ def setup_optimizer(run: Run, model: Any, total_steps: int) -> tuple[Any, Any, A
     else:
         import bitsandbytes as bnb
 
-        paged = (
-            bnb.optim.PagedAdamW32bit
-            if training["optimizer"] == "paged_adamw_32bit"
-            else bnb.optim.PagedAdamW8bit
-        )
+        paged = bnb.optim.PagedAdamW8bit if training["optimizer"] == "paged_adamw_8bit" else bnb.optim.PagedAdamW32bit
         optimizer = paged(groups, **opt_kwargs)
     scheduler = get_scheduler(
         training["lr_scheduler"],
@@ -874,11 +802,8 @@ def setup_optimizer(run: Run, model: Any, total_steps: int) -> tuple[Any, Any, A
 
 
 def seed_stage(run: Run, stage: int) -> None:
-    """Seed every RNG from (seed, stage) just before a stage's first step, so that stage 2 run on
-    its own (`--stages 2`, or a run stopped between the stages) draws the same dropout masks as
-    straight after stage 1, whose training (and the loading of its adapter from disk, when run
-    alone) would otherwise leave the random stream elsewhere. --resume within a stage then
-    restores the saved RNG states."""
+    """Seed every RNG from (seed, stage) before a stage's first step: stage 2 run on its own then
+    draws the same dropout masks as straight after stage 1 (--resume restores the saved states)."""
     from accelerate.utils import set_seed
 
     set_seed(int(run.config["seed"]) + stage - 1)
@@ -913,15 +838,13 @@ def write_run_info(run: Run, stage: int, batches: StageBatches, memory: performa
             "stage": stage,
             "world_size": accelerator.num_processes,
             "device": str(accelerator.device),
-            "device_name": torch.cuda.get_device_name(accelerator.device)
-            if accelerator.device.type == "cuda"
-            else None,
+            "device_name": torch.cuda.get_device_name(accelerator.device) if accelerator.device.type == "cuda" else None,
             "precision": run.precision,
             "distributed_type": str(accelerator.distributed_type),
             "attn_implementation": attention.implementation if attention else None,
             "packing_layout": batches.layout if batches.packing else None,
             "attention_reason": attention.reason if attention else None,
-            "gradient_checkpointing": memory.as_dict(),
+            "gradient_checkpointing": asdict(memory),
             "samples": len(batches.samples),
             "steps_per_epoch": batches.steps_per_epoch,
             "total_steps": batches.total_steps,
@@ -929,9 +852,9 @@ def write_run_info(run: Run, stage: int, batches: StageBatches, memory: performa
             "base": run.base,
             "python": platform.python_version(),
             "torch": torch.__version__,
-            "transformers": _version("transformers"),
-            "peft": _version("peft"),
-            "accelerate": _version("accelerate"),
+            "transformers": version("transformers"),
+            "peft": version("peft"),
+            "accelerate": version("accelerate"),
         }
         path = run.out / f"stage{stage}" / "run_info.json"
         path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
@@ -959,7 +882,8 @@ def train_loop(
     _trainable, parameters = accelerator.unwrap_model(model).get_nb_trainable_parameters()
     meter = performance.Throughput.for_device(parameters, accelerator.device, accelerator.num_processes)
     save_steps, total_steps = int(training["save_steps"] or 0), batches.total_steps
-    result: dict[str, Any] = {"first_loss": None, "last_loss": None}
+    losses: dict[int, float] = {}
+    result: dict[str, Any] = {}
     current_epoch, windows = -1, []
     progress = _progress(run.main and bool(training["progress"]))
     task = progress.add_task(f"stage {stage}", total=total_steps, completed=start_step, info="")
@@ -972,40 +896,44 @@ def train_loop(
             figures = optimizer_step(run, model, head, optimizer, scheduler, batches, windows[index])
             elapsed = time.perf_counter() - started
             rates = meter.step(figures["tokens"], elapsed)
-            result["first_loss"] = figures["loss"] if result["first_loss"] is None else result["first_loss"]
-            result["last_loss"] = figures["loss"]
             run.steps_this_call += 1
             done = step + 1
+            losses[done] = figures["loss"]
             if done % int(training["logging_steps"]) == 0 or done == total_steps:
-                epoch_share = round(step / batches.steps_per_epoch, 4)
-                run.log.write(
-                    "step", stage=stage, step=done, epoch=epoch_share, **figures, **rates, step_time_s=elapsed
-                )
+                record = {"epoch": round(step / batches.steps_per_epoch, 4), **figures, **rates, "step_time_s": elapsed}
+                run.log.write("step", stage=stage, step=done, **record)
+                run.trackers.log(stage, done, record)
             info = f"loss {figures['loss']:.4f}  lr {figures['lr']:.2e}  {rates['tokens_per_s']:,.0f} tok/s"
             progress.update(task, advance=1, info=info)
-            stop = run.stop_after_steps is not None and run.steps_this_call >= run.stop_after_steps
-            stop = stop and done < total_steps
+            stop = run.stop_after_steps is not None and run.steps_this_call >= run.stop_after_steps and done < total_steps
             if (save_steps and done % save_steps == 0 and done < total_steps) or stop:
                 _save_checkpoint(run, model, scheduler, stage, done, batches)
             if stop:
                 run.log.write("interrupted", stage=stage, step=done)
                 result["interrupted"] = True
                 break
-    result.update(meter.summary(), total_steps=total_steps, steps_per_epoch=batches.steps_per_epoch)
-    result.update(
-        samples=len(batches.samples), attention=run.attention.implementation if run.attention else None
-    )
+    result.update(smoothed_loss(losses), **meter.summary(), total_steps=total_steps, steps_per_epoch=batches.steps_per_epoch)
+    result.update(samples=len(batches.samples), attention=run.attention.implementation if run.attention else None)
     return result
 
 
+def smoothed_loss(losses: dict[int, float]) -> dict[str, Any]:
+    """The loss at a stage's start and end, each the mean over the same number of steps (a quarter
+    of those trained, 1 to 10): one step's loss swings with its batch, so a first and a last step
+    alone can read like divergence while the mean falls. Keyed by step: a resumed stage says so."""
+    steps = sorted(losses)  # never empty: a stage trains at least one step in each call
+    n = max(1, min(10, len(steps) // 4))
+    head, tail = steps[:n], steps[-n:]
+    first, last = (f"{chosen[0]}-{chosen[-1]}" if n > 1 else str(chosen[0]) for chosen in (head, tail))
+    return {
+        "loss_start": sum(losses[s] for s in head) / n,
+        "loss_end": sum(losses[s] for s in tail) / n,
+        "loss_smoothing": f"mean over steps {first} (start) and steps {last} (end)",
+    }
+
+
 def optimizer_step(
-    run: Run,
-    model: Any,
-    head: Any,
-    optimizer: Any,
-    scheduler: Any,
-    batches: StageBatches,
-    window: list[list[list[int]]],
+    run: Run, model: Any, head: Any, optimizer: Any, scheduler: Any, batches: StageBatches, window: list[list[list[int]]]
 ) -> dict[str, Any]:
     """One optimizer step over this process's share of the window: forward and backward per
     micro-batch (logits only at labelled positions), clipping, the update. Every label token of
@@ -1058,25 +986,20 @@ def save_stage(run: Run, model: Any, stage: int, result: dict[str, Any]) -> Any:
     accelerator = run.accelerator
     stage_dir = run.out / f"stage{stage}"
     adapter_dir = stage_dir / "adapter"
-    marker = {
+    marker = {  # `_save_adapter` adds the sizes of the files it wrote
         "stage": stage,
         "steps": result["total_steps"],
-        "base": run.base,
-        "format": run.config["format"]["style"],
         "recipe": run.config["name"],
-    }  # `_save_adapter` adds the sizes of the files it wrote
+        "eval": eval_record(run.config, run.base),  # how to evaluate it (taiyi_bench.finetune.adapter_eval)
+    }
     _save_adapter(accelerator, model, run.tokenizer, adapter_dir, marker)
     result["adapter"] = str(adapter_dir)
-    rates = {k: result[k] for k in ("tokens_per_s", "mfu", "peak_mem_mb")}
-    run.log.write(
-        "stage_end",
-        stage=stage,
-        adapter=str(adapter_dir),
-        first_loss=result["first_loss"],
-        last_loss=result["last_loss"],
-        **rates,
+    kept = ("loss_start", "loss_end", "loss_smoothing", "tokens_per_s", "mfu", "peak_mem_mb")
+    run.log.write("stage_end", stage=stage, adapter=str(adapter_dir), **{k: result[k] for k in kept})
+    accelerator.print(
+        f"[stage {stage}] loss {result['loss_start']:.4f} -> {result['loss_end']:.4f}, {result['loss_smoothing']}; "
+        f"adapter saved to {adapter_dir}"
     )
-    accelerator.print(f"[stage {stage}] adapter saved to {adapter_dir}")
     if run.main:  # the stage is finished: its mid-stage checkpoints are no longer needed
         shutil.rmtree(stage_dir / "checkpoints", ignore_errors=True)
     model = accelerator.unwrap_model(model)
@@ -1105,9 +1028,7 @@ def finish_run(run: Run) -> dict[str, Any]:
     return run.summary
 
 
-def _save_checkpoint(
-    run: Run, model: Any, scheduler: Any, stage: int, step: int, batches: StageBatches
-) -> None:
+def _save_checkpoint(run: Run, model: Any, scheduler: Any, stage: int, step: int, batches: StageBatches) -> None:
     """A resumable checkpoint: accelerate state (trainable weights, optimizer, RNG), the scheduler,
     the position, and the adapter (so a checkpoint is also evaluable). Written to a temporary
     name and renamed, so a crash mid-save leaves no half checkpoint behind."""
@@ -1153,11 +1074,7 @@ def _save_adapter(accelerator: Any, model: Any, tokenizer: Any, directory: Path,
 
 
 def merge_adapter(
-    base: str,
-    adapter_dir: str | Path,
-    out_dir: str | Path,
-    *,
-    trust_remote_code: bool = False,
+    base: str, adapter_dir: str | Path, out_dir: str | Path, *, trust_remote_code: bool = False,
     dtype: torch.dtype = torch.float32,
 ) -> Path:
     """Base + adapter merged into one plain model directory (never from 4-bit weights: the base
@@ -1167,62 +1084,22 @@ def merge_adapter(
 
     out_dir = Path(out_dir)
     integrity.check_adapter(adapter_dir, "merge: the adapter")
-    model = AutoModelForCausalLM.from_pretrained(
-        resolve_base(base), dtype=dtype, trust_remote_code=trust_remote_code
-    )
+    model = AutoModelForCausalLM.from_pretrained(resolve_base(base), dtype=dtype, trust_remote_code=trust_remote_code)
     merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     merged.save_pretrained(str(out_dir), safe_serialization=True)
-    AutoTokenizer.from_pretrained(str(adapter_dir), trust_remote_code=trust_remote_code).save_pretrained(
-        str(out_dir)
-    )
+    AutoTokenizer.from_pretrained(str(adapter_dir), trust_remote_code=trust_remote_code).save_pretrained(str(out_dir))
     return out_dir
 
 
 # --------------------------------------------------------------------------- display
 
 
-def _version(package: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "absent"
-
-
-class _NoProgress:
-    def __enter__(self) -> _NoProgress:
-        return self
-
-    def __exit__(self, *args: Any) -> None:
-        return None
-
-    def add_task(self, *args: Any, **kwargs: Any) -> int:
-        return 0
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
 def _progress(enabled: bool) -> Any:
-    if not enabled:
-        return _NoProgress()
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from rich import progress as rp
 
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[info]}"),
+    return rp.Progress(
+        rp.TextColumn("[bold]{task.description}"), rp.BarColumn(), rp.MofNCompleteColumn(), rp.TimeElapsedColumn(),
+        rp.TimeRemainingColumn(), rp.TextColumn("{task.fields[info]}"), disable=not enabled,
     )
 
 
@@ -1232,45 +1109,27 @@ def _print_data_report(accelerator: Any, stage: int, mixture: data_mod.Mixture, 
 
     console = Console(stderr=True)
     if not console.is_terminal:
-        console = Console(stderr=True, width=120)  # logs and CI: do not squeeze the table to 80 columns
+        console.width = 120  # logs and CI: do not squeeze the table to 80 columns
     table = Table(title=f"stage {stage} data ({len(mixture.conversations)} samples)")
-    for column in (
-        "dataset",
-        "category",
-        "origin",
-        "available",
-        "cap",
-        "weight",
-        "used",
-        "truncated",
-        "dropped",
-    ):
+    for column in ("dataset", "category", "origin", "available", "cap", "weight", "used", "truncated", "dropped"):
         table.add_column(column)
     for r in mixture.datasets:
         counts = encode_report.per_dataset.get(r.dataset, {})
         dropped = counts.get("dropped_overlong", 0) + counts.get("dropped_no_answer_left", 0)
-        table.add_row(
-            r.dataset,
-            r.category,
-            r.origin if r.origin in ("samples", "data") else Path(r.origin).name,
-            str(r.available),
-            str(r.cap),
-            f"{r.weight:g}",
-            str(r.used),
-            str(counts.get("truncated", 0)),
-            str(dropped),
-        )
+        origin = r.origin if r.origin in ("samples", "data") else Path(r.origin).name
+        table.add_row(r.dataset, r.category, origin, *map(str, (r.available, r.cap)), f"{r.weight:g}",
+                      *map(str, (r.used, counts.get("truncated", 0), dropped)))
     console.print(table)
-    if encode_report.truncated or encode_report.dropped_overlong or encode_report.dropped_no_answer:
+    if encode_report.truncated or encode_report.dropped_overlong or encode_report.dropped_no_answer_left:
         console.print(
             f"[yellow]over-long samples (max_length {encode_report.max_length}): "
             f"{encode_report.truncated} truncated, {encode_report.dropped_overlong} dropped, "
-            f"{encode_report.dropped_no_answer} dropped with no answer left after truncation[/yellow]"
+            f"{encode_report.dropped_no_answer_left} dropped with no answer left after truncation[/yellow]"
         )
     if mixture.uses_samples:
         console.print(
             "[bold red]THIS RUN TRAINS ON THE BUNDLED SAMPLES (a few dozen team-written examples per set), "
-            "not the real data sets: set $TAIYI_DATA_DIR or data.tasks.data_dir.[/bold red]"
+            "not the real data sets: pass --data-dir DIR (or set $TAIYI_DATA_DIR).[/bold red]"
         )
     if mixture.skipped_categories:
         console.print(f"not in stage {stage}: {mixture.skipped_categories}")

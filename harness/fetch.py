@@ -1,22 +1,19 @@
 """`taiyi data fetch`, the library part: get a set's files from the sources its registry entry
 records (`DatasetSpec.sources`), verify each against the registry's sha256, and place it where
-the readers look (`<data dir>/<data_subdir>/<file name>`).
+the readers look (`<data dir>/<data_subdir>/<file name>`). What users see (mirrors, proxies
+through urllib, the cache, `--allow-unverified`) is in the README's "Data" section.
 
 What it guarantees:
-- Nothing is written in the data directory before it verified. A download goes to the cache as
-  `<name>.part` (resumed with an HTTP Range request after a dropped connection or an interrupt),
-  an archive member is extracted inside the cache, and a verified file is copied into the set's
-  folder under a temporary name and moved into place. A reader never sees half a file, after
-  Ctrl-C or a full disk included.
+- Nothing is written in the data directory before it verified: a download goes to the cache as
+  `<name>.part` (resumed with an HTTP Range request), an archive member is extracted inside the
+  cache, and a verified file is copied into the set's folder under a temporary name and moved
+  into place. A reader never sees half a file, after Ctrl-C or a full disk included.
 - A file whose sha256 differs from the registry's is moved aside in the cache
-  (`*.rejected-<sha256>`) and named; it is never used. A file the registry has no sha256 for is
-  fetched only with `allow_unverified`; the sha256 seen is then recorded in the data directory's
+  (`*.rejected-<sha256>`) and named, never used. One the registry has no sha256 for is fetched
+  only with `allow_unverified`, and the sha256 seen is recorded in the data directory's
   `taiyi-fetch.json` (the registry can adopt it once someone has checked the file).
 - A set lands whole or not at all, and one failing set does not stop the others. An unreachable
-  proxy or a full disk stops the run: every set would fail alike.
-- The network goes through urllib, which honours http_proxy / https_proxy / no_proxy. A mirror is
-  a base URL replacing a URL's scheme and host, or a local folder of files downloaded elsewhere;
-  a file in the cache is never downloaded again.
+  proxy or a full disk (`FetchAborted`) stops the run: every set would fail alike.
 - A source whose licence needs registration (`Source.manual`) is never downloaded: only a copy the
   user put in a local mirror folder is verified and placed.
 """
@@ -60,12 +57,8 @@ class FetchError(Exception):
     """A file could not be fetched; the message names the URL or the file."""
 
 
-class FetchAborted(FetchError):
+class FetchAborted(Exception):
     """A fault every set would share (an unreachable proxy, a full disk): the run stops."""
-
-
-class _NotProvided(Exception):
-    """A manual source's file is in no local mirror folder."""
 
 
 @dataclass
@@ -141,7 +134,7 @@ def _append(handle: BinaryIO, chunk: bytes) -> None:
     handle.write(chunk)
 
 
-def _write_error(err: OSError, path: Path) -> FetchError:
+def _write_error(err: OSError, path: Path) -> FetchError | FetchAborted:
     message = f"cannot write {path}: {err.strerror or err}"
     return FetchAborted(message) if err.errno in _FULL_DISK else FetchError(message)
 
@@ -196,12 +189,10 @@ class Fetcher:
             for source, member in candidates:
                 try:
                     got = self._obtain(spec, source, member, name)
-                except _NotProvided:
-                    continue
-                except FetchAborted:
-                    raise
                 except FetchError as err:
                     errors.append(f"{name}: {err}")
+                    continue
+                if got is None:  # a manual source's file in no local mirror folder
                     continue
                 try:
                     digest = file_sha256(got.path)
@@ -229,8 +220,6 @@ class Fetcher:
                 self._record(spec, {name: {"source": source.name, "member": member, "from": got.origin, "sha256": digest,
                                            "verified": name in spec.sha256, "license": source.license}
                                     for name, (got, digest, source, member) in staged.items()})
-        except FetchAborted:
-            raise
         except FetchError as err:
             result.error = f"{spec.display_name}: {err}"
         except OSError as err:
@@ -238,12 +227,10 @@ class Fetcher:
         return result
 
     # ------------------------------------------------------------------ getting one file
-    def _obtain(self, spec: DatasetSpec, source: Source, member: str, name: str) -> _Got:
+    def _obtain(self, spec: DatasetSpec, source: Source, member: str, name: str) -> _Got | None:
         if source.manual:  # never downloaded: only a copy the user placed in a local folder
             path = self._local_copy(spec, member, name)
-            if path is None:
-                raise _NotProvided(name)
-            return _Got(path, str(path), None)
+            return None if path is None else _Got(path, str(path), None)
         if source.archive is None:
             return self._get(source.url + member, spec, name)
         archive = self._get(source.url, spec, PurePosixPath(urlsplit(source.url).path).name)
@@ -276,8 +263,6 @@ class Fetcher:
                 where = url if mirror is None else mirror.rstrip("/") + urlsplit(url).path
                 try:
                     self._download(where, cached, f"{spec.display_name} {label}")
-                except FetchAborted:
-                    raise
                 except FetchError as err:
                     errors.append(str(err))
                     continue

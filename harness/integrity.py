@@ -66,20 +66,13 @@ def safetensors_problem(path: Path) -> str | None:
     return None
 
 
-def torch_file_problem(path: Path) -> str | None:
-    """Why a torch.save file (a zip archive since torch 1.6) is not complete (None when it is)."""
-    if not zipfile.is_zipfile(path):
-        return f"{path.stat().st_size} bytes and not a complete torch archive (truncated or damaged)"
-    return None
-
-
 def file_problem(path: Path) -> str | None:
     """Why one saved file is not usable (None when it is, or when its kind is not checked)."""
     try:
         if path.suffix == ".safetensors":
             return safetensors_problem(path)
-        if path.suffix in _TORCH_SUFFIXES:
-            return torch_file_problem(path)
+        if path.suffix in _TORCH_SUFFIXES and not zipfile.is_zipfile(path):  # torch.save writes zips since 1.6
+            return f"{path.stat().st_size} bytes and not a complete torch archive (truncated or damaged)"
         if path.suffix == ".json":
             json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):

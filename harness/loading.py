@@ -13,6 +13,7 @@ import os
 from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -21,7 +22,7 @@ from taiyi_bench.harness.errors import DataNotFoundError
 from taiyi_bench.harness.paths import DATA_DIR_ENV, SAMPLES_DIR, resolve_data_dir
 from taiyi_bench.harness.readers import READERS
 from taiyi_bench.harness.records import Example
-from taiyi_bench.harness.registry import DatasetSpec, SplitCounts, resolve_spec
+from taiyi_bench.harness.registry import DatasetSpec, SplitCounts, get_spec
 
 logger = logging.getLogger("taiyi-bench")
 
@@ -45,10 +46,6 @@ class LoadedSplit:
     split: str
     root: Path = field(default=SAMPLES_DIR)  # the data directory, or the samples folder
 
-    @property
-    def is_samples(self) -> bool:
-        return self.source == "samples"
-
     def __len__(self) -> int:
         return len(self.examples)
 
@@ -56,27 +53,22 @@ class LoadedSplit:
         return iter(self.examples)
 
 
-def spec_for(name: SetName, **options: Any) -> DatasetSpec:
-    """The spec of a set in the form `options` select (lm-eval `--metadata` keys such as
-    `<variant_option>=5`; a set ignores the options of other sets, so one `--metadata` can be
-    passed to every task). A spec passed in is taken as resolved unless `options` choose
-    another form of it."""
-    return resolve_spec(name, options)
-
-
 def _root(data_dir: str | os.PathLike | None) -> tuple[Path, Literal["data", "samples"]]:
     chosen = resolve_data_dir(data_dir)
     return (chosen, "data") if chosen is not None else (SAMPLES_DIR, "samples")
+
+
+def split_names(spec: DatasetSpec, split: str) -> tuple[str, ...]:
+    """The file names of `split`, relative to the set's folder (none for a split it lacks)."""
+    names = spec.files.get(split, ())
+    return (names,) if isinstance(names, str) else tuple(names)
 
 
 def split_files(spec: DatasetSpec, split: str, root: Path) -> list[Path]:
     """The files to read for `split` under `root`; `DataNotFoundError` when they are missing."""
     if split not in spec.files:
         raise KeyError(f"{spec.display_name} has no split {split!r}; its splits are {list(spec.files)}")
-    names = spec.files[split]
-    names = (names,) if isinstance(names, str) else tuple(names)
-    folder = root / spec.data_subdir
-    candidates = [folder / name for name in names]
+    candidates = [root / spec.data_subdir / name for name in split_names(spec, split)]
     # "all": the reader needs every file; "first_present": the files are alternatives (LitCovid:
     # the official CSV, else the TSV derivative) and the first present one is read.
     if spec.file_policy == "all" or len(candidates) == 1:
@@ -110,7 +102,7 @@ def _present(spec: DatasetSpec, split: str, root: Path) -> bool:
 
 def available_splits(name: SetName, data_dir: str | os.PathLike | None = None, **options: Any) -> list[str]:
     """The splits of `name` whose files are present (in the data directory, else the samples)."""
-    spec = spec_for(name, **options)
+    spec = get_spec(name, options)
     root, _ = _root(data_dir)
     return [split for split in spec.files if _present(spec, split, root)]
 
@@ -125,14 +117,14 @@ def load_split(
     unchanged files in one process come from a cache keyed on (path, mtime, size); the returned
     list is new each time, but the `Example` objects are shared: treat them as read-only.
     """
-    spec = spec_for(name, **options)
+    spec = get_spec(name, options)
     split = spec.eval_split if split is None else split
     root, source = _root(data_dir)
     if source == "data" and not root.is_dir():
         raise DataNotFoundError(f"data directory {root} does not exist (given as argument or ${DATA_DIR_ENV})")
     paths = split_files(spec, split, root)
     if source == "samples":
-        _warn_samples(spec, split)
+        _warn_samples(spec.display_name, split)
     return LoadedSplit(list(_read_cached(spec, split, paths)), source, paths, spec, split, root)
 
 
@@ -162,16 +154,11 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
-_WARNED: set[tuple[str, str]] = set()
-
-
-def _warn_samples(spec: DatasetSpec, split: str) -> None:
-    if (spec.key, split) in _WARNED:  # once per split and process: loud, not flooding
-        return
-    _WARNED.add((spec.key, split))
+@cache  # once per split and process: loud, not flooding
+def _warn_samples(display_name: str, split: str) -> None:
     logger.warning(
         "taiyi-bench: %s %s comes from the BUNDLED SAMPLES written by the team, not the real data set "
-        "(set $TAIYI_DATA_DIR or pass data_dir).", spec.display_name, split,
+        "(set $TAIYI_DATA_DIR or pass data_dir).", display_name, split,
     )
 
 
@@ -243,7 +230,7 @@ def missing_sets(
         raise DataNotFoundError(f"data directory {root} does not exist (given as argument or ${DATA_DIR_ENV})")
     missing = []
     for spec in specs:
-        variant = spec_for(spec, **options)
+        variant = get_spec(spec, options)
         try:
             split_files(variant, variant.eval_split, root)
         except DataNotFoundError as exc:

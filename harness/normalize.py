@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 # Stripped from either end whenever they appear there (after NFKC).
@@ -42,10 +43,8 @@ _WHITESPACE = re.compile(r"\s{2,}|[^\S ]")
 
 def _is_spaced_word_char(ch: str) -> bool:
     """True for characters of scripts that separate words by spaces (Latin letters, digits...).
-
     After NFKC, full-width Latin is half-width, so "wide" characters are CJK ideographs, kana,
-    hangul and CJK punctuation: spaces next to them carry no meaning.
-    """
+    hangul and CJK punctuation: spaces next to them carry no meaning."""
     return ch.isalnum() and unicodedata.east_asian_width(ch) not in ("W", "F")
 
 
@@ -150,18 +149,10 @@ def _strip_edges(s: str) -> str:
     brackets: _Brackets | None = None  # built on the first bracket at an edge
     while lo < hi:
         before = lo, hi
-        while lo < hi and s[lo].isspace():
+        while lo < hi and _is_edge_junk(s[lo]):
             lo += 1
-        while hi > lo and s[hi - 1].isspace():
+        while hi > lo and _is_edge_junk(s[hi - 1]):
             hi -= 1
-        while lo < hi and s[lo] in _EDGE_PUNCT:
-            lo += 1
-            while lo < hi and s[lo].isspace():
-                lo += 1
-        while lo < hi and s[hi - 1] in _EDGE_PUNCT:
-            hi -= 1
-            while hi > lo and s[hi - 1].isspace():
-                hi -= 1
         if lo >= hi:
             break
         if s[lo] in _OPEN_TO_CLOSE or s[hi - 1] in _CLOSE_TO_OPEN:
@@ -210,6 +201,7 @@ def singular(word: str) -> str:
 
 
 _CJK_CHAR = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_MAX_KEY_WORDS, _MAX_KEY_CHARS = 6, 40  # the longest keys the containment rule reads (step 3)
 
 
 def _words(normalised: str) -> tuple[str, ...]:
@@ -223,25 +215,17 @@ class LabelResolver:
     label list is hard-coded here. `resolve(key)` tries, in order:
       1. exact match after `normalize_label` (so "CHEMICAL", "chemical", "疾病", "dis" work);
       2. the same with English words made singular ("Chemicals" → Chemical);
-      3. containment, only for short keys (at most `max_key_words` words / `max_key_chars`
-         characters) so that a sentence of chatter never resolves: the key's words contain the
-         words of exactly one label ("Chemical entities", "Here are the chemicals"), or, for
-         Chinese, the key contains exactly one label name ("身体部位" → bod, "疾病实体" → dis) or
-         is a part of exactly one ("检验项目" → ite, "微生物" → mic);
+      3. containment, only for short keys (at most 6 words / 40 characters) so that a sentence
+         of chatter never resolves: the key's words contain the words of exactly one label
+         ("Chemical entities", "Here are the chemicals"), or, for Chinese, the key contains
+         exactly one label name ("身体部位" → bod, "疾病实体" → dis) or is a part of exactly one
+         ("检验项目" → ite, "微生物" → mic);
       4. optionally (`fuzzy` > 0) a difflib similarity of at least `fuzzy` to exactly one label,
          for long free-text labels (HoC: "tumour promoting inflammation", "...signalling").
     Anything ambiguous (two labels match at the same step) resolves to None.
     """
 
-    def __init__(
-        self,
-        names: dict[str, tuple[str, ...]] | dict[str, list[str]],
-        *,
-        containment: bool = True,
-        fuzzy: float = 0.0,
-        max_key_words: int = 6,
-        max_key_chars: int = 40,
-    ) -> None:
+    def __init__(self, names: Mapping[str, Sequence[str]], *, containment: bool = True, fuzzy: float = 0.0) -> None:
         self._exact: dict[str, str] = {}
         self._singular: dict[tuple[str, ...], str] = {}
         self._forms: list[tuple[str, tuple[str, ...], str]] = []  # (normalised, words, id)
@@ -256,14 +240,8 @@ class LabelResolver:
                 self._forms.append((norm, _words(norm), label))
         self.containment = containment
         self.fuzzy = fuzzy
-        self.max_key_words = max_key_words
-        self.max_key_chars = max_key_chars
         self._most_words = max((len(words) for words in self._singular), default=0)
         self._cache: dict[str, str | None] = {}
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(label for _, _, label in self._forms))
 
     def resolve(self, key: str) -> str | None:
         if key in self._cache:
@@ -282,21 +260,16 @@ class LabelResolver:
         # `norm` has single spaces. A key of more words than any name, and too many for the
         # containment rule, can only match by similarity: its words are not worth making singular
         # (a whole line of output can be a key).
-        if norm.count(" ") >= max(self._most_words, self.max_key_words if self.containment else 0):
+        if norm.count(" ") >= max(self._most_words, _MAX_KEY_WORDS if self.containment else 0):
             return self._fuzzy(norm) if self.fuzzy > 0 else None
         words = _words(norm)
         if words in self._singular:
             return self._singular[words]
-        if self.containment and len(words) <= self.max_key_words and len(norm) <= self.max_key_chars:
+        if self.containment and len(words) <= _MAX_KEY_WORDS and len(norm) <= _MAX_KEY_CHARS:
             found = self._contained(norm, words)
-            if found is not _AMBIGUOUS:
-                if found is not None:
-                    return found
-            else:
-                return None
-        if self.fuzzy > 0:
-            return self._fuzzy(norm)
-        return None
+            if found is not None:
+                return None if found is _AMBIGUOUS else found
+        return self._fuzzy(norm) if self.fuzzy > 0 else None
 
     def _contained(self, norm: str, words: tuple[str, ...]) -> str | None | object:
         hits: set[str] = set()
@@ -345,10 +318,9 @@ _RESOLVERS: dict[tuple, LabelResolver] = {}
 
 
 def _cached(key: tuple, build) -> LabelResolver:
-    resolver = _RESOLVERS.get(key)
-    if resolver is None:
-        resolver = _RESOLVERS[key] = build()
-    return resolver
+    if key not in _RESOLVERS:
+        _RESOLVERS[key] = build()
+    return _RESOLVERS[key]
 
 
 def _spec_fingerprint(spec) -> tuple:
@@ -391,15 +363,3 @@ def resolve_type(spec, key: str) -> str | None:
 def resolve_label(spec, key: str) -> str | None:
     """The registry label id (predicate, class) `key` stands for, or None."""
     return label_resolver(spec).resolve(key)
-
-
-__all__ = [
-    "LabelResolver",
-    "label_resolver",
-    "normalize_label",
-    "normalize_mention",
-    "resolve_label",
-    "resolve_type",
-    "singular",
-    "type_resolver",
-]

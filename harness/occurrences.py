@@ -73,11 +73,7 @@ def _occurrences(text: str, needle: str) -> list[tuple[int, int]]:
 
 def gold_spans(example: Example) -> set[Span]:
     """The gold (type, start, end) spans of a unit (the readers keep every entity's offsets)."""
-    spans: set[Span] = set()
-    for entity in example.entities:
-        if entity.start is not None and entity.end is not None:
-            spans.add((entity.type, entity.start, entity.end))
-    return spans
+    return {(e.type, e.start, e.end) for e in example.entities if e.start is not None and e.end is not None}
 
 
 def place_mentions(
@@ -111,6 +107,3 @@ def occurrence_counts(
         predicted, ungrounded = place_mentions(example, mentions, grounding)
     tp = len(gold & predicted)
     return tp, len(predicted) - tp + len(ungrounded), len(gold) - tp
-
-
-__all__ = ["gold_spans", "occurrence_counts", "place_mentions"]

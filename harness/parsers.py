@@ -1,42 +1,38 @@
 """LLM text → `Prediction`: one parser per output kind, dispatched on `spec.task_type`.
 
-The expected formats are Taiyi's (see harness/prompts.py); the parsers accept
-the deviations general chat models produce. Every rule is written down here because it is part
-of the benchmark definition (the README repeats them in plain words):
+The expected formats are Taiyi's (harness/prompts.py); the parsers accept the deviations general
+chat models produce. These rules are part of the benchmark definition (the README repeats them
+in plain words):
 
 Common to all kinds
-  - `<think>…</think>` blocks (reasoning models) and markdown code fences are removed first; an
-    unterminated `<think>` swallows the rest of the output.
+  - `<think>…</think>` blocks and markdown code fences are removed first; an unterminated
+    `<think>` swallows the rest of the output.
   - Per line: leading bullets (`-`, `*`, `•`, `·`, `+`, `–`, `—`), numbering (`1.`, `1)`, `(1)`,
-    `1、`, `①`), markdown headers (`#`) and quote marks (`>`), and `**bold**` markers are removed.
-  - A key is the text before the first `:` or `：` outside brackets; either colon works in
-    either language. Only a bracket pair that closes is a bracket: an opener never closed on
-    the line ("…酸中毒（或碱中毒", a CMeEE gold mention) is plain text and hides no separator.
-  - `none`, `None`, `N/A`, `null`, `nothing`, `无`, `没有`, `空`, `暂无` ... (alone, as a bullet or
-    numbered item - `- 无`, `1. None` - or as a key's value) are a valid empty answer, not a parse
-    failure. `no` and `na` are NOT empty words: they
-    are nitric oxide and sodium in chemistry.
-  - Empty or whitespace-only output, and output in which nothing is recognised, is
-    `Prediction(parse_failed=True)`; the scorer treats it as an empty prediction. The parsers
-    never raise on model output.
-  - Mentions and arguments are returned as written (trimmed); normalisation happens once, in
-    scoring (`taiyi_bench.harness.normalize`).
+    `1、`, `①`), markdown headers (`#`), quote marks (`>`) and `**bold**` markers are removed.
+  - A key is the text before the first `:` or `：` (either, in either language) outside brackets.
+    Only a bracket pair that closes is a bracket: an opener never closed on the line
+    ("…酸中毒（或碱中毒", a CMeEE gold mention) is plain text and hides no separator.
+  - `none`, `N/A`, `null`, `nothing`, `无`, `没有`, `空`, `暂无` ... (alone, as a bullet or numbered
+    item - `- 无`, `1. None` - or as a key's value) are a valid empty answer, not a parse
+    failure. `no` and `na` are NOT empty words: they are nitric oxide and sodium in chemistry.
+  - Empty output, and output in which nothing is recognised, is `Prediction(parse_failed=True)`
+    with a `fail_reason`; the scorer treats it as an empty prediction. No parser raises on model
+    output. Mentions and arguments are returned as written (trimmed); normalisation happens
+    once, in scoring (`taiyi_bench.harness.normalize`).
 
 NER (`Type: e1; e2`)
-  - A line whose key resolves to an entity type of the benchmark (`taiyi_bench.harness.normalize.
-    resolve_type`: the set's own types, then the NER types of the other sets of the same
-    language) yields entities of that type - also when the task did not ask for it, so a
-    wrong-type entity is a false positive. Keys that are no type ("Explanation:", "Note:") are
-    chatter and ignored.
+  - A line whose key resolves to an entity type of the benchmark (`normalize.resolve_type`: the
+    set's own types, then the NER types of the other sets of its language) yields entities of
+    that type - also when the task did not ask for it, so a wrong-type entity is a false
+    positive. Other keys ("Explanation:", "Note:") are chatter.
   - A type key with nothing after it is a header: the bullet/numbered lines below it (or plain
-    lines, until the first bullet or a blank line after content) are its mentions ("Chemicals:\\n
-    - a\\n- b").
+    lines, until the first bullet or a blank line after content) are its mentions.
   - Values split on `;` `；` outside brackets (so "t（8；14）" survives), and in English also on `、`
     and `|`. Commas are NOT separators when the value has a `;`. An English value without `;` is
-    split on `，` and on a comma that is followed by a space, not preceded by one, and not
-    between digits (splits "famotidine, cimetidine" and "2,4-dinitrophenol, aspirin"; keeps the
-    tokenised "2 , 6 - dimethoxy…" and the locants "1, 2, 3, 4-tetrahydro…"); a leading "and"/"or"
-    of a comma-split piece is dropped. " and " alone never splits (disease names contain it).
+    split on `，` and on a comma followed by a space, not preceded by one, and not between digits
+    (splits "famotidine, cimetidine" and "2,4-dinitrophenol, aspirin"; keeps the tokenised
+    "2 , 6 - dimethoxy…" and the locants "1, 2, 3, 4-tetrahydro…"); a leading "and"/"or" of a
+    comma-split piece is dropped. " and " alone never splits (disease names contain it).
     Chinese values are never split on `，` or `、` (2.3% of CMeEE-V2 dev mentions contain one),
     only, when there is no `；`, on a half-width comma followed by a space (no gold mention has one).
   - JSON-like values: `["a", "b"]`, `['a', 'b']`, `"a", "b"`; whole-output JSON objects
@@ -46,29 +42,25 @@ RE (`relation: [head, tail]; [head, tail]`)
   - Pairs are the top-level bracket groups `[h, t]`, `(h, t)`, `【h，t】`, `（h，t）` of a value;
     a value without brackets may use `h -> t` / `h → t` or `h, t` pieces separated by `;`.
   - Inside a pair the split point is `，` or a comma followed by a space (not between digits),
-    else a bare comma. With several candidates, the set's `pair_split` (registry) chooses: BC5CDR
-    splits at the last one (chemical names carry commas, disease names rarely do), CMeIE at the
-    first (objects carry commas, disease subjects rarely do).
-  - A single-relation set (BC5CDR): any line's key is ignored and bracketed pairs count on any
-    line (keyed or not); unbracketed pieces only under a key naming the relation ("CID" or the
-    prompt's "chemical-induced disease"). Pairs are ordered as the set's argument roles
-    (chemical, disease).
+    else a bare comma. With several candidates the set's `pair_split` (registry) chooses: BC5CDR
+    the last one (chemical names carry commas, disease names rarely do), CMeIE the first.
+  - A single-relation set (BC5CDR): keys are ignored and bracketed pairs count on any line;
+    unbracketed pieces only under a key naming the relation ("CID", "chemical-induced disease").
+    Pairs are ordered as the set's argument roles (chemical, disease).
   - A several-relation set (CMeIE): a line's key must resolve to one of its predicates (exactly,
-    or by containing exactly one predicate name: "具有临床表现关系的实体对"); otherwise the line is
+    or by containing exactly one predicate name: "具有临床表现关系的实体对"), else the line is
     chatter. A keyless line can also carry triples `(subject, predicate, object)` whose middle
     resolves.
 TC (`Result: l1; l2` / `上述文本被分类为：l`)
   - The value of the first line keyed by a result word (Result, Label, Category, Topic, Class,
     Answer, Hallmark, Intent, 结果, 分类, 类别, 标签, 答案, 意图 …) or of "…被分类为" / "classified as"
-    is the answer; it is cut at the first sentence end and split on `;` `；` `,` `，` `、` `|`.
-  - Without such a line, a line whose items are all labels (or none-words) is the answer.
-  - Items resolve to label ids (`taiyi_bench.harness.normalize.resolve_label`: exact after normalisation, or
-    a unique ≥ 0.9 string similarity for spelling variants); an unresolved item is kept as its
-    normalised text, which the scorer counts as a false positive.
-  - An unresolved item joined by "and"/"&"/"和"/"及"/"与" is split there when every part is a
-    label ("Treatment and Prevention"); HoC labels that contain "and" resolve whole first.
-  - Single-label sets (KUAKE-QIC) keep every item too: each label given is a decision, so a
-    hedge "治疗方案; 注意事项" is scored as two labels (one of them a false positive).
+    is the answer, cut at the first sentence end and split on `;` `；` `,` `，` `、` `|`. Without
+    such a line, a line whose items are all labels (or none-words) is the answer.
+  - Items resolve to label ids (`normalize.resolve_label`: exact after normalisation, or a unique
+    ≥ 0.9 string similarity); an unresolved item is kept as its normalised text, a false positive.
+    One joined by "and"/"&"/"和"/"及"/"与" is split there when every part is a label ("Treatment
+    and Prevention"); HoC labels that contain "and" resolve whole first.
+  - Single-label sets (KUAKE-QIC) keep every item too: a hedge "治疗方案; 注意事项" is two labels.
 QA
   - Letters are the example's option keys (`options`), else the set's labels. Tried in order on
     the first non-empty line (unless the output starts by echoing the options, "A. …\nB. …"),
@@ -79,11 +71,10 @@ QA
     followed by its own option's text ("b. heparin"). Last resort on the whole text: exactly
     one distinct letter in brackets "(B)"/"【B】". A lone "A" followed by a word ("A 45-year-old…")
     is not a letter, and a lowercase "a" inside a sentence is the English article.
-  - Bounds for degenerate (looping) output, far beyond a budgeted answer: a cue's segment is at
-    most 256 characters longer than the longest option text, and only the first 256 distinct
-    cue segments are tried.
-  - A none-word answer (first line or after a cue: "None", "- 无", "Answer: N/A") chooses no
-    option: scored wrong, but not a parse failure.
+  - Bounds for looping output, far beyond a budgeted answer: a cue's segment is at most 256
+    characters longer than the longest option text, and only the first 256 distinct cue
+    segments are tried.
+  - A none-word answer (first line or after a cue) chooses no option: wrong, not a parse failure.
   - The choice is the option letter when options are known, else the label (PubMedQA word).
 """
 
@@ -98,7 +89,7 @@ import unicodedata
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
 
-from taiyi_bench.harness.normalize import label_resolver, normalize_mention, type_resolver
+from taiyi_bench.harness.normalize import LabelResolver, label_resolver, normalize_mention, type_resolver
 from taiyi_bench.harness.records import Prediction
 from taiyi_bench.harness.registry import DatasetSpec
 
@@ -138,24 +129,19 @@ def _is_none(text: str) -> bool:
 def _is_none_answer(text: str) -> bool:
     """Whether the whole output is an empty answer: every non-empty line, once its bullet or
     numbering is removed, is a none word ("无", "- 无", "1. None")."""
-    lines = [line for line in (_clean_line(raw)[0] for raw in _lines(text)) if line]
+    lines = [line for line in (_clean_line(raw)[0] for raw in text.split("\n")) if line]
     return bool(lines) and all(_is_none(line) for line in lines)
 
 
 def _preclean(text: str) -> str:
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _THINK.sub("", text)
-    return _strip_fences(text)
+    return _strip_fences(_THINK.sub("", text.replace("\r\n", "\n").replace("\r", "\n")))
 
 
 def _strip_fences(text: str) -> str:
-    r"""Remove markdown code fences: what `re.sub(r"(?m)^\s*```[\w-]*\s*$", "", text)` removes.
-
-    A fence match runs from the first line start of the whitespace before the backticks (blank
-    lines included) to the last line end of the whitespace after its language tag (or the end of
-    the text). The regex itself re-scanned a whole whitespace run from every line start in it
-    (quadratic on a run of newlines); here each backtick triple looks back and ahead over its own
-    whitespace once."""
+    r"""Remove markdown code fences: what `re.sub(r"(?m)^\s*```[\w-]*\s*$", "", text)` removes, from
+    the first line start of the whitespace before the backticks to the last line end of the
+    whitespace after the tag (or the text's end). The regex re-scanned a whitespace run from every
+    line start in it (quadratic); here each backtick triple looks over its own whitespace once."""
     out: list[str] = []
     done = 0  # text[:done] is settled: copied to `out` or removed
     search = 0
@@ -185,13 +171,11 @@ def _strip_fences(text: str) -> str:
 
 def _clean_line(raw: str) -> tuple[str, bool]:
     """(line without bullets/numbering/markdown, whether it was a list item)."""
-    line = raw.strip().replace("**", "").replace("__", "")
-    line = _HEADER.sub("", line)
+    line = _HEADER.sub("", raw.strip().replace("**", "").replace("__", ""))
     match = _BULLET.match(line)
-    is_item = bool(match)
     if match:
         line = line[match.end() :]
-    return line.strip().strip("`").strip(), is_item
+    return line.strip().strip("`").strip(), match is not None
 
 
 _CLOSER_CHARS = "".join(_CLOSERS)
@@ -207,15 +191,11 @@ _KIND = {ch: _WIDTH_FOLD.get(ch, ch) for ch in _OPENERS} | {
 def _bracket_pairs(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(openers, closers) of the outermost bracket pairs of `text`, in text order.
 
-    Only a bracket pair that closes counts: an opener never closed is ordinary text, so a gold
-    mention ending in "（或碱中毒" (CMeEE) cannot swallow the separators after it; a closer pops
-    back to its own opener, so an unclosed inner bracket ("[老年人（年龄大于60岁]", "[FEV1 ratio,
-    (FEV1]" - both in CMeIE gold) cannot swallow the rest of the line; a closer with no opener is
-    ordinary text.
-
-    One pass over the brackets. Whether a closer's kind is open at all is a count per kind, not
-    a walk down the stack (a run of openers and then closers of another kind, "((((]]]]", was
-    quadratic), and the pairs are found once per text, not re-scanned by every question asked."""
+    Only a pair that closes counts: an opener never closed ("…（或碱中毒", CMeEE gold) and a closer
+    with no opener are ordinary text; a closer pops back to its own opener, so an unclosed inner
+    bracket ("[老年人（年龄大于60岁]", "[FEV1 ratio, (FEV1]": CMeIE gold) swallows nothing.
+    One pass: whether a closer's kind is open is a count per kind, not a walk down the stack
+    ("((((]]]]" was quadratic), and the pairs are found once per text (cached)."""
     kinds: list[str] = []  # the stack of open brackets: kind and index
     indices: list[int] = []
     open_count = dict.fromkeys(_KIND.values(), 0)
@@ -278,12 +258,7 @@ def _split_key(line: str, max_key_chars: int = 60) -> tuple[str, str] | None:
 
 
 def _split_depth0(text: str, separators: str) -> list[str]:
-    parts, start = [], 0
-    for i, _ in _depth0(text, separators):
-        parts.append(text[start:i])
-        start = i + 1
-    parts.append(text[start:])
-    return parts
+    return _cut(text, [i for i, _ in _depth0(text, separators)])
 
 
 _NON_SPACE = re.compile(r"\S")
@@ -410,10 +385,6 @@ def _load_json_block(text: str) -> object | None:
     return parsed if isinstance(parsed, (dict, list)) else None
 
 
-def _lines(text: str) -> list[str]:
-    return text.split("\n")
-
-
 # --------------------------------------------------------------------------------------------
 # NER
 
@@ -439,12 +410,7 @@ def split_mentions(value: str, language: str) -> list[str]:
         points = _comma_split_points(value, fullwidth=language == "en")
         if points:
             parts = [_LEADING_CONJ.sub("", p.strip()) for p in _cut(value, points)]
-    out = []
-    for part in parts:
-        part = part.strip()
-        if part and not _is_none(part):
-            out.append(part)
-    return out
+    return [part for p in parts if (part := p.strip()) and not _is_none(part)]
 
 
 _MENTION_KEYS = ("mention", "entity", "text", "name", "span", "value", "word", "实体", "实体名称", "名称")
@@ -514,7 +480,7 @@ def _parse_ner(spec: DatasetSpec, text: str, options: Mapping[str, str] | None =
     header_items = 0  # lines taken under the current header
     header_bullets = False
     bare_items: list[str] = []  # bullet lines outside any header (single-type sets)
-    for raw in _lines(text):
+    for raw in text.split("\n"):
         if not raw.strip():
             if header is not None and header_items:
                 header = None  # a blank line after content ends a header's list
@@ -555,9 +521,7 @@ def _parse_ner(spec: DatasetSpec, text: str, options: Mapping[str, str] | None =
         # A plain bullet list answering a single-type task.
         entities = {(spec.labels[0], m) for item in bare_items for m in split_mentions(item, spec.language)}
         understood = True
-    if not understood:
-        return Prediction(parse_failed=True)
-    return Prediction(entities=entities)
+    return Prediction(entities=entities) if understood else Prediction(parse_failed=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -568,20 +532,16 @@ def _parse_ner(spec: DatasetSpec, text: str, options: Mapping[str, str] | None =
 _ARROW = re.compile(r"->|→|=>|—>|-->|⟶")
 
 
-def _relation_names(spec: DatasetSpec) -> dict[str, tuple[str, ...]]:
-    """Predicates with the names the prompts show for them (the registry's `relation_names`)."""
-    return {label: (spec.label_name(label), spec.relation_name(label)) for label in spec.labels}
-
-
 _RE_RESOLVERS: dict[tuple, object] = {}
 
 
 def _re_resolver(spec: DatasetSpec):
-    from taiyi_bench.harness.normalize import LabelResolver
-
+    """A single-relation set's predicate also resolves from the names the prompts show for it
+    (the registry's `relation_names`)."""
     key = (spec.key, spec.labels, tuple(spec.label_names.items()), tuple(spec.relation_names.items()))
     if key not in _RE_RESOLVERS:
-        _RE_RESOLVERS[key] = LabelResolver(_relation_names(spec)) if len(spec.labels) == 1 else label_resolver(spec)
+        names = {label: (spec.label_name(label), spec.relation_name(label)) for label in spec.labels}
+        _RE_RESOLVERS[key] = LabelResolver(names) if len(spec.labels) == 1 else label_resolver(spec)
     return _RE_RESOLVERS[key]
 
 
@@ -594,17 +554,16 @@ def split_pair(content: str, *, prefer_last: bool) -> list[str]:
     # Split points by preference: "，" / ", " not between digits; a bare "," not between
     # digits; finally any comma ("[L1，90%]" is a pair, "淀粉-1，6-葡萄糖苷酶" a locant).
     depth0 = [i for i, _ in _depth0(content, ",，")]
-    points = _comma_split_points(content)
-    if not points:
-        points = [i for i in depth0 if not (content[i - 1 : i].isdigit() and content[i + 1 : i + 2].isdigit())]
-    if not points:
-        points = depth0
+    points = (
+        _comma_split_points(content)
+        or [i for i in depth0 if not (content[i - 1 : i].isdigit() and content[i + 1 : i + 2].isdigit())]
+        or depth0
+    )
     if not points:
         arrow = _ARROW.split(content)
         return [a.strip() for a in arrow] if len(arrow) == 2 else [content]
-    if len(points) == 1:
-        return [p.strip() for p in _cut(content, points)]
-    # Several candidates (`_pairs_in` has already tried the triple reading where it applies).
+    # Of several candidates the registry's `pair_split` chooses (`_pairs_in` has already tried
+    # the triple reading where it applies).
     point = points[-1] if prefer_last else points[0]
     return [p.strip() for p in _cut(content, [point])]
 
@@ -716,7 +675,7 @@ def _parse_re(spec: DatasetSpec, text: str, options: Mapping[str, str] | None = 
         return Prediction()
 
     header: str | None = None
-    for raw in _lines(text):
+    for raw in text.split("\n"):
         if not raw.strip():
             continue
         line, is_item = _clean_line(raw)
@@ -731,46 +690,37 @@ def _parse_re(spec: DatasetSpec, text: str, options: Mapping[str, str] | None = 
                 header = None
                 # A chatter key; a keyless-style triple may still follow the colon.
                 _, triples = _pairs_in(value, prefer_last=prefer_last, allow_unbracketed=False, resolver=resolver, triples=True)
-                for head, predicate, tail in triples:
-                    relations.add((head, predicate, tail))
-                    understood = True
+                relations.update(triples)
+                understood = understood or bool(triples)
                 continue
             if not value:
-                header = relation if (named is not None or single) else None
-                if named is not None:
-                    understood = True
+                header = relation
+                understood = understood or named is not None
                 continue
             if _is_none(value):
                 understood = True
                 continue
             # Under a predicate key a 3-part group is a pair whose object has a comma, not a triple.
-            pairs, triples = _pairs_in(
+            pairs, _ = _pairs_in(
                 value, prefer_last=prefer_last, allow_unbracketed=named is not None, resolver=resolver, triples=False
             )
-            for head, tail in pairs:
-                relations.add((head, relation, tail))
-            for triple in triples:
-                relations.add(triple)
-            understood = understood or bool(pairs or triples) or named is not None
+            relations.update((head, relation, tail) for head, tail in pairs)
+            understood = understood or bool(pairs) or named is not None
             continue
         relation = header or (spec.labels[0] if single else None)
         pairs, triples = _pairs_in(
             line, prefer_last=prefer_last, allow_unbracketed=header is not None and is_item, resolver=resolver,
             triples=not single,
         )
-        if relation is not None:
-            for head, tail in pairs:
-                relations.add((head, relation, tail))
-                understood = True
-        for triple in triples:
-            relations.add(triple)
+        if relation is not None and pairs:
+            relations.update((head, relation, tail) for head, tail in pairs)
             understood = True
+        relations.update(triples)
+        understood = understood or bool(triples)
         if not is_item and not pairs and not triples and len(line) <= 40 and (named := resolver.resolve(line)):
             header = spec.labels[0] if single else named
             understood = True
-    if not understood:
-        return Prediction(parse_failed=True)
-    return Prediction(relations=relations)
+    return Prediction(relations=relations) if understood else Prediction(parse_failed=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -847,16 +797,15 @@ def _parse_tc(spec: DatasetSpec, text: str, options: Mapping[str, str] | None = 
     resolver = label_resolver(spec)
     block = _load_json_block(text)
     if block is not None:
-        values = block
         if isinstance(block, dict):
-            values = next((v for k, v in block.items() if _is_result_key(str(k))), None)
-        strings = _strings_of(values) if values is not None else None
+            block = next((v for k, v in block.items() if _is_result_key(str(k))), None)
+        strings = _strings_of(block)
         if strings is not None:
             return Prediction(labels=_resolve_tc(spec, strings))
     if _is_none_answer(text):
         return Prediction()
 
-    lines = [_clean_line(raw) for raw in _lines(text)]
+    lines = [_clean_line(raw) for raw in text.split("\n")]
     # 1. A line keyed by a result word (or "…被分类为 X"); one with its value on the line wins
     #    over a bare "Result:" header followed by a list.
     headers: list[int] = []
@@ -907,9 +856,7 @@ def _parse_tc(spec: DatasetSpec, text: str, options: Mapping[str, str] | None = 
         if items and all(r is not None or _is_none(i) for r, i in zip(resolved, items, strict=True)):
             labels |= {r for r in resolved if r is not None}
             understood = True
-    if not understood:
-        return Prediction(parse_failed=True)
-    return Prediction(labels=labels)
+    return Prediction(labels=labels) if understood else Prediction(parse_failed=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -967,6 +914,25 @@ def _is_prefix(prefix: str, text: str) -> bool:
     return not (rest and rest.isalnum() and prefix[-1].isalnum() and rest.isascii())
 
 
+def _leading_letter(
+    segment: str, alone: str, with_text: str, letters: dict[str, str], texts: dict[str, str], *, loose: bool
+) -> str | None:
+    """The option letter `segment` starts with (`letters`: as written → option letter): alone
+    (pattern `alone`), or followed by its own option's text (`with_text`; any text when `loose`)."""
+    if not letters:
+        return None
+    match = _letter_pattern(alone, tuple(letters)).match(segment)
+    if match:
+        return letters[match.group(1)]
+    match = _letter_pattern(with_text, tuple(letters), re.S).match(segment)
+    if match:
+        letter = letters[match.group(1)]
+        option = normalize_mention(texts.get(letter, ""))
+        if loose or (option and _is_prefix(option, normalize_mention(match.group(2)))):
+            return letter
+    return None
+
+
 def _choice_in_segment(
     segment: str, letters: list[str], texts: dict[str, str], words: dict[str, str], *, loose: bool
 ) -> str | None:
@@ -975,16 +941,9 @@ def _choice_in_segment(
     segment = segment.strip().replace("**", "")
     if not segment:
         return None
-    if letters:
-        match = _letter_pattern(_LEADING_LETTER, tuple(letters)).match(segment)
-        if match:
-            return match.group(1)
-        match = _letter_pattern(_LETTER_THEN_TEXT, tuple(letters), re.S).match(segment)
-        if match:
-            letter, rest = match.groups()
-            option = normalize_mention(texts.get(letter, ""))
-            if loose or (option and _is_prefix(option, normalize_mention(rest))):
-                return letter
+    upper = {letter: letter for letter in letters}
+    if (letter := _leading_letter(segment, _LEADING_LETTER, _LETTER_THEN_TEXT, upper, texts, loose=loose)) is not None:
+        return letter
     norm = normalize_mention(segment)
     if texts:
         for letter, option in texts.items():
@@ -997,16 +956,9 @@ def _choice_in_segment(
         if prefixes and (len(prefixes) == 1 or prefixes[0][0] > prefixes[1][0]):
             return prefixes[0][1]
     lowered = {letter.lower(): letter for letter in letters if letter.lower() != letter}
-    if lowered:
-        match = _letter_pattern(_LONE_LOWER_LETTER, tuple(lowered)).match(segment)
-        if match:
-            return lowered[match.group(1)]
-        match = _letter_pattern(_LOWER_LETTER_WITH_TEXT, tuple(lowered), re.S).match(segment)
-        if match:
-            letter = lowered[match.group(1)]
-            option = normalize_mention(texts.get(letter, ""))
-            if option and _is_prefix(option, normalize_mention(match.group(2))):
-                return letter
+    letter = _leading_letter(segment, _LONE_LOWER_LETTER, _LOWER_LETTER_WITH_TEXT, lowered, texts, loose=False)
+    if letter is not None:
+        return letter
     if words:
         first = _FIRST_WORD_END.split(norm, maxsplit=1)[0] if norm else ""
         if first in words:
@@ -1051,7 +1003,7 @@ def _parse_qa(spec: DatasetSpec, text: str, options: Mapping[str, str] | None = 
                 words.setdefault(norm, letter)
     if not letters:
         words.update({normalize_mention(label): label for label in spec.labels})
-    cleaned = [line for line in (_clean_line(r)[0] for r in _lines(text)) if line]
+    cleaned = [line for line in (_clean_line(r)[0] for r in text.split("\n")) if line]
     first_line = [] if _echoes_options(cleaned, letters) else [(cleaned[0] if cleaned else "", False)]
     reach = _CUE_SEGMENT_SLACK + max(map(len, texts.values()), default=0)
     cue_segments = ((segment, True) for segment in _cue_segments(text, reach))
@@ -1075,22 +1027,40 @@ def _parse_qa(spec: DatasetSpec, text: str, options: Mapping[str, str] | None = 
 _PARSERS = {"ner": _parse_ner, "re": _parse_re, "tc": _parse_tc, "qa": _parse_qa}
 
 
+_NOTHING_RECOGNISED = {
+    "mention_set": "no line keyed by an entity type of the benchmark (expected 'Type: mention; mention')",
+    "ordered_triples": "no relation pair recognised (expected 'relation: [subject, object]')",
+    "concept_pairs": "no relation pair recognised (expected 'relation: [head, tail]')",
+    "label_set": "no label recognised (expected 'Result: label' or a line of labels)",
+    "choice": "no option letter or option text recognised",
+}
+
+
+def parse_fail_reason(rule: str, output: str | None) -> str:
+    """Why an output that failed to parse under the matching rule `rule` failed, in words."""
+    if output is None:
+        return "no output recorded"
+    if not output.strip():
+        return "empty output"
+    if re.search("<think>", output, re.I) and not re.search("</think>", output, re.I):
+        return "reasoning never finished (<think> without </think>): no answer after it"
+    if not _preclean(output).strip():
+        return "nothing but <think> blocks or code fences"
+    return _NOTHING_RECOGNISED[rule]
+
+
 def parse_output(spec: DatasetSpec, text: str | None, options: Mapping[str, str] | None = None) -> Prediction:
     """Parse one model output for `spec` into a `Prediction`. Never raises on model output.
 
     `options` (QA): the example's option letters → texts, so that option text is recognised and
     a 5-option variant accepts `E`.
     """
-    if not isinstance(text, str) or not text.strip():
-        return Prediction(parse_failed=True)
     try:
-        cleaned = _preclean(text)
-        if not cleaned.strip():
-            return Prediction(parse_failed=True)
-        return _PARSERS[spec.task_type](spec, cleaned, options)
+        cleaned = _preclean(text) if isinstance(text, str) else ""
+        prediction = _PARSERS[spec.task_type](spec, cleaned, options) if cleaned.strip() else Prediction(parse_failed=True)
     except Exception:  # a parser bug must not abort a whole evaluation run
         logger.exception("parser error on %s output %.200r; scored as a parse failure", spec.key, text)
-        return Prediction(parse_failed=True)
-
-
-__all__ = ["parse_output", "split_mentions", "split_pair"]
+        prediction = Prediction(parse_failed=True)
+    if prediction.parse_failed:
+        prediction.fail_reason = parse_fail_reason(spec.matching_rule, text)
+    return prediction

@@ -79,63 +79,6 @@ def stop_sequences(name: str, until: Sequence[str] | str | None, eod_text: str |
     return stops
 
 
-# --------------------------------------------------------------------------- fine-tuning runs
-
-
-def recipe_prompt_format(config: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
-    """The format a `taiyi finetune` recipe trains with, and the model_args it needs.
-
-    `format.style: chat_template` -> chat_template; `eod` -> eod, with `eod_token` when the
-    recipe names one (otherwise the eval side picks the tokenizer's eos, as training did).
-    """
-    fmt = config.get("format") or {}
-    style = fmt.get("style", "chat_template")
-    if style == "chat_template":
-        return "chat_template", {}
-    if style == "eod":
-        token = fmt.get("eod_token")
-        return "eod", ({"eod_token": str(token)} if token else {})
-    raise ConfigError(f"format.style must be chat_template or eod, not {style!r}")
-
-
-def finetune_eval_command(
-    config: Mapping[str, Any],
-    adapter: str,
-    base: str,
-    *,
-    tasks: str = "taiyi_*",
-    output_path: str | None = None,
-) -> list[str]:
-    """The lm_eval command line that evaluates a fine-tuned adapter in the format it was trained in.
-
-    `base` is the resolved base model (a hub id or a directory), `adapter` the PEFT directory.
-    """
-    prompt_format, extra = recipe_prompt_format(config)
-    model_args: dict[str, Any] = {"pretrained": base, "peft": adapter}
-    if (config.get("model") or {}).get("trust_remote_code"):
-        model_args["trust_remote_code"] = "True"
-    model_args.update(prompt_format=prompt_format, **extra)
-    for key, value in model_args.items():
-        if "," in str(value) or "=" in str(value):
-            raise ConfigError(
-                f"{key}={value!r} contains ',' or '=', which lm-eval's --model_args syntax cannot carry"
-            )
-    argv = [
-        "lm_eval", "run",
-        "--model", WRAPPER_BACKENDS["hf"],
-        "--model_args", ",".join(f"{key}={value}" for key, value in model_args.items()),
-        "--tasks", tasks,
-        "--output_path", output_path or f"results/runs/{config.get('name') or 'finetune'}",
-        "--log_samples",
-    ]  # fmt: skip
-    if uses_chat_template(prompt_format):
-        argv.append("--apply_chat_template")
-        system = (config.get("format") or {}).get("system")
-        if system:  # trained with this system prompt: evaluate with it
-            argv += ["--system_instruction", str(system)]
-    return argv
-
-
 def eod_token_id(tokenizer: Any, eod_token: str | None = None) -> int:
     """The id of Taiyi's `<eod>`: `eod_token` if given, else the tokenizer's eos.
 

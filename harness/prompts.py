@@ -14,6 +14,7 @@ the evaluation prompt; the others are paraphrases used to build instruction data
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 from taiyi_bench.harness.records import Example
 from taiyi_bench.harness.registry import DatasetSpec
@@ -113,11 +114,6 @@ def template_count(spec: DatasetSpec) -> int:
     return len(TEMPLATE_FAMILIES[spec.task_type][spec.language])
 
 
-def relation_name(spec: DatasetSpec, relation: str) -> str:
-    """The name a prompt and an answer use for `relation` (the registry's `relation_names`)."""
-    return spec.relation_name(relation)
-
-
 def _pair_form(spec: DatasetSpec) -> str:
     """How the prompt spells a pair: the set's argument roles ("[chemical, disease]") when the
     registry names them, so the order of the pair is unambiguous, else "[head, tail]"."""
@@ -150,7 +146,7 @@ def render_prompt(
             none_form=f"{names[0]}{colon}{EMPTY_ANSWER[language]}",
         )
     if spec.task_type == "re":
-        names = [relation_name(spec, r) for r in asked]
+        names = [spec.relation_name(r) for r in asked]
         prompt = pattern.format(relations=_join_names(names, language), text=example.text)
         # The answer line is spelled with a real relation name (small models copy a literal
         # "relation:" key), and the pair with the set's argument roles where it has them.
@@ -158,9 +154,7 @@ def render_prompt(
         return prompt.replace("[head, tail]", _pair_form(spec))
     if spec.task_type == "tc":
         labels_text = _join_names([spec.label_name(label) for label in asked], language)
-        if language == "zh":
-            return pattern.format(labels=labels_text, text=example.text)
-        none_clause = _TC_NONE_CLAUSE if spec.multi_label else ""
+        none_clause = _TC_NONE_CLAUSE if spec.multi_label else ""  # (the Chinese templates have none)
         return pattern.format(labels=labels_text, text=example.text, none_clause=none_clause)
     context = _QA_CONTEXT[language].format(context=" ".join(example.contexts)) if example.contexts else ""
     options = "\n".join(f"{letter}. {text}" for letter, text in example.options.items())
@@ -169,8 +163,7 @@ def render_prompt(
 
 def _representative_mention(example: Example, concept_id: str) -> str:
     """The first mention of a concept in document order: what an annotator would name it by."""
-    mentions = example.concept_mentions.get(concept_id) or [concept_id]
-    return mentions[0]
+    return (example.concept_mentions.get(concept_id) or [concept_id])[0]
 
 
 def render_answer(spec: DatasetSpec, example: Example, labels: Sequence[str] | None = None) -> str:
@@ -188,19 +181,14 @@ def render_answer(spec: DatasetSpec, example: Example, labels: Sequence[str] | N
     if spec.task_type == "re":
         lines = []
         comma = _PAIR_SEPARATOR[language]
+        # Concept-pair sets' arguments are concept ids, named by a mention.
+        name = partial(_representative_mention, example) if spec.matching_rule == "concept_pairs" else str
         for relation in asked:
-            pairs = []
-            for rel in example.relations:
-                if rel.relation != relation:
-                    continue
-                if spec.matching_rule == "concept_pairs":  # arguments are concept ids, named by a mention
-                    head, tail = _representative_mention(example, rel.head), _representative_mention(example, rel.tail)
-                else:
-                    head, tail = rel.head, rel.tail
-                pairs.append(f"[{head}{comma}{tail}]")
-            pairs = list(dict.fromkeys(pairs))
+            pairs = list(dict.fromkeys(
+                f"[{name(rel.head)}{comma}{name(rel.tail)}]" for rel in example.relations if rel.relation == relation
+            ))
             if pairs or len(asked) == 1:
-                lines.append(f"{relation_name(spec, relation)}{colon}{separator.join(pairs) if pairs else empty}")
+                lines.append(f"{spec.relation_name(relation)}{colon}{separator.join(pairs) if pairs else empty}")
         return "\n".join(lines) if lines else empty
     if spec.task_type == "tc":
         chosen = [spec.label_name(label) for label in spec.labels if label in example.labels]

@@ -16,13 +16,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
+from taiyi_bench.harness.loading import split_names
 from taiyi_bench.harness.paths import SAMPLES_DIR
 from taiyi_bench.harness.prompts import PROMPT_VERSION
 from taiyi_bench.harness.registry import DatasetSpec
@@ -42,24 +43,9 @@ BudgetSource = Literal["task", "gen_kwargs", "thinking_allowance"]
 #   limited        a --limit left units out
 #   samples        the bundled samples, not the real data
 Completeness = Literal["full", "incomplete", "modified data", "limited", "samples"]
-COMPLETENESS_VALUES: tuple[str, ...] = ("full", "incomplete", "modified data", "limited", "samples")
+COMPLETENESS_VALUES: tuple[str, ...] = get_args(Completeness)
 # The marks a leaderboard cell carries for data that is not the official split.
 DATA_PROBLEMS = frozenset({"incomplete", "modified data"})
-# The keys `task_metadata` writes, and those of its `provenance` entry.
-METADATA_KEYS = frozenset({
-    "data_source", "eval_units", "expected_units", "completeness", "fewshot_source", "variant", "prompt_version",
-    "budget", "thinking_allowance", "provenance",
-})
-PROVENANCE_KEYS = frozenset({"taiyi_bench_version", "git_commit", "git_dirty", "scoring_rules_version", "data_files"})
-
-
-def missing_keys(metadata: dict[str, Any]) -> list[str]:
-    """The provenance keys a task's results metadata lacks (an older results file lacks them all)."""
-    missing = sorted(METADATA_KEYS - set(metadata))
-    inner = metadata.get("provenance")
-    if isinstance(inner, dict):
-        missing += [f"provenance.{key}" for key in sorted(PROVENANCE_KEYS - set(inner))]
-    return missing
 
 
 def file_sha256(path: str | Path) -> str:
@@ -159,17 +145,6 @@ class CompletenessCheck:
     problems: tuple[str, ...] = ()
 
 
-def known_sha256(spec: DatasetSpec) -> Mapping[str, str]:
-    """The registry's sha256 of the official files of a set (file name as in `spec.files` ->
-    hex); empty when none is known."""
-    return getattr(spec, "sha256", None) or {}
-
-
-def _split_names(spec: DatasetSpec, split: str) -> tuple[str, ...]:
-    names = spec.files.get(split, ())
-    return (names,) if isinstance(names, str) else tuple(names)
-
-
 def check_completeness(
     spec: DatasetSpec,
     split: str,
@@ -189,19 +164,17 @@ def check_completeness(
     if data_source == "samples":
         return CompletenessCheck("samples")
     expected = expected_units(spec, split)
-    own = set(_split_names(spec, split))
-    paths = [(Path(path), Path(root)) for path, root in files]
-    split_paths = [path for path, root in paths if _name_in_set(path, root, spec) in own]
-    shown = ", ".join(str(path) for path in split_paths) or f"{spec.display_name} {split}"
+    own = set(split_names(spec, split))
+    own_files = [(Path(path), name) for path, root in files if (name := _name_in_set(Path(path), Path(root), spec)) in own]
+    shown = ", ".join(str(path) for path, _ in own_files) or f"{spec.display_name} {split}"
     if expected is not None and eval_units != expected:
         return CompletenessCheck("incomplete", (
             f"{shown}: {eval_units} units, the official {spec.display_name} {split} split has {expected}",
         ))
-    known = known_sha256(spec)
+    known = spec.sha256
     modified = []
-    for path, root in paths:
-        name = _name_in_set(path, root, spec)
-        if name not in own or name not in known:
+    for path, name in own_files:
+        if name not in known:
             continue
         try:
             digest = file_sha256(path)
@@ -221,12 +194,6 @@ def _name_in_set(path: Path, root: Path, spec: DatasetSpec) -> str | None:
     folder = (root / spec.data_subdir).resolve()
     resolved = path.resolve()
     return resolved.relative_to(folder).as_posix() if resolved.is_relative_to(folder) else None
-
-
-def variant_of(spec: DatasetSpec) -> dict[str, Any]:
-    """The parameter that selects the form of the set evaluated ({<variant_option>: 5}), {} for a
-    set without variants. `spec` is the spec actually used (`LoadedSplit.spec`)."""
-    return dict(spec.variant_record)
 
 
 def budget_record(task: int | None, effective: int | None, source: BudgetSource | str, thinking_allowance: int = 0) -> dict[str, Any]:
@@ -279,7 +246,7 @@ def task_metadata(
         "expected_units": expected_units(spec, split),
         "completeness": check.status,
         "fewshot_source": fewshot_source,
-        "variant": variant_of(spec),
+        "variant": spec.variant_record,
         "prompt_version": PROMPT_VERSION,
         "budget": budget,
         "thinking_allowance": thinking_allowance,

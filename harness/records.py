@@ -84,7 +84,7 @@ class Prediction:
     occurrence-level strict rule (`taiyi_bench.harness.occurrences`); None for text, whose mentions are placed
     in the unit text instead.
     `parse_failed` is True when the model output could not be parsed at all (it is then scored
-    as an empty prediction and counted in `parse_fail`).
+    as an empty prediction and counted in `parse_fail`); the parser says why in `fail_reason`.
     """
 
     entities: set[tuple[str, str]] = field(default_factory=set)
@@ -93,3 +93,4 @@ class Prediction:
     choice: str | None = None
     parse_failed: bool = False
     spans: frozenset[tuple[str, int, int]] | None = None
+    fail_reason: str | None = field(default=None, compare=False)

@@ -5,9 +5,10 @@ lm-eval 0.4.13 (`EvaluationTracker.save_results_aggregated` / `save_results_samp
     <output_path>/<model_name_sanitized>/results_<date_id>.json
     <output_path>/<model_name_sanitized>/samples_<task>_<date_id>.jsonl
 
-The BERT baselines write the same layout (`baselines/results.py`), the runner adds the sets it
-skipped to a results file, the demo and `taiyi baseline run` find the file lm-eval just wrote, and
-the leaderboard reads them all back: every one of them goes through this module.
+The BERT baselines write the same layout (`baselines/results.py`), the demo and `taiyi baseline
+run` find the file lm-eval just wrote and amend it (skipped sets, per-type tables), and the
+leaderboard, the report and `taiyi compare` read them all back: every one of them goes through
+this module, samples records included.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from taiyi_bench.harness.atomic_files import atomic_write_text
+from taiyi_bench.harness.records import Example, Prediction
 
 if TYPE_CHECKING:
     from taiyi_bench.harness.registry import DatasetSpec
@@ -31,6 +33,9 @@ RESULTS_GLOB = "results_*.json"
 # Top-level key of a results file: task name -> why its set was not run (missing from the data
 # directory, `--skip-missing`). The leaderboard shows such sets as missing, never as zero.
 SKIPPED_SETS_KEY = "taiyi_skipped_sets"
+# Top-level key of a results file: {task: per-type table} (`verdicts.per_type_table`), computed
+# from its samples (`amend_results`; the BERT writer writes it itself).
+PER_TYPE_KEY = "taiyi_per_type"
 
 
 def model_slug(model_name: str) -> str:
@@ -138,20 +143,89 @@ def newest_results(output_path: Path) -> Path | None:
     return files[-1] if files else None
 
 
-def record_skipped_sets(results_path: Path, skipped: Mapping[str, str]) -> None:
-    """Add the skipped sets (task name -> reason) to a results file, atomically, so the
-    leaderboard shows them as missing for exactly this run."""
+def amend_results(results_path: Path, skipped: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Add what lm-eval does not write to the results file it just wrote, in one atomic rewrite:
+    the sets the runner skipped (task name -> reason; the leaderboard shows them as missing for
+    exactly this run) and the per-type table of every taiyi_* task with a samples file beside it.
+    Returns the per-type tables added."""
+    from taiyi_bench.harness.registry import REGISTRY
+    from taiyi_bench.harness.verdicts import per_type_counts, per_type_table
+
     data = read_results(results_path)
-    data[SKIPPED_SETS_KEY] = dict(skipped)
-    atomic_write_text(results_path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    tables: dict[str, Any] = {}
+    for task in data.get("results", {}):
+        spec = REGISTRY.get(str(task).removeprefix("taiyi_"))
+        samples = samples_beside(results_path, str(task)) if spec is not None else None
+        if samples is not None:
+            verdicts = (record_verdicts(spec, record) for record in iter_sample_records(samples))
+            tables[task] = per_type_table(per_type_counts(v for v in verdicts if v is not None), spec)
+    if tables:
+        data[PER_TYPE_KEY] = {**(data.get(PER_TYPE_KEY) or {}), **tables}
+    if skipped:
+        data[SKIPPED_SETS_KEY] = dict(skipped)
+    if tables or skipped:
+        atomic_write_text(results_path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    return tables
+
+
+# --- samples records ----------------------------------------------------------------------------
+
+
+def iter_sample_records(path: Path, warnings: list[str] | None = None, *, filter_name: str = "none") -> Iterator[dict[str, Any]]:
+    """The records of a samples file for one filter; unreadable lines are skipped with a warning
+    naming the file and line."""
+    sink = warnings if warnings is not None else []
+    for _, record in iter_jsonl(path, lambda line_no, why: sink.append(f"{path}, line {line_no}: {why}; line skipped")):
+        if isinstance(record, dict) and record.get("filter", "none") == filter_name:
+            yield record
+
+
+def record_example(record: Mapping[str, Any]) -> Example | None:
+    """The unit's `Example` from a samples record's doc (None when the doc is not a taiyi_* doc)."""
+    doc = record.get("doc")
+    if not isinstance(doc, dict) or "example" not in doc:
+        return None
+    raw = doc["example"]
+    try:
+        return Example.from_dict(json.loads(raw) if isinstance(raw, str) else raw)
+    except (TypeError, ValueError, KeyError):
+        return None
+
+
+def record_output(record: Mapping[str, Any]) -> str | None:
+    """The model's text for a samples record (lm-eval's filtered response)."""
+    response = record.get("filtered_resps")
+    while isinstance(response, list) and response:
+        response = response[0]
+    return response if isinstance(response, str) else None
+
+
+def record_verdicts(spec: DatasetSpec, record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The unit's verdicts: as logged, or (for samples written before verdicts were logged)
+    computed from the doc and the logged prediction or output. None when neither is possible."""
+    logged = record.get("verdicts")
+    if isinstance(logged, dict) and "gold" in logged and "predicted" in logged:
+        return logged
+    example = record_example(record)
+    if example is None:
+        return None
+    from taiyi_bench.harness.parsers import parse_output
+    from taiyi_bench.harness.verdicts import unit_verdicts
+
+    stored = record.get("prediction")
+    if isinstance(stored, dict):  # a BERT baseline's samples: the structured prediction
+        prediction = Prediction(
+            entities={tuple(x) for x in stored.get("entities", [])},
+            relations={tuple(x) for x in stored.get("relations", [])},
+            labels=set(stored.get("labels", [])),
+            choice=stored.get("choice"),
+        )
+    else:
+        prediction = parse_output(spec, record_output(record), options=example.options or None)
+    return unit_verdicts(spec, example, prediction)
 
 
 # --- does a samples file belong with its results file? -----------------------------------------
-
-
-def _lm_eval_hash(text: str) -> str:
-    # lm-eval's `hash_string` (sha256 of the UTF-8 text), as `task_hashes` and `doc_hash` use it.
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def samples_problem(results_path: Path, data: Mapping[str, Any], task: str, samples: Path) -> str | None:
@@ -164,8 +238,6 @@ def samples_problem(results_path: Path, data: Mapping[str, Any], task: str, samp
     recorded: per filter, as many units as `n-samples` effective, no unit twice (doc_id, doc id
     or doc_hash), and every line's hashes concatenated give lm-eval's `task_hashes` entry.
     """
-    records: list[tuple[int, Any]] = []
-
     def bad_line(line_no: int, why: str) -> None:
         raise ValueError(f"{samples}, line {line_no}: {why}")
 
@@ -207,7 +279,8 @@ def samples_problem(results_path: Path, data: Mapping[str, Any], task: str, samp
     recorded = recorded.get(task) if isinstance(recorded, Mapping) else None
     hashes = [[record.get(k) for k in ("doc_hash", "prompt_hash", "target_hash")] for _, record in records]
     complete = isinstance(recorded, str) and bool(recorded) and all(isinstance(h, str) for row in hashes for h in row)
-    if complete and _lm_eval_hash("".join("".join(row) for row in hashes)) != recorded:
+    # lm-eval's `hash_string` (sha256 of the UTF-8 text; the library does not import lm-eval).
+    if complete and hashlib.sha256("".join("".join(row) for row in hashes).encode("utf-8")).hexdigest() != recorded:
         return (f"{samples}: its units do not hash to the task_hashes {results_path.name} recorded for {task}: "
                 "the samples file was changed, cut or is from another run")
     return None
@@ -236,11 +309,9 @@ def claimed_counts_problem(
 
     "refuse": a count that no run can produce (negative, not a whole number, more units evaluated
     than read): the file is damaged or hand-made and its number means nothing.
-    "incomplete": the official split's size is known (`taiyi_bench.harness.registry`) and the file claims the
-    official data (`completeness: full`, or real data) with another count, e.g. 9,999 HoC units:
-    not the official split, whatever it says.
-    Every place that reads results for the leaderboard, the report or `taiyi compare` goes
-    through `taiyi_bench.harness.apps.leaderboard.collect.read_results_file`, which asks here.
+    "incomplete": the registry knows the official split's size and the file claims the official
+    data (`completeness: full`, or real data) with another count, e.g. 9,999 HoC units.
+    The leaderboard, the report and `taiyi compare` ask here (`leaderboard.parse.read_results_file`).
     """
     from taiyi_bench.harness.provenance import expected_units
 

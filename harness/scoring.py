@@ -1,40 +1,38 @@
 """The matching rules and metrics: one scorer for LLM text (via `taiyi_bench.harness.parsers`) and for
 discriminative models (which build `Prediction`s directly).
 
-Per unit (`score_unit`) the gold and the prediction are turned into sets of normalised items
-(`taiyi_bench.harness.normalize.normalize_mention` on both sides) and compared; over a split (`aggregate`, or
-lm-eval's aggregation functions below) the counts are summed, never the per-unit scores
-averaged. The registry names each set's rule (`DatasetSpec.matching_rule`), and `SCORERS` has
-one function per rule. Rules (the README states them in plain words):
+Per unit (`score_unit`) the gold and the prediction become sets of normalised items
+(`normalize_mention` on both sides) and are compared; over a split (`aggregate`, or lm-eval's
+aggregation functions below) the counts are summed, never the per-unit scores averaged. The
+registry names each set's rule (`DatasetSpec.matching_rule`); `SCORERS` has one function per
+rule (the README states them in plain words):
 
-NER   `mention_set`: items = {(type id, normalised mention)} per unit; micro P/R/F1 over all
-      units. Duplicates collapse (a set), on both sides. Lenient: after exact matches, a
-      remaining prediction matches a remaining gold item of the same type when one normalised
-      mention contains the other at word boundaries for spaced scripts ("breast cancer" ⊇
-      "cancer", but "calcium" ⊉ "ca"; each CJK character is a boundary) - LLM output has no
-      offsets, so overlap is judged on strings; matching is one-to-one (maximum bipartite
-      matching). Per-type counts cover the set's types plus any other type that was predicted (a
+NER   `mention_set`: items = {(type id, normalised mention)} per unit (duplicates collapse on
+      both sides); micro P/R/F1 over all units. Lenient: after exact matches, a remaining
+      prediction matches a remaining gold item of its type when one normalised mention contains
+      the other at word boundaries for spaced scripts ("breast cancer" ⊇ "cancer", "calcium" ⊉
+      "ca"; each CJK character is a boundary) - LLM output has no offsets - one-to-one (maximum
+      bipartite matching). Per-type counts cover the set's types plus any type predicted (a
       wrong-type entity is a false positive of its type); macro-F1 over types averages the types
-      that have any gold or prediction in the split.
+      with any gold or prediction in the split.
 RE    `ordered_triples` (CMeIE): items = {(normalised subject, predicate id, normalised object)};
-      exact, ordered (the official CBLUE rule; the symmetric predicates are not swapped).
+      exact and ordered (CBLUE's rule; symmetric predicates are not swapped).
       `concept_pairs` (BC5CDR CID): gold items are (chemical MeSH, disease MeSH) pairs. A
       predicted string pair (h, t) maps h to every chemical concept with a mention equal to h
       after normalisation in that abstract (concept_mentions plus the entities' own text and
       concept ids, so a composite mention maps to each of its concepts), and t likewise to
       disease concepts; MeSH "-1" (unnormalised) is never a concept. The pair is correct when
-      some (chemical, disease) combination is a gold pair: every gold pair it covers is a TP.
-      Gold pairs covered by several string pairs (synonyms, abbreviations) count once.
-      A string pair that covers no gold pair is one FP, deduplicated by its concept pairs when
-      both sides map (so "DOX"/"doxorubicin" variants of a wrong pair count once) and by its
-      normalised strings otherwise. Order matters: a (disease, chemical) pair maps to nothing.
-TC    `label_set`: items = {label id} per unit; micro-F1 over (unit, label) decisions: units
-      with neither gold nor predicted labels add nothing (HoC's "none" is a legal answer). A label outside the set
-      stays as its normalised text and is a false positive. Every label given is a decision, on
-      single-label sets too: a hedge "right; wrong" (in either order) is one TP and one FP.
+      some (chemical, disease) combination is a gold pair: every gold pair it covers is a TP,
+      once however many string pairs (synonyms, abbreviations) cover it. A string pair that
+      covers no gold pair is one FP, deduplicated by its concept pairs when both sides map (so
+      "DOX"/"doxorubicin" variants of a wrong pair count once), else by its normalised strings.
+      Order matters: a (disease, chemical) pair maps to nothing.
+TC    `label_set`: items = {label id} per unit; micro-F1 over (unit, label) decisions (units with
+      neither gold nor predicted labels add nothing: HoC's "none" is a legal answer). A label
+      outside the set stays as its normalised text, a false positive. Every label given is a
+      decision, on single-label sets too: a hedge "right; wrong" is one TP and one FP.
       Single-label sets (KUAKE-QIC) also get `acc`: the share of units whose predicted label set
-      is exactly {gold label}; a hedge is not accurate. micro-F1 is sure to equal `acc` only
-      when every unit gets exactly one label (no hedges, no empty answers or parse failures).
+      is exactly {gold label}; it equals micro-F1 only when every unit gets exactly one label.
 QA    `choice`: accuracy of the chosen option; the choice and the gold are both mapped to the
       option letter (a letter, or text equal to an option's text after normalisation).
 All   `parse_fail` = share of units whose output could not be parsed; such a unit is scored as an
@@ -46,6 +44,7 @@ anywhere) is 0.0, as in seqeval and scikit-learn.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,19 +88,6 @@ class UnitScore:
     def counts(self) -> Counts:
         return (self.tp, self.fp, self.fn)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable form (samples logs, reports)."""
-        return {
-            "counts": list(self.counts),
-            "lenient": list(self.lenient) if self.lenient is not None else None,
-            "occurrence": list(self.occurrence) if self.occurrence is not None else None,
-            "document": self.document,
-            "per_type": {k: list(v) for k, v in self.per_type.items()},
-            "correct": self.correct,
-            "parse_failed": self.parse_failed,
-            "detail": self.detail,
-        }
-
 
 # --------------------------------------------------------------------------------------------
 # arithmetic
@@ -141,21 +127,21 @@ def micro_recall(items: Iterable[Sequence[int]]) -> float:
     return micro_prf(items)[1]
 
 
-def _sum_per_type(items: Iterable[Mapping[str, Sequence[int]]]) -> dict[str, list[int]]:
+def sum_per_type(items: Iterable[Mapping[str, Sequence[int]]]) -> dict[str, list[int]]:
+    """{type/predicate/label: [tp, fp, fn]} summed over per-unit {key: [tp, fp, fn]} values."""
     totals: dict[str, list[int]] = {}
     for item in items:
-        for key, (tp, fp, fn) in item.items():
+        for key, counts in item.items():
             slot = totals.setdefault(key, [0, 0, 0])
-            slot[0] += int(tp)
-            slot[1] += int(fp)
-            slot[2] += int(fn)
+            for index in range(3):
+                slot[index] += int(counts[index])
     return totals
 
 
 def macro_f1_over_types(items: Iterable[Mapping[str, Sequence[int]]]) -> float:
     """Mean per-type F1 from per-unit {type: [tp, fp, fn]} values, over the types that have any
     gold or predicted item in the split (as seqeval's and scikit-learn's macro average)."""
-    totals = [c for c in _sum_per_type(items).values() if any(c)]
+    totals = [c for c in sum_per_type(items).values() if any(c)]
     if not totals:
         return 0.0
     return sum(prf(*c)[2] for c in totals) / len(totals)
@@ -215,10 +201,6 @@ def max_matching(left: list[Any], right: list[Any], edge) -> list[tuple[int, int
     return [(i, j) for j, i in enumerate(owner) if i is not None]
 
 
-def _max_matching(left: list[Any], right: list[Any], edge) -> int:
-    return len(max_matching(left, right, edge))
-
-
 def _count_per_key(gold: set, pred: set, key_of, keys: Iterable[str]) -> dict[str, list[int]]:
     per: dict[str, list[int]] = {k: [0, 0, 0] for k in keys}
     for item in gold & pred:
@@ -245,15 +227,9 @@ def _score_ner(spec: DatasetSpec, example: Example, prediction: Prediction) -> U
     tp, fp, fn = len(hit), len(spurious), len(missed)
     extra = 0
     if spurious and missed:
-        extra = _max_matching(
-            sorted(spurious), sorted(missed), lambda p, g: p[0] == g[0] and overlaps(p[1], g[1])
-        )
+        extra = len(max_matching(sorted(spurious), sorted(missed), lambda p, g: p[0] == g[0] and overlaps(p[1], g[1])))
     return UnitScore(
-        task_type="ner",
-        tp=tp,
-        fp=fp,
-        fn=fn,
-        lenient=(tp + extra, fp - extra, fn - extra),
+        task_type="ner", tp=tp, fp=fp, fn=fn, lenient=(tp + extra, fp - extra, fn - extra),
         occurrence=occurrence_counts(example, prediction.entities, spec.mention_grounding, prediction.spans),
         per_type=_count_per_key(gold, pred, lambda x: x[0], spec.labels),
         parse_failed=prediction.parse_failed,
@@ -294,22 +270,15 @@ def _score_re_concepts(spec: DatasetSpec, example: Example, prediction: Predicti
             return set(found)
         return {c for c in found if not types_of.get(c) or types_of[c] & allowed}
 
-    covered: set[tuple[str, str]] = set()
-    wrong: set[tuple] = set()
-    matched_strings, spurious_strings = [], []
-    def readings(head: str, tail: str) -> Iterable[tuple[str, str]]:
+    def best_reading(head: str, tail: str) -> tuple[tuple[str, str], set[tuple[str, str]]]:
         # The written split first, then every other comma of "head, tail": a pair like
         # "[lead, impairments in learning, attention, and arousal regulation]" is ambiguous text.
         head, tail = normalize_mention(head), normalize_mention(tail)
-        yield head, tail
         joined = f"{head},{tail}"
-        for k, ch in enumerate(joined):
-            if ch == "," and k != len(head):
-                yield normalize_mention(joined[:k]), normalize_mention(joined[k + 1 :])
-
-    def best_reading(head: str, tail: str) -> tuple[tuple[str, str], set[tuple[str, str]]]:
+        others = ((normalize_mention(joined[:k]), normalize_mention(joined[k + 1 :]))
+                  for k, ch in enumerate(joined) if ch == "," and k != len(head))
         fallback = None
-        for strings in readings(head, tail):
+        for strings in itertools.chain([(head, tail)], others):
             heads, tails = role_concepts(strings[0], head_types), role_concepts(strings[1], tail_types)
             combos = {(h, t) for h in heads for t in tails}
             if combos & gold:
@@ -318,6 +287,9 @@ def _score_re_concepts(spec: DatasetSpec, example: Example, prediction: Predicti
                 fallback = (strings, combos)
         return fallback
 
+    covered: set[tuple[str, str]] = set()
+    wrong: set[tuple] = set()
+    matched_strings, spurious_strings = [], []
     for head, _relation, tail in sorted(prediction.relations):
         strings, combos = best_reading(head, tail)
         hits = combos & gold
@@ -328,14 +300,8 @@ def _score_re_concepts(spec: DatasetSpec, example: Example, prediction: Predicti
             wrong.add(("concepts", frozenset(combos)) if combos else ("strings", *strings))
             spurious_strings.append(list(strings))
     tp, fp, fn = len(covered), len(wrong), len(gold - covered)
-    relation = spec.labels[0]
     return UnitScore(
-        task_type="re",
-        tp=tp,
-        fp=fp,
-        fn=fn,
-        per_type={relation: [tp, fp, fn]},
-        parse_failed=prediction.parse_failed,
+        task_type="re", tp=tp, fp=fp, fn=fn, per_type={spec.labels[0]: [tp, fp, fn]}, parse_failed=prediction.parse_failed,
         detail={
             "matched": matched_strings,
             "covered_concept_pairs": _sorted(covered),
@@ -370,10 +336,7 @@ def _score_re_triples(spec: DatasetSpec, example: Example, prediction: Predictio
                 g = candidates.pop()
                 hit, spurious, missed = hit | {g}, spurious - {p}, missed - {g}
     return UnitScore(
-        task_type="re",
-        tp=len(hit),
-        fp=len(spurious),
-        fn=len(missed),
+        task_type="re", tp=len(hit), fp=len(spurious), fn=len(missed),
         per_type=_count_per_key(gold, pred, lambda x: x[1], ()),
         parse_failed=prediction.parse_failed,
         detail={"matched": _sorted(hit), "missed": _sorted(missed), "spurious": _sorted(spurious)},
@@ -389,10 +352,7 @@ def _score_tc(spec: DatasetSpec, example: Example, prediction: Prediction) -> Un
     pred = {c for x in prediction.labels if (c := _canonical_label(spec, x))}
     hit, spurious, missed = gold & pred, pred - gold, gold - pred
     return UnitScore(
-        task_type="tc",
-        tp=len(hit),
-        fp=len(spurious),
-        fn=len(missed),
+        task_type="tc", tp=len(hit), fp=len(spurious), fn=len(missed),
         per_type=_count_per_key(gold, pred, lambda x: x, spec.labels),
         correct=None if spec.multi_label else int(pred == gold),
         document=str(example.meta.get(spec.document_key, example.id)) if spec.document_key else None,
@@ -421,22 +381,14 @@ def canonical_choice(example: Example, choice: str | None) -> str | None:
 def _score_qa(spec: DatasetSpec, example: Example, prediction: Prediction) -> UnitScore:
     gold = canonical_choice(example, example.answer)
     pred = canonical_choice(example, prediction.choice)
-    correct = int(pred is not None and pred == gold)
-    return UnitScore(
-        task_type="qa",
-        correct=correct,
-        parse_failed=prediction.parse_failed,
-        detail={"gold": gold, "predicted": pred},
-    )
+    return UnitScore(task_type="qa", correct=int(pred is not None and pred == gold), parse_failed=prediction.parse_failed,
+                     detail={"gold": gold, "predicted": pred})
 
 
 # The scorer of each matching rule the registry can name.
 SCORERS = {
-    "mention_set": _score_ner,
-    "concept_pairs": _score_re_concepts,
-    "ordered_triples": _score_re_triples,
-    "label_set": _score_tc,
-    "choice": _score_qa,
+    "mention_set": _score_ner, "concept_pairs": _score_re_concepts, "ordered_triples": _score_re_triples,
+    "label_set": _score_tc, "choice": _score_qa,
 }
 
 
@@ -548,10 +500,6 @@ class Metric:
         return "mean" if self.aggregation is mean else f"!function utils.{self.aggregation.__name__}"
 
 
-def _always(spec: DatasetSpec) -> bool:
-    return True
-
-
 def _f1_set(spec: DatasetSpec) -> bool:
     return spec.task_type != "qa"
 
@@ -588,10 +536,6 @@ RULES: dict[str, str] = {
 }
 
 
-def _correct(spec: DatasetSpec, unit: UnitScore) -> int:
-    return int(unit.correct or 0)
-
-
 METRICS: tuple[Metric, ...] = (
     Metric("micro_f1", _f1_set, _counts, micro_f1, _matching_rule),
     Metric("micro_precision", _f1_set, _counts, micro_precision, _matching_rule),
@@ -606,9 +550,10 @@ METRICS: tuple[Metric, ...] = (
            lambda s, u: {"document": u.document, "gold": list(u.detail.get("gold", [])),
                          "predicted": list(u.detail.get("predicted", []))},
            abstract_micro_f1, _rule("abstract_label_set")),
-    Metric("acc", lambda s: s.task_type == "qa" or _is_single_label(s), _correct, mean, _rule("accuracy")),
+    Metric("acc", lambda s: s.task_type == "qa" or _is_single_label(s), lambda s, u: int(u.correct or 0), mean,
+           _rule("accuracy")),
     Metric("macro_f1_over_classes", _has_classes, _class_value, macro_f1_over_classes, _rule("macro_over_classes")),
-    Metric("parse_fail", _always, lambda s, u: int(u.parse_failed), mean, _rule("parse_failures"), higher_is_better=False),
+    Metric("parse_fail", lambda s: True, lambda s, u: int(u.parse_failed), mean, _rule("parse_failures"), higher_is_better=False),
 )
 METRIC_BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
 
@@ -686,39 +631,7 @@ def aggregate(spec: DatasetSpec, unit_scores: Sequence[UnitScore]) -> dict[str, 
 def per_type_scores(unit_scores: Iterable[UnitScore]) -> dict[str, dict[str, float]]:
     """{type/predicate/label: {"precision", "recall", "f1", "support"}} summed over units."""
     result = {}
-    for key, (tp, fp, fn) in sorted(_sum_per_type(u.per_type for u in unit_scores).items()):
+    for key, (tp, fp, fn) in sorted(sum_per_type(u.per_type for u in unit_scores).items()):
         p, r, f = prf(tp, fp, fn)
         result[key] = {"precision": p, "recall": r, "f1": f, "support": float(tp + fn)}
     return result
-
-
-__all__ = [
-    "METRICS",
-    "METRIC_BY_NAME",
-    "RULES",
-    "SCORERS",
-    "Metric",
-    "UnitScore",
-    "abstract_micro_f1",
-    "aggregate",
-    "aggregation_of",
-    "canonical_choice",
-    "headline_metric_name",
-    "macro_f1_over_classes",
-    "macro_f1_over_types",
-    "metric_for_rule",
-    "metric_names",
-    "metric_of",
-    "micro_f1",
-    "micro_precision",
-    "micro_prf",
-    "micro_recall",
-    "overlaps",
-    "per_type_scores",
-    "prf",
-    "rule_of",
-    "score_output",
-    "score_unit",
-    "spec_classes",
-    "unit_metric_values",
-]

@@ -1,85 +1,52 @@
 """Per-unit verdicts: what the scorer did with every predicted and gold item of a unit, in words.
 
-The scorer (`taiyi_bench.harness.scoring`) turns a unit into counts; a researcher asking *why* a model loses
-points needs the items behind them. `unit_verdicts` starts from the scorer's own result for the
-unit (`UnitScore.detail`: what it matched, missed and found spurious, after its normalisation)
-and names each non-matching item more precisely, using only the scorer's public functions
-(`score_unit`, `overlaps`) and the normalisation (`taiyi_bench.harness.normalize`), so the verdicts can never
-disagree with the counts: `verdict_counts(unit_verdicts(...)) == score_unit(...).counts` on every
-unit (a test checks it on the real splits with perturbed gold).
+`unit_verdicts` starts from the scorer's own result for the unit (`UnitScore.detail`: matched,
+missed, spurious, after its normalisation) and names each non-matching item more precisely with
+the scorer's public functions only, so `verdict_counts(unit_verdicts(...)) == score_unit(...).counts`
+on every unit (a test checks it on the real splits with perturbed gold). The result is plain JSON:
+lm-eval logs it in each samples line, as does the BERT writer. The kind follows the matching rule:
 
-The verdict kind follows the set's matching rule (`spec.matching_rule`), never the set:
-
-mention_set (NER)   predicted: matched | boundary (a lenient-only match: same type, one mention
-                    contains the other; the scorer's one-to-one lenient matching) | wrong_type (the
-                    mention is a gold mention of another type) | spurious.
+mention_set (NER)   predicted: matched | boundary (lenient-only match: same type, one mention
+                    contains the other) | wrong_type (a gold mention of another type) | spurious.
                     gold: matched | boundary | wrong_type | missed.
-ordered_triples     predicted: matched | reversed (subject and object swapped) | wrong_relation
-(RE over strings)   (a gold pair under another predicate) | wrong_relation_reversed | spurious.
-                    gold: matched | missed, or the verdict of the predicted triple that stands for it.
-concept_pairs       predicted string pairs: matched (cover a gold concept pair) | reversed (would
-(RE over concepts)  cover one the other way round) | spurious; a wrong pair that maps to the same
-                    concepts as an earlier one is `"counted": false` (the scorer counts it once).
+ordered_triples     predicted: matched | reversed | wrong_relation (a gold pair under another
+(RE over strings)   predicate) | wrong_relation_reversed | spurious. gold: matched | missed, or
+                    the verdict of the predicted triple that stands for it.
+concept_pairs       predicted string pairs: matched | reversed | spurious; a wrong pair mapping to
+(RE over concepts)  the same concepts as an earlier one is `"counted": false` (scored once).
                     gold concept pairs (with their names): matched | reversed | missed.
-label_set (TC)      predicted: matched | wrong_label (a gold label was missed: it took its place) |
-                    extra_label (every gold label was given, or there was none) | unknown_label
-                    (not a label of the set). gold: matched | missed.
+label_set (TC)      predicted: matched | wrong_label (took a missed gold label's place) |
+                    extra_label | unknown_label (not a label of the set). gold: matched | missed.
 choice (QA)         the chosen and the gold option: correct | wrong_option | no_choice.
 
-Counting (`verdict_counts`): tp = gold items matched, fn = gold items not matched, fp = predicted
-items neither matched nor `"counted": false`. NER's lenient counts move each boundary pair from
-fp/fn to tp. Grounding (NER and RE): every predicted mention or argument is looked for in the
-unit's source text, both normalised as the scorer normalises (`normalize_mention`); one found
-nowhere is `"grounded": false`, and `ungrounded_rate` is the share of such mentions/arguments.
-Parse failures carry a reason.
-
-Everything returned is plain JSON (lists, dicts, strings, numbers): lm-eval writes it into each
-line of its samples file as it is, and the BERT baselines' writer does the same.
+Grounding (NER and RE): a predicted mention or argument found nowhere in the unit's text (both
+normalised as the scorer does) is `"grounded": false`; `ungrounded_rate` is their share.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from taiyi_bench.harness.normalize import normalize_mention
 from taiyi_bench.harness.records import Example, Prediction
 from taiyi_bench.harness.registry import DatasetSpec
-from taiyi_bench.harness.results_io import iter_jsonl
-from taiyi_bench.harness.scoring import UnitScore, max_matching, overlaps, prf, score_unit
+from taiyi_bench.harness.scoring import UnitScore, max_matching, overlaps, prf, score_unit, sum_per_type
 
 VERDICTS_VERSION = 1
 
 # Matching rules whose predictions are strings taken from the text (grounding applies).
 GROUNDED_RULES = frozenset({"mention_set", "ordered_triples", "concept_pairs"})
-_RULE_OF_TYPE = {"ner": "mention_set", "re": "ordered_triples", "tc": "label_set", "qa": "choice"}
 
 # Predicted-item verdicts that are errors, and how the report names them.
 VERDICT_TEXT = {
-    "matched": "matched",
-    "missed": "missed",
-    "spurious": "spurious",
-    "wrong_type": "wrong type",
-    "boundary": "boundary only (lenient match)",
-    "reversed": "reversed direction",
-    "wrong_relation": "wrong relation",
-    "wrong_relation_reversed": "wrong relation, reversed",
-    "wrong_label": "wrong label",
-    "extra_label": "extra label",
-    "unknown_label": "label outside the set",
-    "correct": "correct",
-    "wrong_option": "wrong option",
+    "matched": "matched", "missed": "missed", "spurious": "spurious", "wrong_type": "wrong type",
+    "boundary": "boundary only (lenient match)", "reversed": "reversed direction", "wrong_relation": "wrong relation",
+    "wrong_relation_reversed": "wrong relation, reversed", "wrong_label": "wrong label", "extra_label": "extra label",
+    "unknown_label": "label outside the set", "correct": "correct", "wrong_option": "wrong option",
     "no_choice": "no option chosen",
 }
-
-
-def matching_rule(spec: DatasetSpec) -> str:
-    """The set's matching rule (the registry's `matching_rule`, else its task type's default)."""
-    return getattr(spec, "matching_rule", None) or _RULE_OF_TYPE[spec.task_type]
 
 
 # --------------------------------------------------------------------------------------------
@@ -98,54 +65,17 @@ def _grounding(example: Example) -> Callable[[str], bool]:
 
 
 # --------------------------------------------------------------------------------------------
-# parse failures
-
-
-_THINK_OPEN = re.compile(r"<think>", re.I)
-_THINK_CLOSE = re.compile(r"</think>", re.I)
-_THINK_BLOCK = re.compile(r"<think>.*?(?:</think>|\Z)", re.S | re.I)
-_FENCE = re.compile(r"^\s*```[\w-]*\s*$", re.M)
-_NOTHING_RECOGNISED = {
-    "mention_set": "no line keyed by an entity type of the benchmark (expected 'Type: mention; mention')",
-    "ordered_triples": "no relation pair recognised (expected 'relation: [subject, object]')",
-    "concept_pairs": "no relation pair recognised (expected 'relation: [head, tail]')",
-    "label_set": "no label recognised (expected 'Result: label' or a line of labels)",
-    "choice": "no option letter or option text recognised",
-}
-
-
-def parse_fail_reason(rule: str, output: str | None) -> str:
-    """Why an output that failed to parse failed, in words (the parser only says that it did)."""
-    if output is None:
-        return "no output recorded"
-    if not output.strip():
-        return "empty output"
-    if _THINK_OPEN.search(output) and not _THINK_CLOSE.search(output):
-        return "reasoning never finished (<think> without </think>): no answer after it"
-    if not _FENCE.sub("", _THINK_BLOCK.sub("", output)).strip():
-        return "nothing but <think> blocks or code fences"
-    return _NOTHING_RECOGNISED[rule]
-
-
-# --------------------------------------------------------------------------------------------
 # the verdicts of one unit
 
 
-def unit_verdicts(
-    spec: DatasetSpec,
-    example: Example,
-    prediction: Prediction,
-    unit: UnitScore | None = None,
-    output: str | None = None,
-) -> dict[str, Any]:
+def unit_verdicts(spec: DatasetSpec, example: Example, prediction: Prediction, unit: UnitScore | None = None) -> dict[str, Any]:
     """The verdicts of one unit (plain JSON). `unit` is the scorer's result for this prediction
-    (computed when not given); `output` is the model's text, for the parse-failure reason."""
+    (computed when not given)."""
     unit = unit if unit is not None else score_unit(spec, example, prediction)
-    rule = matching_rule(spec)
+    rule = spec.matching_rule
     if rule == "concept_pairs" and "covered_concept_pairs" not in unit.detail:
         rule = "ordered_triples"  # a unit without concept annotations is scored over strings
-    builder = _BUILDERS[rule]
-    predicted, gold, extra = builder(spec, example, prediction, unit)
+    predicted, gold, extra = _BUILDERS[rule](spec, example, prediction, unit)
     out: dict[str, Any] = {
         "version": VERDICTS_VERSION,
         "rule": rule,
@@ -155,7 +85,7 @@ def unit_verdicts(
         "gold": gold,
         # Types with nothing to count are left out (the NER scorer lists every type of the set).
         "per_type": {key: list(map(int, counts)) for key, counts in sorted(unit.per_type.items()) if any(counts)},
-        "parse_fail": parse_fail_reason(rule, output) if unit.parse_failed else None,
+        "parse_fail": (prediction.fail_reason or "no output recorded") if unit.parse_failed else None,
         **extra,
     }
     if unit.lenient is not None:
@@ -163,12 +93,8 @@ def unit_verdicts(
     if unit.correct is not None:
         out["correct"] = bool(unit.correct)
     if rule in GROUNDED_RULES:
-        checked = ungrounded = 0
-        for item in predicted:
-            for flag in grounded_flags(item):
-                checked += 1
-                ungrounded += not flag
-        out["grounding"] = {"checked": checked, "ungrounded": ungrounded}
+        flags = [flag for item in predicted for flag in grounded_flags(item)]
+        out["grounding"] = {"checked": len(flags), "ungrounded": flags.count(False)}
     return out
 
 
@@ -188,18 +114,14 @@ def grounded_flags(item: Mapping[str, Any]) -> list[bool]:
     return [] if grounded is None else [bool(grounded)]
 
 
-def _lenient_pairs(spurious: list[tuple[str, str]], missed: list[tuple[str, str]]) -> list[tuple[tuple, tuple]]:
-    """The scorer's maximum one-to-one matching of spurious to missed items under the lenient rule
-    (same type, `overlaps`): its size is what the lenient count adds, its pairs what a reader sees."""
-    pairs = max_matching(spurious, missed, lambda p, g: p[0] == g[0] and overlaps(p[1], g[1]))
-    return [(spurious[i], missed[j]) for i, j in pairs]
+def _detail_sets(unit: UnitScore) -> tuple[set, set, set]:
+    """The scorer's matched, missed and spurious items of a unit, as sets of tuples."""
+    matched, missed, spurious = ({tuple(x) for x in unit.detail[key]} for key in ("matched", "missed", "spurious"))
+    return matched, missed, spurious
 
 
 def _mention_set(spec: DatasetSpec, example: Example, prediction: Prediction, unit: UnitScore):
-    detail = unit.detail
-    matched = {tuple(x) for x in detail["matched"]}
-    missed = {tuple(x) for x in detail["missed"]}
-    spurious = {tuple(x) for x in detail["spurious"]}
+    matched, missed, spurious = _detail_sets(unit)
     found = _grounding(example)
     written: dict[tuple[str, str], list[str]] = {}
     for entity_type, raw in sorted(prediction.entities):
@@ -211,9 +133,11 @@ def _mention_set(spec: DatasetSpec, example: Example, prediction: Prediction, un
             gold_written.setdefault((entity.type, norm), [])
             if entity.mention not in gold_written[(entity.type, norm)]:
                 gold_written[(entity.type, norm)].append(entity.mention)
-    boundary = _lenient_pairs(sorted(spurious), sorted(missed))
-    boundary_of_pred = dict(boundary)
-    boundary_of_gold = {g: p for p, g in boundary}
+    # The scorer's maximum one-to-one matching of spurious to missed items under the lenient rule
+    # (same type, `overlaps`): its size is what the lenient count adds, its pairs what a reader sees.
+    unmatched_pred, unmatched_gold = sorted(spurious), sorted(missed)
+    lenient = max_matching(unmatched_pred, unmatched_gold, lambda p, g: p[0] == g[0] and overlaps(p[1], g[1]))
+    boundary = [(unmatched_pred[i], unmatched_gold[j]) for i, j in lenient]
     gold_types: dict[str, set[str]] = {}
     for entity_type, mention in matched | missed:
         gold_types.setdefault(mention, set()).add(entity_type)
@@ -221,35 +145,27 @@ def _mention_set(spec: DatasetSpec, example: Example, prediction: Prediction, un
     for entity_type, mention in matched | spurious:
         pred_types.setdefault(mention, set()).add(entity_type)
 
-    predicted = []
-    for item in sorted(matched | spurious):
-        entity_type, mention = item
-        entry: dict[str, Any] = {
-            "type": entity_type, "mention": mention, "written": written.get(item, [mention]), "grounded": found(mention),
-        }
-        if item in matched:
-            entry["verdict"] = "matched"
-        elif item in boundary_of_pred:
-            entry.update(verdict="boundary", gold_mention=boundary_of_pred[item][1])
-        elif other := gold_types.get(mention, set()) - {entity_type}:
-            entry.update(verdict="wrong_type", gold_type=sorted(other)[0])
-        else:
-            entry["verdict"] = "spurious"
-        predicted.append(entry)
-    gold = []
-    for item in sorted(matched | missed):
-        entity_type, mention = item
-        entry = {"type": entity_type, "mention": mention, "written": gold_written.get(item, [mention])}
-        if item in matched:
-            entry["verdict"] = "matched"
-        elif item in boundary_of_gold:
-            entry.update(verdict="boundary", predicted_mention=boundary_of_gold[item][1])
-        elif other := pred_types.get(mention, set()) - {entity_type}:
-            entry.update(verdict="wrong_type", predicted_type=sorted(other)[0])
-        else:
-            entry["verdict"] = "missed"
-        gold.append(entry)
-    return predicted, gold, {}
+    def side(items: set, written_of: dict, boundary_of: dict, other_types: dict, other: str, unmatched: str) -> list:
+        """One side's entries; `other` names the other side in a boundary or wrong-type entry."""
+        entries = []
+        for item in sorted(items):
+            entity_type, mention = item
+            entry: dict[str, Any] = {"type": entity_type, "mention": mention, "written": written_of.get(item, [mention])}
+            if other == "gold":  # predicted mentions are looked for in the text
+                entry["grounded"] = found(mention)
+            if item in matched:
+                entry["verdict"] = "matched"
+            elif item in boundary_of:
+                entry.update({"verdict": "boundary", f"{other}_mention": boundary_of[item][1]})
+            elif wrong := other_types.get(mention, set()) - {entity_type}:
+                entry.update({"verdict": "wrong_type", f"{other}_type": sorted(wrong)[0]})
+            else:
+                entry["verdict"] = unmatched
+            entries.append(entry)
+        return entries
+
+    predicted = side(matched | spurious, written, dict(boundary), gold_types, "gold", "spurious")
+    return predicted, side(matched | missed, gold_written, {g: p for p, g in boundary}, pred_types, "predicted", "missed"), {}
 
 
 def _triple_verdict(triple: tuple[str, str, str], gold: set[tuple[str, str, str]]) -> tuple[str, tuple | None]:
@@ -266,10 +182,7 @@ def _triple_verdict(triple: tuple[str, str, str], gold: set[tuple[str, str, str]
 
 
 def _ordered_triples(spec: DatasetSpec, example: Example, prediction: Prediction, unit: UnitScore):
-    detail = unit.detail
-    matched = {tuple(x) for x in detail["matched"]}
-    missed = {tuple(x) for x in detail["missed"]}
-    spurious = {tuple(x) for x in detail["spurious"]}
+    matched, missed, spurious = _detail_sets(unit)
     gold_all = matched | missed
     found = _grounding(example)
     predicted = []
@@ -317,19 +230,14 @@ def _concept_pairs(spec: DatasetSpec, example: Example, prediction: Prediction, 
     for raw in sorted(prediction.relations):
         alone = score_unit(spec, example, Prediction(relations={raw}))
         head, relation, tail = raw
+        strings = alone.detail["matched" if alone.tp else "spurious"][0]
+        entry: dict[str, Any] = {"head": strings[0], "tail": strings[1], "written": [head, tail]}
         if alone.tp:
-            strings = alone.detail["matched"][0]
-            entry: dict[str, Any] = {
-                "head": strings[0], "tail": strings[1], "written": [head, tail], "verdict": "matched",
-                "covers": [list(p) for p in alone.detail["covered_concept_pairs"]],
-            }
+            entry.update(verdict="matched", covers=[list(p) for p in alone.detail["covered_concept_pairs"]])
         else:
-            strings = alone.detail["spurious"][0]
-            entry = {"head": strings[0], "tail": strings[1], "written": [head, tail]}
             backwards = score_unit(spec, example, Prediction(relations={(tail, relation, head)}))
             if backwards.tp:
-                entry["verdict"] = "reversed"
-                entry["covers"] = [list(p) for p in backwards.detail["covered_concept_pairs"]]
+                entry.update(verdict="reversed", covers=[list(p) for p in backwards.detail["covered_concept_pairs"]])
                 reversed_cover |= {tuple(p) for p in backwards.detail["covered_concept_pairs"]}
             else:
                 entry["verdict"] = "spurious"
@@ -381,11 +289,8 @@ def _choice(spec: DatasetSpec, example: Example, prediction: Prediction, unit: U
 
 
 _BUILDERS = {
-    "mention_set": _mention_set,
-    "ordered_triples": _ordered_triples,
-    "concept_pairs": _concept_pairs,
-    "label_set": _label_set,
-    "choice": _choice,
+    "mention_set": _mention_set, "ordered_triples": _ordered_triples, "concept_pairs": _concept_pairs,
+    "label_set": _label_set, "choice": _choice,
 }
 
 
@@ -416,36 +321,24 @@ def unit_is_right(verdicts: Mapping[str, Any]) -> bool:
     return fp == 0 and fn == 0 and verdicts.get("parse_fail") is None
 
 
-def is_error_unit(verdicts: Mapping[str, Any]) -> bool:
-    return not unit_is_right(verdicts)
-
-
 def error_verdicts(verdicts: Mapping[str, Any]) -> Counter:
     """How many items of each error kind the unit has (predicted errors, then missed gold)."""
     kinds: Counter = Counter()
     if verdicts["rule"] == "choice":  # one decision: the wrong option (or none), not also a "missed" gold
         if not verdicts.get("correct"):
             kinds[verdicts.get("verdict", "wrong_option")] += 1
-        if verdicts.get("parse_fail"):
-            kinds["parse_fail"] += 1
-        return kinds
-    for item in verdicts["predicted"]:
-        if item["verdict"] != "matched" and item.get("counted", True):
-            kinds[item["verdict"]] += 1
-    for item in verdicts["gold"]:
-        if item["verdict"] == "missed":
-            kinds["missed"] += 1
+    else:
+        kinds.update(item["verdict"] for item in verdicts["predicted"] if item["verdict"] != "matched" and item.get("counted", True))
+        kinds.update(item["verdict"] for item in verdicts["gold"] if item["verdict"] == "missed")
     if verdicts.get("parse_fail"):
         kinds["parse_fail"] += 1
     return kinds
 
 
-def unit_analysis_values(
-    spec: DatasetSpec, example: Example, prediction: Prediction, unit: UnitScore, output: str | None = None
-) -> dict[str, Any]:
+def unit_analysis_values(spec: DatasetSpec, example: Example, prediction: Prediction, unit: UnitScore) -> dict[str, Any]:
     """The per-unit values the samples files carry beside the scorer's metrics: `verdicts`, and for
     NER and RE `ungrounded_rate` as [ungrounded, checked] (summed over units by `ungrounded_rate`)."""
-    verdicts = unit_verdicts(spec, example, prediction, unit, output)
+    verdicts = unit_verdicts(spec, example, prediction, unit)
     values: dict[str, Any] = {"verdicts": verdicts}
     if "grounding" in verdicts:
         values["ungrounded_rate"] = [verdicts["grounding"]["ungrounded"], verdicts["grounding"]["checked"]]
@@ -454,7 +347,7 @@ def unit_analysis_values(
 
 def analysis_metric_names(spec: DatasetSpec) -> tuple[str, ...]:
     """The names `unit_analysis_values` returns for `spec`."""
-    return ("verdicts", "ungrounded_rate") if matching_rule(spec) in GROUNDED_RULES else ("verdicts",)
+    return ("verdicts", "ungrounded_rate") if spec.matching_rule in GROUNDED_RULES else ("verdicts",)
 
 
 # Aggregations (lm-eval's `aggregation` of these metric names, and the BERT writer's).
@@ -492,13 +385,7 @@ ANALYSIS_HIGHER_IS_BETTER: dict[str, bool | None] = {"verdicts": None, "unground
 
 def per_type_counts(verdicts_list: Iterable[Mapping[str, Any]]) -> dict[str, list[int]]:
     """{type/predicate/label: [tp, fp, fn]} summed over units (the scorer's per-type counts)."""
-    totals: dict[str, list[int]] = {}
-    for verdicts in verdicts_list:
-        for key, counts in verdicts.get("per_type", {}).items():
-            slot = totals.setdefault(key, [0, 0, 0])
-            for index in range(3):
-                slot[index] += int(counts[index])
-    return totals
+    return sum_per_type(verdicts.get("per_type", {}) for verdicts in verdicts_list)
 
 
 def per_type_table(totals: Mapping[str, Sequence[int]], spec: DatasetSpec | None = None) -> dict[str, dict[str, float]]:
@@ -512,79 +399,14 @@ def per_type_table(totals: Mapping[str, Sequence[int]], spec: DatasetSpec | None
     return table
 
 
-# Top-level key of a results file: {task: per_type_table} of each task, computed from its samples
-# (the BERT writer writes it; `record_per_type` adds it to an lm-eval results file).
-PER_TYPE_KEY = "taiyi_per_type"
-
-
-def per_type_of_samples(spec: DatasetSpec, samples_path: str | Path, warnings: list[str] | None = None) -> dict[str, dict[str, float]]:
-    """The per-type table of one task from its samples file."""
-    verdicts = (record_verdicts(spec, record) for record in iter_sample_records(samples_path, warnings))
-    return per_type_table(per_type_counts(v for v in verdicts if v is not None), spec)
-
-
-def record_per_type(results_path: str | Path) -> dict[str, Any]:
-    """Add the per-type tables of every taiyi_* task with a samples file beside `results_path` to
-    that results file (`PER_TYPE_KEY`), atomically; returns what was added."""
-    from taiyi_bench.harness.atomic_files import atomic_write_text
-    from taiyi_bench.harness.registry import REGISTRY
-    from taiyi_bench.harness.results_io import read_results, samples_beside
-
-    path = Path(results_path)
-    data = read_results(path)
-    tables: dict[str, Any] = {}
-    for task in data.get("results", {}):
-        key = str(task).removeprefix("taiyi_")
-        samples = samples_beside(path, str(task)) if key in REGISTRY else None
-        if samples is not None:
-            tables[task] = per_type_of_samples(REGISTRY[key], samples)
-    if tables:
-        data[PER_TYPE_KEY] = {**(data.get(PER_TYPE_KEY) or {}), **tables}
-        atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
-    return tables
-
-
 # --------------------------------------------------------------------------------------------
-# samples files
-
-
-def iter_sample_records(path: str | Path, warnings: list[str] | None = None, *, filter_name: str = "none") -> Iterator[dict[str, Any]]:
-    """The records of a samples file (one JSON object per line) for one filter; unreadable lines
-    are skipped with a warning naming the file and line."""
-    path = Path(path)
-    sink = warnings if warnings is not None else []
-    for _, record in iter_jsonl(path, lambda line_no, why: sink.append(f"{path}, line {line_no}: {why}; line skipped")):
-        if isinstance(record, dict) and record.get("filter", "none") == filter_name:
-            yield record
-
-
-def record_example(record: Mapping[str, Any]) -> Example | None:
-    """The unit's `Example` from a samples record's doc (None when the doc is not a taiyi_* doc)."""
-    doc = record.get("doc")
-    if not isinstance(doc, dict) or "example" not in doc:
-        return None
-    raw = doc["example"]
-    try:
-        return Example.from_dict(json.loads(raw) if isinstance(raw, str) else raw)
-    except (TypeError, ValueError, KeyError):
-        return None
-
-
-def record_output(record: Mapping[str, Any]) -> str | None:
-    """The model's text for a samples record (lm-eval's filtered response)."""
-    response = record.get("filtered_resps")
-    while isinstance(response, list) and response:
-        response = response[0]
-    return response if isinstance(response, str) else None
+# checking logged verdicts
 
 
 # The fields each matching rule's items need to be shown (`taiyi_bench.harness.apps.report.item_text`).
 _ITEM_FIELDS = {
-    "mention_set": ("type", "mention"),
-    "ordered_triples": ("head", "relation", "tail"),
-    "concept_pairs": ("head", "tail"),
-    "label_set": ("label",),
-    "choice": (),
+    "mention_set": ("type", "mention"), "ordered_triples": ("head", "relation", "tail"),
+    "concept_pairs": ("head", "tail"), "label_set": ("label",), "choice": (),
 }
 
 
@@ -637,61 +459,3 @@ def verdicts_problem(verdicts: Any) -> str | None:
     if "correct" in verdicts and not isinstance(verdicts["correct"], bool):
         return "'correct' must be true or false"
     return None
-
-
-def record_verdicts(spec: DatasetSpec, record: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The unit's verdicts: as logged, or (for samples written before verdicts were logged)
-    recomputed from the doc and the logged output. None when neither is possible."""
-    logged = record.get("verdicts")
-    if isinstance(logged, dict) and "gold" in logged and "predicted" in logged:
-        return logged
-    example = record_example(record)
-    if example is None:
-        return None
-    from taiyi_bench.harness.parsers import parse_output
-
-    stored = record.get("prediction")
-    if isinstance(stored, dict):  # a BERT baseline's samples: the structured prediction
-        prediction = Prediction(
-            entities={tuple(x) for x in stored.get("entities", [])},
-            relations={tuple(x) for x in stored.get("relations", [])},
-            labels=set(stored.get("labels", [])),
-            choice=stored.get("choice"),
-        )
-        output = None
-    else:
-        output = record_output(record)
-        prediction = parse_output(spec, output, options=example.options or None)
-    return unit_verdicts(spec, example, prediction, output=output)
-
-
-__all__ = [
-    "ANALYSIS_AGGREGATIONS",
-    "ANALYSIS_HIGHER_IS_BETTER",
-    "GROUNDED_RULES",
-    "PER_TYPE_KEY",
-    "VERDICTS_VERSION",
-    "VERDICT_TEXT",
-    "analysis_metric_names",
-    "error_verdicts",
-    "grounded_flags",
-    "is_error_unit",
-    "iter_sample_records",
-    "lenient_counts",
-    "matching_rule",
-    "parse_fail_reason",
-    "per_type_counts",
-    "per_type_of_samples",
-    "per_type_table",
-    "record_per_type",
-    "record_example",
-    "record_output",
-    "record_verdicts",
-    "unit_analysis_values",
-    "unit_is_right",
-    "unit_verdicts",
-    "ungrounded_rate",
-    "verdict_counts",
-    "verdict_totals",
-    "verdicts_problem",
-]

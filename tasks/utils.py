@@ -15,9 +15,11 @@ from lm_eval.api.task import ConfigurableTask
 from taiyi_bench.harness import provenance, scoring
 from taiyi_bench.harness.errors import ConfigError
 from taiyi_bench.harness.lmeval import tasks as lm_eval_tasks
+from taiyi_bench.harness.lmeval.preflight import whole_number
 from taiyi_bench.harness.lmeval.templates import template_name
 from taiyi_bench.harness.prompts import PROMPT_VERSION
-from taiyi_bench.harness.registry import DatasetSpec, resolve_spec
+from taiyi_bench.harness.registry import DatasetSpec, get_spec
+from taiyi_bench.harness.verdicts import ANALYSIS_AGGREGATIONS
 
 logger = logging.getLogger("taiyi-bench")
 
@@ -31,13 +33,11 @@ class TaiyiTask(ConfigurableTask):
     """A ConfigurableTask that records how its numbers were made.
 
     Its metadata, which lm-eval copies into the results file, carries the shared provenance keys
-    (`taiyi_bench.harness.provenance.task_metadata`): where the documents and the few-shot pool came from
-    (so a run on the bundled samples can never pass for a real one), the MCMLE variant, the
-    versions of the code and scoring rules, the data files' checksums, and the generation budget.
-
+    (`taiyi_bench.harness.provenance.task_metadata`): where the documents and the few-shot pool
+    came from (so a run on the bundled samples can never pass for a real one), the variant, the
+    versions of the code, prompts and scoring rules, the data files' checksums, and the budget.
     The set's spec, variant included, comes with the documents (`load_task_dataset`) and is the
-    one the prompts, the parser and the scorer get (`spec`). The prompt version (`metadata.version`,
-    which lm-eval reports under `versions`) is `taiyi_bench.harness.prompts.PROMPT_VERSION`, set here.
+    one the prompts, the parser and the scorer get (`spec`).
 
     Budget: the task's own `max_gen_toks` (the registry's, unless the YAML sets one) is what the
     model gets. A reasoning model's `--metadata '{"thinking_allowance": N}'` adds N to it. A
@@ -49,10 +49,11 @@ class TaiyiTask(ConfigurableTask):
 
     def __init__(self, config: dict[str, Any] | None = None, **kwargs: Any) -> None:
         config = {k: v for k, v in (config or {}).items() if k != "class"}
+        # lm-eval reports `metadata.version` under `versions`: the prompt version.
         config["metadata"] = {**(config.get("metadata") or {}), "version": PROMPT_VERSION}
         super().__init__(config=config, **kwargs)
         metadata = self.config.metadata if isinstance(self.config.metadata, dict) else {}
-        self._thinking_allowance = _non_negative_int(metadata.get("thinking_allowance", 0), "--metadata thinking_allowance")
+        self._thinking_allowance = whole_number(metadata.get("thinking_allowance", 0), "--metadata thinking_allowance")
         if not isinstance(self.config.generation_kwargs, dict):
             self.config.generation_kwargs = {}
         generation = self.config.generation_kwargs
@@ -72,7 +73,7 @@ class TaiyiTask(ConfigurableTask):
         if evaluation is not None:
             self.spec = evaluation.spec
         else:  # documents not built by load_task_dataset: the set the YAML names, default form
-            self.spec = resolve_spec(str((self.config.dataset_kwargs or {}).get("taiyi_set", self.config.task)))
+            self.spec = get_spec(str((self.config.dataset_kwargs or {}).get("taiyi_set", self.config.task)))
         self._check_metric_list()
         if lm_eval_tasks.data_source_of(self.dataset) == "samples":
             lm_eval_tasks.warn_samples_once(self.config.task)
@@ -111,9 +112,9 @@ class TaiyiTask(ConfigurableTask):
         return super().process_results(doc, results)
 
     # The per-unit verdicts and grounding are analysis values, not scores: not in metric_list,
-    # aggregated here (taiyi_bench.harness.lmeval.tasks.analysis_aggregations).
+    # aggregated here (`verdicts` -> the count of each verdict, `ungrounded_rate` -> a share).
     def aggregation(self) -> dict:
-        return {**super().aggregation(), **lm_eval_tasks.analysis_aggregations()}
+        return {**super().aggregation(), **ANALYSIS_AGGREGATIONS}
 
     def higher_is_better(self) -> dict:
         return {**super().higher_is_better(), **lm_eval_tasks.analysis_higher_is_better(self.spec)}
@@ -122,7 +123,7 @@ class TaiyiTask(ConfigurableTask):
         """lm-eval's overrides (`--gen_kwargs`, `--num_fewshot`) land here after the task is built;
         the metadata is brought up to date, and a budget cut is said out loud."""
         if key == "generation_kwargs" and isinstance(value, dict) and "max_gen_toks" in value:
-            effective = _non_negative_int(value["max_gen_toks"], "--gen_kwargs max_gen_toks")
+            effective = whole_number(value["max_gen_toks"], "--gen_kwargs max_gen_toks")
             value = {**value, "max_gen_toks": effective}
             intended = None if self._task_budget is None else self._task_budget + self._thinking_allowance
             if intended is not None and effective < intended:
@@ -146,43 +147,23 @@ class TaiyiTask(ConfigurableTask):
             self.config.metadata = {}
         dataset = getattr(self, "dataset", None)
         evaluation = getattr(dataset, "evaluation", None)
-        pool = getattr(dataset, "pool", None)
         if evaluation is None:  # not built by load_task_dataset: only what the documents say
             if dataset is not None:
                 self.config.metadata["data_source"] = lm_eval_tasks.data_source_of(dataset)
                 self.config.metadata["eval_units"] = len(dataset["test"])
             return
+        pool = dataset.pool if (self.config.num_fewshot or 0) > 0 else None  # only a pool that was shown counts
         generation = self.config.generation_kwargs if isinstance(self.config.generation_kwargs, dict) else {}
         effective = generation.get("max_gen_toks")
-        shots = self.config.num_fewshot or 0
-        files = [(path, evaluation.root) for path in evaluation.paths]
-        if pool is not None and shots > 0:
-            files += [(path, pool.root) for path in pool.paths]
+        files = [(path, split.root) for split in (evaluation, pool) if split is not None for path in split.paths]
         self.config.metadata.update(provenance.task_metadata(
-            evaluation.spec,
-            evaluation.split,
-            data_source=evaluation.source,
-            eval_units=len(evaluation.examples),
-            fewshot_source=pool.source if pool is not None and shots > 0 else None,
-            files=files,
+            evaluation.spec, evaluation.split, data_source=evaluation.source, eval_units=len(evaluation.examples),
+            fewshot_source=pool.source if pool is not None else None, files=files,
             budget=provenance.budget_record(
                 self._task_budget, None if effective is None else int(effective), self._budget_source, self._thinking_allowance
             ),
-            thinking_allowance=self._thinking_allowance,
-            evaluated_units=getattr(self, "_evaluated_units", None),
+            thinking_allowance=self._thinking_allowance, evaluated_units=getattr(self, "_evaluated_units", None),
         ))
-
-
-def _non_negative_int(value: Any, name: str) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = -1
-    if number < 0 or (isinstance(value, float) and not value.is_integer()):
-        # A ConfigError (a ValueError), so that lm_eval prints it as one line, not a traceback
-        # (taiyi_bench.harness.lmeval.errors): a user's setting, not a bug.
-        raise ConfigError(f"taiyi-bench: {name} must be a whole number >= 0, not {value!r}")
-    return number
 
 
 # The aggregations the generated templates name (`!function utils.<name>`): every function of the

@@ -1,4 +1,4 @@
-"""Shared fixtures. `shared_data_dir` is the real data beside the checkout (../shared/data).
+"""Shared fixtures. `shared_data_dir` is the real data: TAIYI_DATA_DIR, else ../shared/data.
 
 When it is absent the tests that need it are skipped with a reason, except under CI
 (TAIYI_REQUIRE_SHARED_DATA=1, set by .ci/run), where its absence is a failure.
@@ -14,9 +14,14 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+# The real data: TAIYI_DATA_DIR, the variable every command reads, else ../shared/data. Taken out
+# of the environment for the session, so that the tests' own runs see the same (unset) variable on
+# every machine and their data source is the one each test chooses.
+_REAL_DATA_DIR = os.environ.pop("TAIYI_DATA_DIR", None)
+
+
 def _shared_data_path() -> Path:
-    override = os.environ.get("TAIYI_SHARED_DATA")
-    return Path(override) if override else REPO_ROOT.parent / "shared" / "data"
+    return Path(_REAL_DATA_DIR) if _REAL_DATA_DIR else REPO_ROOT.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")

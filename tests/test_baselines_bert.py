@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from provenance_keys import missing_keys
 
 from taiyi_bench.baselines import runner
 from taiyi_bench.baselines.families import RelationBaseline, baseline_class, marked_text, sentence_spans
@@ -22,7 +23,7 @@ from taiyi_bench.baselines.words import (
     tags_to_word_ranges,
     word_ranges_to_spans,
 )
-from taiyi_bench.harness import provenance, scoring
+from taiyi_bench.harness import scoring
 from taiyi_bench.harness.loading import load_split
 from taiyi_bench.harness.parsers import parse_output
 from taiyi_bench.harness.records import Entity, Example, Prediction
@@ -123,7 +124,7 @@ def _check_results(path: Path, task: str, metrics: dict[str, float]) -> dict:
         assert f"{metric},none" in entry and f"{metric}_stderr,none" in entry
     assert entry[f"{headline},none"] == pytest.approx(metrics[headline])
     assert data["configs"][name]["metadata"]["data_source"] == "samples"
-    assert provenance.missing_keys(data["configs"][name]["metadata"]) == []
+    assert missing_keys(data["configs"][name]["metadata"]) == []
     assert data["n-samples"][name]["effective"] == entry["sample_len"]
     assert data["config"]["model"] == "taiyi-bert" and "limit" in data["config"]
     assert isinstance(data["date"], float) and data["model_name"]
@@ -139,7 +140,7 @@ def _check_results(path: Path, task: str, metrics: dict[str, float]) -> dict:
     if spec.task_type != "qa":
         assert len(first["micro_f1"]) == 3  # [tp, fp, fn]
     # The leaderboard reads BERT runs like lm-eval's.
-    from taiyi_bench.harness.apps.leaderboard.collect import collect_runs
+    from taiyi_bench.harness.apps.leaderboard.parse import collect_runs
 
     collection = collect_runs([path])
     assert collection.runs, collection.warnings
@@ -151,7 +152,7 @@ def _check_results(path: Path, task: str, metrics: dict[str, float]) -> dict:
 
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory) -> Path:
-    from taiyi_bench.harness.local_models import build_tiny_bert
+    from taiyi_bench.harness.random_models import build_tiny_bert
 
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert") / "model")
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import socket
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+from provenance_keys import missing_keys
 
 from taiyi_bench.baselines import llm_run, preflight
 from taiyi_bench.baselines.llm_registry import (
@@ -23,7 +25,6 @@ from taiyi_bench.baselines.llm_registry import (
     scaffold,
     validation_errors,
 )
-from taiyi_bench.harness import provenance
 from taiyi_bench.harness.apps.cli import main
 from taiyi_bench.harness.errors import ConfigError
 
@@ -114,6 +115,40 @@ def test_extra_registry_folder_and_scaffold(tmp_path, monkeypatch):
         scaffold("my-model", tmp_path)
     assert main(["baseline", "new", "via-cli", "--dir", str(tmp_path), "--backend", "vllm"]) == 0
     assert main(["baseline", "validate", str(tmp_path / "via-cli.yaml")]) == 0
+
+
+def test_new_prints_a_next_step_that_works_and_never_writes_into_the_package(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("TAIYI_BASELINES_DIR", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    shipped = sorted(REGISTRY_DIR.iterdir())
+    monkeypatch.chdir(tmp_path)
+    assert main(["baseline", "new", "mine", "--model", "org/mine"]) == 0
+    assert main(["baseline", "new", "elsewhere", "--dir", str(tmp_path / "cfg"), "--model", "org/other"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert sorted(REGISTRY_DIR.iterdir()) == shipped and (tmp_path / "baselines" / "llm" / "mine.yaml").is_file()
+    assert out[0] == (
+        "wrote baselines/llm/mine.yaml (baselines/llm/ of the current directory; --dir writes elsewhere); edit it, then: "
+        "taiyi baseline validate baselines/llm/mine.yaml && taiyi baseline run baselines/llm/mine.yaml --dry-run"
+    )
+    assert out[1] == f"to run it by name: export TAIYI_BASELINES_DIR={tmp_path / 'baselines' / 'llm'}"
+    assert out[3] == f"to run it by name: export TAIYI_BASELINES_DIR={tmp_path / 'cfg'}"
+    # The printed next steps work as printed, from this directory and without the variable.
+    for line in (out[0], out[2]):
+        validate, run = line.split("then: ")[1].split(" && ")
+        assert main(shlex.split(validate)[1:]) == 0
+        assert main(shlex.split(run)[1:]) == 0
+        assert "--model_args pretrained=org/" in capsys.readouterr().out
+
+
+def test_validate_fails_for_a_local_model_folder_that_does_not_exist(tmp_path, capsys):
+    scaffold("gone", tmp_path, model=str(tmp_path / "no-such-model"))
+    assert main(["baseline", "validate", str(tmp_path / "gone.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"{tmp_path / 'gone.yaml'}: model ") and f"{tmp_path / 'no-such-model'} does not exist" in err
+    (tmp_path / "empty-model").mkdir()
+    scaffold("empty", tmp_path, model=str(tmp_path / "empty-model"))
+    assert main(["baseline", "validate", str(tmp_path / "empty.yaml")]) == 1
+    assert "not a model directory" in capsys.readouterr().err
 
 
 def test_list_shows_every_config(capsys):
@@ -308,6 +343,136 @@ def test_cli_run_stops_before_any_work(tmp_path, monkeypatch, capsys):
     assert "no baseline config named" in capsys.readouterr().err
 
 
+# ------------------------------------------------------------------------------ sweep, resume, lm-eval options
+
+
+def test_dry_run_sweep_prints_one_exact_command_per_model_with_the_lm_eval_options(capsys):
+    status = main([
+        "baseline", "run", "taiyi-llm", "glm4-9b-chat", "--tasks", "bc5cdr_chem", "medqa_mcmle", "--limit", "5",
+        "--num_fewshot", "2", "--seed", "7", "--use-cache", "/tmp/answers", "--system-instruction", "Be brief.",
+        "--mcmle-options", "5", "--dry-run", "--", "--wandb_args", "project=taiyi", "--hf_hub_log_args", "hub_results_org=me",
+    ])
+    assert status == 0
+    common = [
+        "--tasks", "taiyi_bc5cdr_chem,taiyi_medqa_mcmle", "--batch_size", "auto",
+    ]
+    options = [
+        "--system_instruction", "Be brief.", "--gen_kwargs", "do_sample=False,temperature=0.0", "--limit", "5",
+        "--metadata", '{"mcmle_options": 5}', "--num_fewshot", "2", "--seed", "7", "--use_cache", "/tmp/answers",
+        "--wandb_args", "project=taiyi", "--hf_hub_log_args", "hub_results_org=me",
+    ]
+    assert capsys.readouterr().out.splitlines() == [shlex.join(argv) for argv in (
+        ["lm_eval", "run", "--model", "taiyi-hf", "--model_args",
+         "pretrained=DUTIR-BioNLP/Taiyi-LLM,trust_remote_code=True,dtype=bfloat16,eod_token=<|endoftext|>,prompt_format=taiyi1",
+         *common, "--output_path", str(Path("results/runs/taiyi-llm")), "--log_samples", *options],
+        ["lm_eval", "run", "--model", "taiyi-hf", "--model_args", "pretrained=THUDM/glm-4-9b-chat-hf,dtype=bfloat16,prompt_format=chat_template",
+         *common, "--output_path", str(Path("results/runs/glm4-9b-chat")), "--log_samples", "--apply_chat_template", *options],
+    )]
+    for line in capsys.readouterr().out.splitlines():
+        parsed = _lm_eval_config(shlex.split(line))
+        assert parsed.num_fewshot == 2 and parsed.metadata["mcmle_options"] == 5 and parsed.wandb_args == "project=taiyi"
+
+
+@pytest.mark.parametrize("extra, clash", [(["--limit", "3"], "--limit"), (["-L", "3"], "--limit"), (["--tas", "x"], "--tasks"),
+                                          (["--num_fewshot=3"], "--num_fewshot")])
+def test_lm_eval_arguments_after_dashes_cannot_override_the_command(extra, clash, capsys):
+    status = main(["baseline", "run", "taiyi-llm", "--limit", "5", "--num-fewshot", "1", "--dry-run", "--", *extra])
+    captured = capsys.readouterr()
+    assert status == 2 and captured.out == ""
+    assert f"the lm-eval argument {extra[0]} would override {clash}, which `taiyi baseline run` already sets" in captured.err
+
+
+@pytest.fixture
+def scripted_lm_eval(monkeypatch):
+    """`taiyi baseline run` with lm-eval's own evaluator and the oracle model in place of the
+    `lm_eval` process (on the command's tasks, --limit and --metadata, saving what
+    `--output_path --log_samples` saves); returns the task lists it ran."""
+    import lm_eval
+    from lm_eval.loggers import EvaluationTracker
+    from lm_eval.tasks import TaskManager
+
+    from taiyi_bench.harness.lmeval.plugin import tasks_dir
+
+    from scripted_lm import oracle_lm
+
+    calls: list[list[str]] = []
+
+    def execute(invocation):
+        argv = invocation.argv
+        tasks = argv[argv.index("--tasks") + 1].split(",")
+        calls.append(tasks)
+        manager = TaskManager(include_path=str(tasks_dir()), include_defaults=False,
+                              metadata=json.loads(argv[argv.index("--metadata") + 1]))
+        tracker = EvaluationTracker(output_path=str(invocation.output_path))
+        out = lm_eval.simple_evaluate(model=oracle_lm(), tasks=tasks, task_manager=manager, log_samples=True,
+                                      limit=int(argv[argv.index("--limit") + 1]), evaluation_tracker=tracker)
+        samples = out.pop("samples")
+        tracker.save_results_aggregated(results=out, samples=samples)
+        for task, records in samples.items():
+            tracker.save_results_samples(task_name=task, samples=records)
+        return 0
+
+    monkeypatch.setattr(llm_run, "execute", execute)
+    monkeypatch.setattr(llm_run, "run_preflight", lambda config, **_: config.model)
+    return calls
+
+
+def test_run_resumes_per_set_and_reruns_what_changed(scripted_lm_eval, tmp_path, capsys):
+    from taiyi_bench.baselines.llm_resume import RESUME_KEY
+    from taiyi_bench.harness.paths import SAMPLES_DIR
+    from taiyi_bench.harness.registry import get_spec
+
+    data = tmp_path / "data"
+    for key in ("bc5cdr_chem", "kuake_qic"):
+        spec = get_spec(key)
+        (data / spec.data_subdir).mkdir(parents=True)
+        shutil.copy(SAMPLES_DIR / spec.data_subdir / spec.files[spec.eval_split], data / spec.data_subdir)
+    config = tmp_path / "scripted.yaml"
+    settings = {"name": "scripted", "display_name": "Scripted", "backend": "hf", "model": "org/scripted",
+                "prompt_format": "plain", "batch_size": 1, "gen_kwargs": {"do_sample": False}}
+    config.write_text(yaml.safe_dump(settings))
+    out = tmp_path / "runs"
+    run = ["baseline", "run", str(config), "--tasks", "bc5cdr_chem", "kuake_qic", "--limit", "1",
+           "--data-dir", str(data), "--output-root", str(out)]
+
+    def dry_run(*more: str) -> tuple[list[str], str]:
+        assert main([*run, "--dry-run", *more]) == 0
+        captured = capsys.readouterr()
+        return [argv[argv.index("--tasks") + 1] for argv in map(shlex.split, captured.out.splitlines())], captured.err
+
+    assert main(run) == 0 and scripted_lm_eval == [["taiyi_bc5cdr_chem", "taiyi_kuake_qic"]]
+    (first,) = out.glob("scripted/**/results_*.json")
+    assert json.loads(first.read_text())[RESUME_KEY]
+    capsys.readouterr()
+    # The same run again: both sets are done, nothing runs, one line says so.
+    assert main(run) == 0 and len(scripted_lm_eval) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"# scripted: skipping taiyi_bc5cdr_chem, taiyi_kuake_qic: done with this config, command and data in "
+        f"{out / 'scripted'} (--no-resume runs them again)"
+    )
+    # Whatever changes a result runs the sets again: the limit, an lm-eval option, --no-resume.
+    both = ["taiyi_bc5cdr_chem,taiyi_kuake_qic"]
+    assert dry_run("--limit", "2")[0] == both
+    assert dry_run("--num-fewshot", "1")[0] == both
+    assert dry_run("--", "--predict_only")[0] == both
+    assert dry_run("--no-resume")[0] == both
+    assert dry_run() == ([], dry_run()[1])
+    # Changed data: only that set runs again, in a run of its own.
+    spec = get_spec("kuake_qic")
+    with open(data / spec.data_subdir / spec.files[spec.eval_split], "a", encoding="utf-8") as handle:
+        handle.write("\n")
+    tasks, err = dry_run()
+    assert tasks == ["taiyi_kuake_qic"] and "skipping taiyi_bc5cdr_chem:" in err
+    assert main(run) == 0 and scripted_lm_eval[-1] == ["taiyi_kuake_qic"]
+    capsys.readouterr()
+    assert dry_run()[0] == []
+    # The config: its prompt format, or any other edit of the file, runs both sets again.
+    config.write_text(yaml.safe_dump({**settings, "prompt_format": "chat_template"}))
+    assert dry_run()[0] == both
+    config.write_text(yaml.safe_dump({**settings, "description": "edited"}))
+    assert dry_run()[0] == both
+
+
 # ------------------------------------------------------------------------------ end to end
 
 
@@ -338,11 +503,11 @@ def test_smollm2_end_to_end_with_lm_eval(tmp_path, capsys):
         assert "micro_f1,none" in data["results"][task]
         assert data["n-samples"][task]["effective"] == 1
         assert data["configs"][task]["metadata"]["data_source"] == "samples"
-        assert provenance.missing_keys(data["configs"][task]["metadata"]) == []
+        assert missing_keys(data["configs"][task]["metadata"]) == []
         assert data["configs"][task]["metadata"]["budget"]["effective"] == 24
         assert list(results[0].parent.glob(f"samples_{task}_*.jsonl"))
     assert data["config"]["gen_kwargs"]["max_gen_toks"] == 24
-    from taiyi_bench.harness.apps.leaderboard.collect import collect_runs
+    from taiyi_bench.harness.apps.leaderboard.parse import collect_runs
 
     collection = collect_runs([tmp_path])
     assert len(collection.runs) == 1 and set(collection.runs[0].tasks) == {"bc5cdr_chem", "kuake_qic"}

@@ -19,6 +19,7 @@ import lm_eval
 import pytest
 from lm_eval.loggers import EvaluationTracker
 from lm_eval.tasks import TaskManager
+from provenance_keys import missing_keys
 
 from taiyi_bench.baselines import llm_run
 from taiyi_bench.baselines.llm_registry import list_configs, load_config, scaffold
@@ -27,10 +28,11 @@ from taiyi_bench.harness import provenance
 from taiyi_bench.harness.apps.cli import main
 from taiyi_bench.harness.lmeval.plugin import tasks_dir
 from taiyi_bench.harness.lmeval.tasks import doc_to_target, task_budgets
-from taiyi_bench.harness.loading import load_split, spec_for
+from taiyi_bench.harness.loading import load_split
 from taiyi_bench.harness.paths import SAMPLES_DIR
 from taiyi_bench.harness.prompts import PROMPT_VERSION
 from taiyi_bench.harness.records import Prediction
+from taiyi_bench.harness.registry import get_spec
 from taiyi_bench.harness.scoring import SCORING_RULES_VERSION
 
 from scripted_lm import ScriptedLM
@@ -79,7 +81,7 @@ def _git_head() -> str | None:
 
 def assert_contract(metadata: dict[str, Any]) -> None:
     """Every shared-contract key, with the types the leaderboard relies on."""
-    assert provenance.missing_keys(metadata) == []
+    assert missing_keys(metadata) == []
     assert metadata["data_source"] in ("data", "samples")
     assert isinstance(metadata["eval_units"], int) and metadata["eval_units"] > 0
     assert metadata["expected_units"] is None or isinstance(metadata["expected_units"], int)
@@ -152,7 +154,7 @@ def test_default_run_gives_each_task_its_own_budget(tmp_path, caplog):
         assert metadata["budget"] == {"task": budgets[task], "effective": budgets[task], "cut": False, "source": "task"}
         assert metadata["fewshot_source"] is None  # zero-shot: no demonstrations shown
         assert metadata["variant"] == ({"mcmle_options": 4} if task == "taiyi_medqa_mcmle" else {})
-        spec = spec_for(task)
+        spec = get_spec(task)
         # the samples' evaluation file, by its checksum
         (eval_file,) = load_split(spec.key).paths
         key = "samples/" + eval_file.relative_to(SAMPLES_DIR).as_posix()
@@ -208,7 +210,7 @@ def test_global_budget_below_budget_plus_allowance_is_a_cut(tmp_path, caplog):
 def test_fewshot_pool_from_the_samples_is_recorded_as_samples(tmp_path):
     # A data directory holding KUAKE-QIC's evaluation split but no train split.
     data_dir = tmp_path / "data"
-    spec = spec_for("kuake_qic")
+    spec = get_spec("kuake_qic")
     eval_name, train_name = spec.files[spec.eval_split], spec.files["train"]
     (data_dir / spec.data_subdir).mkdir(parents=True)
     shutil.copy(SAMPLES_DIR / spec.data_subdir / eval_name, data_dir / spec.data_subdir / eval_name)
@@ -234,7 +236,7 @@ def test_real_data_run_records_its_files_and_matches_the_registry_count(tmp_path
     metadata = results["configs"]["taiyi_kuake_qic"]["metadata"]
     assert_contract(metadata)
     assert metadata["data_source"] == "data" and metadata["fewshot_source"] == "data"
-    spec = spec_for("kuake_qic")
+    spec = get_spec("kuake_qic")
     assert metadata["eval_units"] == metadata["expected_units"] == spec.expected[spec.eval_split].units
     assert metadata["provenance"]["data_files"] == {
         f"{spec.data_subdir}/{name}": _sha256(shared_data_dir / spec.data_subdir / name)
@@ -243,7 +245,7 @@ def test_real_data_run_records_its_files_and_matches_the_registry_count(tmp_path
 
 
 def test_an_older_results_file_lacks_every_key():
-    missing = provenance.missing_keys({"data_source": "data", "eval_units": 3, "provenance": {"git_commit": None}})
+    missing = missing_keys({"data_source": "data", "eval_units": 3, "provenance": {"git_commit": None}})
     assert "budget" in missing and "provenance.data_files" in missing and "data_source" not in missing
 
 

@@ -17,7 +17,8 @@ import pytest
 
 from taiyi_bench.harness.apps.cli import main
 from taiyi_bench.harness.apps.leaderboard.table import fmt_pct
-from taiyi_bench.harness.verdicts import PER_TYPE_KEY, record_per_type, unit_verdicts
+from taiyi_bench.harness.results_io import PER_TYPE_KEY, amend_results
+from taiyi_bench.harness.verdicts import unit_verdicts
 
 from error_runs import TASKS, evaluate, planted_answer, samples_of
 from scripted_lm import ScriptedLM, oracle_lm
@@ -118,7 +119,7 @@ HAND_PRF = {  # (precision, recall, f1, support)
 
 
 def test_per_type_scores_are_the_hand_computed_ones(runs):
-    added = record_per_type(runs["planted"])
+    added = amend_results(runs["planted"])
     stored = json.loads(runs["planted"].read_text(encoding="utf-8"))[PER_TYPE_KEY]
     assert stored == json.loads(json.dumps(added))  # written into the results file
     for task, counts in HAND_COUNTS.items():
@@ -227,6 +228,9 @@ def test_report_renders_in_headless_chromium(runs, tmp_path):
     page = tmp_path / "report" / "report.html"
     text = page.read_text(encoding="utf-8")
     assert not re.search(r"""(?:src|href)=["']https?:""", text), "the page must not load anything from the network"
+    # Chinese labels: a CJK font in the inlined style's stack, ahead of the generic family.
+    font_stack = re.search(r"body\{font-family:([^;]+);", text).group(1).split(",")
+    assert '"Noto Sans CJK SC"' in font_stack and font_stack[-1] == "sans-serif"
     chromium = _chromium()
     if chromium is None:
         pytest.skip("no Chromium installed (Debian: apt-get install chromium); the page was written but not rendered")

@@ -102,9 +102,12 @@ def test_recipe_may_force_dataset_and_category(tmp_path):
 
 def test_round_trip_through_taiyi_format(tmp_path):
     conversations = data.read_conversations(SAMPLE_FILE)
-    out = tmp_path / "out.jsonl"
-    assert data.write_conversations(out, conversations) == len(conversations)
-    again = data.read_conversations(out)
+    released = [
+        {"conversation_id": c.id, "dataset": c.dataset, "category": c.category, "language": c.language,
+         "conversation": [{"human": h, "assistant": a} for h, a in c.turns]}
+        for c in conversations
+    ]  # fmt: skip
+    again = data.read_conversations(_write(tmp_path, released))
     assert [(c.dataset, c.category, c.turns) for c in again] == [
         (c.dataset, c.category, c.turns) for c in conversations
     ]

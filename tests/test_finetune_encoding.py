@@ -15,9 +15,9 @@ from taiyi_bench.finetune.encoding import (
     encode_eod,
     pack_indices,
 )
-from taiyi_bench.finetune.train import token_loss_sum
+from taiyi_bench.finetune.performance import token_loss_sum
 from taiyi_bench.harness.errors import ConfigError
-from taiyi_bench.harness.local_models import build_tiny_causal_lm
+from taiyi_bench.harness.random_models import build_tiny_causal_lm
 
 TURNS = [
     ("请从下面的文本中抽取所有疾病实体。\n文本：患者有高血压。", "疾病：高血压"),
@@ -126,7 +126,7 @@ def test_overlong_samples_are_counted_never_silent(tokenizer):
     samples, report = encode_all(
         tokenizer, conversations, style="chat_template", max_length=64, overlong="truncate"
     )
-    assert (report.kept, report.truncated, report.dropped_no_answer, report.dropped_overlong) == (2, 1, 1, 0)
+    assert (report.kept, report.truncated, report.dropped_no_answer_left, report.dropped_overlong) == (2, 1, 1, 0)
     assert all(len(s) <= 64 for s in samples)
     assert report.per_dataset["b"]["dropped_no_answer_left"] == 1
     samples, report = encode_all(tokenizer, conversations, style="eod", max_length=64, overlong="drop")

@@ -6,10 +6,11 @@ import json
 import subprocess
 from pathlib import Path
 
+from provenance_keys import missing_keys
+
 from taiyi_bench.finetune.config import load_recipe
 from taiyi_bench.finetune.train import train
-from taiyi_bench.harness import provenance
-from taiyi_bench.harness.local_models import build_tiny_causal_lm
+from taiyi_bench.harness.random_models import build_tiny_causal_lm
 
 
 def test_stage2_adapter_scores_through_the_lm_eval_cli(tmp_path: Path, single_thread_env: dict):
@@ -32,7 +33,7 @@ def test_stage2_adapter_scores_through_the_lm_eval_cli(tmp_path: Path, single_th
     (results_file,) = (tmp_path / "eval").glob("*/results_*.json")
     results = json.loads(results_file.read_text(encoding="utf-8"))
     assert str(adapter) in str(results["config"]["model_args"])
-    assert provenance.missing_keys(results["configs"]["taiyi_kuake_qic"]["metadata"]) == []
+    assert missing_keys(results["configs"]["taiyi_kuake_qic"]["metadata"]) == []
     metrics = results["results"]["taiyi_kuake_qic"]
     assert 0.0 <= metrics["micro_f1,none"] <= 1.0 and 0.0 <= metrics["parse_fail,none"] <= 1.0
     (samples_file,) = results_file.parent.glob("samples_taiyi_kuake_qic_*.jsonl")

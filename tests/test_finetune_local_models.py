@@ -8,16 +8,16 @@ import json
 import pytest
 import torch
 
-from taiyi_bench.harness import local_models
+from taiyi_bench.harness import local_models, random_models
 
 
 def test_tiny_causal_lm_is_deterministic_reused_and_loadable(tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    first = local_models.build_tiny_causal_lm(tmp_path / "a", seed=3)
-    second = local_models.build_tiny_causal_lm(tmp_path / "b", seed=3)
+    first = random_models.build_tiny_causal_lm(tmp_path / "a", seed=3)
+    second = random_models.build_tiny_causal_lm(tmp_path / "b", seed=3)
     stamp = (first / "model.safetensors").stat().st_mtime_ns
-    assert local_models.build_tiny_causal_lm(first, seed=3) == first  # reused, not rebuilt
+    assert random_models.build_tiny_causal_lm(first, seed=3) == first  # reused, not rebuilt
     assert (first / "model.safetensors").stat().st_mtime_ns == stamp
     a, b = AutoModelForCausalLM.from_pretrained(first), AutoModelForCausalLM.from_pretrained(second)
     assert all(
@@ -34,7 +34,7 @@ def test_tiny_causal_lm_is_deterministic_reused_and_loadable(tmp_path):
     assert tokenizer.decode(ids["input_ids"][0]) == rendered  # byte-level: lossless, no unknown tokens
     out = a.generate(**ids, max_new_tokens=3, do_sample=False)
     assert out.shape[1] <= ids["input_ids"].shape[1] + 3
-    other_seed = local_models.build_tiny_causal_lm(first, seed=4)  # our own build: replaced
+    other_seed = random_models.build_tiny_causal_lm(first, seed=4)  # our own build: replaced
     assert json.loads((other_seed / "taiyi_local_model.json").read_text())["seed"] == 4
 
 
@@ -42,14 +42,14 @@ def test_builders_never_overwrite_foreign_directories(tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
     with pytest.raises(FileExistsError):
-        local_models.build_tiny_bert(tmp_path / "mine")
+        random_models.build_tiny_bert(tmp_path / "mine")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
 
 def test_tiny_bert_for_token_classification(tmp_path):
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    folder = local_models.build_tiny_bert(tmp_path / "bert")
+    folder = random_models.build_tiny_bert(tmp_path / "bert")
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForTokenClassification.from_pretrained(folder, num_labels=3)
     encoded = tokenizer(["Cisplatin", "induced", "肾衰竭"], is_split_into_words=True, return_tensors="pt")

@@ -15,7 +15,7 @@ from taiyi_bench.finetune.data import Conversation
 from taiyi_bench.finetune.encoding import IGNORE_INDEX, collate_packed, collate_padded, encode_all
 from taiyi_bench.finetune.train import train
 from taiyi_bench.harness.errors import ConfigError
-from taiyi_bench.harness.local_models import build_tiny_causal_lm
+from taiyi_bench.harness.random_models import build_tiny_causal_lm
 
 TURNS = [
     ("请从下面的文本中抽取所有疾病实体。\n文本：患者有高血压。", "疾病：高血压"),

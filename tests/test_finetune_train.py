@@ -11,7 +11,7 @@ import torch
 from taiyi_bench.finetune.config import load_recipe
 from taiyi_bench.finetune.train import find_checkpoints, merge_adapter, train
 from taiyi_bench.harness.errors import ConfigError
-from taiyi_bench.harness.local_models import build_tiny_causal_lm
+from taiyi_bench.harness.random_models import build_tiny_causal_lm
 
 SAMPLES = Path(__file__).resolve().parents[1] / "finetune" / "samples" / "conversations.jsonl"
 

@@ -446,6 +446,7 @@ def test_partial_runs_are_kept_out_unless_asked(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     write_run(runs, "org/full", seed=1)
     samples_run = write_run(runs, "org/demo", data_source="samples", seed=2)
+
     def one_set_fully_covered(data):
         # --limit 10 on a 10-unit set drops nothing; the run is still a limited run.
         data["n-samples"]["taiyi_hoc"] = {"original": 10, "effective": 10}
@@ -699,7 +700,7 @@ def test_date_ordering_uses_run_date_over_file_names(tmp_path: Path) -> None:
 
 
 def test_a_fine_tuning_adapter_column_is_named_by_its_run() -> None:
-    from taiyi_bench.harness.apps.leaderboard.collect import _short_model
+    from taiyi_bench.harness.apps.leaderboard.identity import short_model as _short_model
 
     assert _short_model("/w/runs/demo/finetune/taiyi-style/stage2/adapter") == "taiyi-style (stage2 adapter)"
     assert _short_model("/ckpt/local/model-b") == "model-b"

@@ -23,10 +23,11 @@ import numpy as np
 import pytest
 
 from taiyi_bench.harness.apps.leaderboard import compare_table, leaderboard_table, render_csv, render_markdown
-from taiyi_bench.harness.apps.leaderboard.collect import SKIPPED_SETS_KEY, collect_runs
+from taiyi_bench.harness.apps.leaderboard.parse import collect_runs
 from taiyi_bench.harness.apps.leaderboard.table import fmt_pct
 from taiyi_bench.harness.lmeval.tasks import task_budgets
 from taiyi_bench.harness.registry import PAPER_ORDER, REGISTRY, Variant, registered
+from taiyi_bench.harness.results_io import SKIPPED_SETS_KEY
 
 BASE_TIME = datetime(2026, 11, 20, 12, 0, 0, tzinfo=timezone.utc)
 PROVENANCE = {
@@ -378,7 +379,7 @@ def test_skipped_sets_show_as_missing_never_zero(tmp_path: Path) -> None:
         top_level={SKIPPED_SETS_KEY: {"taiyi_chemdner": "CHEMDNER/test.tsv not found in /data"}},
     )
     (run,) = collect_runs([tmp_path]).runs
-    assert run.skipped_sets == {"chemdner"}
+    assert set(run.skipped) == {"chemdner"}
     table = leaderboard_table([tmp_path], published="none")
     (column,) = table.columns
     cell = column.cells["chemdner"]

@@ -291,13 +291,13 @@ def test_every_format_carries_the_rule_marks(tmp_path: Path) -> None:
 
 
 def test_report_headline_names_the_rule_of_each_row(tmp_path: Path) -> None:
-    from taiyi_bench.harness.apps.report import _headline, _Page
+    from taiyi_bench.harness.apps.report import _headline
 
     _run(tmp_path)
     table = leaderboard_table([tmp_path / "runs"], published="A:sota")
-    page = _Page()
+    page: list[str] = []
     _headline(page, table, list(PAPER_ORDER))
-    text = page.text()
+    text = "\n".join(page)
     assert "<th>Rule</th>" in text
     row = next(line for line in text.splitlines() if 'data-set="hoc" data-rule="abstract_label_set"' in line)
     assert 'data-published="SOTA">82.3 (PubMedBERT)' in row and 'data-run="org/m">63.3' in row

@@ -6,8 +6,8 @@ import json
 import subprocess
 
 import pytest
+from provenance_keys import missing_keys
 
-from taiyi_bench.harness import provenance
 from taiyi_bench.harness.local_models import smollm2_dir
 from taiyi_bench.harness.registry import REGISTRY
 from taiyi_bench.harness.scoring import headline_metric_name
@@ -37,7 +37,7 @@ def test_smollm2_runs_all_13_tasks_through_the_lm_eval_cli(tmp_path, single_thre
         assert 0.0 <= metrics[f"{headline_metric_name(spec)},none"] <= 1.0
         assert 0.0 <= metrics["parse_fail,none"] <= 1.0
         metadata = results["configs"][task]["metadata"]
-        assert metadata["data_source"] == "samples" and provenance.missing_keys(metadata) == []
+        assert metadata["data_source"] == "samples" and missing_keys(metadata) == []
         # the global max_gen_toks=12 cuts every task's own budget: said, and recorded
         assert metadata["budget"]["effective"] == 12 and metadata["budget"]["cut"], task
         assert f"cuts {task}'s generation budget" in done.stderr + done.stdout

@@ -31,6 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 _BENCH_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_parse_worst_case.py"
+sys.path.insert(0, str(_BENCH_PATH.parent))  # the script imports its sibling `_timing`
 _spec = importlib.util.spec_from_file_location("bench_parse_worst_case", _BENCH_PATH)
 assert _spec is not None and _spec.loader is not None
 bench = importlib.util.module_from_spec(_spec)

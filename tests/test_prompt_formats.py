@@ -17,7 +17,7 @@ from taiyi_bench.harness import prompt_formats
 from taiyi_bench.harness.errors import ConfigError
 from taiyi_bench.harness.lmeval import plugin as lm_eval_plugin
 from taiyi_bench.harness.lmeval.models import PromptFormatError, TaiyiHFLM
-from taiyi_bench.harness.local_models import build_tiny_causal_lm
+from taiyi_bench.harness.random_models import build_tiny_causal_lm
 
 PROMPT = "请判断下面文本的类别。\n文本：小孩拉肚子怎么办"
 ANSWER = "上述文本被分类为：治疗方案"
@@ -185,19 +185,6 @@ def test_configs_name_their_format_and_the_command_carries_it(tmp_path):
         load_config(tmp_path / "api.yaml")
 
 
-def test_recipes_map_to_the_format_they_train():
-    from taiyi_bench.finetune.config import load_recipe
-
-    taiyi = load_recipe("taiyi1_qwen7b_qlora")
-    assert prompt_formats.recipe_prompt_format(taiyi) == ("eod", {"eod_token": "<|endoftext|>"})
-    command = prompt_formats.finetune_eval_command(taiyi, "/runs/a", "Qwen/Qwen-7B")
-    model_args = command[command.index("--model_args") + 1]
-    assert model_args == "pretrained=Qwen/Qwen-7B,peft=/runs/a,trust_remote_code=True,prompt_format=eod,eod_token=<|endoftext|>"
-    assert "--apply_chat_template" not in command
-    qwen25 = prompt_formats.finetune_eval_command(load_recipe("qwen2.5_7b_lora"), "/runs/b", "Qwen/Qwen2.5-7B")
-    assert "prompt_format=chat_template" in qwen25[qwen25.index("--model_args") + 1] and "--apply_chat_template" in qwen25
-
-
 # ------------------------------------------------------------------------------ the literal lm_eval command
 
 
@@ -269,7 +256,7 @@ def test_model_trained_in_eod_style_scores_only_in_its_own_format(tiny_dir, tmp_
     assert status == 0, captured.err[-3000:]
     lines = captured.out.splitlines()
     summary = json.loads("\n".join(lines[lines.index("{"):]))  # progress lines come before the summary
-    assert summary["stages"]["1"]["last_loss"] < 0.1
+    assert summary["stages"]["1"]["loss_end"] < 0.1
 
     # `taiyi finetune` prints and records the command that evaluates its adapter in its format
     command = summary["lm_eval_command"]

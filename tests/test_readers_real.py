@@ -95,6 +95,7 @@ def test_cmeee_types_nesting_and_every_offset(real):
     for example in examples:
         for entity in example.entities:
             assert example.text[entity.start:entity.end] == entity.mention
+
     def overlapping(ex):
         spans = [(e.start, e.end) for e in ex.entities]
         return any(a[0] < b[1] and b[0] < a[1] for i, a in enumerate(spans) for b in spans[i + 1:])

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from provenance_keys import missing_keys
 
 from taiyi_bench.harness.apps.reference import SAMPLES_LIMIT, SLICE, compare
-from taiyi_bench.harness.provenance import expected_units, known_sha256, missing_keys
+from taiyi_bench.harness.provenance import expected_units
 from taiyi_bench.harness.registry import REGISTRY, get_spec
 from taiyi_bench.harness.scoring import SCORING_RULES_VERSION, headline_metric_name
 
@@ -65,7 +66,7 @@ def test_reference_run_is_complete_and_recomputes_from_its_samples(path: Path):
             # they do record (the unit count read and the data files' checksums).
             assert metadata["eval_units"] == official, (path, metadata["eval_units"])
             for name, digest in metadata["provenance"]["data_files"].items():
-                known = known_sha256(spec).get(name.split("/", 1)[-1])
+                known = spec.sha256.get(name.split("/", 1)[-1])
                 assert known in (None, digest), f"{path}: {name} is not the official file"
         else:
             assert not missing, f"{path}: {task} lacks provenance {missing}"
@@ -148,12 +149,22 @@ def test_default_leaderboard_shows_the_reference_slices_marked():
 
 def test_the_tuned_reference_command_takes_the_format_from_the_recipe(tmp_path):
     """A recipe that trains in `eod` is evaluated in `eod` (no chat template), never in a
-    format assumed by the reference plan."""
-    from taiyi_bench.harness.apps.reference import tuned_command
+    format assumed by the reference plan: the adapter's run recorded it."""
+    from taiyi_bench.finetune.adapter_eval import eval_record
+    from taiyi_bench.finetune.config import load_recipe
+    from taiyi_bench.harness.apps.reference import RECIPE, adapter_dir, tuned_command
+    from taiyi_bench.harness.integrity import STAGE_MARKER
 
-    eod = tuned_command(tmp_path, "hoc", tmp_path / "r", tmp_path / "d", 8, recipe="taiyi1_qwen7b_qlora")
+    def tuned(recipe: str) -> list[str]:
+        work = tmp_path / recipe
+        adapter_dir(work).mkdir(parents=True)
+        record = {"eval": eval_record(load_recipe(recipe), "base")}
+        (adapter_dir(work) / STAGE_MARKER).write_text(json.dumps(record), encoding="utf-8")
+        return tuned_command(work, "hoc", tmp_path / "r", tmp_path / "d", 8)
+
+    eod = tuned("taiyi1_qwen7b_qlora")
     args = eod[eod.index("--model_args") + 1]
     assert "prompt_format=eod" in args and "eod_token=<|endoftext|>" in args
     assert "--apply_chat_template" not in eod
-    chat = tuned_command(tmp_path, "hoc", tmp_path / "r", tmp_path / "d", 8)
+    chat = tuned(RECIPE)
     assert "prompt_format=chat_template" in chat[chat.index("--model_args") + 1] and "--apply_chat_template" in chat

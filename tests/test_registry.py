@@ -1,8 +1,9 @@
 """The registry is the one place per dataset.
 
-- A 14th set in an existing format (IOB NER) is one registry entry and one task YAML: it runs
-  through lm-eval (the scripted oracle), `taiyi data check`, the BERT baseline and the
-  leaderboard with nothing else changed.
+- A 14th set in an existing format (IOB NER) is one registry entry, one task YAML and its sample
+  files: it runs through lm-eval (the scripted oracle), `taiyi data check`, the BERT baseline and
+  the leaderboard with nothing else changed.
+- The group YAMLs list exactly the members the registry gives them (`GROUP_FILTERS`).
 - No module outside the registry mentions a set's key; the task YAMLs carry no metric list,
   budget or prompt version of their own; the variant the loader resolves is the one the parser
   and the scorer get.
@@ -15,12 +16,14 @@ import io
 import json
 import re
 import shutil
+import sys
 from contextlib import redirect_stdout
 from pathlib import Path
-from types import MappingProxyType
+from types import MappingProxyType, ModuleType
 
 import lm_eval
 import pytest
+import yaml
 from lm_eval.loggers import EvaluationTracker
 from lm_eval.tasks import TaskManager
 
@@ -70,6 +73,46 @@ def test_register_refuses_a_taken_key_and_an_incomplete_entry():
     assert "broken_re" not in REGISTRY and "no_reader" not in REGISTRY
 
 
+def test_the_entries_are_data_and_a_bad_entry_names_the_file_the_set_and_the_field(tmp_path):
+    """The registry's entries are `harness/datasets.yaml`; a malformed entry fails at load with one
+    message naming the file, the set and the field."""
+    specs = registry.load_specs()
+    assert [spec.key for spec in specs] == list(registry.PAPER_SETS)
+    assert specs == [REGISTRY[spec.key] for spec in specs]
+    entry = yaml.safe_load(registry.DATA_FILE.read_text(encoding="utf-8"))["datasets"]["hoc"]
+    cases = {
+        "empty": ({**entry, "labels": []}, "labels is empty"),
+        "shape": ({**entry, "labels": "Chemical"}, "labels must be a list"),
+        "unknown": ({**entry, "lables": ["x"]}, "lables"),
+        "missing": ({name: value for name, value in entry.items() if name != "reader"}, "'reader'"),
+        "counts": ({**entry, "expected": {"test": {"unit": 5}}}, r"expected\['test'\]: .*'unit'"),
+        "source": ({**entry, "sources": [{**entry["sources"][0], "url": "ftp://x/"}]}, "url must be http"),
+    }
+    for name, (bad, message) in cases.items():
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({"datasets": {"bad_set": bad}}, allow_unicode=True), encoding="utf-8")
+        with pytest.raises(ConfigError, match=message) as raised:
+            registry.load_specs(path)
+        assert f"dataset 'bad_set' ({path})" in str(raised.value), name
+    assert "bad_set" not in REGISTRY
+
+
+def test_a_set_key_written_twice_in_the_data_file_is_an_error_not_an_overwrite(tmp_path):
+    """PyYAML keeps the last of two equal keys; a copied entry left unrenamed would replace a paper
+    set without a word. The loader refuses it, naming the file and the line."""
+    text = registry.DATA_FILE.read_text(encoding="utf-8")
+    copied = text.replace("\ndatasets:\n", "\ndatasets:\n  hoc: {}\n", 1)
+    assert copied != text
+    path = tmp_path / "datasets.yaml"
+    path.write_text(copied, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"'hoc' is written twice") as raised:
+        registry.load_specs(path)
+    assert str(path) in str(raised.value) and "line" in str(raised.value)
+    path.write_text("datasets: [unclosed", encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(str(path))):
+        registry.load_specs(path)
+
+
 def _quoted_or_identifier(keys: list[str]) -> re.Pattern[str]:
     # `\b` counts "_" as a word character: `read_hoc` and `mcmle_options` do not match `hoc` or
     # `medqa_mcmle`, while "hoc", `taiyi_hoc` and `spec.key == "hoc"` do.
@@ -79,10 +122,9 @@ def _quoted_or_identifier(keys: list[str]) -> re.Pattern[str]:
 
 def _modules_outside_the_registry() -> list[Path]:
     folders = [REPO_ROOT / name for name in ("harness", "baselines", "finetune")]
-    skipped = (REPO_ROOT / "harness" / "registry.py", SAMPLES_DIR)
     modules = [path for folder in folders for path in folder.rglob("*.py")]
     modules += sorted((REPO_ROOT / "tasks").glob("*.py"))
-    return [path for path in modules if not any(path == skip or path.is_relative_to(skip) for skip in skipped)]
+    return [path for path in modules if path != REPO_ROOT / "harness" / "registry.py"]
 
 
 def test_no_module_outside_the_registry_mentions_a_dataset_key_or_variant_option():
@@ -162,6 +204,36 @@ def test_the_variant_the_loader_resolves_reaches_the_parser_and_the_scorer(monke
     assert load_split("medqa_mcmle", mcmle_options=5).spec.labels == ("A", "B", "C", "D", "E")
 
 
+def _group_yaml_problems(folder: Path) -> list[str]:
+    """How the group YAMLs in `folder` differ from the registry: a group file `GROUP_FILTERS` does
+    not define (or one it defines that has no file), an unknown task, a set missing or out of order."""
+    groups = {}
+    for path in sorted(folder.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and "group" in data:
+            groups[data["group"]] = data["task"]
+    undefined = set(groups) ^ set(registry.GROUP_FILTERS)
+    problems = [f"group {name}: no file, or a file GROUP_FILTERS does not define" for name in sorted(undefined)]
+    for name, listed in groups.items():
+        expected = [spec.task_name for spec in iter_specs(**registry.GROUP_FILTERS.get(name, {}))]
+        if listed != expected:
+            problems.append(f"{name}: lists {listed}, the registry gives {expected}")
+    return problems
+
+
+def test_group_yamls_list_what_the_registry_gives_them(tmp_path):
+    assert _group_yaml_problems(tasks_dir()) == []
+    # The check finds a task the registry does not know, and a registered set a group misses.
+    for path in tasks_dir().glob("taiyibench*.yaml"):
+        shutil.copy(path, tmp_path / path.name)
+    edited = tmp_path / "taiyibench_qa.yaml"
+    edited.write_text(edited.read_text(encoding="utf-8").replace("taiyi_pubmedqa", "taiyi_nope"), encoding="utf-8")
+    (problem,) = _group_yaml_problems(tmp_path)
+    assert "taiyi_nope" in problem
+    with registered(dataclasses.replace(get_spec("hoc"), key="hoc_copy")):
+        assert {problem.split(":")[0] for problem in _group_yaml_problems(tasks_dir())} == {"taiyibench", "taiyibench_en", "taiyibench_tc"}
+
+
 # ------------------------------------------------------------------------------ a 14th set
 
 
@@ -236,10 +308,31 @@ def test_a_new_set_passes_the_data_check(toy_set):
     assert "TOY-NER" in output.getvalue() and f"1/{len(REGISTRY)} sets found" in output.getvalue()
 
 
+def test_a_new_set_s_samples_are_its_files_only(toy_set, tmp_path, monkeypatch):
+    """Its sample text is its files in the bundled samples folder, under the folder and file names
+    of its registry entry: without a data directory they are found, checked and evaluated."""
+    spec, data, task_folder = toy_set
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    for folder in SAMPLES_DIR.iterdir():
+        (samples / folder.name).symlink_to(folder)
+    shutil.copytree(data / spec.data_subdir, samples / spec.data_subdir)
+    for module in list(sys.modules.values()):  # every module that reads the samples folder
+        if isinstance(module, ModuleType) and module.__name__.startswith("taiyi_bench.") and vars(module).get("SAMPLES_DIR") == SAMPLES_DIR:
+            monkeypatch.setattr(module, "SAMPLES_DIR", samples)
+    report = check_data_dir(None)
+    assert report.source == "samples" and all(s.found for s in report.sets) and report.exit_code(strict=True) == 0
+    assert len(report.sets) == len(REGISTRY) and report.sets[-1].spec.key == spec.key
+    manager = TaskManager(include_path=[str(tasks_dir()), str(task_folder)], include_defaults=False)
+    out = lm_eval.simple_evaluate(model=oracle_lm(), tasks=["taiyi_toy_ner"], task_manager=manager)
+    assert out["results"]["taiyi_toy_ner"]["micro_f1,none"] == 1.0
+    assert out["configs"]["taiyi_toy_ner"]["metadata"]["data_source"] == "samples"
+
+
 @pytest.mark.slow
 def test_a_new_set_trains_a_bert_baseline_and_reaches_the_leaderboard(toy_set, tmp_path):
     from taiyi_bench.baselines import runner
-    from taiyi_bench.harness.local_models import build_tiny_bert
+    from taiyi_bench.harness.random_models import build_tiny_bert
 
     spec, data, task_folder = toy_set
     runs = tmp_path / "runs"

@@ -46,7 +46,6 @@ MEDQA_TEST = "MedQA-USMLE/phrases_no_exclude_test.jsonl"
 # ------------------------------------------------------------------------------ helpers
 
 
-
 def _cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
     return run_taiyi(capsys, *argv)
 
@@ -69,14 +68,14 @@ def _copy_data(shared: Path, target: Path, *relative: str) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_lm(tmp_path_factory) -> Path:
-    from taiyi_bench.harness.local_models import build_tiny_causal_lm
+    from taiyi_bench.harness.random_models import build_tiny_causal_lm
 
     return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm") / "lm", seed=0)
 
 
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory) -> Path:
-    from taiyi_bench.harness.local_models import build_tiny_bert
+    from taiyi_bench.harness.random_models import build_tiny_bert
 
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert") / "model")
 
@@ -115,13 +114,11 @@ def _duplicated_record(lines: list[str]) -> list[str]:
 
 def _full_run_results(model: str, completeness: dict[str, str] | None = None) -> dict[str, Any]:
     """A results file of every registered set as lm-eval writes it, every set at 50%, all complete unless said."""
-    from taiyi_bench.harness.apps.leaderboard.collect import HEADLINE_METRIC
-
     results, configs, n_samples = {}, {}, {}
     for key, spec in REGISTRY.items():
         counts = spec.expected.get(spec.eval_split)
         units = counts.units if counts else 100
-        results[spec.task_name] = {f"{HEADLINE_METRIC[spec.metric]},none": 0.5}
+        results[spec.task_name] = {f"{spec.headline_metric},none": 0.5}
         configs[spec.task_name] = {"task": spec.task_name, "num_fewshot": 0, "metadata": {
             "data_source": "data", "eval_units": units, "expected_units": counts.units if counts else None,
             "completeness": (completeness or {}).get(key, "full"), "fewshot_source": None, "variant": {},
@@ -147,7 +144,8 @@ def _write_results(folder: Path, data: dict[str, Any], date_id: str = "2026-01-0
 @pytest.mark.parametrize(("corrupt", "units"), [(_short_file, 1173), (_duplicated_record, 1274)], ids=["short", "duplicated"])
 def test_short_or_duplicated_medqa_is_marked_incomplete_everywhere(shared_data_dir, tmp_path, caplog, corrupt, units):
     from taiyi_bench.harness.apps.leaderboard.build import leaderboard_table
-    from taiyi_bench.harness.apps.leaderboard.collect import build_run_columns, collect_runs
+    from taiyi_bench.harness.apps.leaderboard.columns import build_run_columns
+    from taiyi_bench.harness.apps.leaderboard.parse import collect_runs
     from taiyi_bench.harness.apps.leaderboard.render import render_markdown
 
     data = tmp_path / "data"
@@ -218,7 +216,7 @@ def test_duplicated_cmeee_record_and_modified_file_are_caught_at_load_time(share
 def test_official_files_are_full_and_a_limit_or_the_samples_say_so(shared_data_dir, tmp_path):
     spec = get_spec("ncbi_disease")
     real = [(shared_data_dir / "NCBI-disease/test.tsv", shared_data_dir)]
-    assert provenance.known_sha256(spec), "the registry knows the official files' checksums"
+    assert spec.sha256, "the registry knows the official files' checksums"
     assert provenance.check_completeness(spec, "test", data_source="data", eval_units=940, files=real).status == "full"
     limited = provenance.check_completeness(spec, "test", data_source="data", eval_units=940, files=real, evaluated_units=3)
     assert limited.status == "limited"
@@ -813,7 +811,7 @@ def test_a_malformed_results_file_is_a_warning_never_a_crash(tmp_path, capsys, c
 
 
 def test_an_impossible_date_is_named_and_the_run_still_counts(tmp_path):
-    from taiyi_bench.harness.apps.leaderboard.collect import collect_runs
+    from taiyi_bench.harness.apps.leaderboard.parse import collect_runs
 
     data = _full_run_results("org/model")
     data["date"] = 1e20

@@ -27,8 +27,8 @@ import torch
 from taiyi_bench.harness.errors import ConfigError, DataNotFoundError
 from taiyi_bench.harness.lmeval.models import PromptFormatError, TaiyiHFLM
 from taiyi_bench.harness.lmeval.preflight import check_run
-from taiyi_bench.harness.local_models import build_tiny_causal_lm
 from taiyi_bench.harness.paths import DATA_DIR_ENV, SAMPLES_DIR
+from taiyi_bench.harness.random_models import build_tiny_causal_lm
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 TASK = "taiyi_kuake_qic"
@@ -176,7 +176,6 @@ def test_wrong_model_paths_and_an_empty_data_dir_are_one_line_before_any_load(ti
     )  # fmt: skip
     line = _error_line(done)
     assert f"pretrained={absent} is neither a local folder" in line
-
 
     # An empty data directory, with the plain `hf` model type: checked before the model is built
     # (the absent model would be the error otherwise).

@@ -47,7 +47,6 @@ pytestmark = pytest.mark.skipif(not any(REFERENCE.glob(f"{BASE}/*/*/*/samples_*.
 # ------------------------------------------------------------------------------ helpers
 
 
-
 def _cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
     return run_taiyi(capsys, *argv)
 
@@ -261,8 +260,8 @@ def _nine_thousand_full(data: dict[str, Any]) -> None:
     (_nine_thousand_full, "incomplete", "taiyi_hoc claims 'full' on 'data' data, but counts n-samples original 9,999"),
 ], ids=["-5 units", "9999 units full"])
 def test_impossible_unit_counts_are_refused_or_marked(tmp_path, claim, flag, said):
-    from taiyi_bench.harness.apps.compare import run_views
     from taiyi_bench.harness.apps.leaderboard.build import leaderboard_table
+    from taiyi_bench.harness.apps.run_views import run_views
 
     results = _copy_run(BASE, "hoc", tmp_path)
     _edit_results(results, claim)

@@ -42,7 +42,6 @@ CONVERSATION = {
 # ------------------------------------------------------------------------------ helpers
 
 
-
 def _cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
     return run_taiyi(capsys, *argv)
 
@@ -224,7 +223,7 @@ def test_a_gbk_line_is_named_by_file_and_line_number(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_lm(tmp_path_factory) -> Path:
-    from taiyi_bench.harness.local_models import build_tiny_causal_lm
+    from taiyi_bench.harness.random_models import build_tiny_causal_lm
 
     return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm") / "lm", seed=0)
 
@@ -339,5 +338,5 @@ def test_the_task_itself_refuses_a_bad_budget_as_a_one_line_error():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     with pytest.raises(USER_ERRORS, match="--metadata thinking_allowance must be a whole number >= 0, not -5000"):
-        module._non_negative_int(-5000, "--metadata thinking_allowance")
-    assert module._non_negative_int(3072, "--metadata thinking_allowance") == 3072
+        module.whole_number(-5000, "--metadata thinking_allowance")
+    assert module.whole_number(3072, "--metadata thinking_allowance") == 3072

@@ -7,11 +7,12 @@ import json
 import pytest
 
 from taiyi_bench.harness.results_io import (
+    PER_TYPE_KEY,
     SKIPPED_SETS_KEY,
+    amend_results,
     model_slug,
     newest_results,
     read_results,
-    record_skipped_sets,
     samples_beside,
     write_run_files,
 )
@@ -37,9 +38,10 @@ def test_write_then_read_back_with_samples_beside(tmp_path):
     assert samples is not None and [json.loads(line)["doc_id"] for line in samples.read_text().splitlines()] == [0, 1]
     assert samples_beside(path, "taiyi_cmeee") is None
     assert newest_results(tmp_path) == path
-    record_skipped_sets(path, {"taiyi_chemdner": "missing"})
+    amend_results(path, {"taiyi_chemdner": "missing"})  # one rewrite: the skipped sets and the per-type tables
     data = read_results(path)
     assert data[SKIPPED_SETS_KEY] == {"taiyi_chemdner": "missing"} and "results" in data
+    assert set(data[PER_TYPE_KEY]) == {"taiyi_hoc"}
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
 
 

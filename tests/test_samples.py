@@ -1,8 +1,10 @@
-"""The bundled samples: they equal a fresh build, load with the official readers, and cover the hard cases."""
+"""The bundled samples: the committed files are the source; they are the files the registry names,
+load with the official readers, keep what the official files guarantee, and cover the hard cases."""
 
 from __future__ import annotations
 
 import io
+import re
 from collections import Counter
 from contextlib import redirect_stdout
 
@@ -12,8 +14,14 @@ from taiyi_bench.harness.apps.cli import main as taiyi_main
 from taiyi_bench.harness.apps.data_check import check_data_dir
 from taiyi_bench.harness.loading import available_splits, load_split
 from taiyi_bench.harness.paths import SAMPLES_DIR
-from taiyi_bench.harness.registry import KUAKE_QIC_INTENTS, LITCOVID_TOPICS, REGISTRY, iter_specs
-from taiyi_bench.harness.samples.build_samples import build
+from taiyi_bench.harness.readers.cblue import read_cmeie_schemas
+from taiyi_bench.harness.registry import (
+    CMEIE_SCHEMAS,
+    KUAKE_QIC_INTENTS,
+    LITCOVID_TOPICS,
+    REGISTRY,
+    iter_specs,
+)
 
 # Every form of every set: (key, form name, {variant option: value}); the default form is "".
 VARIANTS = [(spec.key, name, form.variant_record) for spec in iter_specs() for name, form in spec.forms()]
@@ -34,17 +42,20 @@ def samples():
     return loaded
 
 
-def _data_files(root):
-    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.suffix not in (".py", ".md", ".pyc")
-            and "__pycache__" not in p.parts}
+def test_sample_files_are_the_files_the_registry_names():
+    """Folder and file names come from the registry (`data_subdir`, `files` of every form): a
+    sample file no form names would never be read."""
+    named = {f"{spec.data_subdir}/{name}" for spec in iter_specs() for _, form in spec.forms()
+             for names in form.files.values() for name in ((names,) if isinstance(names, str) else names)}
+    shipped = {p.relative_to(SAMPLES_DIR).as_posix() for p in SAMPLES_DIR.rglob("*") if p.is_file() and p.name != "README.md"}
+    # 53_schemas.json ships as in the CBLUE release; no split reads it (checked below against the registry).
+    assert shipped - named == {"CMeIE-V2/53_schemas.json"}
+    for spec in iter_specs():
+        assert (SAMPLES_DIR / spec.data_subdir).is_dir(), spec.key
 
 
-def test_shipped_files_equal_a_fresh_build(tmp_path):
-    build(tmp_path)
-    built, shipped = _data_files(tmp_path), _data_files(SAMPLES_DIR)
-    assert built == shipped
-    for name in built:
-        assert (tmp_path / name).read_bytes() == (SAMPLES_DIR / name).read_bytes(), f"{name} is stale: run build_samples"
+def test_cmeie_schemas_file_is_the_registry_s():
+    assert read_cmeie_schemas(SAMPLES_DIR / "CMeIE-V2" / "53_schemas.json") == CMEIE_SCHEMAS
 
 
 def test_every_set_ships_train_and_eval_split(samples):
@@ -56,7 +67,7 @@ def test_every_set_ships_train_and_eval_split(samples):
 
 def test_samples_load_cleanly(samples):
     for (key, _, split), loaded in samples.items():
-        assert loaded.source == "samples" and loaded.is_samples
+        assert loaded.source == "samples"
         assert 5 <= len(loaded) <= 40, (key, split, len(loaded))  # "a few dozen" (CDR: a few abstracts)
         assert len({ex.id for ex in loaded}) == len(loaded)
         for ex in loaded:
@@ -80,8 +91,12 @@ def test_ner_hard_cases(samples):
                 elif a[0] < b[0] < a[1] < b[1]:
                     crossing += 1
     assert nested >= 10 and crossing == 2
+    depth = max(sum(b.start <= a.start and a.end <= b.end for b in ex.entities) for ex in cmeee for a in ex.entities)
+    assert depth == 3  # three levels of nesting
     assert {e.type for ex in samples["cmeee", "", "dev"].examples for e in ex.entities} == set(samples["cmeee", "", "dev"].spec.labels)
     assert any(not ex.entities for ex in samples["cmeee", "", "dev"].examples)
+    ncbi = [ex for split in ("train", "dev", "test") for ex in samples["ncbi_disease", "", split].examples]
+    assert any(" and " in e.mention for ex in ncbi for e in ex.entities)  # a composite disease mention
     chemdner = samples["chemdner", "", "train"].examples
     assert any(e.mention == "2 , 4 - dinitrophenol" for ex in chemdner for e in ex.entities)
     for key in ("bc5cdr_chem", "bc5cdr_dise", "ncbi_disease", "chemdner"):
@@ -103,11 +118,27 @@ def test_bc5cdr_hard_cases_and_iob_consistency(samples):
     assert all(len(valproate.concept_mentions[c]) >= 1 for c in valproate.concept_mentions)
     heart, lungs = next(e for e in arrest.entities if e.mention == "cardiorespiratory arrest").concept_ids
     assert arrest.concept_mentions[heart] == arrest.concept_mentions[lungs] == ["Cardiorespiratory arrest", "cardiorespiratory arrest"]
-    # The IOB files are the same abstracts split into sentences, as in the official data.
+    pubtator_lines = [line for path in (SAMPLES_DIR / "BC5CDR-CDR-RE").glob("*.txt") for line in path.read_text("utf-8").splitlines()]
+    assert any(line.count("\t") == 6 and line.endswith("\t") for line in pubtator_lines)  # an empty 7th column
+    # The IOB files are the same abstracts split into sentences, as in the official data: the same
+    # mentions in the same order (IOB files space their tokens apart).
     for split in ("train", "dev", "test"):
-        pubtator = Counter(e.type for ex in samples["bc5cdr_re", "", split].examples for e in ex.entities)
-        assert sum(len(ex.entities) for ex in samples["bc5cdr_chem", "", split].examples) == pubtator["Chemical"]
-        assert sum(len(ex.entities) for ex in samples["bc5cdr_dise", "", split].examples) == pubtator["Disease"]
+        for key, kind in (("bc5cdr_chem", "Chemical"), ("bc5cdr_dise", "Disease")):
+            iob = [e.mention.replace(" ", "") for ex in samples[key, "", split].examples for e in ex.entities]
+            pubtator = [e.mention.replace(" ", "") for ex in samples["bc5cdr_re", "", split].examples
+                        for e in sorted(ex.entities, key=lambda e: e.start) if e.type == kind]
+            assert iob == pubtator, (key, split)
+
+
+def test_identifiers_are_synthetic(samples):
+    """No real PMID, MeSH id or DOI: PMIDs 99xxxxxx, concept ids D90/D95/C90xxxx, DOIs 10.99999/."""
+    for split in ("train", "dev", "test"):
+        for ex in samples["bc5cdr_re", "", split].examples:
+            assert ex.id.startswith("99") and len(ex.id) == 8
+            assert all(re.fullmatch(r"D9[05]\d{4}|C90\d{4}|-1", c) for e in ex.entities for c in e.concept_ids), ex.id
+        assert all(ex.id.startswith("99") and ex.meta["doi"].startswith("10.99999/") for ex in samples["litcovid", "", split].examples)
+        assert all(ex.meta["pmid"].startswith("99") for ex in samples["hoc", "", split].examples)
+    assert all(ex.id.startswith("99") for split in ("train", "test") for ex in samples["pubmedqa", "", split].examples)
 
 
 def test_classification_hard_cases(samples):
@@ -120,6 +151,12 @@ def test_classification_hard_cases(samples):
     cmeie = samples["cmeie", "", "dev"].examples
     assert any(len(ex.relations) >= 3 for ex in cmeie) and any(len({r.head for r in ex.relations}) > 1 for ex in cmeie)
     assert any(len(ex.relations) != len(set(ex.relations)) for ex in cmeie)  # a repeated triple, as in the real dev file
+    assert {c for ex in cmeie for c in ex.meta["combined"]} == {True, False}
+    signatures = set(samples["cmeie", "", "dev"].spec.relation_signatures)
+    for ex in cmeie + samples["cmeie", "", "train"].examples:
+        for r in ex.relations:
+            assert (r.head_type, r.relation, r.tail_type) in signatures and r.head in ex.text and r.tail in ex.text, (ex.id, r)
+    assert any("," in ex.text for ex in litcovid)  # fields the CSV must quote
 
 
 def test_qa_hard_cases(samples):
@@ -132,9 +169,13 @@ def test_qa_hard_cases(samples):
         assert all(len(ex.options) == 4 for ex in four) and all(len(ex.options) == 5 for ex in five)
         for a, b in zip(four, five, strict=True):
             assert a.question == b.question and a.options[a.answer] == b.options[b.answer]
+            # The official 4-option file drops one distractor and re-letters the rest, in order.
+            kept = list(b.options.values())
+            assert any(kept[:i] + kept[i + 1:] == list(a.options.values()) for i in range(5) if i != "ABCDE".index(b.answer))
     assert set(Counter(ex.answer for ex in samples["medqa_mcmle", "", "test"].examples)) == set("ABCD")
     assert set(Counter(ex.answer for ex in samples["medqa_mcmle", "5 options", "test"].examples)) == set("ABCDE")
     assert set(Counter(ex.answer for ex in samples["medqa_usmle", "", "test"].examples)) == set("ABCD")
+    assert {ex.meta["meta_info"] for ex in samples["medqa_usmle", "", "test"].examples} == {"step1", "step2&3"}
 
 
 def test_languages(samples):

@@ -3,6 +3,7 @@ oracle round trips on every set, and a cross-check against seqeval."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import warnings
@@ -347,7 +348,7 @@ def test_unit_values_are_json_and_match_the_task_yaml(spec, repo_root):
     values = unit_metric_values(spec, unit)
     assert set(values) == set(metric_names(spec))
     json.dumps(values)
-    json.dumps(unit.to_dict())
+    json.dumps(dataclasses.asdict(unit))
     yaml_path = repo_root / "tasks" / f"{spec.task_name}.yaml"
     if yaml_path.exists():
         listed = metric_list_names(read_task_yaml(yaml_path))  # the metric_list of its task-type template

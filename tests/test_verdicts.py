@@ -11,15 +11,13 @@ import pytest
 
 from taiyi_bench.harness.errors import DataNotFoundError
 from taiyi_bench.harness.loading import load_split
-from taiyi_bench.harness.parsers import parse_output
+from taiyi_bench.harness.parsers import parse_fail_reason, parse_output
 from taiyi_bench.harness.prompts import render_answer
 from taiyi_bench.harness.records import Example, Prediction
 from taiyi_bench.harness.registry import get_spec, iter_specs
 from taiyi_bench.harness.scoring import score_unit
 from taiyi_bench.harness.verdicts import (
     lenient_counts,
-    matching_rule,
-    parse_fail_reason,
     unit_verdicts,
     verdict_counts,
 )
@@ -30,7 +28,7 @@ UNITS_PER_SET = 600  # the first units of each split: every rule and kind of err
 def _perturbed(spec, example: Example, rng: random.Random) -> Prediction:
     """The gold with errors of every kind: items dropped, retyped, cut short, reversed, relabelled,
     and spurious items from the text and from nowhere."""
-    rule = matching_rule(spec)
+    rule = spec.matching_rule
     if rule == "mention_set":
         entities = set()
         for index, entity in enumerate(example.entities):
@@ -87,7 +85,7 @@ def test_verdicts_agree_with_the_scorer_on_the_real_split(spec, shared_data_dir)
         unit = score_unit(spec, example, prediction)
         verdicts = unit_verdicts(spec, example, prediction, unit)
         kinds.update(item["verdict"] for item in verdicts["predicted"])
-        if matching_rule(spec) == "choice":
+        if spec.matching_rule == "choice":
             assert verdicts["correct"] == bool(unit.correct), example.id
             continue
         assert verdict_counts(verdicts) == unit.counts, example.id
@@ -100,7 +98,7 @@ def test_verdicts_agree_with_the_scorer_on_the_real_split(spec, shared_data_dir)
             gold = parse_output(spec, render_answer(spec, example), options=example.options or None)
             oracle_ungrounded += unit_verdicts(spec, example, gold)["grounding"]["ungrounded"]
     assert oracle_ungrounded == 0  # every gold mention/argument is in its unit's text
-    rule = matching_rule(spec)
+    rule = spec.matching_rule
     expected_kinds = {
         "mention_set": {"matched", "spurious", "boundary"} | ({"wrong_type"} if len(spec.labels) > 1 else set()),
         "ordered_triples": {"matched", "reversed", "wrong_relation", "spurious"},
@@ -153,4 +151,4 @@ def test_parse_failures_say_why(output, reason):
     if output is not None:
         prediction = parse_output(spec, output, options=example.options)
         assert prediction.parse_failed
-        assert unit_verdicts(spec, example, prediction, output=output)["parse_fail"] == reason
+        assert unit_verdicts(spec, example, prediction)["parse_fail"] == reason

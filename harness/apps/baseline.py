@@ -15,7 +15,6 @@ from taiyi_bench.baselines import cli
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `taiyi baseline ...`."""
     cli.register(subparsers, run_steps=run_steps)
 
 
@@ -31,8 +30,7 @@ def run_steps(invocation: Any, skipped: dict[str, str]) -> int:
     from taiyi_bench.baselines import llm_run
     from taiyi_bench.harness.apps.console import LM_EVAL_PROGRESS, StepConsole, headline_summary
     from taiyi_bench.harness.apps.report import build_report
-    from taiyi_bench.harness.results_io import new_date_id, newest_results, record_skipped_sets
-    from taiyi_bench.harness.verdicts import record_per_type
+    from taiyi_bench.harness.results_io import amend_results, new_date_id, newest_results
 
     log_path = Path(invocation.output_path) / f"run_{new_date_id()}.log"
     with StepConsole(log_path) as console:
@@ -46,9 +44,7 @@ def run_steps(invocation: Any, skipped: dict[str, str]) -> int:
                 if newest is None:
                     raise _StepFailed
             with console.step("report"):
-                if skipped:
-                    record_skipped_sets(newest, skipped)
-                record_per_type(newest)  # the per-type scores, stored with the run
+                amend_results(newest, skipped)  # the skipped sets and per-type scores, stored with the run
                 report = build_report([newest], newest.parent / "report")
         except _StepFailed:
             print(f"taiyi baseline: error: lm_eval exited with status {status} and no results file; "

@@ -1,6 +1,6 @@
 """The `taiyi` command line. Each subcommand lives in its own module, which exposes
-`register(subparsers)`; this file only wires them together (imports stay lazy so that
-`taiyi --help` is fast).
+`register(subparsers)`; this file wires them together (imports stay lazy so that `taiyi --help`
+is fast) and holds what they share: argument types, the bootstrap options, the one-line errors.
 
 It also guards every subcommand: an output folder or file that cannot be written is refused
 before any work, and an error the user can cause and fix (bad settings, a missing, unreadable or
@@ -12,9 +12,11 @@ shows the traceback as well.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 # subcommand -> module that defines `register(subparsers)`
@@ -28,15 +30,14 @@ SUBCOMMANDS: dict[str, str] = {
     "report": "taiyi_bench.harness.apps.report",
     "reference": "taiyi_bench.harness.apps.reference",
     "rescore": "taiyi_bench.harness.apps.rescore",
+    "models": "taiyi_bench.harness.apps.models",
 }
 DEBUG_ENV = "TAIYI_DEBUG"
 # Parsed arguments that name something a command writes: attribute -> (option, what it is).
 # `baseline new --dir` is the one `dir` that is written to (`data check DIR` is read).
 OUTPUT_ARGUMENTS: dict[str, tuple[str, str]] = {
-    "out": ("--out", "folder"),
-    "results_dir": ("--results-dir", "folder"),
-    "output_dir": ("--output-dir", "folder"),
-    "output_root": ("--output-root", "folder"),
+    "out": ("--out", "folder"), "results_dir": ("--results-dir", "folder"),
+    "output_dir": ("--output-dir", "folder"), "output_root": ("--output-root", "folder"),
     "json": ("--json", "file"),
 }
 EXIT_USER_ERROR = 1
@@ -57,27 +58,73 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def unwritable_reason(path: Path, kind: str) -> str | None:
-    """Why `path` (a "folder" to create or fill, or a "file" to write) cannot be written; None
-    when it can. Nothing is created: the nearest existing folder above it is asked."""
+def whole_number_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse `type=` that takes a whole number >= `minimum` and refuses anything else with
+    one line naming the option (argparse adds `argument --units:`)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, not {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, not {value}")
+        return value
+
+    parse.__name__ = f"whole number >= {minimum}"
+    return parse
+
+
+def add_bootstrap_options(parser: argparse.ArgumentParser, resamples: str = "bootstrap resamples") -> None:
+    parser.add_argument("--resamples", type=whole_number_at_least(1), default=1000, help=f"{resamples} (default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+
+
+def errors_in_one_line(prefix: str) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
+    """Decorates a subcommand's `run`: bad input (ValueError, KeyError, FileNotFoundError) ends in
+    one red line `<prefix>error: <message>` on stderr and exit status 2."""
+
+    def decorate(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        @functools.wraps(run)
+        def guarded(args: argparse.Namespace) -> int:
+            try:
+                return run(args)
+            except (ValueError, KeyError, FileNotFoundError) as exc:
+                from rich.console import Console
+                from rich.text import Text
+
+                message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+                Console(stderr=True).print(Text(f"{prefix}error: {message}", style="bold red"), soft_wrap=True)
+                return 2
+
+        return guarded
+
+    return decorate
+
+
+def refuse_unwritable(option: str, path: str | Path, kind: str) -> None:
+    """ConfigError naming `option` when `path` (a "folder" to create or fill, or a "file" to write)
+    cannot be written. Nothing is created: the nearest existing folder above it is asked."""
+    from taiyi_bench.harness.errors import ConfigError
+
     target = Path(path).expanduser()
-    if target.exists() and (target.is_dir() if kind == "file" else not target.is_dir()):
-        return f"{target} is a {'folder' if kind == 'file' else 'file'}, not a {kind}"
     probe = target.parent if kind == "file" else target
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
-    if not probe.is_dir():
-        return f"{probe} is a file, so no folder can be made below it"
-    if not os.access(probe, os.W_OK | os.X_OK):
-        return f"{probe} is not writable"
-    return None
+    if target.exists() and (target.is_dir() if kind == "file" else not target.is_dir()):
+        reason = f"{target} is a {'folder' if kind == 'file' else 'file'}, not a {kind}"
+    elif not probe.is_dir():
+        reason = f"{probe} is a file, so no folder can be made below it"
+    elif not os.access(probe, os.W_OK | os.X_OK):
+        reason = f"{probe} is not writable"
+    else:
+        return
+    raise ConfigError(f"{option} {path}: cannot write there ({reason}); choose another {kind}")
 
 
 def check_outputs(args: argparse.Namespace) -> None:
     """Refuse an output that cannot be written, before the command does any work (a run must not
     train for an hour and then fail to save)."""
-    from taiyi_bench.harness.errors import ConfigError
-
     if getattr(args, "dry_run", False):
         return
     outputs = dict(OUTPUT_ARGUMENTS)
@@ -88,9 +135,7 @@ def check_outputs(args: argparse.Namespace) -> None:
     for attribute, (option, kind) in outputs.items():
         value = getattr(args, attribute, None)
         if isinstance(value, (str, Path)) and str(value):
-            reason = unwritable_reason(Path(value), kind)
-            if reason:
-                raise ConfigError(f"{option} {value}: cannot write there ({reason}); choose another {kind}")
+            refuse_unwritable(option, value, kind)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

@@ -8,8 +8,6 @@ the four counts add up to the units compared); the same per entity type / predic
 (over the units where that type occurs in the gold or in either prediction); the paired
 bootstrap test of the headline metric (`taiyi leaderboard --paired`); and the units where one
 run is right and the other wrong, with the text, both outputs, both parsed predictions and the gold.
-
-The loading (`load_run`, `run_views`) lives in `taiyi_bench.harness.apps.run_views`, shared with `taiyi report`.
 """
 
 from __future__ import annotations
@@ -21,21 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from taiyi_bench.harness.apps.run_views import (  # noqa: F401  (re-exported: they lived here first)
-    RunView,
-    TaskSamples,
-    UnitView,
-    load_run,
-    load_task_samples,
-    run_views,
-)
+from taiyi_bench.harness.apps.cli import add_bootstrap_options, errors_in_one_line, whole_number_at_least
+from taiyi_bench.harness.apps.run_views import RunView, TaskSamples, UnitView, load_run
 from taiyi_bench.harness.registry import PAPER_ORDER, REGISTRY, DatasetSpec, get_spec
 
 DEFAULT_TOP = 3
-
-
-# --------------------------------------------------------------------------------------------
-# comparing
 
 
 @dataclass
@@ -127,11 +115,7 @@ def compare_tasks(a: TaskSamples, b: TaskSamples) -> TaskComparison:
 
 
 def compare_runs(
-    run_a: str | os.PathLike,
-    run_b: str | os.PathLike,
-    *,
-    task: str | None = None,
-    n_resamples: int = 1000,
+    run_a: str | os.PathLike, run_b: str | os.PathLike, *, task: str | None = None, n_resamples: int = 1000,
     seed: int = 0,
 ) -> Comparison:
     """Compare two runs on every set both have samples for (or only `task`)."""
@@ -160,10 +144,6 @@ def compare_runs(
     if not comparisons:
         warnings.append("the two runs have no set in common (with samples); nothing compared")
     return Comparison(a, b, comparisons, n_resamples, seed, list(dict.fromkeys(warnings)))
-
-
-# --------------------------------------------------------------------------------------------
-# output
 
 
 def describe_prediction(verdicts: dict[str, Any]) -> str:
@@ -277,8 +257,7 @@ def render_terminal(comparison: Comparison, console: Any, top: int = DEFAULT_TOP
                 ("A output", _short(diff.a.output)), ("A parsed", describe_prediction(diff.a.verdicts)),
                 ("A errors", describe_errors(diff.a.verdicts)),
                 ("B output", _short(diff.b.output)), ("B parsed", describe_prediction(diff.b.verdicts)),
-                ("B errors", describe_errors(diff.b.verdicts)),
-                ("gold", describe_gold(diff.a.verdicts)),
+                ("B errors", describe_errors(diff.b.verdicts)), ("gold", describe_gold(diff.a.verdicts)),
             ):
                 console.print(Text(f"  {label:<9} {value}"), soft_wrap=True)
     for warning in comparison.warnings:
@@ -289,37 +268,28 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "compare",
         help="two runs unit by unit: who got which units right, per type, paired test, the differing units",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("run_a", metavar="RUN_A", help="results file (or a folder with one model's run)")
     parser.add_argument("run_b", metavar="RUN_B", help="results file (or a folder with one model's run)")
     parser.add_argument("--task", help="only this set (key or task name)")
-    parser.add_argument("--top", type=int, default=DEFAULT_TOP, help="differing units shown per set (default %(default)s)")
-    parser.add_argument("--resamples", type=int, default=1000, help="paired bootstrap resamples (default 1000)")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--top", type=whole_number_at_least(0), default=DEFAULT_TOP,
+                        help="differing units shown per set (default %(default)s)")
+    add_bootstrap_options(parser, "paired bootstrap resamples")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the comparison as JSON")
     parser.set_defaults(func=run)
     return parser
 
 
+@errors_in_one_line("taiyi compare: ")
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.text import Text
 
     from taiyi_bench.harness.atomic_files import atomic_write_text
 
-    console, errors = Console(), Console(stderr=True)
-    try:
-        if args.resamples < 1:
-            raise ValueError("--resamples must be at least 1")
-        if args.top < 0:
-            raise ValueError("--top must be 0 or more")
-        comparison = compare_runs(args.run_a, args.run_b, task=args.task, n_resamples=args.resamples, seed=args.seed)
-    except (ValueError, KeyError, FileNotFoundError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        errors.print(Text(f"taiyi compare: error: {message}", style="bold red"), soft_wrap=True)
-        return 2
+    comparison = compare_runs(args.run_a, args.run_b, task=args.task, n_resamples=args.resamples, seed=args.seed)
+    console = Console()
     render_terminal(comparison, console, top=args.top)
     if args.json:
         atomic_write_text(args.json, json.dumps(comparison_json(comparison, args.top), indent=2, ensure_ascii=False) + "\n")

@@ -29,10 +29,6 @@ LM_EVAL_PROGRESS = re.compile(r"Running generate_until requests[^\r\n]*?(\d+)/(\
 _BAR = "━" * 24
 
 
-def _console_streams() -> set[int]:
-    return {id(s) for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__) if s is not None}
-
-
 @contextlib.contextmanager
 def output_to(log: IO[str]) -> Iterator[None]:
     """Everything printed inside goes to `log`: file descriptors 1 and 2 (C code, subprocesses),
@@ -43,7 +39,7 @@ def output_to(log: IO[str]) -> Iterator[None]:
     log.flush()
     saved = {fd: os.dup(fd) for fd in (1, 2)}
     swapped: list[tuple[logging.StreamHandler, Any]] = []
-    console_ids = _console_streams()
+    console_ids = {id(s) for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__) if s is not None}
     loggers = [logging.getLogger()] + [x for x in logging.Logger.manager.loggerDict.values() if isinstance(x, logging.Logger)]
     try:
         for fd in (1, 2):
@@ -78,14 +74,9 @@ class _Tail(threading.Thread):
             handle.seek(0, io.SEEK_END)
             tail = ""
             while not self.stop_event.wait(0.5):
-                chunk = handle.read()
-                if not chunk:
-                    continue
-                tail = (tail + chunk)[-4000:]
-                matches = self.pattern.findall(tail)
-                if matches:
-                    done, total = matches[-1]
-                    self.report(int(done), int(total))
+                tail = (tail + handle.read())[-4000:]
+                if matches := self.pattern.findall(tail):
+                    self.report(*map(int, matches[-1]))
 
 
 class StepConsole:
@@ -99,8 +90,8 @@ class StepConsole:
         # A console on the terminal as it is now: later redirections of fd 1 do not reach it.
         self._terminal = None
         if console is None:
-            self._terminal = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", buffering=1) \
-                if _has_fileno(sys.stdout) else None
+            with contextlib.suppress(AttributeError, OSError, ValueError):  # a stdout without a file descriptor
+                self._terminal = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", buffering=1)
             console = Console(file=self._terminal or sys.stdout, highlight=False)
         self.console = console
         self.log = self.log_path.open("a", encoding="utf-8", buffering=1)
@@ -137,6 +128,7 @@ class StepConsole:
         """Run a step: its output to the log, a live bar on the terminal, then one line with its
         time. Yields a callable `advance(done, total)` for steps that count their own progress."""
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.text import Text
 
         self.log.write(f"\n[taiyi] ===== step {name} =====\n")
         bar = Progress(TextColumn("[bold]{task.description:<15}"), BarColumn(), TextColumn("{task.fields[count]}"),
@@ -162,8 +154,6 @@ class StepConsole:
                 self.log.write(f"[taiyi] step {name}: FAILED after {seconds:.1f} s\n")
                 if live is bar:
                     bar.stop()
-                from rich.text import Text
-
                 self.console.print(Text.assemble(("✗ ", "red"), (f"{name:<15}", "bold"),
                                                  f" failed after {seconds:.1f} s; the log: {self.log_path}"), soft_wrap=True)
                 raise
@@ -176,14 +166,6 @@ class StepConsole:
         self.done(name, seconds)
 
 
-def _has_fileno(stream: Any) -> bool:
-    try:
-        stream.fileno()
-    except (AttributeError, OSError, io.UnsupportedOperation, ValueError):
-        return False
-    return True
-
-
 def headline_summary(results_paths: list[str | os.PathLike], title: str = "Results") -> Any:
     """A compact rich table of the headline numbers: the sets the runs have (rows) by run
     (columns), one decimal, marked as the leaderboard marks them."""
@@ -193,9 +175,10 @@ def headline_summary(results_paths: list[str | os.PathLike], title: str = "Resul
 
     from taiyi_bench.harness.apps.leaderboard.build import leaderboard_table
     from taiyi_bench.harness.apps.leaderboard.table import (
+        RuleRow,
         average_text,
-        cell_text,
         iter_average_rows,
+        row_cell_text,
         row_label,
     )
     from taiyi_bench.harness.registry import PAPER_ORDER, REGISTRY
@@ -210,7 +193,8 @@ def headline_summary(results_paths: list[str | os.PathLike], title: str = "Resul
         rich_table.add_column(Text(column.display_header), justify="right")
     for key in keys:
         # Flags such as "budget cut" are in the column headers already.
-        rich_table.add_row(row_label(REGISTRY[key]), *(cell_text(c, key, with_ci=False, with_note=False) for c in columns))
+        row = RuleRow(key, None, True)  # the set's one row, as in a table that is not by rule
+        rich_table.add_row(row_label(REGISTRY[key]), *(row_cell_text(c, row, with_ci=False, with_note=False) for c in columns))
     # The overall average only: the per-type ones are in the leaderboard files and the report.
     for _, label, group in iter_average_rows():
         if group == "all" and any(c.averages()[group] is not None for c in columns):

@@ -92,11 +92,7 @@ class DataReport:
     sets: list[SetReport]
 
     def exit_code(self, strict: bool = False) -> int:
-        if any(s.failed for s in self.sets):
-            return 1
-        if strict and any(not s.found for s in self.sets):
-            return 1
-        return 0
+        return int(any(s.failed or (strict and not s.found) for s in self.sets))
 
     def to_dict(self) -> dict[str, Any]:
         def counts(c: SplitCounts | None) -> dict[str, Any] | None:
@@ -185,17 +181,12 @@ def check_data_dir(data_dir: str | Path | None = None) -> DataReport:
     if source == "data" and not root.is_dir():
         raise DataNotFoundError(f"data directory {root} does not exist")
     sums: dict[Path, FileInfo] = {}
-    sets = []
-    for base in iter_specs():
-        splits = []
-        for variant, spec in base.forms():  # the default form, then each variant the registry lists
-            for split in spec.files:
-                splits.append(_check_split(spec, split, variant, root, source == "samples", sums))
-        sets.append(SetReport(base, splits))
+    # Per set its default form, then each variant the registry lists.
+    sets = [SetReport(base, [_check_split(spec, split, variant, root, source == "samples", sums)
+                             for variant, spec in base.forms() for split in spec.files]) for base in iter_specs()]
     return DataReport(root, source, sets)
 
 
-# ---------------------------------------------------------------- rendering
 _STYLE = {"ok": "green", "unchecked": "cyan", "sample": "cyan", "mismatch": "bold red", "modified": "bold red", "error": "bold red", "missing": "yellow",
           "found": "green", "incomplete": "yellow"}
 
@@ -235,9 +226,7 @@ def _files_cell(split: SplitReport, spec: DatasetSpec) -> str:
 
 def _set_table(report: SetReport) -> Table:
     spec = report.spec
-    title = Text.assemble(
-        (spec.display_name, "bold"), f"  {spec.task_name}  ", (report.status.upper(), _STYLE.get(report.status, "")),
-    )
+    title = Text.assemble((spec.display_name, "bold"), f"  {spec.task_name}  ", (report.status.upper(), _STYLE.get(report.status, "")))
     table = Table(title=title, title_justify="left", expand=False, show_lines=False)
     for name in ("split", "status", "units", "gold", "per type / label", "files (sha256)", "load s"):
         table.add_column(name, overflow="fold")
@@ -252,13 +241,10 @@ def _set_table(report: SetReport) -> Table:
             continue
         expected = r.expected
         table.add_row(
-            split_label,
-            Text(r.status, style=_STYLE[r.status]),
+            split_label, Text(r.status, style=_STYLE[r.status]),
             _count_cell(r.observed.units, expected.units if expected else None),
-            _count_cell(r.observed.gold, expected.gold if expected else None),
-            _extra_cell(r),
-            _files_cell(r, report.spec),
-            f"{r.seconds:.2f}",
+            _count_cell(r.observed.gold, expected.gold if expected else None), _extra_cell(r),
+            _files_cell(r, report.spec), f"{r.seconds:.2f}",
         )
     return table
 
@@ -284,15 +270,11 @@ def render(report: DataReport, console: Console) -> None:
             console.print(Text(f"  How to get it: {set_report.spec.how_to_get}", style="yellow"))
             console.print(Text(f"  Source: {set_report.spec.source}  License: {set_report.spec.license}", style="dim"))
         console.print()
-    summary = Table(title="Summary", title_justify="left")
-    for name in ("set", "task", "lang", "eval split", "status", "units"):
-        summary.add_column(name)
+    summary = Table("set", "task", "lang", "eval split", "status", "units", title="Summary", title_justify="left")
     for s in report.sets:
         eval_report = next((r for r in s.splits if r.is_eval and not r.variant), None)
-        units = _count_cell(
-            eval_report.observed.units if eval_report and eval_report.observed else None,
-            eval_report.expected.units if eval_report and eval_report.expected else None,
-        )
+        units = _count_cell(eval_report.observed.units if eval_report and eval_report.observed else None,
+                            eval_report.expected.units if eval_report and eval_report.expected else None)
         summary.add_row(s.spec.display_name, s.spec.task_name, s.spec.language, s.spec.eval_split,
                         Text(s.status, style=_STYLE.get(s.status, "")), units)
     console.print(summary)
@@ -347,7 +329,6 @@ def render_sources(console: Console) -> None:
     console.print(table)
 
 
-# ---------------------------------------------------------------- command line
 def _console() -> Console:
     console = Console()
     # Piped output (logs, CI) would wrap at 80 columns; tables stay readable at 160.

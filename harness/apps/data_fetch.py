@@ -79,7 +79,7 @@ def _report(result: SetResult, target: Path, console: Console) -> None:
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
-    from taiyi_bench.harness.apps.cli import unwritable_reason
+    from taiyi_bench.harness.apps.cli import refuse_unwritable
     from taiyi_bench.harness.apps.data_check import _console, check_data_dir, render
 
     console = _console()
@@ -89,10 +89,8 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         if target is None:
             raise ConfigError(f"say where the data goes: --to DIR, or set ${DATA_DIR_ENV}")
         cache = Path(args.cache).expanduser() if args.cache else default_cache_dir()
-        for option, folder in (("--to", target), ("--cache", cache)):
-            reason = unwritable_reason(folder, "folder")
-            if reason:
-                raise ConfigError(f"{option} {folder}: cannot write there ({reason}); choose another folder")
+        refuse_unwritable("--to", target, "folder")
+        refuse_unwritable("--cache", cache, "folder")
         if args.source and not any(source.name == args.source for spec in specs for source in spec.sources):
             names = sorted({source.name for spec in specs for source in spec.sources})
             raise ConfigError(f"no selected set has a source named {args.source!r}; sources: {', '.join(names)}")
@@ -151,12 +149,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fetch. Registered from here because fetch uses the check, not the reverse (no import circle)."""
     from taiyi_bench.harness.apps.data_check import register as register_data
 
-    add_parser(register_data(subparsers))
-
-
-def add_parser(actions: argparse._SubParsersAction) -> None:
-    """Add `taiyi data fetch` to the `taiyi data` actions."""
-    fetch = actions.add_parser(
+    fetch = register_data(subparsers).add_parser(
         "fetch", help="download the openly licensed sets, verified, into a data directory; say how to get the others",
         description=__doc__.split("\n\n")[0].replace("\n", " "),
     )

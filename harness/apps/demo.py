@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from taiyi_bench.harness.apps.cli import whole_number_at_least
 from taiyi_bench.harness.atomic_files import atomic_write_text
 from taiyi_bench.harness.paths import resolve_data_dir
 
@@ -40,6 +41,7 @@ BASE_BASELINE = "smollm2-135m-instruct"
 FINETUNED_NAME = "taiyi-style-smollm2-135m"
 BERT_NAME = "minilm-l6-bert"
 FINETUNE_RECIPE = "cpu_smollm2_tiny"
+STEPS = ("eval-base", "finetune", "eval-finetuned", "bert", "leaderboard", "report")  # each a method of Demo
 
 # The settings that count something, with the option that sets each and its smallest legal
 # value: one table for the command line's checks (`whole_number_at_least`, at parse time) and
@@ -53,23 +55,6 @@ COUNTS: dict[str, tuple[str | None, int]] = {
     "bert_steps": ("--bert-steps", 1),
     "threads": ("--threads", 1),
 }
-
-
-def whole_number_at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse `type=` that takes a whole number >= `minimum` and refuses anything else with
-    one line naming the option (argparse adds `argument --units:`)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, not {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, not {value}")
-        return value
-
-    parse.__name__ = f"whole number >= {minimum}"
-    return parse
 
 
 def task_selection(text: str) -> list[str]:
@@ -159,16 +144,7 @@ class Demo:
         self.console = None  # the StepConsole of a running demo
         self.timings: dict[str, float] = {}
         self.skipped: dict[str, str] = {}  # task name -> why its set is not in the data directory
-        self.steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
-            ("eval-base", self.eval_base),
-            ("finetune", self.finetune),
-            ("eval-finetuned", self.eval_finetuned),
-            ("bert", self.bert),
-            ("leaderboard", self.leaderboard),
-            ("report", self.report),
-        ]
 
-    # ------------------------------------------------------------------ step bookkeeping
     def _marker(self, step: str) -> Path:
         return self.out / "steps" / f"{step}.json"
 
@@ -213,7 +189,7 @@ class Demo:
                 self.say(f"taiyi demo -> {self.out}  (full logs: {self.log_path})")
                 self.say(f"data: {data_dir}" if data_dir else
                          "data: BUNDLED SAMPLES (no TAIYI_DATA_DIR): the scores say nothing about the models")
-                for name, step in self.steps:
+                for name in STEPS:
                     previous = self.finished(name)
                     if previous is not None:
                         console.done(name, 0.0, note=f"finished earlier ({previous['seconds']:.0f} s), reused")
@@ -221,7 +197,7 @@ class Demo:
                         self.timings[name] = 0.0
                         continue
                     with console.step(name, progress=LM_EVAL_PROGRESS if name.startswith("eval") else None):
-                        outputs = step()
+                        outputs = getattr(self, name.replace("-", "_"))()
                     seconds = console.timings[name]
                     record = {"step": name, "seconds": round(seconds, 1), "fingerprint": self.s.fingerprint(), "outputs": outputs}
                     _write_json_atomically(self._marker(name), record)
@@ -262,10 +238,9 @@ class Demo:
             if value:
                 self.say(f"  {label:<12} {value}")
 
-    # ------------------------------------------------------------------ the steps
     def _run_llm(self, config: Any, model_location: str) -> dict[str, Any]:
         from taiyi_bench.baselines.llm_run import build_invocation, execute
-        from taiyi_bench.harness.results_io import newest_results, record_skipped_sets
+        from taiyi_bench.harness.results_io import amend_results, newest_results
 
         invocation = build_invocation(
             config, model_location=model_location, tasks=self.s.task_list, limit=self.s.units,
@@ -279,11 +254,7 @@ class Demo:
         results = newest_results(invocation.output_path)
         if results is None:
             raise RuntimeError(f"lm_eval wrote no results file under {invocation.output_path}")
-        if self.skipped:
-            record_skipped_sets(results, self.skipped)
-        from taiyi_bench.harness.verdicts import record_per_type
-
-        record_per_type(results)  # the per-type scores, stored with the run
+        amend_results(results, self.skipped)  # the skipped sets and per-type scores, stored with the run
         return {"results": str(results)}
 
     def eval_base(self) -> dict[str, Any]:
@@ -322,25 +293,21 @@ class Demo:
     def eval_finetuned(self) -> dict[str, Any]:
         from taiyi_bench.baselines.llm_registry import find_config
         from taiyi_bench.baselines.llm_run import run_preflight
+        from taiyi_bench.finetune.adapter_eval import adapter_eval
 
-        adapter = self._record("finetune")  # written by this run's finetune step, or reused
-        if adapter is None:
+        finetuned = self._record("finetune")  # written by this run's finetune step, or reused
+        if finetuned is None:
             raise RuntimeError("the finetune step has not finished")
-        import yaml
-
-        from taiyi_bench.harness.prompt_formats import recipe_prompt_format
-
+        # As the run recorded it: base model, prompt format, eod token, system prompt.
+        recorded = adapter_eval(finetuned["outputs"]["adapter"])
         base = find_config(BASE_BASELINE)
-        # Evaluate in the format the recipe trained with (format.style, format.eod_token, format.system).
-        recipe = yaml.safe_load((Path(adapter["outputs"]["run_dir"]) / "resolved_config.yaml").read_text(encoding="utf-8"))
-        prompt_format, format_args = recipe_prompt_format(recipe)
         config = dataclasses.replace(
             base, name=FINETUNED_NAME, display_name="Taiyi-style SmolLM2-135M (demo SFT)",
-            model_args={**base.model_args, "peft": adapter["outputs"]["adapter"], **format_args},
-            prompt_format=prompt_format,
-            system_instruction=recipe["format"].get("system") if prompt_format == "chat_template" else None,
+            model=recorded.base, revision=recorded.revision, trust_remote_code=recorded.trust_remote_code,
+            model_args={**base.model_args, "peft": recorded.adapter, **recorded.format_args},
+            prompt_format=recorded.prompt_format, system_instruction=recorded.system_instruction,
         )
-        return self._run_llm(config, run_preflight(base))
+        return self._run_llm(config, run_preflight(config))
 
     def bert(self) -> dict[str, Any]:
         from taiyi_bench.baselines import runner
@@ -408,12 +375,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = DemoSettings(
-        out=args.out, data_dir=args.data_dir, units=args.units,
-        tasks=args.tasks,  # already task names (task_selection)
-        max_gen_toks=args.max_gen_toks, finetune_steps=args.finetune_steps, bert_steps=args.bert_steps,
-        threads=args.threads, fresh=args.fresh, skip_missing=args.skip_missing,
-    )
+    # Every setting with an option of the same name (`--tasks` is already task names: task_selection).
+    settings = DemoSettings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(DemoSettings) if hasattr(args, f.name)})
     from taiyi_bench.harness.errors import ConfigError, DataNotFoundError
 
     try:

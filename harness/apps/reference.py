@@ -11,7 +11,7 @@ Five parts, run in this order by default (the most valuable rows first on a busy
   base      SmolLM2-135M-Instruct zero-shot through lm-eval (its chat template, each task's own
             generation budget) on the first SLICE (50) units of each evaluation split present.
   finetune  SmolLM2 fine-tuned with the two-stage recipe `cpu_smollm2_reference` on the real train
-            splits (packing on, about 30 minutes on 2 CPU cores).
+            splits (packing on; 12-14 minutes measured on 2 CPU cores).
   tuned     the fine-tuned adapter on the same slices, in the format it was trained in.
   compare   base vs fine-tuned: paired bootstrap test per set and overall -> comparison.json.
 
@@ -34,11 +34,23 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from taiyi_bench.harness.registry import iter_specs
+from taiyi_bench.harness.atomic_files import atomic_write_text
+from taiyi_bench.harness.errors import ConfigError
+from taiyi_bench.harness.paths import resolve_data_dir
+from taiyi_bench.harness.registry import PAPER_ORDER, REGISTRY, get_spec, iter_specs
+from taiyi_bench.harness.results_io import (
+    RESULTS_GLOB,
+    date_id_of,
+    iter_jsonl,
+    read_results,
+    samples_beside,
+    samples_file,
+    samples_problem,
+)
 
 PARTS = ("minilm", "base", "finetune", "tuned", "compare")
 SLICE = 50
@@ -77,9 +89,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-# --- plumbing --------------------------------------------------------------------------------
-
-
 def _taiyi(*args: str) -> list[str]:
     return [sys.executable, "-m", "taiyi_bench.harness.apps.cli", *args]
 
@@ -91,9 +100,6 @@ def keep_predicted_spans(samples: Path) -> Path | None:
     """Beside a span model's samples file, `predicted_spans_<task>_<date>.jsonl`: each unit's doc id
     and predicted (type, start, end) spans, the part of a large samples file that the
     occurrence-level strict F1 needs (kept when the samples are not committed). None: no spans."""
-    from taiyi_bench.harness.atomic_files import atomic_write_text
-    from taiyi_bench.harness.results_io import iter_jsonl
-
     def refuse(number: int, why: str) -> None:
         raise ValueError(f"{samples}, line {number}: {why}")
 
@@ -108,11 +114,10 @@ def keep_predicted_spans(samples: Path) -> Path | None:
     return target
 
 
-def park_large_samples(out: Path, work: Path) -> list[Path]:
+def park_large_samples(out: Path, work: Path) -> None:
     """Move samples files over SAMPLES_LIMIT from <out> to <work>/samples/ (same relative path):
     the results file stays and says what was scored; the per-unit file is kept, uncommitted, and a
     span model's predicted spans stay beside the results (`keep_predicted_spans`)."""
-    moved = []
     for samples in sorted(out.glob("**/samples_*.jsonl")):
         if samples.stat().st_size > SAMPLES_LIMIT:
             keep_predicted_spans(samples)
@@ -121,8 +126,6 @@ def park_large_samples(out: Path, work: Path) -> list[Path]:
             shutil.move(str(samples), target)
             print(f"[reference] {samples.name}: {target.stat().st_size} bytes, "
                   f"moved to {target} (not committed)", flush=True)
-            moved.append(target)
-    return moved
 
 
 @dataclass
@@ -150,9 +153,7 @@ def set_state(folder: Path, out: Path, work: Path | None = None, *, samples_writ
     `write_run_files`) writes the samples first, so a results file alone means its samples were
     parked or not kept, not an interrupted run: done, with a note.
     """
-    from taiyi_bench.harness.results_io import read_results, samples_beside, samples_file, samples_problem
-
-    found = _latest(folder, "results_*.json")
+    found = _latest(folder)
     if found is None:
         return SetState(None, "not run")
     try:
@@ -165,7 +166,7 @@ def set_state(folder: Path, out: Path, work: Path | None = None, *, samples_writ
     for task in tasks:
         samples = samples_beside(found, task)
         if samples is None and work is not None and found.is_relative_to(out):
-            parked = work / "samples" / samples_file(found.parent, task, found.stem.removeprefix("results_")).relative_to(out)
+            parked = work / "samples" / samples_file(found.parent, task, date_id_of(found) or "").relative_to(out)
             samples = parked if parked.is_file() else None
         if samples is None:
             if samples_written_first:
@@ -188,7 +189,7 @@ def _ready(state: SetState, label: str, *, dry_run: bool) -> bool:
         return False
     print(f"[reference] {label}: NOT FINISHED, running it again: {state.problem}", flush=True)
     if not dry_run:
-        date_id = state.results.stem.removeprefix("results_")
+        date_id = date_id_of(state.results)
         for stale in [state.results, *state.results.parent.glob(f"samples_*_{date_id}.jsonl")]:
             aside = stale.with_name(stale.name + ".incomplete")
             stale.replace(aside)
@@ -202,7 +203,6 @@ class Steps:
     def __init__(self, out: Path, dry_run: bool):
         self.path = out / "timings.json"
         self.dry_run = dry_run
-        self.times: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8")) if self.path.is_file() else {}
 
     def run(self, name: str, command: Sequence[str], env: dict[str, str] | None = None) -> None:
         print(f"[reference] {name}: {' '.join(command)}", flush=True)
@@ -213,30 +213,20 @@ class Steps:
         seconds = round(time.perf_counter() - started, 1)
         print(f"[reference] {name}: {seconds:.0f} s (exit {completed.returncode})", flush=True)
         if completed.returncode != 0:
-            from taiyi_bench.harness.errors import ConfigError
-
             raise ConfigError(f"reference step {name} failed (exit {completed.returncode}); rerun `taiyi reference` to resume")
         self.record(name, seconds)
 
     def record(self, name: str, seconds: float) -> None:
-        from taiyi_bench.harness.atomic_files import atomic_write_text
-
         # Re-read first and add only this step: parts may run as separate processes (MiniLM
         # beside the LLM parts), each writing its own steps.
-        if self.path.is_file():
-            self.times = json.loads(self.path.read_text(encoding="utf-8"))
-        self.times[name] = seconds
+        times = json.loads(self.path.read_text(encoding="utf-8")) if self.path.is_file() else {}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.path, json.dumps(self.times, indent=2, sort_keys=True) + "\n")
+        atomic_write_text(self.path, json.dumps({**times, name: seconds}, indent=2, sort_keys=True) + "\n")
 
 
 def _env() -> dict[str, str]:
     # One thread per process: two spinning OpenMP threads on shared cores stall (see finetune README).
-    env = dict(os.environ)
-    for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(key, "1")
-    env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    return env
+    return {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", **os.environ}
 
 
 def _selected(names: Sequence[str], wanted: Sequence[str] | None) -> list[str]:
@@ -244,13 +234,9 @@ def _selected(names: Sequence[str], wanted: Sequence[str] | None) -> list[str]:
     return list(names) if wanted is None else [n for n in wanted if n in names]
 
 
-# --- parts -----------------------------------------------------------------------------------
-
-
 def minilm_plan(data_dir: Path) -> dict[str, str]:
     """set -> "run" or why it is not run ("no train split"), for every registry set."""
     from taiyi_bench.harness.loading import available_splits
-    from taiyi_bench.harness.registry import iter_specs
 
     plan = {}
     for spec in iter_specs():
@@ -266,8 +252,6 @@ def minilm_plan(data_dir: Path) -> dict[str, str]:
 
 def run_minilm(steps: Steps, out: Path, work: Path, data_dir: Path, wanted: Sequence[str] | None) -> None:
     plan = minilm_plan(data_dir)
-    from taiyi_bench.harness.atomic_files import atomic_write_text
-
     if not steps.dry_run:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "plan.json", json.dumps({"minilm": plan, "slice": SLICE}, indent=2) + "\n")
@@ -288,7 +272,6 @@ def run_minilm(steps: Steps, out: Path, work: Path, data_dir: Path, wanted: Sequ
 
 def _llm_sets(data_dir: Path, wanted: Sequence[str] | None) -> list[str]:
     from taiyi_bench.harness.loading import available_splits
-    from taiyi_bench.harness.registry import get_spec
 
     keys = []
     for key in _selected(LLM_ORDER, wanted):
@@ -344,33 +327,24 @@ def run_finetune(steps: Steps, out: Path, work: Path, data_dir: Path) -> None:
             shutil.copyfile(source, keep / name)
 
 
-def tuned_command(work: Path, key: str, results: Path, data_dir: Path, batch_size: int, recipe: str = RECIPE) -> list[str]:
-    """lm-eval on the fine-tuned adapter, in the format its recipe trained it in (read from the
-    recipe, never assumed: a recipe training in `eod` is evaluated in `eod`), the same slice,
-    budgets and decoding as the base run."""
-    from taiyi_bench.finetune.config import load_recipe
-    from taiyi_bench.harness.local_models import smollm2_dir
-    from taiyi_bench.harness.prompt_formats import recipe_prompt_format
+def tuned_command(work: Path, key: str, results: Path, data_dir: Path, batch_size: int) -> list[str]:
+    """lm-eval on the fine-tuned adapter in the format its run recorded
+    (`taiyi_bench.finetune.adapter_eval`: never assumed), on the same slice, with the same budgets
+    and decoding as the base run."""
+    from taiyi_bench.finetune.adapter_eval import adapter_eval
 
-    prompt_format, extra = recipe_prompt_format(load_recipe(recipe))
-    model_args = ",".join([
-        f"pretrained={smollm2_dir()}", f"peft={adapter_dir(work)}", "dtype=float32", f"prompt_format={prompt_format}",
-        *(f"{name}={value}" for name, value in extra.items()),
-    ])
-    chat = ["--apply_chat_template"] if prompt_format == "chat_template" else []
+    argv = adapter_eval(adapter_dir(work)).lm_eval_argv(f"taiyi_{key}", results / TUNED_NAME, dtype="float32")
     return [
-        sys.executable, "-m", "lm_eval", "run", "--model", "taiyi-hf", "--model_args", model_args,
-        "--tasks", f"taiyi_{key}", "--batch_size", str(batch_size), "--output_path", str(results / TUNED_NAME),
-        "--log_samples", *chat, "--gen_kwargs", "do_sample=False,temperature=0.0",
-        "--device", "cpu", "--limit", str(SLICE),
-        "--metadata", json.dumps({"data_dir": str(data_dir)}),
+        sys.executable, "-m", *argv, "--batch_size", str(batch_size), "--gen_kwargs", "do_sample=False,temperature=0.0",
+        "--device", "cpu", "--limit", str(SLICE), "--metadata", json.dumps({"data_dir": str(data_dir)}),
     ]
 
 
 def run_tuned(steps: Steps, out: Path, work: Path, data_dir: Path, wanted: Sequence[str] | None, batch_size: int) -> None:
-    if not adapter_dir(work).is_dir() and not steps.dry_run:
-        from taiyi_bench.harness.errors import ConfigError
-
+    if not adapter_dir(work).is_dir():
+        if steps.dry_run:  # the command is read from what the finetune part records in the adapter
+            print("[reference] tuned: after the finetune part, lm_eval in the format its adapter records", flush=True)
+            return
         raise ConfigError(f"no fine-tuned adapter in {adapter_dir(work)}: run the finetune part first")
     for key in _llm_sets(data_dir, wanted):
         results = out / "smollm2-ft" / key
@@ -379,41 +353,23 @@ def run_tuned(steps: Steps, out: Path, work: Path, data_dir: Path, wanted: Seque
         steps.run(f"tuned {key}", tuned_command(work, key, results, data_dir, batch_size), _env())
 
 
-# --- comparison ------------------------------------------------------------------------------
-
-
-def _latest(folder: Path, pattern: str) -> Path | None:
-    found = sorted(folder.glob(f"**/{pattern}"))
+def _latest(folder: Path) -> Path | None:
+    """The newest results file below `folder` (by the date in its name)."""
+    found = sorted(folder.glob(f"**/{RESULTS_GLOB}"))
     return found[-1] if found else None
 
 
-def slice_units(out: Path, part: str, key: str, why: list[str] | None = None) -> tuple[Any, dict[str, Any]] | None:
-    """The per-unit headline values of one slice run and its results block; None (and the reason
-    added to `why`) when the set has no finished run: no results file, or no samples file that
-    agrees with it (`set_state`)."""
+def slice_units(out: Path, part: str, key: str) -> tuple[Any, dict[str, Any]] | str:
+    """The per-unit headline values of one slice run and its results block; why not when the set
+    has no finished run: no results file, or no samples file that agrees with it (`set_state`)."""
     from taiyi_bench.harness.apps.leaderboard.bootstrap import read_units
-    from taiyi_bench.harness.registry import get_spec
-    from taiyi_bench.harness.results_io import samples_beside
-    from taiyi_bench.harness.scoring import headline_metric_name
 
     spec = get_spec(key)
     state = set_state(out / part / key, out)
-    results = state.results
-    samples = samples_beside(results, spec.task_name) if results is not None else None
-    if not state.done or results is None or samples is None:
-        (why if why is not None else []).append(state.problem or f"no samples file for {spec.task_name}")
-        return None
-    metric = headline_metric_name(spec)
-    units = read_units(samples, metric, "f1" if "f1" in metric else "acc")
-    block = json.loads(results.read_text(encoding="utf-8"))["results"][spec.task_name]
-    return units, block
-
-
-def _statistic(values: Any, kind: str) -> float:
-    """The headline statistic of per-unit values: micro-F1 of summed [tp, fp, fn], or a mean."""
-    from taiyi_bench.harness.apps.leaderboard.bootstrap import statistic
-
-    return float(statistic(values.sum(axis=0), "f1")) if kind == "f1" else float(values.mean())
+    samples = samples_beside(state.results, spec.task_name) if state.done else None
+    if state.results is None or samples is None:
+        return state.problem or f"no samples file for {spec.task_name}"
+    return read_units(samples, spec.headline_metric, spec.metric), read_results(state.results)["results"][spec.task_name]
 
 
 def compare(out: Path, *, n_resamples: int = 10_000, seed: int = 0) -> dict[str, Any]:
@@ -422,18 +378,14 @@ def compare(out: Path, *, n_resamples: int = 10_000, seed: int = 0) -> dict[str,
     import numpy as np
 
     from taiyi_bench.harness.apps.leaderboard.bootstrap import match_units, paired_bootstrap, point_estimate
-    from taiyi_bench.harness.registry import get_spec
 
     rows: dict[str, Any] = {}
     missing: dict[str, str] = {}  # set -> why it is not compared: never dropped without a word
     pairs = []
     for index, key in enumerate(LLM_ORDER):
-        why_base: list[str] = []
-        why_tuned: list[str] = []
-        base, tuned = slice_units(out, "smollm2-base", key, why_base), slice_units(out, "smollm2-ft", key, why_tuned)
-        if base is None or tuned is None:
-            missing[key] = "; ".join(f"{part}: {reason}" for part, reasons in (("base", why_base), ("fine-tuned", why_tuned))
-                                     for reason in reasons)
+        base, tuned = slice_units(out, "smollm2-base", key), slice_units(out, "smollm2-ft", key)
+        if isinstance(base, str) or isinstance(tuned, str):
+            missing[key] = "; ".join(f"{part}: {why}" for part, why in (("base", base), ("fine-tuned", tuned)) if isinstance(why, str))
             continue
         (ub, block_b), (ut, block_t) = base, tuned
         result = paired_bootstrap(ut, ub, n_resamples, seed=np.random.SeedSequence([seed, index]))
@@ -453,7 +405,8 @@ def compare(out: Path, *, n_resamples: int = 10_000, seed: int = 0) -> dict[str,
             values = []
             for ut, ub in pairs:
                 pick = rng.integers(0, len(ut), len(ut))
-                values.append(_statistic(ut.values[pick], ut.kind) - _statistic(ub.values[pick], ub.kind))
+                values.append(point_estimate(replace(ut, values=ut.values[pick]))
+                              - point_estimate(replace(ub, values=ub.values[pick])))
             deltas[b] = np.mean(values)
         delta = float(np.mean([point_estimate(ut) - point_estimate(ub) for ut, ub in pairs]))
         p_value = float((1 + np.count_nonzero(np.abs(deltas - delta) >= abs(delta) - 1e-12)) / (n_resamples + 1))
@@ -474,7 +427,6 @@ def minilm_table(out: Path) -> list[dict[str, Any]]:
     on the NER sets, abstract-level micro-F1 on HoC (`taiyi_bench.harness.scoring.metric_for_rule`). Where
     MiniLM has no metric of that rule the row says so instead of a number."""
     from taiyi_bench.harness.apps.leaderboard.published import load_published
-    from taiyi_bench.harness.registry import PAPER_ORDER, get_spec
     from taiyi_bench.harness.scoring import RULES, headline_metric_name, metric_for_rule
 
     table = load_published()["A"]
@@ -487,11 +439,11 @@ def minilm_table(out: Path) -> list[dict[str, Any]]:
         spec = get_spec(key)
         rule = table.rule("sota", key) if key in sota else None
         metric = metric_for_rule(spec, rule) if rule else headline_metric_name(spec)
-        results = _latest(out / "minilm" / key, "results_*.json")
+        results = _latest(out / "minilm" / key)
         value, note = None, plan.get(key, "not run")
         note = "not finished" if note == "run" else note
         if results is not None:
-            block = json.loads(results.read_text(encoding="utf-8"))["results"][spec.task_name]
+            block = read_results(results)["results"][spec.task_name]
             found = block.get(f"{metric},none") if metric else None
             if isinstance(found, (int, float)):
                 value, note = round(100 * found, 1), "full split"
@@ -506,19 +458,17 @@ def minilm_table(out: Path) -> list[dict[str, Any]]:
 
 
 def run_compare(steps: Steps, out: Path) -> None:
-    from taiyi_bench.harness.atomic_files import atomic_write_text
-    from taiyi_bench.harness.registry import get_spec
-
     if steps.dry_run:
         print("[reference] compare: paired bootstrap per set and overall -> comparison.json", flush=True)
         return
     started = time.perf_counter()
-    for row in minilm_table(out):  # printed first: the part's own output, also kept in comparison.json
+    minilm_rows = minilm_table(out)
+    for row in minilm_rows:  # printed first: the part's own output, also kept in comparison.json
         shown = f"{row['minilm']:5.1f}" if row["minilm"] is not None else f"  -   ({row['note']})"
         by = f"  [{row['metric']}, the SOTA's rule]" if row["metric"] and row["metric"] != row["headline"] else ""
         print(f"[reference] MiniLM {row['set']:>14}: {shown}   SOTA {row['sota']} ({row['sota_model']}){by}", flush=True)
     report = compare(out)
-    report["minilm_vs_sota"] = minilm_table(out)
+    report["minilm_vs_sota"] = minilm_rows
     atomic_write_text(out / "comparison.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     for row in report["per_set"].values():
         print(f"[reference] {row['set']:>14}: base {row['base']:5.1f}  tuned {row['tuned']:5.1f}  "
@@ -535,9 +485,6 @@ def run_compare(steps: Steps, out: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from taiyi_bench.harness.errors import ConfigError
-    from taiyi_bench.harness.paths import resolve_data_dir
-
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
@@ -548,26 +495,20 @@ def run(args: argparse.Namespace) -> int:
     data_dir = Path(data_dir).resolve()
     out, work = Path(args.out).resolve(), Path(args.work).resolve()
     wanted = [s.strip() for s in args.sets.split(",") if s.strip()] if args.sets else None
-    if wanted:
-        from taiyi_bench.harness.registry import REGISTRY
-
-        strangers = [key for key in wanted if key not in REGISTRY]
-        if strangers:
-            raise ConfigError(f"--sets: unknown set key(s) {', '.join(strangers)}; known: {', '.join(REGISTRY)}")
+    if strangers := [key for key in wanted or () if key not in REGISTRY]:
+        raise ConfigError(f"--sets: unknown set key(s) {', '.join(strangers)}; known: {', '.join(REGISTRY)}")
     steps = Steps(out, args.dry_run)
     if not args.dry_run:
         park_large_samples(out, work)
+    actions = {
+        "minilm": lambda: run_minilm(steps, out, work, data_dir, wanted),
+        "base": lambda: run_base(steps, out, data_dir, wanted, args.batch_size),
+        "finetune": lambda: run_finetune(steps, out, work, data_dir),
+        "tuned": lambda: run_tuned(steps, out, work, data_dir, wanted, args.batch_size),
+        "compare": lambda: run_compare(steps, out),
+    }
     for part in [p for p in PARTS if p in parts]:
         started = time.perf_counter()
-        if part == "minilm":
-            run_minilm(steps, out, work, data_dir, wanted)
-        elif part == "base":
-            run_base(steps, out, data_dir, wanted, args.batch_size)
-        elif part == "finetune":
-            run_finetune(steps, out, work, data_dir)
-        elif part == "tuned":
-            run_tuned(steps, out, work, data_dir, wanted, args.batch_size)
-        else:
-            run_compare(steps, out)
+        actions[part]()
         print(f"[reference] part {part}: {time.perf_counter() - started:.0f} s", flush=True)
     return 0

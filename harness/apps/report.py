@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import html
 import json
 import os
@@ -26,16 +27,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from taiyi_bench.harness.apps.assets import asset
+from taiyi_bench.harness.apps.cli import add_bootstrap_options, errors_in_one_line, whole_number_at_least
 from taiyi_bench.harness.registry import PAPER_ORDER, REGISTRY
 from taiyi_bench.harness.verdicts import VERDICT_TEXT, error_verdicts, verdict_totals
 
 DEFAULT_MAX_UNITS = 50
 REPORT_NAME = "report.html"
 esc = html.escape
-
-
-# --------------------------------------------------------------------------------------------
-# items and verdicts in words (shared with `taiyi compare`)
 
 
 def item_text(rule: str, item: Mapping[str, Any]) -> str:
@@ -80,48 +79,6 @@ def _grounded_text(item: Mapping[str, Any]) -> str:
     return "in text" if grounded else "NOT in text"
 
 
-# --------------------------------------------------------------------------------------------
-# the page
-
-
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1d1d1f;background:#fafafa}
-header,main{max-width:78rem;margin:0 auto;padding:0 1.5rem}
-header{padding-top:1.2rem}
-h1{font-size:1.6rem;margin:.2rem 0}
-h2{font-size:1.25rem;margin-top:2.2rem;border-bottom:2px solid #ddd;padding-bottom:.2rem}
-h3{font-size:1.05rem;margin-top:1.4rem}
-h4{font-size:.95rem;margin:1rem 0 .3rem}
-nav a{margin-right:.8rem}
-table{border-collapse:collapse;font-variant-numeric:tabular-nums;background:#fff;margin:.4rem 0;font-size:.9rem}
-th,td{padding:.25rem .55rem;border-bottom:1px solid #e3e3e3;text-align:left;vertical-align:top}
-th.num,td.num{text-align:right}
-tr.avg td{background:#f3f3f3;font-weight:600}
-.muted{color:#666;font-size:.85rem}
-.warn{color:#8a5300}
-img.plot{max-width:100%;background:#fff;border:1px solid #ddd}
-details.unit{background:#fff;border:1px solid #ddd;border-radius:4px;margin:.35rem 0;padding:.3rem .6rem}
-details.unit>summary{cursor:pointer}
-pre{white-space:pre-wrap;word-break:break-word;background:#f4f4f4;padding:.4rem .6rem;margin:.2rem 0;font-size:.85rem;max-height:22rem;overflow:auto}
-.chip{display:inline-block;border-radius:3px;padding:0 .35rem;margin:0 .15rem;font-size:.8rem;background:#eee}
-.v-matched{background:#d8f0d8}.v-missed,.v-spurious,.v-wrong_option,.v-parse_fail,.v-no_choice{background:#f7d4d4}
-.v-wrong_type,.v-boundary,.v-reversed,.v-wrong_relation,.v-wrong_relation_reversed,.v-extra_label,.v-wrong_label,.v-unknown_label{background:#fbe7c2}
-td.ungrounded{color:#a00;font-weight:600}
-"""
-
-_SCRIPT = """
-document.querySelectorAll('select.kind-filter').forEach(function (select) {
-  select.addEventListener('change', function () {
-    var list = document.getElementById(select.dataset.list);
-    list.querySelectorAll('details.unit').forEach(function (unit) {
-      var kinds = (unit.dataset.kinds || '').split(' ');
-      unit.style.display = (!select.value || kinds.indexOf(select.value) >= 0) ? '' : 'none';
-    });
-  });
-});
-"""
-
-
 def _chip(kind: str, label: str | None = None) -> str:
     return f'<span class="chip v-{esc(kind)}">{esc(label or VERDICT_TEXT.get(kind, kind.replace("_", " ")))}</span>'
 
@@ -132,33 +89,7 @@ def _pct(value: float | None) -> str:
     return fmt_pct(None if value is None else value * 100)
 
 
-class _Page:
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-
-    def add(self, *parts: str) -> None:
-        self.parts.extend(parts)
-
-    def text(self) -> str:
-        return "\n".join(self.parts) + "\n"
-
-
-def _subset_table(table, keys: Sequence[str]):
-    """The leaderboard table restricted to the sets the runs have (the plot draws its rows)."""
-    from dataclasses import dataclass
-
-    from taiyi_bench.harness.apps.leaderboard.table import Table
-
-    @dataclass
-    class _Subset(Table):
-        @property
-        def rows(self) -> tuple[str, ...]:
-            return tuple(keys)
-
-    return _Subset(table.title, table.slug, table.columns, table.notes, table.warnings, table.caption)
-
-
-def _headline(page: _Page, table, keys: Sequence[str]) -> None:
+def _headline(page: list[str], table, keys: Sequence[str]) -> None:
     from taiyi_bench.harness.apps.leaderboard.plot import plot_bytes
     from taiyi_bench.harness.apps.leaderboard.rules import legend, short_name
     from taiyi_bench.harness.apps.leaderboard.table import (
@@ -172,57 +103,57 @@ def _headline(page: _Page, table, keys: Sequence[str]) -> None:
     # of the rule it was computed by, beside the runs' metric by that rule (the Rule column says which).
     columns = [c for c in table.columns if c.kind in ("run", "published")]
     rows = [row for row in table.rule_rows() if row.key in keys]
-    page.add('<section id="headline"><h2>Headline</h2>',
+    page += ['<section id="headline"><h2>Headline</h2>',
              f'<p class="muted">{esc(table.caption)} Brackets: 95% bootstrap intervals over units.</p>',
              '<table id="headline-table"><thead><tr><th>Set</th><th>Rule</th>'
-             + "".join(f'<th class="num">{esc(c.display_header)}</th>' for c in columns) + "</tr></thead><tbody>")
+             + "".join(f'<th class="num">{esc(c.display_header)}</th>' for c in columns) + "</tr></thead><tbody>"]
     for row in rows:
         cells = "".join(f'<td class="num" data-{"run" if c.kind == "run" else "published"}="{esc(c.display_header)}">'
                         f"{esc(row_cell_text(c, row))}</td>" for c in columns)
         label = row_label(REGISTRY[row.key]) if row.first else ""
         rule = f'<td class="muted" title="{esc(row.rule or "")}">{esc(short_name(row.rule))}</td>'
-        page.add(f'<tr data-set="{esc(row.key)}" data-rule="{esc(row.rule or "")}"><td>{esc(label)}</td>{rule}{cells}</tr>')
+        page.append(f'<tr data-set="{esc(row.key)}" data-rule="{esc(row.rule or "")}"><td>{esc(label)}</td>{rule}{cells}</tr>')
     for _, label, group in iter_average_rows():
         if any(c.averages()[group] is not None for c in columns):
             cells = "".join(f'<td class="num">{esc(average_cell_text(table, c, group))}</td>' for c in columns)
-            page.add(f'<tr class="avg" data-average="{esc(group)}"><td>{esc(label)}</td><td></td>{cells}</tr>')
-    page.add("</tbody></table>")
+            page.append(f'<tr class="avg" data-average="{esc(group)}"><td>{esc(label)}</td><td></td>{cells}</tr>')
+    page.append("</tbody></table>")
     shown = list(dict.fromkeys(row.rule for row in rows if row.rule))
-    page.add('<p class="muted">Rules:</p><ul class="muted">' + "".join(f"<li>{esc(line)}</li>" for line in legend(shown))
-             + "</ul>")
-    svg = plot_bytes(_subset_table(table, keys), "svg")
-    page.add(f'<img class="plot" alt="Bar plot of the headline table" src="data:image/svg+xml;base64,{base64.b64encode(svg).decode()}">')
+    page.append('<p class="muted">Rules:</p><ul class="muted">' + "".join(f"<li>{esc(line)}</li>" for line in legend(shown))
+                + "</ul>")
+    svg = plot_bytes(dataclasses.replace(table, rows=tuple(keys)), "svg")  # the sets the runs have
+    page.append(f'<img class="plot" alt="Bar plot of the headline table" src="data:image/svg+xml;base64,{base64.b64encode(svg).decode()}">')
     if table.notes:
-        page.add("<ul class=\"muted\">" + "".join(f"<li>{esc(n)}</li>" for n in table.notes) + "</ul>")
-    page.add("</section>")
+        page.append("<ul class=\"muted\">" + "".join(f"<li>{esc(n)}</li>" for n in table.notes) + "</ul>")
+    page.append("</section>")
 
 
-def _per_type(page: _Page, views, keys: Sequence[str], n_resamples: int, seed: int) -> None:
+def _per_type(page: list[str], views, keys: Sequence[str], n_resamples: int, seed: int) -> None:
     from taiyi_bench.harness.apps.leaderboard.build import by_type_table
     from taiyi_bench.harness.apps.leaderboard.render import render_by_type_html_table
 
-    page.add('<section id="per-type"><h2>Per type</h2>',
+    page += ['<section id="per-type"><h2>Per type</h2>',
              '<p class="muted">Micro P/R/F1 (percent) per entity type, relation or label over each run\'s units; '
-             "support = gold items; 95% bootstrap interval of each F1.</p>")
+             "support = gold items; 95% bootstrap interval of each F1.</p>"]
     for key in keys:
         spec = REGISTRY[key]
         if spec.task_type == "qa":
             continue
         runs = [(v.label, [u.verdicts.get("per_type", {}) for u in v.tasks[key].units.values()]) for v in views if key in v.tasks]
         table = by_type_table(spec, runs, n_resamples=n_resamples, seed=seed)
-        page.add(f'<h3 id="per-type-{esc(key)}">{esc(spec.display_name)}</h3>', render_by_type_html_table(table))
-        page.add(*(f'<p class="muted">{esc(note)}</p>' for note in table.notes[1:] if note.startswith("No gold")))
-    page.add("</section>")
+        page += [f'<h3 id="per-type-{esc(key)}">{esc(spec.display_name)}</h3>', render_by_type_html_table(table)]
+        page.extend(f'<p class="muted">{esc(note)}</p>' for note in table.notes[1:] if note.startswith("No gold"))
+    page.append("</section>")
 
 
-def _task_matrix(page: _Page, section: str, title: str, intro: str, views, keys, cell) -> None:
+def _task_matrix(page: list[str], section: str, title: str, intro: str, views, keys, cell) -> None:
     """A table of sets (rows) by runs (columns) whose cells `cell(TaskSamples)` renders."""
-    page.add(f'<section id="{section}"><h2>{esc(title)}</h2><p class="muted">{esc(intro)}</p>',
-             "<table><thead><tr><th>Set</th>" + "".join(f"<th>{esc(v.label)}</th>" for v in views) + "</tr></thead><tbody>")
+    page += [f'<section id="{section}"><h2>{esc(title)}</h2><p class="muted">{esc(intro)}</p>',
+             "<table><thead><tr><th>Set</th>" + "".join(f"<th>{esc(v.label)}</th>" for v in views) + "</tr></thead><tbody>"]
     for key in keys:
         row = "".join(cell(v.tasks[key]) if key in v.tasks else "<td>—</td>" for v in views)
-        page.add(f'<tr data-set="{esc(key)}"><td>{esc(REGISTRY[key].display_name)}</td>{row}</tr>')
-    page.add("</tbody></table></section>")
+        page.append(f'<tr data-set="{esc(key)}"><td>{esc(REGISTRY[key].display_name)}</td>{row}</tr>')
+    page.append("</tbody></table></section>")
 
 
 def _grounding_cell(task) -> str:
@@ -283,13 +214,13 @@ def _unit_html(unit, rule: str) -> str:
     return "\n".join(out)
 
 
-def _errors(page: _Page, views, keys: Sequence[str], max_units: int) -> None:
-    page.add('<section id="errors"><h2>Error units</h2>',
+def _errors(page: list[str], views, keys: Sequence[str], max_units: int) -> None:
+    page += ['<section id="errors"><h2>Error units</h2>',
              '<p class="muted">Units not answered exactly (a missed or spurious item, a wrong option, a parse failure), '
-             "worst first. Open a unit for its text, prompt, output, parsed prediction, gold and verdicts.</p>")
+             "worst first. Open a unit for its text, prompt, output, parsed prediction, gold and verdicts.</p>"]
     for key in keys:
         spec = REGISTRY[key]
-        page.add(f'<section class="task-errors" id="errors-{esc(key)}" data-set="{esc(key)}"><h3>{esc(spec.display_name)}</h3>')
+        page.append(f'<section class="task-errors" id="errors-{esc(key)}" data-set="{esc(key)}"><h3>{esc(spec.display_name)}</h3>')
         for index, view in enumerate(views):
             task = view.tasks.get(key)
             if task is None:
@@ -297,37 +228,36 @@ def _errors(page: _Page, views, keys: Sequence[str], max_units: int) -> None:
             wrong = sorted((u for u in task.units.values() if not u.right), key=lambda u: (u.score, u.id))
             list_id = f"units-{key}-{index}"
             kinds = sorted({kind for u in wrong for kind in error_verdicts(u.verdicts)})
-            page.add(f"<h4>{esc(view.label)}: {len(wrong)} of {len(task.units)} units with errors</h4>")
+            page.append(f"<h4>{esc(view.label)}: {len(wrong)} of {len(task.units)} units with errors</h4>")
             if not wrong:
                 continue
             options = "".join(f'<option value="{esc(k)}">{esc(VERDICT_TEXT.get(k, k.replace("_", " ")))}</option>' for k in kinds)
-            page.add(f'<label class="muted">show <select class="kind-filter" data-list="{list_id}">'
+            page += [f'<label class="muted">show <select class="kind-filter" data-list="{list_id}">'
                      f'<option value="">every error</option>{options}</select></label>',
-                     f'<div class="unit-list" id="{list_id}">')
+                     f'<div class="unit-list" id="{list_id}">']
             rule = wrong[0].verdicts["rule"]
-            page.add(*(_unit_html(unit, rule) for unit in wrong[:max_units]))
+            page.extend(_unit_html(unit, rule) for unit in wrong[:max_units])
             if len(wrong) > max_units:
-                page.add(f'<p class="muted">{len(wrong) - max_units} more error units not shown (taiyi report --max-units).</p>')
-            page.add("</div>")
-        page.add("</section>")
-    page.add("</section>")
+                page.append(f'<p class="muted">{len(wrong) - max_units} more error units not shown (taiyi report --max-units).</p>')
+            page.append("</div>")
+        page.append("</section>")
+    page.append("</section>")
 
 
 def render_report(views, table, *, title: str, warnings: Sequence[str], n_resamples: int, seed: int, max_units: int) -> str:
-    """The page as one HTML string."""
     keys = [key for key in PAPER_ORDER if any(key in v.tasks for v in views)]
-    page = _Page()
+    page: list[str] = []
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    page.add("<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+    page += ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
-             f"<title>{esc(title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>", "<header>",
+             f"<title>{esc(title)}</title>", f"<style>{asset('report.css')}</style>", "</head>", "<body>", "<header>",
              f"<h1>{esc(title)}</h1>", f'<p class="muted">Generated {generated} by taiyi report; '
              f"{len(views)} run(s), {len(keys)} set(s).</p>",
              '<nav><a href="#headline">Headline</a><a href="#per-type">Per type</a><a href="#grounding">Grounding</a>'
              '<a href="#verdicts">Verdicts</a><a href="#parse-failures">Parse failures</a><a href="#errors">Error units</a>'
-             '<a href="#runs">Runs</a></nav>', "</header>", "<main>")
+             '<a href="#runs">Runs</a></nav>', "</header>", "<main>"]
     if not views:
-        page.add('<p class="warn">No run with samples files was found.</p>')
+        page.append('<p class="warn">No run with samples files was found.</p>')
     else:
         _headline(page, table, keys)
         _per_type(page, views, keys, n_resamples, seed)
@@ -341,26 +271,21 @@ def render_report(views, table, *, title: str, warnings: Sequence[str], n_resamp
         _task_matrix(page, "parse-failures", "Parse failures", "Units whose output could not be read, and why; they are "
                      "scored as empty predictions.", views, keys, _parse_fail_cell)
         _errors(page, views, keys, max_units)
-    page.add('<section id="runs"><h2>Runs</h2>')
+    page.append('<section id="runs"><h2>Runs</h2>')
     for view in views:
-        page.add(f"<details><summary>{esc(view.label)}</summary><ul>"
-                 + "".join(f"<li>{esc(line)}</li>" for line in view.column.provenance) + "</ul></details>")
-    page.add("</section>")
+        page.append(f"<details><summary>{esc(view.label)}</summary><ul>"
+                    + "".join(f"<li>{esc(line)}</li>" for line in view.column.provenance) + "</ul></details>")
+    page.append("</section>")
     if warnings:
-        page.add('<section id="warnings"><h2>Warnings</h2><ul class="warn">' + "".join(f"<li>{esc(w)}</li>" for w in warnings)
-                 + "</ul></section>")
-    page.add("</main>", f"<script>{_SCRIPT}</script>", "</body>", "</html>")
-    return page.text()
+        page.append('<section id="warnings"><h2>Warnings</h2><ul class="warn">' + "".join(f"<li>{esc(w)}</li>" for w in warnings)
+                    + "</ul></section>")
+    page += ["</main>", f"<script>{asset('report.js')}</script>", "</body>", "</html>"]
+    return "\n".join(page) + "\n"
 
 
 def build_report(
-    paths: Sequence[str | os.PathLike],
-    out_dir: str | os.PathLike,
-    *,
-    n_resamples: int = 1000,
-    seed: int = 0,
-    max_units: int = DEFAULT_MAX_UNITS,
-    title: str = "taiyi-bench report",
+    paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, n_resamples: int = 1000, seed: int = 0,
+    max_units: int = DEFAULT_MAX_UNITS, title: str = "taiyi-bench report",
 ) -> Path:
     """Write `out_dir/report.html` for the runs under `paths`; returns its path."""
     from taiyi_bench.harness.apps.leaderboard.build import leaderboard_table
@@ -384,35 +309,24 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "report",
         help="one self-contained HTML page: headline with intervals, per type, grounding, parse failures, error units",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("runs", nargs="+", metavar="RUN", help="results files or folders (searched recursively)")
     parser.add_argument("--out", type=Path, required=True, help=f"folder to write {REPORT_NAME} into")
-    parser.add_argument("--max-units", type=int, default=DEFAULT_MAX_UNITS,
+    parser.add_argument("--max-units", type=whole_number_at_least(0), default=DEFAULT_MAX_UNITS,
                         help="error units listed per set and run (default %(default)s)")
-    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    add_bootstrap_options(parser)
     parser.add_argument("--title", default="taiyi-bench report", help="the page's title")
     parser.set_defaults(func=run)
     return parser
 
 
+@errors_in_one_line("taiyi report: ")
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.text import Text
 
-    errors = Console(stderr=True)
-    try:
-        if args.resamples < 1:
-            raise ValueError("--resamples must be at least 1")
-        if args.max_units < 0:
-            raise ValueError("--max-units must be 0 or more")
-        path = build_report(args.runs, args.out, n_resamples=args.resamples, seed=args.seed, max_units=args.max_units,
-                            title=args.title)
-    except (ValueError, KeyError, FileNotFoundError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        errors.print(Text(f"taiyi report: error: {message}", style="bold red"), soft_wrap=True)
-        return 2
+    path = build_report(args.runs, args.out, n_resamples=args.resamples, seed=args.seed, max_units=args.max_units,
+                        title=args.title)
     Console().print(Text(f"wrote {path}", style="green"), soft_wrap=True)
     return 0

@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from taiyi_bench.harness.apps.leaderboard.parse import display_path
 from taiyi_bench.harness.registry import REGISTRY, DatasetSpec
 from taiyi_bench.harness.results_io import (
     find_results_files,
@@ -63,10 +64,6 @@ class TaskRescore:
     headline_after: float | None = None
 
 
-def _is_mean(spec: DatasetSpec, metric: str) -> bool:
-    return metric not in ANALYSIS_AGGREGATIONS and _aggregation(spec, metric) is mean
-
-
 def _aggregation(spec: DatasetSpec, metric: str):
     """lm-eval's aggregation for a per-unit value of this set (as the task templates name it)."""
     if metric in ANALYSIS_AGGREGATIONS:
@@ -77,15 +74,12 @@ def _aggregation(spec: DatasetSpec, metric: str):
         raise ValueError(f"{spec.task_name}: no aggregation known for the per-unit value {metric!r}") from None
 
 
-def _refuse(samples: Path):
+def _read_rows(samples: Path) -> list[dict[str, Any]]:
     def refuse(number: int, why: str) -> None:
         raise ValueError(f"{samples}, line {number}: {why}")
-    return refuse
 
-
-def _read_rows(samples: Path) -> list[dict[str, Any]]:
     rows = []
-    for number, row in iter_jsonl(samples, _refuse(samples)):
+    for number, row in iter_jsonl(samples, refuse):
         if not (isinstance(row, dict) and isinstance(row.get("doc"), dict) and isinstance(row.get("metrics"), list)):
             raise ValueError(f"{samples}, line {number}: not an lm-eval sample (expected 'doc' and 'metrics')")
         rows.append(row)
@@ -96,9 +90,7 @@ def _read_rows(samples: Path) -> list[dict[str, Any]]:
 
 def _generated_texts(row: dict[str, Any]) -> list[str] | None:
     texts = row.get("filtered_resps")
-    if isinstance(texts, list) and texts and all(isinstance(t, str) for t in texts):
-        return texts
-    return None
+    return texts if isinstance(texts, list) and texts and all(isinstance(t, str) for t in texts) else None
 
 
 def _rescore_rows(spec: DatasetSpec, rows: Sequence[dict[str, Any]], samples: Path) -> int:
@@ -133,7 +125,7 @@ def _aggregate_into(block: dict[str, Any], spec: DatasetSpec, rows: Sequence[dic
         except (TypeError, ValueError, KeyError) as exc:
             raise ValueError(f"{samples}: the per-unit values of {metric!r} cannot be aggregated ({exc})") from None
         stderr_key = f"{metric}_stderr,{filter_name}"
-        if _is_mean(spec, metric):
+        if metric not in ANALYSIS_AGGREGATIONS and _aggregation(spec, metric) is mean:
             stderr = mean_stderr(values) if len(values) > 1 else "N/A"
             block[stderr_key] = stderr if isinstance(stderr, str) or math.isfinite(stderr) else "N/A"
         else:
@@ -206,10 +198,8 @@ def rescore_results_file(results_path: Path, *, check: bool = False, commit: str
         outcome.status, outcome.headline_after = "rescored", block.get(headline_key)
         provenance["scoring_rules_version"] = SCORING_RULES_VERSION
         metadata["rescored"] = {
-            "from_scoring_rules_version": before,
-            "to_scoring_rules_version": SCORING_RULES_VERSION,
-            "units_changed": outcome.units_changed,
-            "git_commit": commit,
+            "from_scoring_rules_version": before, "to_scoring_rules_version": SCORING_RULES_VERSION,
+            "units_changed": outcome.units_changed, "git_commit": commit,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         new_samples[task] = rows
@@ -225,30 +215,18 @@ def rescore(paths: Iterable[str | Path], *, check: bool = False) -> tuple[list[T
     files = find_results_files(paths, warnings)
     if not files:
         raise FileNotFoundError(f"no results_*.json under {', '.join(str(p) for p in paths)}")
-    outcomes: list[TaskRescore] = []
-    for path in files:
-        outcomes.extend(rescore_results_file(path, check=check, commit=git_commit()))
-    return outcomes, warnings
+    return [outcome for path in files for outcome in rescore_results_file(path, check=check, commit=git_commit())], warnings
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "rescore",
-        help="score logged outputs again under the current parsing and scoring rules",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "rescore", help="score logged outputs again under the current parsing and scoring rules",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="results files or folders holding them")
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if any run is not current")
     parser.set_defaults(func=run)
     return parser
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def _fmt(value: Any) -> str:
@@ -271,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
         if o.headline_after is not None and o.headline_after != o.headline_before:
             headline += f" -> {_fmt(o.headline_after)}"
         moved = f"{o.units_changed}/{o.units} units moved" if o.units else ""
-        line = f"{_BY_TASK[o.task].key:<13} v{o.from_version}  {status:<15} {moved:<18} {headline:<13} {_shown(o.results_path)}"
+        line = f"{_BY_TASK[o.task].key:<13} v{o.from_version}  {status:<15} {moved:<18} {headline:<13} {display_path(o.results_path)}"
         console.print(Text(line, style="yellow" if status in ("needs rescoring", "no samples") else ""), soft_wrap=True)
     stale = [o for o in outcomes if o.status in ("rescored", "no samples")]
     if args.check and stale:

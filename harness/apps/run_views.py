@@ -13,16 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from taiyi_bench.harness.records import Example
-from taiyi_bench.harness.registry import PAPER_ORDER, REGISTRY, DatasetSpec, get_spec
-from taiyi_bench.harness.results_io import iter_jsonl
+from taiyi_bench.harness.registry import PAPER_ORDER, DatasetSpec, get_spec
+from taiyi_bench.harness.results_io import iter_jsonl, record_example, record_output, record_verdicts
 from taiyi_bench.harness.scoring import prf
-from taiyi_bench.harness.verdicts import (
-    record_example,
-    record_output,
-    record_verdicts,
-    unit_is_right,
-    verdicts_problem,
-)
+from taiyi_bench.harness.verdicts import unit_is_right, verdicts_problem
 
 
 @dataclass
@@ -120,7 +114,8 @@ def load_task_samples(spec: DatasetSpec, path: Path, warnings: list[str]) -> Tas
 def run_views(paths: Sequence[str | os.PathLike], warnings: list[str], *, tasks: Iterable[str] | None = None) -> list[RunView]:
     """Every run column under `paths` (partial runs included: this is analysis, not a ranking),
     with the samples of its sets (`tasks`: registry keys or task names, default all)."""
-    from taiyi_bench.harness.apps.leaderboard.collect import build_run_columns, collect_runs
+    from taiyi_bench.harness.apps.leaderboard.columns import build_run_columns
+    from taiyi_bench.harness.apps.leaderboard.parse import collect_runs
 
     collection = collect_runs(paths)
     warnings.extend(collection.warnings)
@@ -139,8 +134,7 @@ def run_views(paths: Sequence[str | os.PathLike], warnings: list[str], *, tasks:
             if result.samples_path is None:
                 warnings.append(f"{result.run.path}: no samples file for {result.task} (run lm_eval with --log_samples)")
                 continue
-            spec = getattr(result, "spec", None) or REGISTRY[key]  # a variant (5-option MCMLE) where recorded
-            view.tasks[key] = load_task_samples(spec, result.samples_path, warnings)
+            view.tasks[key] = load_task_samples(result.spec, result.samples_path, warnings)
         views.append(view)
     return views
 

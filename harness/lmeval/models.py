@@ -29,7 +29,6 @@ under the `lm_eval` command it is printed as one line, without a traceback.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +50,8 @@ class PromptFormatMixin:
     def _configure_prompt_format(self, prompt_format: Any, eod_token: Any, kwargs: dict[str, Any]) -> None:
         # Runs before the backend loads the model: argument errors cost no loading time.
         if prompt_format is None:
-            raise PromptFormatError(
-                "this model type needs prompt_format in --model_args: "
-                + " | ".join(prompt_formats.PROMPT_FORMATS)
-            )
+            choices = " | ".join(prompt_formats.PROMPT_FORMATS)
+            raise PromptFormatError(f"this model type needs prompt_format in --model_args: {choices}")
         try:
             self._prompt_format = prompt_formats.check_format(prompt_format, "--model_args prompt_format")
         except ConfigError as exc:
@@ -78,19 +75,14 @@ class PromptFormatMixin:
         """Find `<eod>` in the loaded tokenizer, exactly as the fine-tuning recipe does."""
         if not self._eod_format:
             return
-        from taiyi_bench.harness.prompt_formats import eod_token_id
-
         try:
-            eod_id = eod_token_id(tokenizer, self._eod_token_arg)
+            eod_id = prompt_formats.eod_token_id(tokenizer, self._eod_token_arg)
         except ConfigError:
-            raise PromptFormatError(
-                f"prompt_format={self._prompt_format}: "
-                + (
-                    f"eod_token {self._eod_token_arg!r} is not a token of this tokenizer"
-                    if self._eod_token_arg
-                    else "the tokenizer has no eos token (nor an eod_id); name one with eod_token=<token> in --model_args"
-                )
-            ) from None
+            problem = (
+                f"eod_token {self._eod_token_arg!r} is not a token of this tokenizer" if self._eod_token_arg
+                else "the tokenizer has no eos token (nor an eod_id); name one with eod_token=<token> in --model_args"
+            )
+            raise PromptFormatError(f"prompt_format={self._prompt_format}: {problem}") from None
         text = tokenizer.decode([eod_id], skip_special_tokens=False)
         # The prompt travels as text: <eod> must come back as exactly its one id, or the model
         # would see other tokens than it was trained on.
@@ -109,10 +101,6 @@ class PromptFormatMixin:
         if getattr(cache_hook, "dbdict", None) is not None and getattr(self, "_eod_format", False):
             raise PromptFormatError(cache_refusal(self._prompt_format))
         super().set_cache_hook(cache_hook)  # type: ignore[misc]
-
-    @property
-    def prompt_format(self) -> str:
-        return self._prompt_format
 
     @property
     def eot_token_id(self) -> int:
@@ -186,8 +174,8 @@ class TaiyiHFLM(PromptFormatMixin, HFLM):
 
 
 def _check_model_folders(kwargs: dict[str, Any]) -> None:
-    """pretrained=, peft= and delta= name something loadable, before the backend loads anything:
-    a mistyped path would otherwise end in a Hub traceback (`preflight.check_model_location`)."""
+    """pretrained= (and taiyi-hf's peft= and delta=) name something loadable, before the backend
+    loads anything: a mistyped path would otherwise end in a Hub traceback (`check_model_location`)."""
     revision = kwargs.get("revision") if isinstance(kwargs.get("revision"), str) else None
     gguf_file, subfolder = kwargs.get("gguf_file"), kwargs.get("subfolder")
     # What the backend reads first: the GGUF file when one is named, else config.json, both
@@ -219,8 +207,7 @@ def _vllm_class() -> type:
 
         def __init__(self, *args: Any, prompt_format: str | None = None, eod_token: str | None = None, **kwargs: Any):
             self._configure_prompt_format(prompt_format, eod_token, kwargs)
-            revision = kwargs.get("revision") if isinstance(kwargs.get("revision"), str) else None
-            check_model_location("pretrained", kwargs.get("pretrained"), "config.json", revision=revision)
+            _check_model_folders(kwargs)
             super().__init__(*args, **kwargs)
             self._bind_tokenizer(self.tokenizer)
 
@@ -237,21 +224,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _install_excepthook() -> None:
-    """Print an uncaught PromptFormatError as one line (the `lm_eval` command); others unchanged."""
-    previous = sys.excepthook
-    if getattr(previous, "_taiyi_prompt_format", False):
-        return
-
-    def hook(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
-        if issubclass(exc_type, PromptFormatError):
-            print(f"lm_eval: error: {exc}", file=sys.stderr)
-            return
-        previous(exc_type, exc, tb)
-
-    hook._taiyi_prompt_format = True  # type: ignore[attr-defined]
-    sys.excepthook = hook
-
-
-_install_excepthook()
-install_excepthook()  # an incomplete adapter (peft=) is a ConfigError: one line too
+install_excepthook()  # a PromptFormatError or an incomplete adapter (peft=) is a ConfigError: one line

@@ -1,26 +1,18 @@
 """Make `lm_eval --tasks 'taiyi_*'` find this project's tasks with no extra flag.
 
-lm-eval 0.4.13 reads tasks only from its own folder and `--include_path`; it has no plugin
-mechanism for task suites yet (upstream is adding an `lm_eval.tasks` entry-point group, which
-pyproject.toml also declares). Until then, the wheel installs `taiyi_bench_lm_eval.pth`, which
-Python executes at start-up; it calls `install()` below. That adds a tiny import hook and does
-nothing else: only when a process imports `lm_eval.tasks` does the hook wrap
-`TaskManager.__init__` so that our task folder is appended to `include_path`. Processes that
-never import lm-eval pay one `sys.meta_path` entry.
+lm-eval 0.4.13 reads tasks only from its own folder and `--include_path` (upstream is adding an
+`lm_eval.tasks` entry-point group, which pyproject.toml also declares). Until then the wheel
+installs `taiyi_bench_lm_eval.pth`, which calls `install()` at start-up: it adds an import hook
+that patches lm-eval modules only when a process imports them:
 
-The same hook registers this project's lm-eval model types (`taiyi-hf`, `taiyi-vllm`: the hf and
-vllm backends plus a `prompt_format` model_arg, see `taiyi_bench.harness.lmeval.models`) when a process
-imports `lm_eval.api.registry`: as lazy entries, so nothing heavy is imported until one is used.
+- `lm_eval.tasks`: `TaskManager.__init__` appends our task folder to `include_path`;
+- `lm_eval.api.registry`: the model types `taiyi-hf` and `taiyi-vllm` (`lmeval.models`) become
+  lazy registry entries;
+- `lm_eval.evaluator`: `simple_evaluate` runs `lmeval.preflight.check_run` before the model loads
+  (lm-eval builds the model before the tasks, so no task-side hook can check in time).
 
-And when a process imports `lm_eval.evaluator`, the hook wraps `simple_evaluate` so that a run
-selecting taiyi_* tasks is checked before its model loads (`taiyi_bench.harness.lmeval.preflight.check_run`:
-unknown --metadata keys, the data directory, --use_cache with an eod prompt format). lm-eval
-builds the model before the tasks, and merges the model args into every task's metadata, so no
-task-side hook can do either in time.
-
-All patches are guarded by a version check: on an lm-eval outside the tested range they do not
-patch and warn once, telling the user to pass `--include_path` (tasks) or to use `--model hf`
-(prompt formats) instead; the run is then checked only by the tasks, once the model is loaded.
+On an lm-eval outside the tested range nothing is patched, with one warning naming
+`--include_path` (tasks) or `--model hf` (prompt formats) instead.
 """
 
 from __future__ import annotations
@@ -35,9 +27,6 @@ from typing import Any
 
 TESTED_LM_EVAL = ((0, 4, 13), (0, 5, 0))  # [min, max)
 DISABLE_ENV = "TAIYI_NO_LM_EVAL_HOOK"
-_TARGET_MODULE = "lm_eval.tasks"
-_REGISTRY_MODULE = "lm_eval.api.registry"
-_EVALUATOR_MODULE = "lm_eval.evaluator"
 # Model type -> "module:class", materialised by lm-eval's registry on first use.
 PROMPT_FORMAT_MODELS = {
     "taiyi-hf": "taiyi_bench.harness.lmeval.models:TaiyiHFLM",
@@ -52,36 +41,26 @@ def tasks_dir() -> Path:
     return bundled_dir("tasks")
 
 
-def _version_tuple(version: str) -> tuple[int, ...]:
-    parts = []
-    for piece in version.split(".")[:3]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits or 0))
-    return tuple(parts)
-
-
-def lm_eval_version_supported(version: str) -> bool:
-    low, high = TESTED_LM_EVAL
-    return low <= _version_tuple(version) < high
-
-
-def installed_lm_eval_version() -> str:
-    """The installed lm-eval's version, "unknown" when its metadata is missing."""
+def _installed_unsupported() -> str | None:
+    """The installed lm-eval's version when it is outside the tested range ("unknown" when its
+    metadata is missing), else None."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("lm_eval")
+        installed = version("lm_eval")
     except PackageNotFoundError:
         return "unknown"
+    release = tuple(int("".join(ch for ch in piece if ch.isdigit()) or 0) for piece in installed.split(".")[:3])
+    low, high = TESTED_LM_EVAL
+    return None if low <= release < high else installed
 
 
 def patch_task_manager(tasks_module) -> bool:
     """Wrap `tasks_module.TaskManager.__init__` to include our tasks. Returns True if patched."""
-    installed = installed_lm_eval_version()
     manager_cls = getattr(tasks_module, "TaskManager", None)
     if manager_cls is None or getattr(manager_cls, "_taiyi_bench_patched", False):
         return False
-    if installed == "unknown" or not lm_eval_version_supported(installed):
+    if installed := _installed_unsupported():
         warnings.warn(
             f"taiyi-bench: lm-eval {installed} is outside the tested range "
             f"{'.'.join(map(str, TESTED_LM_EVAL[0]))}..<{'.'.join(map(str, TESTED_LM_EVAL[1]))}; "
@@ -111,8 +90,7 @@ def patch_model_registry(registry_module) -> bool:
     registry = getattr(registry_module, "model_registry", None)
     if registry is None or all(name in registry for name in PROMPT_FORMAT_MODELS):
         return False
-    installed = installed_lm_eval_version()
-    if installed == "unknown" or not lm_eval_version_supported(installed):
+    if installed := _installed_unsupported():
         warnings.warn(
             f"taiyi-bench: lm-eval {installed} is outside the tested range; the model types "
             f"{', '.join(PROMPT_FORMAT_MODELS)} (prompt_format) are not registered. Use --model hf "
@@ -139,8 +117,7 @@ def patch_evaluator(evaluator_module: Any) -> bool:
     original = getattr(evaluator_module, "simple_evaluate", None)
     if original is None or getattr(original, "_taiyi_bench_patched", False):
         return False
-    installed = installed_lm_eval_version()
-    if installed == "unknown" or not lm_eval_version_supported(installed):
+    if _installed_unsupported():
         return False  # the task-manager patch has warned already; the tasks still check at load time
     signature = inspect.signature(original)
 
@@ -166,7 +143,9 @@ def patch_evaluator(evaluator_module: Any) -> bool:
     return True
 
 
-_PATCHES = {_TARGET_MODULE: patch_task_manager, _REGISTRY_MODULE: patch_model_registry, _EVALUATOR_MODULE: patch_evaluator}
+# The lm-eval modules patched once imported (see the module docstring).
+_PATCHES = {"lm_eval.tasks": patch_task_manager, "lm_eval.api.registry": patch_model_registry,
+            "lm_eval.evaluator": patch_evaluator}
 
 
 class _PatchAfterImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):

@@ -1,23 +1,16 @@
 """Checks of an lm-eval run made before its model loads, so that a user's mistake costs no loading.
 
-lm-eval's `simple_evaluate` builds the model first and the tasks after, so the tasks' own checks
-(`taiyi_bench.harness.lmeval.tasks.load_task_dataset`) run only once the weights are in memory: minutes for a
-7B model, only to hear about a typo in --metadata. `taiyi_bench.harness.lmeval.plugin` therefore wraps
-`simple_evaluate` to call `check_run` first. It is also the one place that sees the model args
-apart from --metadata: lm-eval merges them into every task's metadata, so a task cannot tell a
-misspelt --metadata key from a model arg.
+lm-eval's `simple_evaluate` builds the model before the tasks, so the tasks' own checks run only
+once the weights are in memory; `lmeval.plugin` wraps `simple_evaluate` to call `check_run`
+first. It is also the one place that sees the model args apart from --metadata (lm-eval merges
+them into every task's metadata).
 
-For a run that selects taiyi_* tasks, `check_run` refuses, each in one line (a ConfigError,
-DataNotFoundError or DataFormatError, printed by `taiyi_bench.harness.lmeval.errors`' excepthook):
-  * a --metadata key that is neither ours (`known_metadata_keys`), nor one lm-eval writes itself,
-    nor a model arg: `{"mcmle_option": 5}` would otherwise run the 4-option files silently;
-  * a data_dir that is not a path, a data directory that does not exist or lacks a selected
-    set, an evaluation split without units; a bad thinking_allowance or variant value;
-and, for any task, `--use_cache` with a taiyi-* model in an eod format (`check_cache`).
-A run that selects no taiyi_* task is left alone: its --metadata belongs to other suites.
-
-`check_model_location` (pretrained=, peft=) is called by the taiyi-* model types themselves,
-before their backend loads anything.
+For a run that selects taiyi_* tasks, `check_run` refuses in one line each: a --metadata key
+that is neither ours (`known_metadata_keys`), nor lm-eval's, nor a model arg (`{"mcmle_option":
+5}` would otherwise run the 4-option files silently); a bad data_dir, a missing set, an empty
+evaluation split; a bad thinking_allowance or variant value. For any task it refuses
+`--use_cache` with a taiyi-* model in an eod format (`check_cache`). `check_model_location`
+(pretrained=, peft=) is called by the taiyi-* model types before their backend loads.
 """
 
 from __future__ import annotations
@@ -31,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from taiyi_bench.harness import prompt_formats
-from taiyi_bench.harness.errors import ConfigError, DataFormatError
+from taiyi_bench.harness.errors import ConfigError, DataFormatError, DataNotFoundError
 from taiyi_bench.harness.lmeval.errors import install_excepthook
-from taiyi_bench.harness.loading import LoadedSplit, load_split, missing_sets
+from taiyi_bench.harness.loading import LoadedSplit, load_split, missing_sets, split_names
 from taiyi_bench.harness.paths import resolve_data_dir
-from taiyi_bench.harness.registry import GROUP_FILTERS, DatasetSpec, iter_specs, resolve_spec
+from taiyi_bench.harness.registry import GROUP_FILTERS, DatasetSpec, get_spec, iter_specs
 
 logger = logging.getLogger("taiyi-bench")
 install_excepthook()  # these checks run before lm-eval imports any other module of ours
@@ -52,10 +45,8 @@ _TRUTHY = {"1", "true", "yes", "on"}
 
 
 class PromptFormatError(ConfigError):
-    """A prompt format that cannot work with the rest of the command (a user error).
-
-    Defined here, not in `taiyi_bench.harness.lmeval.models` (which re-exports it): preflight raises it and
-    models imports preflight, so the class sits in the lower module."""
+    """A prompt format that cannot work with the rest of the command (a user error). Here, not in
+    `lmeval.models` (which re-exports it): preflight raises it too, and models imports preflight."""
 
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
@@ -78,13 +69,14 @@ def data_dir_value(value: Any) -> str | os.PathLike | None:
 
 
 def whole_number(value: Any, name: str) -> int:
-    """A count from --metadata (thinking_allowance): a whole number >= 0."""
+    """A count from --metadata or --gen_kwargs (thinking_allowance, max_gen_toks): a whole number >= 0.
+    A ConfigError, so that `lm_eval` prints it as one line (`taiyi_bench.harness.lmeval.errors`)."""
     try:
         number = int(value)
     except (TypeError, ValueError):
         number = -1
     if isinstance(value, bool) or number < 0 or (isinstance(value, float) and not value.is_integer()):
-        raise ConfigError(f"{name} must be a whole number >= 0, not {value!r} (--metadata)")
+        raise ConfigError(f"taiyi-bench: {name} must be a whole number >= 0, not {value!r}")
     return number
 
 
@@ -109,8 +101,8 @@ def check_run(arguments: Mapping[str, Any]) -> None:
         options = {**model_args, **(arguments.get("metadata") or {})}
     check_metadata_keys(options, model_args, strict=only_taiyi)
     data_dir = data_dir_value(options.get("data_dir"))
-    whole_number(options.get("thinking_allowance", 0), "thinking_allowance")
-    check_data([resolve_spec(spec, options) for spec in specs], data_dir)  # a bad variant option value: ConfigError
+    whole_number(options.get("thinking_allowance", 0), "--metadata thinking_allowance")
+    check_data([get_spec(spec, options) for spec in specs], data_dir)  # a bad variant option value: ConfigError
 
 
 def _model_args(value: Any) -> dict[str, Any]:
@@ -130,9 +122,8 @@ def selected_sets(tasks: Any) -> tuple[list[DatasetSpec], bool]:
     names = [tasks] if isinstance(tasks, str) else list(tasks or [])
     chosen: set[str] = set()
     only_taiyi = True
-    for item in names:
-        name = item if isinstance(item, str) else None
-        if name is None:  # an inline config or a Task object: not ours to read
+    for name in names:
+        if not isinstance(name, str):  # an inline config or a Task object: not ours to read
             only_taiyi = False
             continue
         for part in filter(None, (piece.strip() for piece in name.split(","))):
@@ -172,8 +163,6 @@ def check_data(specs: list[DatasetSpec], data_dir: str | os.PathLike | None) -> 
         return  # the bundled samples ship every evaluation split
     missing = missing_sets(specs, data_dir)  # a directory that does not exist: DataNotFoundError
     if missing:
-        from taiyi_bench.harness.errors import DataNotFoundError
-
         raise DataNotFoundError(_missing_message(root, specs, [m.spec for m in missing]))
     for spec in specs:
         require_units(load_split(spec, spec.eval_split, data_dir))
@@ -190,9 +179,7 @@ def _missing_message(root: Path, specs: list[DatasetSpec], missing: list[Dataset
     # One line: the excepthook prints it after `lm_eval: error:`. Each missing set is named with
     # the file it needs, relative to the data directory; `taiyi data check` says how to get it.
     def wanted(spec: DatasetSpec) -> str:
-        names = spec.files[spec.eval_split]
-        first = names if isinstance(names, str) else names[0]
-        return f"{spec.task_name} ({Path(spec.data_subdir) / first})"
+        return f"{spec.task_name} ({Path(spec.data_subdir) / split_names(spec, spec.eval_split)[0]})"
 
     advice = f"`taiyi data check {root}` says where each set's files go and how to get them"
     if not any(root.iterdir()):

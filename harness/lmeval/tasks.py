@@ -28,10 +28,9 @@ from taiyi_bench.harness.loading import LoadedSplit, load_split
 from taiyi_bench.harness.parsers import parse_output
 from taiyi_bench.harness.prompts import render_answer, render_prompt
 from taiyi_bench.harness.records import Example
-from taiyi_bench.harness.registry import DatasetSpec, get_spec, iter_specs, resolve_spec
+from taiyi_bench.harness.registry import DatasetSpec, get_spec, iter_specs
 from taiyi_bench.harness.scoring import score_unit, unit_metric_values
 from taiyi_bench.harness.verdicts import (
-    ANALYSIS_AGGREGATIONS,
     ANALYSIS_HIGHER_IS_BETTER,
     analysis_metric_names,
     unit_analysis_values,
@@ -47,17 +46,11 @@ SAMPLES_BANNER = (
     + "!" * 78
 )
 
+
 def _to_docs(examples: list[Example], source: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": ex.id,
-            "dataset": ex.dataset,
-            "split": ex.split,
-            "data_source": source,
-            "example": json.dumps(ex.to_dict(), ensure_ascii=False),
-        }
-        for ex in examples
-    ]
+    return [{"id": ex.id, "dataset": ex.dataset, "split": ex.split, "data_source": source,
+             "example": json.dumps(ex.to_dict(), ensure_ascii=False)} for ex in examples]
+
 
 class TaiyiDatasetDict(datasets.DatasetDict):
     """The DatasetDict of a taiyi_* task, remembering the splits it was built from (their files
@@ -71,14 +64,12 @@ def load_task_dataset(taiyi_set: str, data_dir: Any = None, **options: Any) -> T
     """lm-eval `custom_dataset`: the eval split as "test" and a few-shot pool as "train".
 
     lm-eval calls it with every `--metadata` key (and, under `simple_evaluate`, the model_args
-    too) plus the task's dataset_kwargs (`taiyi_set`): `data_dir` (checked to be a path: it comes
-    from JSON) and the set's own registry variant option are used, the rest
-    (thinking_allowance, pretrained, ...) ignored here. A key nobody reads is refused before the
-    model loads (`taiyi_bench.harness.lmeval.preflight`), where model args and --metadata are still apart.
+    too) plus the task's dataset_kwargs (`taiyi_set`); only `data_dir` and the set's variant
+    option are read here (a key nobody reads is refused by `preflight`, before the model loads).
     The few-shot pool is the set's train split; where the data directory lacks one, the bundled
     samples' train split is used, said in the log and recorded as the run's `fewshot_source`.
     """
-    spec = resolve_spec(taiyi_set, options)
+    spec = get_spec(taiyi_set, options)
     data_dir = data_dir_value(data_dir)  # {"data_dir": 5} is one line, not a TypeError from pathlib
     evaluation = load_split(spec, spec.eval_split, data_dir)
     _check_evaluation_split(evaluation)
@@ -94,6 +85,7 @@ def load_task_dataset(taiyi_set: str, data_dir: Any = None, **options: Any) -> T
     dataset = TaiyiDatasetDict(splits)
     dataset.evaluation, dataset.pool = evaluation, pool
     return dataset
+
 
 def _check_evaluation_split(evaluation: LoadedSplit) -> None:
     """Stop on an empty evaluation split (naming the file) before lm-eval indexes into it, and
@@ -117,36 +109,34 @@ def _check_evaluation_split(evaluation: LoadedSplit) -> None:
 def _example(serialised: str) -> Example:
     return Example.from_dict(json.loads(serialised))
 
+
 def doc_example(doc: dict[str, Any]) -> Example:
     return _example(doc["example"])
 
+
 def _spec(example: Example, spec: DatasetSpec | None) -> DatasetSpec:
     return spec if spec is not None else get_spec(example.dataset)
+
 
 def doc_to_text(doc: dict[str, Any], spec: DatasetSpec | None = None) -> str:
     example = doc_example(doc)
     return render_prompt(_spec(example, spec), example)
 
+
 def doc_to_target(doc: dict[str, Any], spec: DatasetSpec | None = None) -> str:
     example = doc_example(doc)
     return render_answer(_spec(example, spec), example)
+
 
 def process_results(doc: dict[str, Any], results: list[str], spec: DatasetSpec | None = None) -> dict[str, Any]:
     """Parse the generation and score it against the doc's gold (per-unit metric values)."""
     example = doc_example(doc)
     spec = _spec(example, spec)
-    output = results[0] if results else ""
-    prediction = parse_output(spec, output, options=example.options or None)
+    prediction = parse_output(spec, results[0] if results else "", options=example.options or None)
     unit = score_unit(spec, example, prediction)
     # Beside the metrics, the unit's verdicts and grounding (taiyi_bench.harness.verdicts): plain JSON objects
-    # in the samples file. lm-eval aggregates them with `analysis_aggregations` (TaiyiTask).
-    return {**unit_metric_values(spec, unit), **unit_analysis_values(spec, example, prediction, unit, output)}
-
-
-def analysis_aggregations() -> dict[str, Any]:
-    """lm-eval aggregations of the per-unit analysis values (not in the YAMLs' metric_list, which
-    names the scores): `verdicts` -> the count of each verdict, `ungrounded_rate` -> a share."""
-    return dict(ANALYSIS_AGGREGATIONS)
+    # in the samples file. lm-eval aggregates them with `ANALYSIS_AGGREGATIONS` (TaiyiTask).
+    return {**unit_metric_values(spec, unit), **unit_analysis_values(spec, example, prediction, unit)}
 
 
 def analysis_higher_is_better(spec: DatasetSpec | None) -> dict[str, bool | None]:
@@ -166,6 +156,7 @@ def warn_samples_once(task: str) -> None:
         logger.info("taiyi-bench: %s also runs on the BUNDLED SAMPLES", task)
     _BANNER_SHOWN.add(task)
 
+
 def data_source_of(dataset: datasets.DatasetDict) -> str:
     return dataset["test"][0]["data_source"] if len(dataset["test"]) else "empty"
 
@@ -177,10 +168,8 @@ def task_budgets() -> dict[str, int]:
 
 def budget_cuts(max_gen_toks: int, tasks: list[str] | None = None, thinking_allowance: int = 0) -> dict[str, int]:
     """{task: its own budget (+ thinking allowance)} for each task a global `max_gen_toks` would cut."""
-    chosen = task_budgets()
-    if tasks is not None:
-        chosen = {task: budget for task, budget in chosen.items() if task in tasks}
-    return {task: budget + thinking_allowance for task, budget in chosen.items() if max_gen_toks < budget + thinking_allowance}
+    return {task: budget + thinking_allowance for task, budget in task_budgets().items()
+            if (tasks is None or task in tasks) and max_gen_toks < budget + thinking_allowance}
 
 
 def budget_cut_warning(task: str, budget: int, effective: int, origin: str) -> str:

@@ -19,10 +19,7 @@ from taiyi_bench.harness.registry import REGISTRY, DatasetSpec
 
 # Stop sequences of each task type: extraction and classification answers are a few lines, a QA
 # answer one line.
-_UNTIL = {
-    "qa": '["\\n\\n", "Question:", "问题："]',
-    "other": '["\\n\\n\\n", "Text:", "文本："]',
-}
+_UNTIL = {"qa": '["\\n\\n", "Question:", "问题："]', "other": '["\\n\\n\\n", "Text:", "文本："]'}
 
 _TYPE_NAMES = {
     "ner": "NER",

@@ -20,27 +20,10 @@ from taiyi_bench.harness.readers.pubmedqa_json import read_pubmedqa
 from taiyi_bench.harness.readers.pubtator import read_pubtator_cdr
 
 READERS: dict[str, Callable[..., list]] = {
-    "read_iob": read_iob,
-    "read_pubtator_cdr": read_pubtator_cdr,
-    "read_cmeee": read_cmeee,
-    "read_cmeie": read_cmeie,
-    "read_litcovid": read_litcovid,
-    "read_hoc": read_hoc,
-    "read_kuake_qic": read_kuake_qic,
-    "read_pubmedqa": read_pubmedqa,
-    "read_medqa": read_medqa,
+    reader.__name__: reader
+    for reader in (
+        read_iob, read_pubtator_cdr, read_cmeee, read_cmeie, read_litcovid, read_hoc, read_kuake_qic, read_pubmedqa,
+        read_medqa,
+    )
 }
-
-__all__ = [
-    "READERS",
-    "read_cmeee",
-    "read_cmeie",
-    "read_cmeie_schemas",
-    "read_hoc",
-    "read_iob",
-    "read_kuake_qic",
-    "read_litcovid",
-    "read_medqa",
-    "read_pubmedqa",
-    "read_pubtator_cdr",
-]
+__all__ = ["READERS", "read_cmeie_schemas", *READERS]

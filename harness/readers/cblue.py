@@ -95,12 +95,8 @@ def read_cmeie(path: str | Path, spec: DatasetSpec, split: str) -> list[Example]
                 raise DataFormatError(path, where, f"a predicate of the {len(predicates)} CMeIE-V2 predicates", repr(predicate))
             relations.append(Relation(subject, predicate, obj, subject_type, object_type))
             combined.append(bool(spo.get("Combined", False)))
-        examples.append(
-            Example(
-                id=f"{split}-{number - 1}", dataset=spec.key, split=split, text=text, relations=relations,
-                meta={"line": number, "combined": combined},
-            )
-        )
+        examples.append(Example(id=f"{split}-{number - 1}", dataset=spec.key, split=split, text=text,
+                                relations=relations, meta={"line": number, "combined": combined}))
     return examples
 
 

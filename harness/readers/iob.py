@@ -89,11 +89,6 @@ def _sentence(
                 raise DataFormatError(path, number, f"'I-{tag[2:]}' only inside a B-{tag[2:]}/I-{tag[2:]} entity", found)
             spans[-1][2] = end
         start = end + 1  # the single joining space
-    return Example(
-        id=f"{split}-{index}",
-        dataset=spec.key,
-        split=split,
-        text=text,
-        entities=[Entity(kind, text[s:e], s, e) for kind, s, e in spans],
-        meta={"tokens": list(tokens), "tags": list(tags), "line": lines[0]},
-    )
+    return Example(id=f"{split}-{index}", dataset=spec.key, split=split, text=text,
+                   entities=[Entity(kind, text[s:e], s, e) for kind, s, e in spans],
+                   meta={"tokens": list(tokens), "tags": list(tags), "line": lines[0]})

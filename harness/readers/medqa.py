@@ -41,15 +41,8 @@ def read_medqa(path: str | Path, spec: DatasetSpec, split: str) -> list[Example]
             raise DataFormatError(
                 path, number, f"answer == options[{letter!r}] ({options[letter]!r:.60})", f"answer {answer_text!r:.60}"
             )
-        examples.append(
-            Example(
-                id=f"{split}-{number - 1}",
-                dataset=spec.key,
-                split=split,
-                question=question,
-                options={key: options[key] for key in letters},
-                answer=letter,
-                meta={"meta_info": record.get("meta_info", ""), "answer_text": answer_text, "n_options": len(letters), "line": number},
-            )
-        )
+        meta = {"meta_info": record.get("meta_info", ""), "answer_text": answer_text, "n_options": len(letters),
+                "line": number}
+        examples.append(Example(id=f"{split}-{number - 1}", dataset=spec.key, split=split, question=question,
+                                options={key: options[key] for key in letters}, answer=letter, meta=meta))
     return examples

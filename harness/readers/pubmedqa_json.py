@@ -68,22 +68,8 @@ def read_pubmedqa(
             raise DataFormatError(
                 ground_truth, where, f"the label of {Path(path).name} ({decision!r})", repr(truth[pmid])
             )
-        examples.append(
-            Example(
-                id=pmid,
-                dataset=spec.key,
-                split=split,
-                question=question,
-                contexts=list(contexts),
-                options=dict(OPTIONS),
-                answer=LETTER[decision],
-                meta={
-                    "final_decision": decision,
-                    "long_answer": record.get("LONG_ANSWER", ""),
-                    "context_labels": record.get("LABELS", []),
-                    "meshes": record.get("MESHES", []),
-                    "year": record.get("YEAR"),
-                },
-            )
-        )
+        meta = {"final_decision": decision, "long_answer": record.get("LONG_ANSWER", ""),
+                "context_labels": record.get("LABELS", []), "meshes": record.get("MESHES", []), "year": record.get("YEAR")}
+        examples.append(Example(id=pmid, dataset=spec.key, split=split, question=question, contexts=list(contexts),
+                                options=dict(OPTIONS), answer=LETTER[decision], meta=meta))
     return examples

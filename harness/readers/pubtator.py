@@ -153,13 +153,6 @@ def _example(path: str | Path, spec: DatasetSpec, split: str, doc: _Document) ->
         for concept, kind in ((pair.head, "Chemical"), (pair.tail, "Disease")):
             if concept not in concepts_of_type[kind] or concept == NO_CONCEPT:
                 raise DataFormatError(path, number, f"{concept} to be a {kind} concept mentioned in document {doc.pmid}", "no such mention")
-    return Example(
-        id=doc.pmid,
-        dataset=spec.key,
-        split=split,
-        text=doc.text,
-        entities=doc.entities,
-        relations=doc.relations,
-        concept_mentions=concept_mentions,
-        meta={"pmid": doc.pmid, "title": doc.title, "abstract_start": len(doc.title) + 1, "line": doc.line},
-    )
+    meta = {"pmid": doc.pmid, "title": doc.title, "abstract_start": len(doc.title) + 1, "line": doc.line}
+    return Example(id=doc.pmid, dataset=spec.key, split=split, text=doc.text, entities=doc.entities,
+                   relations=doc.relations, concept_mentions=concept_mentions, meta=meta)

@@ -10,39 +10,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_EXPORTS: dict[str, str] = {
-    "BootstrapResult": "bootstrap",
-    "PairedResult": "bootstrap",
-    "Units": "bootstrap",
-    "bootstrap_ci": "bootstrap",
-    "paired_bootstrap": "bootstrap",
-    "read_units": "bootstrap",
-    "compare_table": "build",
-    "leaderboard_table": "build",
-    "paired_report": "build",
-    "paper_tables": "build",
-    "Collection": "collect",
-    "RunFile": "collect",
-    "RunVariant": "collect",
-    "TaskResult": "collect",
-    "build_run_columns": "collect",
-    "collect_runs": "collect",
-    "atomic_write_bytes": "files",
-    "atomic_write_text": "files",
-    "PublishedTable": "published",
+_EXPORTS: dict[str, str] = {  # name -> module
+    **dict.fromkeys(("Units", "bootstrap_ci", "paired_bootstrap"), "bootstrap"),
+    **dict.fromkeys(("compare_table", "leaderboard_table", "paper_tables"), "build"),
     "load_published": "published",
-    "published_columns": "published",
-    "ALL_FORMATS": "render",
-    "render_csv": "render",
-    "render_html": "render",
-    "render_latex": "render",
-    "render_markdown": "render",
-    "render_terminal": "render",
-    "write_table": "render",
-    "write_plot": "plot",
-    "Cell": "table",
-    "Column": "table",
-    "Table": "table",
+    **dict.fromkeys(("render_csv", "render_html", "render_latex", "render_markdown", "write_table"), "render"),
 }
 
 __all__ = sorted(_EXPORTS)

@@ -51,15 +51,6 @@ class DifferentDataError(ValueError):
     """Two runs hold different units under the same ids: they evaluated different data."""
 
 
-def different_data_message(mismatched: Sequence[str], shared: int, path_a: object, path_b: object) -> str:
-    """The one-line refusal for two runs whose units share ids but not content."""
-    return (
-        f"the runs evaluated different data: {len(mismatched)} of the {shared} unit ids they share "
-        f"(e.g. {mismatched[0]!r}) hold different documents in {path_a} and {path_b}; "
-        "pairing them would compare different questions, so nothing was paired"
-    )
-
-
 def check_same_data(
     a: Mapping[str, str | None], b: Mapping[str, str | None], path_a: object, path_b: object
 ) -> None:
@@ -68,7 +59,11 @@ def check_same_data(
     shared = [uid for uid in a if uid in b]
     mismatched = [uid for uid in shared if a[uid] is not None and b[uid] is not None and a[uid] != b[uid]]
     if mismatched:
-        raise DifferentDataError(different_data_message(mismatched, len(shared), path_a, path_b))
+        raise DifferentDataError(
+            f"the runs evaluated different data: {len(mismatched)} of the {len(shared)} unit ids they share "
+            f"(e.g. {mismatched[0]!r}) hold different documents in {path_a} and {path_b}; "
+            "pairing them would compare different questions, so nothing was paired"
+        )
 
 
 @dataclass(frozen=True)
@@ -147,10 +142,7 @@ def _stat_from_sums(sums: np.ndarray, kind: MetricKind, n: int) -> np.ndarray:
 
 
 def bootstrap_ci(
-    units: Units,
-    n_resamples: int = 1000,
-    *,
-    confidence: float = 0.95,
+    units: Units, n_resamples: int = 1000, *, confidence: float = 0.95,
     seed: int | np.random.SeedSequence | None = 0,
 ) -> BootstrapResult:
     """Percentile bootstrap interval of the task's micro statistic (seeded numpy Generator)."""
@@ -174,18 +166,12 @@ def match_units(a: Units, b: Units) -> tuple[Units, Units, int, int]:
     if a.hashes is not None and b.hashes is not None:
         check_same_data(dict(zip(a.ids, a.hashes, strict=True)), dict(zip(b.ids, b.hashes, strict=True)), a.path, b.path)
     index_b = {uid: i for i, uid in enumerate(b.ids)}
-    rows_a, rows_b, ids = [], [], []
-    for i, uid in enumerate(a.ids):
-        j = index_b.get(uid)
-        if j is not None:
-            rows_a.append(i)
-            rows_b.append(j)
-            ids.append(uid)
-    only_a = len(a.ids) - len(ids)
-    only_b = len(b.ids) - len(ids)
-    pick_a = Units(tuple(ids), a.values[rows_a], a.kind, a.path, _pick(a.hashes, rows_a))
-    pick_b = Units(tuple(ids), b.values[rows_b], b.kind, b.path, _pick(b.hashes, rows_b))
-    return pick_a, pick_b, only_a, only_b
+    rows_a = [i for i, uid in enumerate(a.ids) if uid in index_b]
+    ids = tuple(a.ids[i] for i in rows_a)
+    rows_b = [index_b[uid] for uid in ids]
+    pick_a = Units(ids, a.values[rows_a], a.kind, a.path, _pick(a.hashes, rows_a))
+    pick_b = Units(ids, b.values[rows_b], b.kind, b.path, _pick(b.hashes, rows_b))
+    return pick_a, pick_b, len(a.ids) - len(ids), len(b.ids) - len(ids)
 
 
 def _pick(hashes: tuple[str | None, ...] | None, rows: Sequence[int]) -> tuple[str | None, ...] | None:
@@ -193,11 +179,7 @@ def _pick(hashes: tuple[str | None, ...] | None, rows: Sequence[int]) -> tuple[s
 
 
 def paired_bootstrap(
-    a: Units,
-    b: Units,
-    n_resamples: int = 1000,
-    *,
-    confidence: float = 0.95,
+    a: Units, b: Units, n_resamples: int = 1000, *, confidence: float = 0.95,
     seed: int | np.random.SeedSequence | None = 0,
 ) -> PairedResult:
     """Paired bootstrap test of `statistic(a) - statistic(b)` on the units both runs scored.
@@ -236,11 +218,7 @@ def _unit_id(record: dict) -> str:
 
 
 def read_units(
-    path: str | os.PathLike,
-    metric: str,
-    kind: MetricKind,
-    *,
-    filter_name: str = "none",
+    path: str | os.PathLike, metric: str, kind: MetricKind, *, filter_name: str = "none",
     warnings: list[str] | None = None,
 ) -> Units:
     """Per-unit values of `metric` from an lm-eval samples file.
@@ -290,9 +268,7 @@ def _unit_value(raw: object, kind: MetricKind) -> object | None:
         if isinstance(raw, (list, tuple)) and len(raw) == 3 and all(_is_count(x) for x in raw):
             return [int(x) for x in raw]  # type: ignore[arg-type]
         return None
-    if isinstance(raw, bool):
-        return float(raw)
-    if isinstance(raw, (int, float)) and math.isfinite(raw):
+    if isinstance(raw, (int, float)) and math.isfinite(raw):  # a bool too: 0/1
         return float(raw)
     return None
 

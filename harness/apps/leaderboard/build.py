@@ -15,19 +15,13 @@ import numpy as np
 from taiyi_bench.harness.apps.leaderboard.bootstrap import (
     DifferentDataError,
     PairedResult,
+    Units,
     bootstrap_ci,
     paired_bootstrap,
     read_units,
 )
-from taiyi_bench.harness.apps.leaderboard.collect import (
-    HEADLINE_METRIC,
-    Collection,
-    RunColumn,
-    TaskResult,
-    build_run_columns,
-    collect_runs,
-    display_path,
-)
+from taiyi_bench.harness.apps.leaderboard.columns import RunColumn, build_run_columns
+from taiyi_bench.harness.apps.leaderboard.parse import Collection, TaskResult, collect_runs, display_path
 from taiyi_bench.harness.apps.leaderboard.published import (
     PublishedTable,
     flag_note,
@@ -65,19 +59,16 @@ def _load_task_units(result: TaskResult, warnings: list[str]):
             f"no interval for {result.task}"
         )
         return None
-    kind = REGISTRY[result.key].metric
-    units = read_units(result.samples_path, HEADLINE_METRIC[kind], kind, filter_name=result.filter_name, warnings=warnings)
+    spec = REGISTRY[result.key]
+    units = read_units(result.samples_path, spec.headline_metric, spec.metric, filter_name=result.filter_name, warnings=warnings)
     if len(units) == 0:
-        warnings.append(f"{display_path(result.samples_path)}: no usable {HEADLINE_METRIC[kind]!r} values; no interval")
+        warnings.append(f"{display_path(result.samples_path)}: no usable {spec.headline_metric!r} values; no interval")
         return None
     return units
 
 
 def attach_intervals(
-    run_columns: Sequence[RunColumn],
-    *,
-    n_resamples: int = DEFAULT_RESAMPLES,
-    seed: int = DEFAULT_SEED,
+    run_columns: Sequence[RunColumn], *, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
     warnings: list[str],
 ) -> None:
     """Add 95% bootstrap intervals to run cells, and to averages whose sets all have samples.
@@ -121,40 +112,24 @@ def attach_intervals(
 
 def _published_flag_notes(columns: Sequence[Column], tables: dict[str, PublishedTable]) -> list[str]:
     """The published tables' notes that concern the published columns shown."""
-    notes: list[str] = []
     by_id = {t.id: t for t in tables.values()}
-    shown: dict[str, set[str]] = {}
-    for column in columns:
-        if column.kind == "published":
-            _, table_id, column_id = column.key.split(":", 2)
-            shown.setdefault(table_id, set()).add(column_id)
-    for table_id, column_ids in shown.items():
-        table = by_id[table_id]
-        notes += [flag_note(table, flag) for flag in table.flags if flag.get("column") in column_ids]
-    return notes
+    shown = [tuple(column.key.split(":", 2)[1:]) for column in columns if column.kind == "published"]
+    return [flag_note(by_id[table_id], flag) for table_id in dict.fromkeys(table_id for table_id, _ in shown)
+            for flag in by_id[table_id].flags if (table_id, flag.get("column")) in shown]
 
 
 def leaderboard_table(
-    paths: Sequence[str | os.PathLike],
-    *,
-    include_partial: bool = False,
-    include_budget_cut: bool = False,
-    include_incomplete: bool = False,
-    partial_shown_under: Sequence[str | os.PathLike] = (),
-    published: str = "A",
-    ci: bool = False,
-    n_resamples: int = DEFAULT_RESAMPLES,
-    seed: int = DEFAULT_SEED,
-    title: str = "taiyi-bench leaderboard",
-    slug: str = "leaderboard",
+    paths: Sequence[str | os.PathLike], *, include_partial: bool = False, include_budget_cut: bool = False,
+    include_incomplete: bool = False, partial_shown_under: Sequence[str | os.PathLike] = (),
+    published: str = "A", ci: bool = False, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+    title: str = "taiyi-bench leaderboard", slug: str = "leaderboard",
 ) -> Table:
     """Published columns (`published` selection) followed by one column per model run and variant."""
     collection = collect_runs(paths)
     warnings = collection.warnings
     run_columns = build_run_columns(
         collection, include_partial=include_partial, include_budget_cut=include_budget_cut,
-        include_incomplete=include_incomplete, warnings=warnings,
-        partial_shown_under=partial_shown_under,
+        include_incomplete=include_incomplete, warnings=warnings, partial_shown_under=partial_shown_under,
     )
     if not collection.runs:
         warnings.append("no run results found; only the published columns are shown")
@@ -227,12 +202,8 @@ def _explicit_run_columns(run: str | os.PathLike, warnings: list[str], *, ci: bo
 
 
 def compare_table(
-    run: str | os.PathLike,
-    *,
-    against: str = "A:taiyi1",
-    ci: bool = False,
-    n_resamples: int = DEFAULT_RESAMPLES,
-    seed: int = DEFAULT_SEED,
+    run: str | os.PathLike, *, against: str = "A:taiyi1", ci: bool = False,
+    n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
 ) -> Table:
     """A reproduced run beside published columns, with `run - published` delta columns."""
     warnings: list[str] = []
@@ -242,9 +213,7 @@ def compare_table(
     references = published_columns(against, tables)
     columns: list[Column] = []
     for run_column in run_columns:
-        columns.append(run_column.column)
-        for reference in references:
-            columns.append(delta_column(run_column.column, reference))
+        columns += [run_column.column, *(delta_column(run_column.column, reference) for reference in references)]
     columns += references
     if not all_columns:
         warnings.append(f"{run}: no run results to compare")
@@ -261,13 +230,8 @@ def compare_table(
         f"({NO_LIKE_METRIC}) and so is every Δ average over it."
     )
     table = Table(
-        title="Reproduced run vs published numbers",
-        slug=f"compare_{_slug(name)}",
-        columns=columns,
-        notes=notes,
-        warnings=warnings,
-        by_rule=True,
-        caption=BY_RULE_CAPTION,
+        title="Reproduced run vs published numbers", slug=f"compare_{_slug(name)}", columns=columns,
+        notes=notes, warnings=warnings, by_rule=True, caption=BY_RULE_CAPTION,
     )
     table.notes += rule_notes(table)
     return table
@@ -325,12 +289,8 @@ class PairedReport:
 
 
 def paired_report(
-    run_a: str | os.PathLike,
-    run_b: str | os.PathLike,
-    *,
-    n_resamples: int = DEFAULT_RESAMPLES,
-    seed: int = DEFAULT_SEED,
-    tasks: Sequence[str] | None = None,
+    run_a: str | os.PathLike, run_b: str | os.PathLike, *, n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED, tasks: Sequence[str] | None = None,
 ) -> PairedReport:
     """Paired bootstrap test per set between two runs (only `tasks`, registry keys, when given), on
     the units both scored: matched by id, and refused (`DifferentDataError`) where the same id holds
@@ -367,9 +327,6 @@ def paired_report(
         rows[key] = result
     # The same file named twice (or shared folders) would repeat its warnings.
     return PairedReport(picked[0].column, picked[1].column, rows, n_resamples, seed, list(dict.fromkeys(warnings)))
-
-
-# --- per type ---------------------------------------------------------------------------------
 
 
 @dataclass
@@ -411,24 +368,13 @@ class ByTypeTable:
         return key if name == key else f"{name} ({key})"
 
 
-def _type_seed(seed: int, key: str, type_index: int) -> np.random.SeedSequence:
-    # One stream per (set, type), the same for every column: paired across runs like the sets.
-    return np.random.SeedSequence(seed, spawn_key=(PAPER_ORDER.index(key), 1 + type_index))
-
-
 def by_type_table(
-    spec,
-    runs: Sequence[tuple[str, Sequence[dict[str, Sequence[int]]]]],
-    *,
-    ci: bool = True,
-    n_resamples: int = DEFAULT_RESAMPLES,
-    seed: int = DEFAULT_SEED,
-    warnings: list[str] | None = None,
+    spec, runs: Sequence[tuple[str, Sequence[dict[str, Sequence[int]]]]], *,
+    n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, warnings: list[str] | None = None,
 ) -> ByTypeTable:
     """Per-type table of `spec` from each run's per-unit per-type counts (`(header, [{type: [tp,
     fp, fn]} per unit])`): micro P/R/F1 over the run's units, support = gold items; intervals are
     the leaderboard's percentile bootstrap over units, of the type's F1."""
-    from taiyi_bench.harness.apps.leaderboard.bootstrap import Units
     from taiyi_bench.harness.verdicts import per_type_counts, per_type_table
 
     totals = [per_type_table(per_type_counts({"per_type": u} for u in units), spec) for _, units in runs]
@@ -441,10 +387,11 @@ def by_type_table(
             if row is None or not (row["tp"] or row["fp"] or row["fn"]):
                 continue  # nothing of this type in the run's gold or predictions: no score, not 0
             interval = None
-            if ci and units:
+            if units:
                 values = np.asarray([list(u.get(key, (0, 0, 0))) for u in units], dtype=np.int64).reshape(-1, 3)
-                boot = bootstrap_ci(Units(tuple(map(str, range(len(units)))), values, "f1"), n_resamples,
-                                    seed=_type_seed(seed, spec.key, type_index))
+                # One stream per (set, type), the same for every column: paired across runs like the sets.
+                type_seed = np.random.SeedSequence(seed, spawn_key=(PAPER_ORDER.index(spec.key), 1 + type_index))
+                boot = bootstrap_ci(Units(tuple(map(str, range(len(units)))), values, "f1"), n_resamples, seed=type_seed)
                 interval = (boot.low, boot.high)
             cells[(key, index)] = TypeCell(row["precision"], row["recall"], row["f1"], int(row["support"]),
                                            int(row["tp"]), int(row["fp"]), int(row["fn"]), interval)
@@ -454,18 +401,12 @@ def by_type_table(
              "predicted (a wrong type, a label outside the set) has support 0; — : nothing of the type in that run."]
     if empty:
         notes.append(f"No gold item and no prediction in any run: {', '.join(spec.label_name(k) for k in empty)}.")
-    if ci:
-        notes.append(CI_NOTE.format(n=n_resamples, seed=seed).replace("; averages resample every set", "") + " Interval of F1.")
+    notes.append(CI_NOTE.format(n=n_resamples, seed=seed).replace("; averages resample every set", "") + " Interval of F1.")
     return ByTypeTable(spec, [header for header, _ in runs], keys, cells, notes, warnings if warnings is not None else [])
 
 
 def leaderboard_by_type(
-    paths: Sequence[str | os.PathLike],
-    task: str,
-    *,
-    ci: bool = True,
-    n_resamples: int = DEFAULT_RESAMPLES,
-    seed: int = DEFAULT_SEED,
+    paths: Sequence[str | os.PathLike], task: str, *, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED
 ) -> ByTypeTable:
     """`taiyi leaderboard --by-type TASK`: every run under `paths` with samples for the set."""
     from taiyi_bench.harness.apps.run_views import run_views
@@ -479,10 +420,7 @@ def leaderboard_by_type(
     if not views:
         warnings.append(f"no run with a samples file for {spec.task_name} under {', '.join(map(str, paths))}")
     runs = [(v.label, [u.verdicts.get("per_type", {}) for u in v.tasks[spec.key].units.values()]) for v in views]
-    return by_type_table(spec, runs, ci=ci, n_resamples=n_resamples, seed=seed, warnings=list(dict.fromkeys(warnings)))
-
-
-# --- grounding --------------------------------------------------------------------------------
+    return by_type_table(spec, runs, n_resamples=n_resamples, seed=seed, warnings=list(dict.fromkeys(warnings)))
 
 
 # The grounding cell of a run that predicted no mention or argument at all: no rate exists.
@@ -514,9 +452,8 @@ def grounding_table(run_columns: Sequence[RunColumn]) -> Table | None:
     A run that predicted nothing has no such share (0 of 0): its cell is missing and marked
     "n/a: nothing predicted", never 0.0, which would read as "made nothing up". Files written
     before the rate became NaN there say 0.0; their samples tell the two apart."""
-    import json
-
     from taiyi_bench.harness.apps.leaderboard.table import Cell
+    from taiyi_bench.harness.results_io import read_results
 
     cache: dict[Path, dict] = {}
     columns: list[Column] = []
@@ -526,7 +463,7 @@ def grounding_table(run_columns: Sequence[RunColumn]) -> Table | None:
             path = result.run.path
             if path not in cache:
                 try:
-                    cache[path] = json.loads(path.read_text(encoding="utf-8")).get("results", {})
+                    cache[path] = read_results(path).get("results", {})
                 except (OSError, ValueError):
                     cache[path] = {}
             value = (cache[path].get(result.task) or {}).get(f"ungrounded_rate,{result.filter_name}")
@@ -553,9 +490,7 @@ def grounding_table(run_columns: Sequence[RunColumn]) -> Table | None:
 
 
 def leaderboard_grounding(
-    paths: Sequence[str | os.PathLike],
-    *,
-    include_partial: bool = False,
+    paths: Sequence[str | os.PathLike], *, include_partial: bool = False,
     partial_shown_under: Sequence[str | os.PathLike] = (),
 ) -> Table | None:
     """The grounding table of the runs `taiyi leaderboard` shows (None when none has a rate): the

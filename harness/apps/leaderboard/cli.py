@@ -1,7 +1,10 @@
 """`taiyi leaderboard`: render runs and published numbers as tables and plots.
 
-    taiyi leaderboard [RESULTS_DIR ...] [--out DIR] [--formats md,csv,tex,html,png,svg]
-                      [--include-partial] [--include-budget-cut] [--include-incomplete] [--ci] [--published A]
+Collect lm-eval results files (results_*.json) below RESULTS_DIR and render the 13-set leaderboard
+with the published numbers, as a terminal table and as files in --out. Each variant of a run
+(few-shot K, MCMLE 4 or 5 options, prompt format, budget, ...) is its own column. Runs on the
+bundled samples or with --limit are left out unless --include-partial.
+
     taiyi leaderboard --paper                 # Table A and Table B from results/published
     taiyi leaderboard --compare RUN           # a run's published variant next to the published numbers
     taiyi leaderboard --paired RUN_A RUN_B    # paired bootstrap test per set
@@ -13,6 +16,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from taiyi_bench.harness.apps.cli import add_bootstrap_options, errors_in_one_line
+
 DEFAULT_RUNS_DIR = Path("results") / "runs"
 DEFAULT_OUT_DIR = Path("results") / "leaderboard"
 # The committed reference runs (`taiyi reference`): shown by default, their slices marked [slice of 50].
@@ -23,12 +28,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "leaderboard",
         help="render run results and published numbers (tables, plots, paper tables, comparisons)",
-        description=(
-            "Collect lm-eval results files (results_*.json) below RESULTS_DIR and render the 13-set "
-            "leaderboard with the published numbers, as a terminal table and as files in --out. "
-            "Each variant of a run (few-shot K, MCMLE 4 or 5 options, prompt format, budget, ...) is its own column. "
-            "Runs on the bundled samples or with --limit are left out unless --include-partial."
-        ),
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("results_dirs", nargs="*", metavar="RESULTS_DIR",
                         help=f"folders (searched recursively) or results_*.json files; default {DEFAULT_RUNS_DIR}")
@@ -44,8 +44,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                              "'modified data') in the averages")
     parser.add_argument("--ci", action="store_true",
                         help="95%% bootstrap intervals from the samples_*.jsonl files (lm_eval --log_samples)")
-    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    add_bootstrap_options(parser)
     parser.add_argument("--published", default="A",
                         help="published columns to show: A, B, all, none, or e.g. A:taiyi1,B:taiyi2 (default A)")
     mode = parser.add_mutually_exclusive_group()
@@ -64,6 +63,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+@errors_in_one_line("")
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.text import Text
@@ -71,50 +71,43 @@ def run(args: argparse.Namespace) -> int:
     from taiyi_bench.harness.apps.leaderboard import build, render
 
     console = Console()
-    errors = Console(stderr=True)
-    try:
-        formats = [] if args.formats.strip().lower() == "none" else render.parse_formats(args.formats)
-        if args.resamples < 1:
-            raise ValueError("--resamples must be at least 1")
-        if args.paired:
-            report = build.paired_report(args.paired[0], args.paired[1], n_resamples=args.resamples, seed=args.seed)
-            render.render_paired_terminal(report, console)
-            written = render.write_paired(report, args.out, formats)
-        elif args.by_type:
-            by_type = build.leaderboard_by_type(args.results_dirs or [DEFAULT_RUNS_DIR], args.by_type,
-                                                n_resamples=args.resamples, seed=args.seed)
-            render.render_by_type_terminal(by_type, console)
-            written = render.write_by_type(by_type, args.out, formats)
+    formats = [] if args.formats.strip().lower() == "none" else render.parse_formats(args.formats)
+    if args.paired:
+        report = build.paired_report(args.paired[0], args.paired[1], n_resamples=args.resamples, seed=args.seed)
+        render.render_paired_terminal(report, console)
+        written = render.write_paired(report, args.out, formats)
+    elif args.by_type:
+        by_type = build.leaderboard_by_type(args.results_dirs or [DEFAULT_RUNS_DIR], args.by_type,
+                                            n_resamples=args.resamples, seed=args.seed)
+        render.render_by_type_terminal(by_type, console)
+        written = render.write_by_type(by_type, args.out, formats)
+    else:
+        if args.paper:
+            tables = build.paper_tables()
+        elif args.compare:
+            tables = [build.compare_table(args.compare, against=args.against, ci=args.ci,
+                                          n_resamples=args.resamples, seed=args.seed)]
         else:
-            if args.paper:
-                tables = build.paper_tables()
-            elif args.compare:
-                tables = [build.compare_table(args.compare, against=args.against, ci=args.ci,
-                                              n_resamples=args.resamples, seed=args.seed)]
-            else:
-                dirs = args.results_dirs or [DEFAULT_RUNS_DIR, *([REFERENCE_DIR] if REFERENCE_DIR.is_dir() else [])]
-                reference = [] if args.results_dirs else [REFERENCE_DIR]
-                tables = [build.leaderboard_table(dirs, include_partial=args.include_partial, partial_shown_under=reference,
-                                                  include_budget_cut=args.include_budget_cut,
-                                                  include_incomplete=args.include_incomplete, published=args.published,
-                                                  ci=args.ci, n_resamples=args.resamples, seed=args.seed)]
-                grounding = build.leaderboard_grounding(dirs, include_partial=args.include_partial,
-                                                       partial_shown_under=reference)
-                tables += [grounding] if grounding is not None else []
-            written = []
-            for table in tables:
-                # Where a Markdown file is written, it carries the full provenance; the screen a summary.
-                full = Path(args.out) / f"{table.slug}.md" if "md" in formats else None
-                render.render_terminal(table, console, show_warnings=False, provenance_in=full)
-                for warning in table.warnings:
-                    errors.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
-                # The grounding table is a table, not a plot: its text formats only.
-                shown = [f for f in formats if table.slug != "leaderboard_grounding" or f in render.TEXT_FORMATS]
-                written += render.write_table(table, args.out, shown)
-    except (ValueError, KeyError, FileNotFoundError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        errors.print(Text(f"error: {message}", style="bold red"), soft_wrap=True)
-        return 2
+            dirs = args.results_dirs or [DEFAULT_RUNS_DIR, *([REFERENCE_DIR] if REFERENCE_DIR.is_dir() else [])]
+            reference = [] if args.results_dirs else [REFERENCE_DIR]
+            tables = [build.leaderboard_table(dirs, include_partial=args.include_partial, partial_shown_under=reference,
+                                              include_budget_cut=args.include_budget_cut,
+                                              include_incomplete=args.include_incomplete, published=args.published,
+                                              ci=args.ci, n_resamples=args.resamples, seed=args.seed)]
+            grounding = build.leaderboard_grounding(dirs, include_partial=args.include_partial,
+                                                   partial_shown_under=reference)
+            tables += [grounding] if grounding is not None else []
+        written = []
+        errors = Console(stderr=True)
+        for table in tables:
+            # Where a Markdown file is written, it carries the full provenance; the screen a summary.
+            full = Path(args.out) / f"{table.slug}.md" if "md" in formats else None
+            render.render_terminal(table, console, show_warnings=False, provenance_in=full)
+            for warning in table.warnings:
+                errors.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
+            # The grounding table is a table, not a plot: its text formats only.
+            shown = [f for f in formats if table.slug != "leaderboard_grounding" or f in render.TEXT_FORMATS]
+            written += render.write_table(table, args.out, shown)
     for path in written:
         console.print(Text(f"wrote {path}", style="green"), soft_wrap=True)
     return 0

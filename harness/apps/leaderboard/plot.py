@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 
 from taiyi_bench.harness.apps.leaderboard.rules import headline_rule
-from taiyi_bench.harness.apps.leaderboard.table import ALL, Table, average_label, provenance_lines
+from taiyi_bench.harness.apps.leaderboard.table import ALL, Column, Table, average_label, provenance_lines
 from taiyi_bench.harness.atomic_files import atomic_write_text, atomic_write_with
 from taiyi_bench.harness.registry import REGISTRY, TASK_TYPE_NAMES
 
@@ -29,68 +29,14 @@ def _figure(table: Table):
     from matplotlib.figure import Figure  # a bare Figure avoids pyplot's global state
 
     columns = [c for c in table.columns if c.kind != "delta"]
-    keys = list(table.rows)
-    groups: list[tuple[str, str]] = []  # (label, key or "avg:all")
-    positions: list[float] = []
-    x = 0.0
-    previous_type = None
-    for key in keys:
-        spec = REGISTRY[key]
-        if previous_type is not None and spec.task_type != previous_type:
-            x += 0.6  # visual gap between task types
-        previous_type = spec.task_type
-        groups.append((spec.display_name, key))
-        positions.append(x)
-        x += 1.0
-    x += 0.6
-    groups.append((average_label(ALL), f"avg:{ALL}"))
-    positions.append(x)
-
+    groups, positions = _bar_groups(table)
     fig = Figure(figsize=(15, 6.2), layout="constrained")
     ax = fig.add_subplot()
-
-    n = max(len(columns), 1)
-    width = 0.84 / n
+    width = 0.84 / max(len(columns), 1)
     palette = matplotlib.colormaps["tab10"].colors
     for index, column in enumerate(columns):
         offsets = [p - 0.42 + width * (index + 0.5) for p in positions]
-        heights, lows, highs, missing = [], [], [], []
-        for _, key in groups:
-            if key.startswith("avg:"):
-                value = column.averages()[key[4:]]
-                ci = column.average_cis.get(key[4:])
-            else:
-                cell = column.cells.get(key)
-                value, ci = (cell.value, cell.ci) if cell else (None, None)
-                # The bars of a group share one rule, the set's headline: a published number by
-                # another rule (a seqeval-scored SOTA beside text-level runs) is not drawn there.
-                if cell is not None and cell.rule is not None and cell.rule != headline_rule(key):
-                    value, ci = OTHER_RULE, None
-            heights.append(0.0 if value is None or value is OTHER_RULE else value)
-            lows.append(0.0 if value is None or ci is None else max(0.0, value - ci[0]))
-            highs.append(0.0 if value is None or ci is None else max(0.0, ci[1] - value))
-            missing.append("other rule" if value is OTHER_RULE else "n/a" if value is None else None)
-        color = palette[index % len(palette)]
-        for bar_x, height, absent in zip(offsets, heights, missing, strict=True):
-            if absent:  # no bar at all: a grey mark says there is no number here, or none by this rule
-                ax.text(bar_x, 1.0, absent, rotation=90, ha="center", va="bottom", fontsize=6, color="#888")
-            elif round(height, 1) == 0:  # a real zero: a flat bar in the column's colour, labelled
-                ax.plot([bar_x - width * 0.45, bar_x + width * 0.45], [0.35, 0.35], color=color, linewidth=3,
-                        solid_capstyle="butt")
-                ax.text(bar_x, 1.2, "0", ha="center", va="bottom", fontsize=6.5, color="black")
-        ax.bar(
-            offsets,
-            heights,
-            width=width * 0.95,
-            label=column.display_header,
-            color=color,
-            alpha=0.55 if column.kind == "published" else 0.95,
-            hatch="///" if column.partial else None,
-            edgecolor="black" if column.partial else "none",
-            linewidth=0.4,
-            yerr=[lows, highs] if (column.has_ci or column.average_cis) else None,
-            error_kw={"elinewidth": 0.7, "capsize": 1.5},
-        )
+        _draw_column(ax, column, [key for _, key in groups], offsets, width, palette[index % len(palette)])
     ax.set_xticks(positions, [label for label, _ in groups], rotation=35, ha="right", fontsize=8)
     ax.set_ylim(0, 100)
     ax.set_ylabel("percent (micro-F1 / accuracy)")
@@ -102,17 +48,76 @@ def _figure(table: Table):
         xs = [p for (_, key), p in zip(groups, positions, strict=True) if key in REGISTRY and REGISTRY[key].task_type == task_type]
         if xs:
             ax.text((xs[0] + xs[-1]) / 2, 97, label, ha="center", va="top", fontsize=9, color="#555")
+    _legend(ax, columns)
+    return fig
+
+
+def _bar_groups(table: Table) -> tuple[list[tuple[str, str]], list[float]]:
+    """(label, set key or "avg:all") per group of bars and its x position: sets in table order,
+    a gap between task types, then the overall average."""
+    groups: list[tuple[str, str]] = []
+    positions: list[float] = []
+    x = 0.0
+    previous_type = None
+    for key in table.rows:
+        spec = REGISTRY[key]
+        if previous_type is not None and spec.task_type != previous_type:
+            x += 0.6
+        previous_type = spec.task_type
+        groups.append((spec.display_name, key))
+        positions.append(x)
+        x += 1.0
+    groups.append((average_label(ALL), f"avg:{ALL}"))
+    positions.append(x + 0.6)
+    return groups, positions
+
+
+def _bar(column: Column, key: str) -> tuple[float | None | object, tuple[float, float] | None]:
+    """(value, interval) of one column's bar in a group; OTHER_RULE for a number by another rule."""
+    if key.startswith("avg:"):
+        return column.averages()[key[4:]], column.average_cis.get(key[4:])
+    cell = column.cells.get(key)
+    if cell is None:
+        return None, None
+    # The bars of a group share one rule, the set's headline: a published number by another rule
+    # (a seqeval-scored SOTA beside text-level runs) is not drawn there.
+    if cell.rule is not None and cell.rule != headline_rule(key):
+        return OTHER_RULE, None
+    return cell.value, cell.ci
+
+
+def _draw_column(ax, column: Column, keys: list[str], offsets: list[float], width: float, color) -> None:
+    heights, lows, highs = [], [], []
+    for bar_x, key in zip(offsets, keys, strict=True):
+        value, ci = _bar(column, key)
+        number = value if isinstance(value, (int, float)) else None
+        heights.append(number or 0.0)
+        lows.append(0.0 if number is None or ci is None else max(0.0, number - ci[0]))
+        highs.append(0.0 if number is None or ci is None else max(0.0, ci[1] - number))
+        if value is OTHER_RULE or value is None:  # no bar: a grey mark says there is no number here, or none by this rule
+            absent = "other rule" if value is OTHER_RULE else "n/a"
+            ax.text(bar_x, 1.0, absent, rotation=90, ha="center", va="bottom", fontsize=6, color="#888")
+        elif round(number, 1) == 0:  # a real zero: a flat bar in the column's colour, labelled
+            ax.plot([bar_x - width * 0.45, bar_x + width * 0.45], [0.35, 0.35], color=color, linewidth=3,
+                    solid_capstyle="butt")
+            ax.text(bar_x, 1.2, "0", ha="center", va="bottom", fontsize=6.5, color="black")
+    ax.bar(offsets, heights, width=width * 0.95, label=column.display_header, color=color,
+           alpha=0.55 if column.kind == "published" else 0.95, hatch="///" if column.partial else None,
+           edgecolor="black" if column.partial else "none", linewidth=0.4,
+           yerr=[lows, highs] if (column.has_ci or column.average_cis) else None, error_kw={"elinewidth": 0.7, "capsize": 1.5})
+
+
+def _legend(ax, columns: list[Column]) -> None:
     key = ("n/a: no result (missing, not zero); a flat bar marked 0 scored 0; other rule: a published number "
            "computed by another rule than the set's headline (see the tables)")
     if any(c.partial for c in columns):
         key += "; hatched: partial run (bundled samples or a limit), not comparable with full runs"
-    legend = ax.legend(fontsize=8, ncols=min(n, 6), loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False,
-                       title=key + ". Provenance: the caption file and the tables.", title_fontsize=7)
+    legend = ax.legend(fontsize=8, ncols=min(max(len(columns), 1), 6), loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                       frameon=False, title=key + ". Provenance: the caption file and the tables.", title_fontsize=7)
     # Column headers are model names and user text: "$x$" or a lone "$" must be drawn as written,
     # not parsed as mathtext (a parse error would stop the plot, and `taiyi report` with it).
     for text in (*legend.get_texts(), legend.get_title()):
         text.set_parse_math(False)
-    return fig
 
 
 def caption_text(table: Table) -> str:
@@ -122,8 +127,8 @@ def caption_text(table: Table) -> str:
              "A grey n/a marks a missing cell (no result, skipped, or an average over a missing set); "
              "a flat bar marked 0 is a score of 0. Hatched bars are partial runs (bundled samples or a limit).",
              "", "Provenance:"]
-    for header, column_lines in provenance_lines([c for c in table.columns if c.kind != "delta"]):
-        lines.append(f"- {header}: " + " ".join(column_lines))
+    lines += [f"- {header}: " + " ".join(column_lines)
+              for header, column_lines in provenance_lines([c for c in table.columns if c.kind != "delta"])]
     if table.notes:
         lines += ["", "Notes:", *(f"- {note}" for note in table.notes)]
     return "\n".join(lines) + "\n"

@@ -73,26 +73,19 @@ class PublishedTable:
 
     def column(self, column_id: str) -> Column:
         spec = self._column_spec(column_id)
-        cells: dict[str, Cell] = {}
-        for row in self.rows:
-            note = row.get(f"{column_id}_model")
-            cells[row["set"]] = Cell(float(row[column_id]), note=str(note) if note else None,
-                                     rule=self.rule(column_id, row["set"]))
+        cells = {row["set"]: Cell(float(row[column_id]), note=str(row[f"{column_id}_model"]) if row.get(f"{column_id}_model") else None,
+                                  rule=self.rule(column_id, row["set"])) for row in self.rows}
         provenance = [f"Published: {self.title}. Sources: " + "; ".join(filter(None, (self.paper, *self.sources))) + "."]
         if spec.get("model"):
             provenance.append(f"Model: {spec['model']}.")
         if spec.get("cited_sources"):
             provenance.append("Numbers taken from: " + "; ".join(str(s).rstrip(".") for s in spec["cited_sources"]) + ".")
         provenance.append(_rules_text(self.cell_rules[column_id], self.cell_sources[column_id]))
-        for row in self.rows:
-            if row.get(f"{column_id}_note"):
-                provenance.append(f"{REGISTRY[row['set']].display_name}: {row[f'{column_id}_note']}.")
+        provenance += [f"{REGISTRY[row['set']].display_name}: {row[f'{column_id}_note']}." for row in self.rows
+                       if row.get(f"{column_id}_note")]
         provenance.extend(str(note) for note in spec.get("notes", ()))
         return Column(
-            key=f"published:{self.id}:{column_id}",
-            header=str(spec["header"]),
-            kind="published",
-            cells=cells,
+            key=f"published:{self.id}:{column_id}", header=str(spec["header"]), kind="published", cells=cells,
             provenance=provenance,
         )
 
@@ -110,7 +103,7 @@ class PublishedTable:
             header = self._column_spec(column_id)["header"]
             recomputed = self.own_average(column_id)
             reported = self.reported_averages.get(column_id)
-            if reported is None or recomputed is None:
+            if reported is None:
                 continue
             if round_half_up(recomputed) == round_half_up(float(reported["value"])):
                 agree.append(f"{header} {fmt_pct(recomputed)}")
@@ -122,9 +115,7 @@ class PublishedTable:
         if agree:
             notes.append("Recomputed 13-set averages agree with the averages the sources report: " + ", ".join(agree) + ".")
         notes.extend(f"Average mismatch: {text}." for text in disagree)
-        for flag in self.flags:
-            notes.append(flag_note(self, flag))
-        return notes
+        return notes + [flag_note(self, flag) for flag in self.flags]
 
     def to_table(self) -> Table:
         """The table as published: its own columns, averages recomputed, flags as notes."""
@@ -252,18 +243,11 @@ def _validate(path: Path, data: Any) -> PublishedTable:
             cell_sources.setdefault(column_id, {})[row["set"]] = _cell_source(
                 path, where, row.get(f"{column_id}_source"), column.get("source"))
     return PublishedTable(
-        id=str(data["id"]),
-        letter=str(data["table"]),
-        title=str(data["title"]),
-        path=path,
-        paper=str(data.get("paper", "")),
-        sources=tuple(str(s) for s in data.get("sources", ())),
-        columns=tuple(data["columns"]),
-        rows=tuple(rows),
-        reported_averages=dict(data.get("reported_averages") or {}),
-        flags=tuple(data.get("flags") or ()),
-        cell_rules=cell_rules,
-        cell_sources=cell_sources,
+        id=str(data["id"]), letter=str(data["table"]), title=str(data["title"]), path=path,
+        paper=str(data.get("paper", "")), sources=tuple(str(s) for s in data.get("sources", ())),
+        columns=tuple(data["columns"]), rows=tuple(rows),
+        reported_averages=dict(data.get("reported_averages") or {}), flags=tuple(data.get("flags") or ()),
+        cell_rules=cell_rules, cell_sources=cell_sources,
     )
 
 
@@ -308,12 +292,9 @@ def _validate_anchors(path: Path, data: dict[str, Any]) -> list[Anchor]:
             _cell_rule(path, f"{where}, left_out {', '.join(sets)}", sets[0], item.get("rule"), None)
         out.append(Anchor(
             source=_cell_source(path, f"{where}, 'source'", anchor.get("source"), None),
-            model=str(anchor.get("model", "")),
-            values=values,
-            rules=rules,
+            model=str(anchor.get("model", "")), values=values, rules=rules,
             split=str(anchor["split"]) if anchor.get("split") else None,
-            notes=tuple(str(n) for n in anchor.get("notes") or ()),
-            left_out=left_out,
+            notes=tuple(str(n) for n in anchor.get("notes") or ()), left_out=left_out,
         ))
     return out
 
@@ -361,35 +342,25 @@ def published_columns(selection: str, tables: dict[str, PublishedTable] | None =
     """
     tables = load_published() if tables is None else tables
     selection = selection.strip()
-    picked: list[tuple[PublishedTable, str]] = []
+    picked: list[tuple[str, str]] = []  # (table letter, column id)
     if selection.lower() in ("", "none"):
         return []
     for item in selection.split(","):
         item = item.strip()
         if item.lower() == "all":
-            picked.extend((t, c) for t in tables.values() for c in t.column_ids)
+            picked.extend((t.letter, c) for t in tables.values() for c in t.column_ids)
             continue
         letter, _, column_id = item.partition(":")
         table = tables.get(letter.upper())
         if table is None:
             raise KeyError(f"unknown published table {letter!r}; known: {', '.join(tables)}")
-        if column_id:
-            if column_id not in table.column_ids:
-                raise KeyError(f"table {table.letter} has no column {column_id!r}; columns: {', '.join(table.column_ids)}")
-            picked.append((table, column_id))
-        else:
-            picked.extend((table, c) for c in table.column_ids)
-    columns: list[Column] = []
-    seen: set[str] = set()
-    for table, column_id in picked:
-        column = table.column(column_id)
-        if column.key in seen:
-            continue
-        seen.add(column.key)
-        columns.append(column)
+        if column_id and column_id not in table.column_ids:
+            raise KeyError(f"table {table.letter} has no column {column_id!r}; columns: {', '.join(table.column_ids)}")
+        picked.extend((table.letter, c) for c in ([column_id] if column_id else table.column_ids))
+    picked = list(dict.fromkeys(picked))
+    columns = [tables[letter].column(column_id) for letter, column_id in picked]
     headers = [c.header for c in columns]
-    for column in columns:
+    for column, (letter, _) in zip(columns, picked, strict=True):
         if headers.count(column.header) > 1:
-            letter = column.key.split(":")[1]
-            column.header = f"{column.header} ({next(t.letter for t in tables.values() if t.id == letter)})"
+            column.header = f"{column.header} ({letter})"
     return columns

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from taiyi_bench.harness.apps.assets import asset
 from taiyi_bench.harness.apps.leaderboard.rules import (
     MIXED,
     legend,
@@ -39,13 +40,11 @@ from taiyi_bench.harness.apps.leaderboard.table import (
 )
 from taiyi_bench.harness.atomic_files import atomic_write_text
 from taiyi_bench.harness.csv_safety import csv_writer
+from taiyi_bench.harness.registry import PAPER_ORDER, REGISTRY
 
 TEXT_FORMATS = ("md", "csv", "tex", "html")
 PLOT_FORMATS = ("png", "svg")
 ALL_FORMATS = (*TEXT_FORMATS, *PLOT_FORMATS)
-
-
-# --- terminal ---------------------------------------------------------------------------------
 
 
 def render_terminal(table: Table, console=None, *, show_warnings: bool = True, provenance_in: Path | None = None) -> None:
@@ -101,14 +100,16 @@ def render_terminal(table: Table, console=None, *, show_warnings: bool = True, p
             console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
 
 
-# --- Markdown ---------------------------------------------------------------------------------
-
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|#])")
 
 
 def md_escape(text: str) -> str:
     """Escape Markdown inline syntax (and the table pipe); newlines become spaces."""
     return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def _md_row(cells: Iterable[str]) -> str:
+    return "| " + " | ".join(md_escape(x) for x in cells) + " |"
 
 
 def _rule_cell(table: Table, row: RuleRow | None, make: Callable[[str], Any] = str) -> list[Any]:
@@ -122,122 +123,100 @@ def render_markdown(table: Table) -> str:
     out: list[str] = [f"# {md_escape(table.title)}", "", md_escape(table.caption), ""]
     rule_column = ["Rule"] if table.by_rule else []
     headers = ["Type", "Set", *rule_column, *(c.display_header for c in table.columns)]
-    out.append("| " + " | ".join(md_escape(h) for h in headers) + " |")
-    out.append("|" + "|".join([":--", ":--", *(":--" for _ in rule_column), *("--:" for _ in table.columns)]) + "|")
-    for type_label, label, row in iter_rule_rows(table):
-        cells = [type_label, label, *_rule_cell(table, row), *(row_cell_text(c, row) for c in table.columns)]
-        out.append("| " + " | ".join(md_escape(x) for x in cells) + " |")
-    for group_label, label, group in iter_average_rows():
-        cells = [group_label, label, *_rule_cell(table, None), *(average_cell_text(table, c, group) for c in table.columns)]
-        out.append("| " + " | ".join(md_escape(x) for x in cells) + " |")
+    out += [_md_row(headers), "|" + "|".join([":--"] * (2 + len(rule_column)) + ["--:"] * len(table.columns)) + "|"]
+    out += [_md_row([type_label, label, *_rule_cell(table, row), *(row_cell_text(c, row) for c in table.columns)])
+            for type_label, label, row in iter_rule_rows(table)]
+    out += [_md_row([group_label, label, *_rule_cell(table, None), *(average_cell_text(table, c, group) for c in table.columns)])
+            for group_label, label, group in iter_average_rows()]
     if table.by_rule:
-        out += ["", "## Rules", ""]
-        out += [f"- {md_escape(line)}" for line in legend(rules_shown(table))]
+        out += ["", "## Rules", "", *(f"- {md_escape(line)}" for line in legend(rules_shown(table)))]
     out += ["", "## Provenance", ""]
-    for header, lines in provenance_lines(table.columns):
-        out.append(f"- **{md_escape(header)}**: " + " ".join(md_escape(line) for line in lines))
-    if table.notes:
-        out += ["", "## Notes", ""]
-        out += [f"- {md_escape(note)}" for note in table.notes]
-    if table.warnings:
-        out += ["", "## Warnings", ""]
-        out += [f"- {md_escape(w)}" for w in table.warnings]
+    out += [f"- **{md_escape(header)}**: " + " ".join(md_escape(line) for line in lines)
+            for header, lines in provenance_lines(table.columns)]
+    for title, items in (("Notes", table.notes), ("Warnings", table.warnings)):
+        if items:
+            out += ["", f"## {title}", "", *(f"- {md_escape(item)}" for item in items)]
     return "\n".join(out) + "\n"
-
-
-# --- CSV --------------------------------------------------------------------------------------
 
 
 def render_csv(table: Table) -> str:
     """Wide CSV: one row per set/average; annotation and interval columns beside their column.
-
-    After a blank row come the provenance rows (`column, provenance`) and the notes, so the file
-    carries its provenance like every other format; a reader wanting only numbers stops at the
-    first blank row.
-    """
-    buffer = io.StringIO()
-    # Cells carry model names and model-made labels: no cell may run as a spreadsheet formula.
-    writer = csv_writer(buffer, lineterminator="\n")
+    After a blank row come the rules, provenance, notes and warnings: a reader wanting only
+    numbers stops at the first blank row."""
     body = list(iter_rule_rows(table))
-    # A flag column where any cell of the column has a flag: in a by-rule table also the run's
-    # "no like metric" cells and the (mixed) mark of published averages, which a number cell cannot hold.
-    flagged = {
-        column.key: column.has_flags
-        or any(isinstance(cell, Cell) and cell.flag for _, _, row in body for cell in [row_cell(column, row)])
-        or (table.by_rule and any(mixes_rules(column, sets_of(group)) for _, _, group in iter_average_rows()))
-        for column in table.columns
-    }
+    flagged = {column.key: _csv_flagged(table, column, body) for column in table.columns}
     header = ["type", "set", "task", *(["rule"] if table.by_rule else [])]
     for column in table.columns:
-        header.append(column.display_header)
-        if column.has_notes:
-            header.append(f"{column.display_header} model")
-        if flagged[column.key]:
-            header.append(f"{column.display_header} flag")
-        if column.has_ci or column.average_cis:
-            header += [f"{column.display_header} ci_low", f"{column.display_header} ci_high"]
-    writer.writerow(header)
-
-    def value_cells(column: Column, value: float | None, note: str | None, ci, flag: str | None = None,
-                    other_rule: bool = False) -> list[str]:
-        # A number by another rule stands in that rule's row: this one is blank, not missing.
-        row = ["" if other_rule else fmt_pct(value, signed=column.kind == "delta")]
-        if column.has_notes:
-            row.append(note or "")
-        if flagged[column.key]:
-            row.append(flag or "")
-        if column.has_ci or column.average_cis:
-            row += ["", ""] if ci is None else [fmt_pct(ci[0]), fmt_pct(ci[1])]
-        return row
-
-    from taiyi_bench.harness.registry import REGISTRY
-
+        name = column.display_header
+        header += [name, *([f"{name} model"] if column.has_notes else []), *([f"{name} flag"] if flagged[column.key] else [])]
+        header += [f"{name} ci_low", f"{name} ci_high"] if column.has_ci or column.average_cis else []
+    rows = [header]
     for type_label, label, body_row in body:
         # The rule id, not its short name: a file read by programs keeps the stable key.
         row = [type_label, label, REGISTRY[body_row.key].task_name, *([body_row.rule] if table.by_rule else [])]
         for column in table.columns:
-            cell = row_cell(column, body_row)
-            if isinstance(cell, str):
-                row += value_cells(column, None, None, None, other_rule=True)
-                continue
-            row += value_cells(
-                column, cell.value if cell else None, cell.note if cell else None, cell.ci if cell else None,
-                cell.flag if cell else None,
-            )
-        writer.writerow(row)
+            row += _csv_cell(column, flagged[column.key], row_cell(column, body_row))
+        rows.append(row)
     for group_label, label, group in iter_average_rows():
         row = [group_label, label, "", *([""] if table.by_rule else [])]
         for column in table.columns:
-            mixed = table.by_rule and column.averages()[group] is not None and mixes_rules(column, sets_of(group))
-            row += value_cells(column, column.averages()[group], None, column.average_cis.get(group), MIXED if mixed else None)
-        writer.writerow(row)
-    if table.by_rule:
-        from taiyi_bench.harness.scoring import RULES
+            value = column.averages()[group]
+            mixed = table.by_rule and value is not None and mixes_rules(column, sets_of(group))
+            row += _csv_values(column, flagged[column.key], value, None, column.average_cis.get(group), MIXED if mixed else None)
+        rows.append(row)
+    return _csv_text(rows + _csv_sections(table))
 
-        writer.writerow([])
-        writer.writerow(["# rules"])
-        writer.writerow(["rule", "short name", "description", "run metric"])
-        for rule in rules_shown(table):
-            writer.writerow([rule, short_name(rule), RULES.get(rule, ""), "/".join(run_metrics(rule)) or "none"])
-    writer.writerow([])
-    writer.writerow(["# provenance"])
-    writer.writerow(["column", "provenance"])
-    for header_text, lines in provenance_lines(table.columns):
-        writer.writerow([header_text, " ".join(lines)])
-    if table.notes:
-        writer.writerow([])
-        writer.writerow(["# notes"])
-        for note in table.notes:
-            writer.writerow([note])
-    if table.warnings:
-        writer.writerow([])
-        writer.writerow(["# warnings"])
-        for warning in table.warnings:
-            writer.writerow([warning])
+
+def _csv_flagged(table: Table, column: Column, body: Sequence[tuple[str, str, RuleRow]]) -> bool:
+    """Whether the column gets a flag column: a flagged cell, and in a by-rule table also the run's
+    "no like metric" cells and the (mixed) mark of published averages, which a number cannot hold."""
+    return (column.has_flags
+            or any(isinstance(cell := row_cell(column, row), Cell) and cell.flag for _, _, row in body)
+            or (table.by_rule and any(mixes_rules(column, sets_of(group)) for _, _, group in iter_average_rows())))
+
+
+def _csv_cell(column: Column, flagged: bool, cell: Cell | None | str) -> list[str]:
+    if isinstance(cell, str):  # a number by another rule stands in that rule's row: blank, not missing
+        return _csv_values(column, flagged, None, other_rule=True)
+    if cell is None:
+        return _csv_values(column, flagged, None)
+    return _csv_values(column, flagged, cell.value, cell.note, cell.ci, cell.flag)
+
+
+def _csv_values(column: Column, flagged: bool, value: float | None, note: str | None = None,
+                ci: tuple[float, float] | None = None, flag: str | None = None, other_rule: bool = False) -> list[str]:
+    """A value and, where its column has them, its note, flag and interval cells."""
+    row = ["" if other_rule else fmt_pct(value, signed=column.kind == "delta")]
+    if column.has_notes:
+        row.append(note or "")
+    if flagged:
+        row.append(flag or "")
+    if column.has_ci or column.average_cis:
+        row += ["", ""] if ci is None else [fmt_pct(ci[0]), fmt_pct(ci[1])]
+    return row
+
+
+def _csv_sections(table: Table) -> list[list[str]]:
+    from taiyi_bench.harness.scoring import RULES
+
+    rows: list[list[str]] = []
+    if table.by_rule:
+        rows += [[], ["# rules"], ["rule", "short name", "description", "run metric"]]
+        rows += [[rule, short_name(rule), RULES.get(rule, ""), "/".join(run_metrics(rule)) or "none"] for rule in rules_shown(table)]
+    rows += [[], ["# provenance"], ["column", "provenance"]]
+    rows += [[header, " ".join(lines)] for header, lines in provenance_lines(table.columns)]
+    for title, items in (("# notes", table.notes), ("# warnings", table.warnings)):
+        if items:
+            rows += [[], [title], *([item] for item in items)]
+    return rows
+
+
+def _csv_text(rows: Iterable[Sequence[Any]]) -> str:
+    buffer = io.StringIO()
+    # Cells carry model names and model-made labels: no cell may run as a spreadsheet formula.
+    csv_writer(buffer, lineterminator="\n").writerows(rows)
     return buffer.getvalue()
 
-
-# --- LaTeX ------------------------------------------------------------------------------------
 
 _TEX_MAP = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
@@ -253,15 +232,12 @@ def tex_escape(text: str) -> str:
 
 
 def render_latex(table: Table) -> str:
-    n = len(table.columns)
     out = [
         "% Generated by `taiyi leaderboard` (taiyi-bench). Needs \\usepackage{booktabs}.",
-        "\\begin{table}[t]",
-        "\\centering",
-        "\\small",
+        "\\begin{table}[t]", "\\centering", "\\small",
         f"\\caption{{{tex_escape(table.title)}. {tex_escape(table.caption)}}}",
         f"\\label{{tab:{re.sub(r'[^A-Za-z0-9:_-]', '-', table.slug)}}}",
-        f"\\begin{{tabular}}{{ll{'l' if table.by_rule else ''}{'r' * n}}}",
+        f"\\begin{{tabular}}{{ll{'l' if table.by_rule else ''}{'r' * len(table.columns)}}}",
         "\\toprule",
         " & ".join(["Type", "Set", *(["Rule"] if table.by_rule else []), *(tex_escape(c.display_header) for c in table.columns)])
         + " \\\\",
@@ -285,45 +261,22 @@ def render_latex(table: Table) -> str:
         out.append(" & ".join(cells) + " \\\\")
     out += ["\\bottomrule", "\\end{tabular}", "", "\\par\\smallskip", "\\begin{minipage}{\\linewidth}\\footnotesize"]
     if table.by_rule:
-        out.append("\\textbf{Rules.}")
-        out += [tex_escape(line) + "\\par" for line in legend(rules_shown(table))]
+        out += ["\\textbf{Rules.}", *(tex_escape(line) + "\\par" for line in legend(rules_shown(table)))]
     out.append("\\textbf{Provenance.}")
-    for header, lines in provenance_lines(table.columns):
-        out.append(f"\\textit{{{tex_escape(header)}}}: " + tex_escape(" ".join(lines)) + "\\par")
+    out += [f"\\textit{{{tex_escape(header)}}}: " + tex_escape(" ".join(lines)) + "\\par"
+            for header, lines in provenance_lines(table.columns)]
     if table.notes:
-        out.append("\\textbf{Notes.}")
-        out += [tex_escape(note) + "\\par" for note in table.notes]
+        out += ["\\textbf{Notes.}", *(tex_escape(note) + "\\par" for note in table.notes)]
     out += ["\\end{minipage}", "\\end{table}"]
     return "\n".join(out) + "\n"
-
-
-# --- HTML -------------------------------------------------------------------------------------
-
-_CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;font-variant-numeric:tabular-nums}
-th,td{padding:.25em .6em;border-bottom:1px solid #ddd}
-td.num,th.num{text-align:right}
-tr.avg td{background:#f6f6f6}
-tr.all td{font-weight:bold;border-top:2px solid #999}
-th.partial{color:#a60}
-caption{caption-side:bottom;text-align:left;font-size:.9em;color:#555;padding-top:.5em}
-section{max-width:60em;font-size:.9em}"""
 
 
 def render_html(table: Table) -> str:
     esc = html.escape
     out = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        f"<title>{esc(table.title)}</title>",
-        f"<style>{_CSS}</style>",
-        "</head>",
-        "<body>",
-        f"<h1>{esc(table.title)}</h1>",
-        f'<table id="{esc(table.slug)}">',
-        f"<caption>{esc(table.caption)}</caption>",
+        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">', f"<title>{esc(table.title)}</title>",
+        f"<style>{asset('leaderboard.css')}</style>", "</head>", "<body>", f"<h1>{esc(table.title)}</h1>",
+        f'<table id="{esc(table.slug)}">', f"<caption>{esc(table.caption)}</caption>",
         "<thead><tr><th>Type</th><th>Set</th>" + ("<th>Rule</th>" if table.by_rule else "")
         + "".join(
             f'<th class="num{" partial" if c.partial else ""}" title="{esc(" ".join(c.provenance))}">{esc(c.display_header)}</th>'
@@ -346,8 +299,8 @@ def render_html(table: Table) -> str:
     if table.by_rule:
         out += _html_list("rules", "Rules", legend(rules_shown(table)))
     out += ['<section id="provenance">', "<h2>Provenance</h2>", "<dl>"]
-    for header, lines in provenance_lines(table.columns):
-        out.append(f"<dt>{esc(header)}</dt>" + "".join(f"<dd>{esc(line)}</dd>" for line in lines))
+    out += [f"<dt>{esc(header)}</dt>" + "".join(f"<dd>{esc(line)}</dd>" for line in lines)
+            for header, lines in provenance_lines(table.columns)]
     out += ["</dl>", "</section>"]
     out += _html_list("notes", "Notes", table.notes)
     out += _html_list("warnings", "Warnings", table.warnings)
@@ -360,8 +313,6 @@ def _html_list(section_id: str, title: str, items: Sequence[str]) -> list[str]:
         return []
     return [f'<section id="{section_id}">', f"<h2>{title}</h2>", "<ul>", *(f"<li>{html.escape(x)}</li>" for x in items), "</ul>", "</section>"]
 
-
-# --- files ------------------------------------------------------------------------------------
 
 RENDERERS = {"md": render_markdown, "csv": render_csv, "tex": render_latex, "html": render_html}
 
@@ -403,26 +354,18 @@ def write_table(table: Table, out_dir: str | os.PathLike, formats: Iterable[str]
     return written
 
 
-# --- paired comparison ------------------------------------------------------------------------
-
-
 def _paired_rows(report) -> list[list[str]]:
     """Set, A, B, delta, CI of delta, p, units: one row per set both runs have samples for."""
-    from taiyi_bench.harness.registry import PAPER_ORDER, REGISTRY
-
     rows = []
     for key in PAPER_ORDER:
         result = report.rows.get(key)
         if result is None:
             continue
         rows.append([
-            REGISTRY[key].display_name,
-            fmt_pct(result.point_a * 100),
-            fmt_pct(result.point_b * 100),
+            REGISTRY[key].display_name, fmt_pct(result.point_a * 100), fmt_pct(result.point_b * 100),
             fmt_pct(result.delta * 100, signed=True),
             f"[{fmt_pct(result.low * 100, signed=True)}, {fmt_pct(result.high * 100, signed=True)}]",
-            f"{result.p_value:.3f}",
-            str(result.n_units),
+            f"{result.p_value:.3f}", str(result.n_units),
         ])
     return rows
 
@@ -461,9 +404,8 @@ def render_paired_terminal(report, console=None) -> None:
 def render_paired_markdown(report) -> str:
     out = ["# Paired bootstrap test", ""]
     headers = _paired_headers(report)
-    out.append("| " + " | ".join(md_escape(h) for h in headers) + " |")
-    out.append("|" + "|".join([":--", *("--:" for _ in headers[1:])]) + "|")
-    out += ["| " + " | ".join(md_escape(x) for x in row) + " |" for row in _paired_rows(report)]
+    out += [_md_row(headers), "|" + "|".join([":--", *("--:" for _ in headers[1:])]) + "|"]
+    out += [_md_row(row) for row in _paired_rows(report)]
     out += ["", "## Provenance", "", *(f"- {md_escape(line)}" for line in _paired_footer(report))]
     if report.warnings:
         out += ["", "## Warnings", "", *(f"- {md_escape(w)}" for w in report.warnings)]
@@ -471,24 +413,14 @@ def render_paired_markdown(report) -> str:
 
 
 def render_paired_csv(report) -> str:
-    buffer = io.StringIO()
-    # Cells carry model names and model-made labels: no cell may run as a spreadsheet formula.
-    writer = csv_writer(buffer, lineterminator="\n")
-    writer.writerow(_paired_headers(report))
-    writer.writerows(_paired_rows(report))
-    writer.writerow([])
-    writer.writerow(["# provenance"])
-    writer.writerows([line] for line in _paired_footer(report))
-    return buffer.getvalue()
+    return _csv_text([_paired_headers(report), *_paired_rows(report), [], ["# provenance"],
+                      *([line] for line in _paired_footer(report))])
 
 
 def write_paired(report, out_dir: str | os.PathLike, formats: Iterable[str]) -> list[Path]:
     """Markdown and CSV of a paired report (the other formats do not apply to it)."""
     writers = {"md": render_paired_markdown, "csv": render_paired_csv}
     return [atomic_write_text(Path(out_dir) / f"{report.slug}.{fmt}", writers[fmt](report)) for fmt in formats if fmt in writers]
-
-
-# --- per type (`--by-type`) -------------------------------------------------------------------
 
 
 def _type_row(table, key: str) -> list[str]:
@@ -505,10 +437,7 @@ def _type_row(table, key: str) -> list[str]:
 
 
 def _type_headers(table) -> list[str]:
-    headers = ["Type"]
-    for run in table.runs:
-        headers += [f"{run}: F1", f"{run}: P / R", f"{run}: support"]
-    return headers
+    return ["Type", *(f"{run}: {part}" for run in table.runs for part in ("F1", "P / R", "support"))]
 
 
 def render_by_type_terminal(table, console=None) -> None:
@@ -535,9 +464,9 @@ def render_by_type_terminal(table, console=None) -> None:
 
 def render_by_type_markdown(table) -> str:
     headers = _type_headers(table)
-    out = [f"# {md_escape(table.title)}", "", "| " + " | ".join(md_escape(h) for h in headers) + " |",
+    out = [f"# {md_escape(table.title)}", "", _md_row(headers),
            "|" + "|".join([":--", *("--:" for _ in headers[1:])]) + "|"]
-    out += ["| " + " | ".join(md_escape(x) for x in [table.label(k), *_type_row(table, k)]) + " |" for k in table.rows]
+    out += [_md_row([table.label(k), *_type_row(table, k)]) for k in table.rows]
     out += ["", *(f"- {md_escape(note)}" for note in table.notes)]
     if table.warnings:
         out += ["", "## Warnings", "", *(f"- {md_escape(w)}" for w in table.warnings)]
@@ -545,13 +474,8 @@ def render_by_type_markdown(table) -> str:
 
 
 def render_by_type_csv(table) -> str:
-    buffer = io.StringIO()
-    # Cells carry model names and model-made labels: no cell may run as a spreadsheet formula.
-    writer = csv_writer(buffer, lineterminator="\n")
-    header = ["type", "name"]
-    for run in table.runs:
-        header += [f"{run} {name}" for name in ("f1", "ci_low", "ci_high", "precision", "recall", "support", "tp", "fp", "fn")]
-    writer.writerow(header)
+    names = ("f1", "ci_low", "ci_high", "precision", "recall", "support", "tp", "fp", "fn")
+    rows = [["type", "name", *(f"{run} {name}" for run in table.runs for name in names)]]
     for key in table.rows:
         row = [key, table.spec.label_name(key)]
         for index in range(len(table.runs)):
@@ -562,10 +486,8 @@ def render_by_type_csv(table) -> str:
             ci = ["", ""] if cell.ci is None else [fmt_pct(cell.ci[0] * 100), fmt_pct(cell.ci[1] * 100)]
             row += [fmt_pct(cell.f1 * 100), *ci, fmt_pct(cell.precision * 100), fmt_pct(cell.recall * 100),
                     cell.support, cell.tp, cell.fp, cell.fn]
-        writer.writerow(row)
-    writer.writerow([])
-    writer.writerows([note] for note in table.notes)
-    return buffer.getvalue()
+        rows.append(row)
+    return _csv_text([*rows, [], *([note] for note in table.notes)])
 
 
 def render_by_type_html_table(table) -> str:
@@ -584,7 +506,7 @@ def render_by_type_html_table(table) -> str:
 def render_by_type_html(table) -> str:
     esc = html.escape
     out = ["<!DOCTYPE html>", '<html lang="en">', '<head><meta charset="utf-8">', f"<title>{esc(table.title)}</title>",
-           f"<style>{_CSS}</style></head><body>", f"<h1>{esc(table.title)}</h1>", render_by_type_html_table(table)]
+           f"<style>{asset('leaderboard.css')}</style></head><body>", f"<h1>{esc(table.title)}</h1>", render_by_type_html_table(table)]
     out += _html_list("notes", "Notes", table.notes) + _html_list("warnings", "Warnings", table.warnings)
     out += ["</body>", "</html>"]
     return "\n".join(out) + "\n"

@@ -45,9 +45,7 @@ BY_RULE_CAPTION = "Percent, each row by the rule in its Rule column (listed belo
 
 def short_name(rule: str | None) -> str:
     """The Rule column's text for a rule id (the id itself for a rule this module does not know)."""
-    if rule is None:
-        return ""
-    return RULE_SHORT.get(rule, rule)
+    return "" if rule is None else RULE_SHORT.get(rule, rule)
 
 
 def headline_rule(key: str) -> str:
@@ -87,7 +85,6 @@ def rules_shown(table: Table) -> list[str]:
 def mixes_rules(column: Column, keys: Sequence[str]) -> bool:
     """Whether the cells averaged over `keys` include one by a rule other than its set's headline
     rule: such an average is not like a run's average of its headline metrics."""
-    if column.kind != "published":
-        return False
-    return any((cell := column.cells.get(key)) is not None and cell.rule is not None and cell.rule != headline_rule(key)
-               for key in keys)
+    return column.kind == "published" and any(
+        (cell := column.cells.get(key)) is not None and cell.rule is not None and cell.rule != headline_rule(key) for key in keys
+    )

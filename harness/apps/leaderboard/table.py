@@ -36,10 +36,7 @@ def sets_of(group: str) -> tuple[str, ...]:
     """Registry keys averaged in `group` (a task type, or `all`): the paper's sets only. A set
     registered since is a row of its own but in no average, so that a run's averages stay
     comparable with the published ones (which cannot cover it)."""
-    paper = tuple(key for key in PAPER_ORDER if key in PAPER_SETS)
-    if group == ALL:
-        return paper
-    return tuple(key for key in paper if REGISTRY[key].task_type == group)
+    return tuple(key for key in PAPER_ORDER if key in PAPER_SETS and group in (ALL, REGISTRY[key].task_type))
 
 
 def row_label(spec: DatasetSpec) -> str:
@@ -51,10 +48,6 @@ def average_label(group: str) -> str:
     if group == ALL:
         return f"Average ({len(sets_of(ALL))} sets)"
     return f"{TASK_TYPE_NAMES[group]} average ({len(sets_of(group))} sets)"
-
-
-def group_label(group: str) -> str:
-    return "All" if group == ALL else TASK_TYPE_NAMES[group]
 
 
 def round_half_up(value: float, digits: int = 1) -> Decimal:
@@ -181,23 +174,18 @@ class Table:
     # One row per (set, rule) with a Rule column, so that only numbers by the same rule stand side by
     # side (leaderboard, comparison, paper tables); False: one row per set (e.g. the grounding table).
     by_rule: bool = False
-
-    @property
-    def rows(self) -> tuple[str, ...]:
-        return PAPER_ORDER
+    rows: Sequence[str] = field(default_factory=lambda: PAPER_ORDER)  # the sets, in row order (a live view)
 
     def rule_rows(self) -> list[RuleRow]:
         """The body rows of a by-rule table: per set its headline rule, then each other rule of a
         published or delta cell shown (in column order). One row per set, bound to no rule, when
         not `by_rule`."""
+        if not self.by_rule:
+            return [RuleRow(key, None, True) for key in self.rows]
         out: list[RuleRow] = []
         for key in self.rows:
-            if not self.by_rule:
-                out.append(RuleRow(key, None, True))
-                continue
             rules = [headline_rule(key), *(c.cells[key].rule for c in self.columns if c.kind != "run" and key in c.cells)]
-            for index, rule in enumerate(dict.fromkeys(r for r in rules if r is not None)):
-                out.append(RuleRow(key, rule, index == 0))
+            out += [RuleRow(key, rule, index == 0) for index, rule in enumerate(dict.fromkeys(r for r in rules if r is not None))]
         return out
 
     def column(self, key: str) -> Column:
@@ -274,11 +262,21 @@ def row_cell(column: Column, row: RuleRow) -> Cell | None | str:
 
 
 def row_cell_text(column: Column, row: RuleRow, *, with_ci: bool = True, with_note: bool = True) -> str:
-    """A by-rule body cell as text (`cell_text`'s form), or blank for a number by another rule."""
+    """A body cell as text: value, then the note and the flag in parentheses, then the interval;
+    blank for a number by another rule (by rule), the missing marker where there is no number."""
     cell = row_cell(column, row)
     if isinstance(cell, str):
         return cell
-    return _cell_text(column, cell, with_ci=with_ci, with_note=with_note)
+    if cell is None:
+        return MISSING
+    text = fmt_pct(cell.value, signed=column.kind == "delta")
+    if with_note and cell.note and cell.value is not None:
+        text += f" ({cell.note})"
+    if with_note and cell.flag:
+        text += f" ({cell.flag})"
+    if with_ci and cell.ci is not None and cell.value is not None:
+        text += f" {fmt_ci(cell.ci)}"
+    return text
 
 
 def average_cell_text(table: Table, column: Column, group: str, *, with_ci: bool = True) -> str:
@@ -288,13 +286,6 @@ def average_cell_text(table: Table, column: Column, group: str, *, with_ci: bool
     if table.by_rule and column.averages()[group] is not None and mixes_rules(column, sets_of(group)):
         text += f" ({MIXED})"
     return text
-
-
-def iter_body_rows(table: Table) -> Iterable[tuple[str, str, str]]:
-    """(type label, row label, registry key) for the 13 set rows, in paper order."""
-    for key in table.rows:
-        spec = REGISTRY[key]
-        yield TASK_TYPE_NAMES[spec.task_type], row_label(spec), key
 
 
 def iter_rule_rows(table: Table) -> Iterable[tuple[str, str, RuleRow]]:
@@ -308,25 +299,7 @@ def iter_rule_rows(table: Table) -> Iterable[tuple[str, str, RuleRow]]:
 def iter_average_rows() -> Iterable[tuple[str, str, str]]:
     """(group label, row label, average key) for the per-type and overall average rows."""
     for group in AVERAGE_KEYS:
-        yield group_label(group), average_label(group), group
-
-
-def cell_text(column: Column, key: str, *, with_ci: bool = True, with_note: bool = True) -> str:
-    """A body cell as text: value, then the note in parentheses, then the interval."""
-    return _cell_text(column, column.cells.get(key), with_ci=with_ci, with_note=with_note)
-
-
-def _cell_text(column: Column, cell: Cell | None, *, with_ci: bool, with_note: bool) -> str:
-    if cell is None:
-        return MISSING
-    text = fmt_pct(cell.value, signed=column.kind == "delta")
-    if with_note and cell.note and cell.value is not None:
-        text += f" ({cell.note})"
-    if with_note and cell.flag:
-        text += f" ({cell.flag})"
-    if with_ci and cell.ci is not None and cell.value is not None:
-        text += f" {fmt_ci(cell.ci)}"
-    return text
+        yield "All" if group == ALL else TASK_TYPE_NAMES[group], average_label(group), group
 
 
 def average_text(column: Column, group: str, *, with_ci: bool = True) -> str:

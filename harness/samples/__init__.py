@@ -1,1 +1,0 @@
-"""Team-written samples of the 13 sets in their official formats (see README.md here)."""
