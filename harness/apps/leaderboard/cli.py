@@ -14,6 +14,7 @@ bundled samples or with --limit are left out unless --include-partial.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from taiyi_bench.harness.apps.cli import add_bootstrap_options, errors_in_one_line
@@ -90,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             dirs = args.results_dirs or [DEFAULT_RUNS_DIR, *([REFERENCE_DIR] if REFERENCE_DIR.is_dir() else [])]
             reference = [] if args.results_dirs else [REFERENCE_DIR]
+            if not args.results_dirs:  # the defaults are relative: say which folders they were here
+                print(f"runs from {', '.join(str(d.resolve()) for d in dirs)} (the default folders under the "
+                      "current directory; name RESULTS_DIR to choose)", file=sys.stderr)
             tables = [build.leaderboard_table(dirs, include_partial=args.include_partial, partial_shown_under=reference,
                                               include_budget_cut=args.include_budget_cut,
                                               include_incomplete=args.include_incomplete, published=args.published,

@@ -128,9 +128,12 @@ def _run_column(
         paths = sorted({display_path(r.run.path) for r in chosen.values()})
         # A column gathered from one file per set names their folder, not a wall of paths.
         files = ", ".join(paths) if len(paths) <= 2 else f"{len(paths)} results files under {os.path.commonpath(paths)}"
+        # Name the shorter list: a 2-set run says which 2 it has, not the 11 it lacks.
+        have = [REGISTRY[k].task_name for k in PAPER_ORDER if k not in skipped and REGISTRY[k].task_name not in missing]
         sink.append(
             f"{files}: {column.display_header} has no usable result for {len(missing)} of {len(PAPER_ORDER)} sets "
-            f"({', '.join(missing)}); those cells and their averages are left empty"
+            + (f"({', '.join(missing)}); those cells" if len(missing) <= len(have) else f"(it has {', '.join(have)}); the other cells")
+            + " and their averages are left empty"
         )
     return RunColumn(column, chosen, model=model, kind=kind, variant=variant)
 
