@@ -69,6 +69,8 @@ def test_reduced_demo_produces_every_artefact_and_reuses_finished_steps(tmp_path
         assert column in markdown
     assert "samples" in markdown.lower()  # runs on the bundled samples are marked
     assert any("Where everything went" in line for line in log)
+    # the demo's own cap, said on screen before the columns it cuts appear
+    assert any(f"stop after {settings.max_gen_toks} new tokens" in line and "(budget cut)" in line for line in log)
 
     # a second run reuses every finished step; a lost marker reruns only that step
     again: list[str] = []

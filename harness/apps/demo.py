@@ -189,6 +189,8 @@ class Demo:
                 self.say(f"taiyi demo -> {self.out}  (full logs: {self.log_path})")
                 self.say(f"data: {data_dir}" if data_dir else
                          "data: BUNDLED SAMPLES (no TAIYI_DATA_DIR): the scores say nothing about the models")
+                self.say(f"budget: LLM answers stop after {self.s.max_gen_toks} new tokens (--max-gen-toks), below most "
+                         "tasks' own budgets, to bound CPU time; such cells are marked (budget cut)")
                 for name in STEPS:
                     previous = self.finished(name)
                     if previous is not None:
