@@ -296,7 +296,8 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
-_CONSTANTS = _read(DATA_FILE)["constants"]
+_SHIPPED = _read(DATA_FILE)  # parsed once at import, for the constants below and the entries
+_CONSTANTS = _SHIPPED["constants"]
 CMEEE_TYPES: MappingProxyType = _frozen(_CONSTANTS["CMEEE_TYPES"])
 CMEIE_SCHEMAS: tuple[tuple[str, str, str, str], ...] = _frozen(_CONSTANTS["CMEIE_SCHEMAS"])
 CMEIE_PREDICATES: tuple[str, ...] = tuple(dict.fromkeys(schema[1] for schema in CMEIE_SCHEMAS))
@@ -311,7 +312,7 @@ _DERIVED = {"cmeie": {"labels": CMEIE_PREDICATES, "relation_signatures": tuple(s
 def load_specs(path: Path = DATA_FILE) -> list[DatasetSpec]:
     """The validated entries of a data file (harness/datasets.yaml), in the file's order; a
     ConfigError naming the file, the set and the field for a malformed one."""
-    entries = _read(path)["datasets"].items()
+    entries = (_SHIPPED if path == DATA_FILE else _read(path))["datasets"].items()
     specs = [_make(DatasetSpec, entry, f"dataset {key!r} ({path})", key=key, **_DERIVED.get(key, {})) for key, entry in entries]
     for spec in specs:
         validate(spec, origin=str(path))

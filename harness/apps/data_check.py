@@ -220,7 +220,7 @@ def _extra_cell(report: SplitReport) -> Text:
 
 
 def _files_cell(split: SplitReport, spec: DatasetSpec) -> str:
-    # Relative to the set's folder: the 4- and 5-option MCMLE files share base names.
+    # Relative to the set's folder: a set's variant forms may share base names in subfolders.
     return "\n".join(f"{f.path.as_posix().split(spec.data_subdir + '/', 1)[-1]} {f.sha256}" for f in split.files)
 
 

@@ -146,7 +146,7 @@ def leaderboard_table(
         )
     notes += _run_notes(columns, include_budget_cut=include_budget_cut, include_incomplete=include_incomplete)
     if pub and any(rc.mismatches_published() for rc in run_columns):
-        notes.append(f"The published numbers are {PUBLISHED_VARIANT}; columns labelled otherwise are another variant.")
+        notes.append(f"The published numbers are {published_variant()}; columns labelled otherwise are another variant.")
     notes.append("An average is shown only when every set of its group has a value.")
     added = [REGISTRY[key].display_name for key in PAPER_ORDER if key not in PAPER_SETS]
     if added:
@@ -160,7 +160,11 @@ def leaderboard_table(
 
 
 # What the published numbers are: the variant a run must be to be set against them.
-PUBLISHED_VARIANT = "zero-shot, MCMLE with 4 options, each model in its own prompt format, each set's own generation budget"
+def published_variant() -> str:
+    """How the published numbers were run; a set with variants in its default form, from the registry."""
+    forms = [f"{spec.display_name} with {spec.variant_option}={spec.variant_value}" for spec in REGISTRY.values()
+             if spec.variant_option]
+    return ", ".join(["zero-shot", *forms, "each model in its own prompt format, each set's own generation budget"])
 
 
 def _run_notes(columns: Sequence[Column], *, include_budget_cut: bool, include_incomplete: bool = False) -> list[str]:
@@ -218,11 +222,11 @@ def compare_table(
     if not all_columns:
         warnings.append(f"{run}: no run results to compare")
     elif not run_columns:
-        warnings.append(f"{run}: no run of the published variant ({PUBLISHED_VARIANT}); nothing compared")
+        warnings.append(f"{run}: no run of the published variant ({published_variant()}); nothing compared")
     name = Path(run).name.removesuffix(".json") or "run"
     notes = _published_flag_notes(columns, tables)
     notes += _run_notes(columns, include_budget_cut=False)
-    notes.append(f"Δ = reproduced minus published, in percentage points. The published numbers are {PUBLISHED_VARIANT}.")
+    notes.append(f"Δ = reproduced minus published, in percentage points. The published numbers are {published_variant()}.")
     notes.append(
         "Δ is taken only between numbers by the same rule: each Δ stands in the row of its published cell's rule, "
         "from the run's metric by that rule. A difference between two rules would measure the scoring, not the "
@@ -240,7 +244,8 @@ def compare_table(
 def matching_published_variant(run_columns: Sequence[RunColumn], warnings: list[str]) -> list[RunColumn]:
     """The columns that may stand next to the published numbers; the rest are named in a warning.
 
-    A column matches when it is zero-shot, 4-option MCMLE, and no set's budget was cut. The
+    A column matches when it is zero-shot, every set with variants in its default form, and no set's
+    budget was cut. The
     published numbers used each model's own prompt format: where a model also has a matching
     column in another format, its `plain` column (text without the model's own wrapping) is
     left out.

@@ -2,7 +2,7 @@
 
 Collect lm-eval results files (results_*.json) below RESULTS_DIR and render the 13-set leaderboard
 with the published numbers, as a terminal table and as files in --out. Each variant of a run
-(few-shot K, MCMLE 4 or 5 options, prompt format, budget, ...) is its own column. Runs on the
+(few-shot K, a set's variant, prompt format, budget, ...) is its own column. Runs on the
 bundled samples or with --limit are left out unless --include-partial.
 
     taiyi leaderboard --paper                 # Table A and Table B from results/published
@@ -53,7 +53,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                       help="regenerate Table A (Taiyi paper) and Table B (Taiyi 2 README) from results/published")
     mode.add_argument("--compare", metavar="RUN",
                       help="a run (results file or folder) next to published numbers, with deltas; only its variant "
-                           "matching theirs (zero-shot, MCMLE 4 options, own format, no budget cut) is compared")
+                           "matching theirs (zero-shot, default set variants, own format, no budget cut) is compared")
     mode.add_argument("--paired", nargs=2, metavar=("RUN_A", "RUN_B"), help="paired bootstrap test per set between two runs")
     mode.add_argument("--by-type", metavar="TASK",
                       help="one set's P/R/F1 and support per entity type, relation or label, every run side by side, "

@@ -117,8 +117,8 @@ def shots_text(shots: Sequence[int]) -> str:
 
 
 def form_name(key: str, value: Any, *, short: bool = False) -> str:
-    """How a set's non-default form is named: the registry Variant's name ("5 options") or its
-    header label ("MCMLE 5-opt"); `option=value` for a value the registry does not know."""
+    """How a set's non-default form is named: the registry Variant's `name` or its header
+    `label`; `option=value` for a value the registry does not know."""
     spec = REGISTRY[key]
     variant = spec.variants.get(value)
     if variant is None:
@@ -153,7 +153,7 @@ def varying_parts(variants: Sequence[RunVariant]) -> set[str]:
 
 
 def label_suffixes(variant: RunVariant, *, budget_cut: bool, varies: set[str]) -> list[str]:
-    """Short variant labels for a column header, e.g. ["1-shot", "MCMLE 5-opt", "eod", "budget cut"]."""
+    """Short variant labels for a column header, e.g. ["1-shot", <a Variant's label>, "eod", "budget cut"]."""
     parts: list[str] = []
     if variant.shots != (0,):
         parts.append(shots_text(variant.shots))
