@@ -100,7 +100,8 @@ def register(subparsers: argparse._SubParsersAction, *, run_steps: RunSteps) -> 
         command.add_argument("--limit", type=_limit, help="evaluate only the first N units (or a fraction < 1)")
         command.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
         command.add_argument("--results-dir", default="results/runs", help="root of the results files (default results/runs)")
-        command.add_argument("--model-name", help="name in the results/leaderboard (default '<encoder> (fine-tuned)')")
+        command.add_argument("--model-name", help="name in the results/leaderboard (default: the encoder's own name + ' (fine-tuned)', "
+                             "e.g. 'all-MiniLM-L6-v2 (fine-tuned)')")
         command.add_argument("--gold-entities", action="store_true", help="RE sets: classify the pairs of the gold arguments")
     _add_llm_commands(commands, run_steps)
 

@@ -14,6 +14,7 @@ refused: YAML keeps the last one silently, so a pasted line could override a set
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -70,6 +71,7 @@ class LLMBaseline:
     requires: tuple[str, ...] = ()
     notes: str = ""
     thinking_allowance: int = 0  # tokens added to every task's own budget (reasoning models)
+    price: dict[str, Any] | None = None  # USD per million tokens, read on a date from a page (API configs)
 
     @property
     def is_api(self) -> bool:
@@ -184,6 +186,9 @@ def load_config(path: str | os.PathLike) -> LLMBaseline:
         data = parse_yaml(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read baseline config: {_one_line(exc)}") from None
+    price = data.get("price") if isinstance(data, dict) else None
+    if isinstance(price, dict) and isinstance(price.get("date"), datetime.date):
+        price["date"] = price["date"].isoformat()  # YAML reads an unquoted 2024-08-06 as a date
     problems = validation_errors(data)
     if not problems and data["name"] != path.stem:
         problems.append(f"name: {data['name']!r} must equal the file name {path.stem!r}")

@@ -39,6 +39,7 @@ class Invocation:
     argv: list[str]
     output_path: Path
     env_from: dict[str, str] = field(default_factory=dict)  # child variable -> parent variable it copies
+    price: dict[str, Any] | None = None  # the config's price table, applied to the run's token counts afterwards
 
     def shell(self) -> str:
         """The command as one copy-pasteable shell line (variable references, never values)."""
@@ -190,7 +191,7 @@ def build_invocation(
         argv.append(token)
     key_env = (config.endpoint or {})["api_key_env"] if config.is_api else LM_EVAL_KEY_ENV
     env_from = {LM_EVAL_KEY_ENV: key_env} if key_env != LM_EVAL_KEY_ENV else {}
-    return Invocation(argv=argv, output_path=output_path, env_from=env_from)
+    return Invocation(argv=argv, output_path=output_path, env_from=env_from, price=config.price)
 
 
 # lm-eval's short forms of options (`lm_eval run --help`) a built command may already set.

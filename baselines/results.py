@@ -3,6 +3,8 @@ layout lm-eval 0.4.13 writes (`taiyi_bench.harness.results_io`), so that the lea
 LLM runs alike: `results[task]["<metric>,none"]`, `configs[task]["metadata"]` (the provenance keys the
 taiyi_* tasks record), `n-samples`, `config`, `date`, and per unit the same `doc` the taiyi_* tasks log,
 `target`, `resps` (the prediction in Taiyi's answer format), the per-unit metric values and hashes.
+A span model's predicted spans can be kept beside the results without the samples
+(`keep_predicted_spans`) and rescored from there (`read_predicted_spans`, `scored_run`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import platform
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ from lm_eval.api.metrics import mean_stderr
 from lm_eval.utils import hash_string
 
 from taiyi_bench.harness import provenance, scoring
+from taiyi_bench.harness.atomic_files import atomic_write_text
 from taiyi_bench.harness.errors import DataNotFoundError
 from taiyi_bench.harness.loading import split_files
 from taiyi_bench.harness.paths import SAMPLES_DIR
@@ -27,9 +31,14 @@ from taiyi_bench.harness.records import Entity, Example, Prediction, Relation
 from taiyi_bench.harness.registry import DatasetSpec
 from taiyi_bench.harness.results_io import (
     PER_TYPE_KEY,
+    date_id_of,
+    iter_jsonl,
     model_slug,
     new_date_id,
+    portable_results,
+    record_example,
     results_file,
+    samples_file,
     write_run_files,
 )
 from taiyi_bench.harness.scoring import UnitScore
@@ -78,6 +87,99 @@ def score_units(spec: DatasetSpec, examples: Sequence[Example], predictions: Seq
     return [scoring.score_unit(spec, ex, pred) for ex, pred in zip(examples, predictions, strict=True)]
 
 
+@dataclass
+class ScoredRun:
+    """What a run's scoring puts in its files: the samples lines and, for the results file,
+    `results[task]`, the metric list, the per-type table and lm-eval's `task_hashes` entry."""
+
+    samples: list[dict[str, Any]]
+    entry: dict[str, Any]
+    metric_list: list[dict[str, Any]]
+    per_type: dict[str, dict[str, float]]
+    task_hash: str
+
+    @property
+    def higher_is_better(self) -> dict[str, bool | None]:
+        return {m["metric"]: m["higher_is_better"] for m in self.metric_list}
+
+
+def scored_run(
+    spec: DatasetSpec, examples: Sequence[Example], predictions: Sequence[Prediction], *, data_source: str,
+    unit_scores: Sequence[UnitScore] | None = None, inputs: Sequence[str] | None = None,
+    extra_metrics: dict[str, float] | None = None, extra_unit_values: Sequence[dict[str, Any]] | None = None,
+) -> ScoredRun:
+    """`predictions` scored (`unit_scores`, else `score_units`) into what `write_run` writes, and
+    what `taiyi rescore` writes into a run scored under older rules."""
+    scores = unit_scores if unit_scores is not None else score_units(spec, examples, predictions)
+    samples = _sample_records(spec, examples, predictions, scores, data_source, inputs, extra_unit_values)
+    return ScoredRun(
+        samples, _metric_entry(spec, samples, extra_metrics), _metric_list(spec, extra_metrics),
+        per_type_table(per_type_counts(s["verdicts"] for s in samples), spec),
+        hash_string("".join(s["doc_hash"] + s["prompt_hash"] + s["target_hash"] for s in samples)),
+    )
+
+
+def _predicted_spans_file(samples: Path) -> Path:
+    return samples.with_name(samples.name.replace("samples_", "predicted_spans_", 1))
+
+
+def keep_predicted_spans(samples: Path) -> Path | None:
+    """Beside a span model's samples file, `predicted_spans_<task>_<date>.jsonl`: each unit's doc id
+    and predicted (type, start, end) spans, the part of a large samples file that the
+    occurrence-level strict F1 and a rescore need (kept when the samples are not). None: no spans."""
+    def refuse(number: int, why: str) -> None:
+        raise ValueError(f"{samples}, line {number}: {why}")
+
+    lines = []
+    for number, row in iter_jsonl(samples, refuse):
+        spans = (row.get("prediction") or {}).get("spans") if isinstance(row, dict) else None
+        if spans is None:
+            return None
+        lines.append(json.dumps({"doc_id": row.get("doc_id", number - 1), "spans": spans}, ensure_ascii=False))
+    target = _predicted_spans_file(samples)
+    atomic_write_text(target, "\n".join(lines) + "\n")
+    return target
+
+
+def predicted_spans_beside(results_path: Path, task: str) -> Path | None:
+    """The `keep_predicted_spans` file of `task` next to `results_path`, if there is one."""
+    date_id = date_id_of(results_path)
+    path = _predicted_spans_file(samples_file(results_path.parent, task, date_id)) if date_id else None
+    return path if path is not None and path.is_file() else None
+
+
+def _is_span(span: Any, text_length: int) -> bool:
+    if not (isinstance(span, list) and len(span) == 3 and isinstance(span[0], str)):
+        return False
+    start, end = span[1:]
+    return type(start) is int and type(end) is int and 0 <= start < end <= text_length
+
+
+def read_predicted_spans(path: Path, examples: Sequence[Example]) -> list[Prediction]:
+    """The span model's prediction of each of `examples` (the run's units, in order) from its kept
+    spans, built as the model built it: each mention is the unit's text at its span. ValueError
+    naming the file when it is not one record per unit, in order, of well-formed spans."""
+    def refuse(number: int, why: str) -> None:
+        raise ValueError(f"{path}, line {number}: {why}")
+
+    predictions: list[Prediction] = []
+    for number, row in iter_jsonl(path, refuse):
+        index = len(predictions)
+        if not (isinstance(row, dict) and row.get("doc_id") == index and isinstance(row.get("spans"), list)):
+            refuse(number, f'expected {{"doc_id": {index}, "spans": [...]}}: units missing, repeated or out of order')
+        if index >= len(examples):
+            refuse(number, f"more units than the {len(examples)} the run scored")
+        text, spans = examples[index].text, row["spans"]
+        if not all(_is_span(span, len(text)) for span in spans):
+            refuse(number, "a span is not [type, start, end] inside the unit's text")
+        predictions.append(Prediction(entities={(t, text[start:end]) for t, start, end in spans},
+                                      spans=frozenset((t, start, end) for t, start, end in spans)))
+    if len(predictions) != len(examples):
+        raise ValueError(f"{path}: {len(predictions)} unit(s), but the run scored {len(examples)}: "
+                         "the file is truncated or from another run")
+    return predictions
+
+
 def write_run(
     spec: DatasetSpec, examples: Sequence[Example], predictions: Sequence[Prediction], *,
     model_name: str, model_args: dict[str, Any], data_source: str, results_dir: str | os.PathLike,
@@ -99,18 +201,17 @@ def write_run(
         raise ValueError(f"{len(examples)} examples but {len(predictions)} predictions")
     started = start_time if start_time is not None else time.time()
     task = spec.task_name
-    scores = unit_scores if unit_scores is not None else score_units(spec, examples, predictions)
-    samples = _sample_records(spec, examples, predictions, scores, data_source, inputs, extra_unit_values)
+    scored = scored_run(spec, examples, predictions, data_source=data_source, unit_scores=unit_scores, inputs=inputs,
+                        extra_metrics=extra_metrics, extra_unit_values=extra_unit_values)
     files = _data_files(spec, split, data_source, metadata, data_files, data_root)
-    metric_list = _metric_list(spec, extra_metrics)
     finished = time.time()
     results: dict[str, Any] = {
-        "results": {task: _metric_entry(spec, samples, extra_metrics)},
+        "results": {task: scored.entry},
         "group_subtasks": {task: []},
         "configs": {
             task: {
                 "task": task, "dataset_kwargs": {"taiyi_set": spec.key}, "test_split": split,
-                "output_type": "discriminative", "num_fewshot": 0, "metric_list": metric_list,
+                "output_type": "discriminative", "num_fewshot": 0, "metric_list": scored.metric_list,
                 # A discriminative model generates nothing: no budget, no few-shot pool.
                 "metadata": {
                     "version": 1,
@@ -124,7 +225,7 @@ def write_run(
         },
         "versions": {task: 1},
         "n-shot": {task: 0},
-        "higher_is_better": {task: {m["metric"]: m["higher_is_better"] for m in metric_list}},
+        "higher_is_better": {task: scored.higher_is_better},
         "n-samples": {task: {"original": n_original, "effective": len(examples)}},
         "config": {
             "model": MODEL_SOURCE, "model_args": model_args, "batch_size": None, "batch_sizes": [], "device": None,
@@ -132,7 +233,7 @@ def write_run(
         },
         "date": started,
         **_environment(),
-        "task_hashes": {task: hash_string("".join(s["doc_hash"] + s["prompt_hash"] + s["target_hash"] for s in samples))},
+        "task_hashes": {task: scored.task_hash},
         "model_source": MODEL_SOURCE,
         "model_name": model_name,
         "model_name_sanitized": model_slug(model_name),
@@ -141,11 +242,16 @@ def write_run(
         "start_time": started, "end_time": finished,
         "total_evaluation_time_seconds": str(finished - started),
         "taiyi_baseline": baseline_info or {},
-        PER_TYPE_KEY: {task: per_type_table(per_type_counts(s["verdicts"] for s in samples), spec)},
+        PER_TYPE_KEY: {task: scored.per_type},
     }
+    # Written without this machine's paths: the checkpoint and encoder folders by their models'
+    # names (the identity the caller recorded), the data directory as a placeholder.
+    identity = (metadata or {}).get("model_identity") or {}
+    location = ((baseline_info or {}).get("encoder") or {}).get("location")
+    encoder_folder = {location: identity["base"]["name"]} if isinstance(location, str) and identity.get("base") else {}
     date_id = new_date_id()
     path = results_file(Path(results_dir) / model_slug(model_name) / date_id, date_id)
-    return write_run_files(path, results, {task: samples})
+    return write_run_files(path, portable_results(results, encoder_folder), {task: scored.samples})
 
 
 def _sample_records(
@@ -192,6 +298,20 @@ def _sample_records(
             record["prediction"]["spans"] = sorted(prediction.spans)
         records.append(record)
     return records
+
+
+def recorded_prediction(record: dict[str, Any]) -> tuple[Example, Prediction] | None:
+    """The unit and the prediction a samples line of `_sample_records` holds (None: the line is
+    not one of a discriminative run)."""
+    example, recorded = record_example(record), record.get("prediction")
+    if example is None or not isinstance(recorded, dict):
+        return None
+    spans = recorded.get("spans")
+    return example, Prediction(
+        entities={tuple(x) for x in recorded.get("entities", [])}, relations={tuple(x) for x in recorded.get("relations", [])},
+        labels=set(recorded.get("labels", [])), choice=recorded.get("choice"),
+        spans=None if spans is None else frozenset(tuple(x) for x in spans),
+    )
 
 
 def _metric_list(spec: DatasetSpec, extra_metrics: dict[str, float] | None) -> list[dict[str, Any]]:

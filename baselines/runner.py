@@ -23,6 +23,7 @@ from taiyi_bench.harness import scoring
 from taiyi_bench.harness.errors import ConfigError
 from taiyi_bench.harness.integrity import folder_problems
 from taiyi_bench.harness.loading import LoadedSplit, load_split
+from taiyi_bench.harness.provenance import model_identity
 from taiyi_bench.harness.records import Example
 from taiyi_bench.harness.registry import DatasetSpec, get_spec
 from taiyi_bench.harness.results_io import model_slug
@@ -219,8 +220,10 @@ def _predict_and_write(
     output = baseline.predict(examples, gold_entities=True) if gold_entities else baseline.predict(examples)  # type: ignore[call-arg]
     unit_scores = score_units(spec, examples, output.predictions)  # the one scoring of the run
     encoder = manifest["encoder"]["requested"]
-    # A gold-entity run is another setting, never to be merged with end-to-end runs in a leaderboard column.
-    name = (model_name or f"{encoder} (fine-tuned)") + (" [gold entities]" if gold_entities else "")
+    base = model_identity(encoder)
+    # Named after the encoder's own name (`local:minilm` -> all-MiniLM-L6-v2), so one encoder has one
+    # name in every run; a gold-entity run is another setting, never merged with end-to-end runs.
+    name = (model_name or f"{base['name']} (fine-tuned)") + (" [gold entities]" if gold_entities else "")
     train_info = manifest.get("train", {})
     first_config = next(iter(manifest.get("heads", {}).values()), {})
     results_path = write_run(
@@ -232,6 +235,7 @@ def _predict_and_write(
         data_files=eval_data.paths, data_root=eval_data.root,
         metadata={
             "data_dir": None if eval_data.source == "samples" else str(eval_data.root),
+            "model_identity": {**model_identity(str(checkpoint)), "name": name, "base": base},
             "train_split": train_info.get("split"), "train_data_source": train_info.get("data_source"),
             **({"re_entities": "gold" if gold_entities else "predicted"} if spec.task_type == "re" else {}),
         },

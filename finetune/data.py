@@ -398,3 +398,15 @@ def stage_mixture(
 ) -> Mixture:
     """`build_mixture` as the recipe's `data` section sets it (cap, per-dataset options, seed)."""
     return build_mixture(sources, stage, cap=data_cfg["cap"], per_dataset=data_cfg["datasets"], seed=int(data_cfg["seed"]))
+
+
+def trained_conversations(
+    sources: Mapping[str, tuple[Sequence[Conversation], str]], data_cfg: Mapping[str, Any], stages: Sequence[int]
+) -> list[Conversation]:
+    """Every conversation the recipe's stages train on, once each: a later stage continues the
+    earlier one's adapter, so the model saw them all (the contamination report's mixture)."""
+    seen: dict[int, Conversation] = {}
+    for stage in stages:
+        for conversation in stage_mixture(sources, stage, data_cfg).conversations:
+            seen.setdefault(id(conversation), conversation)
+    return list(seen.values())

@@ -60,6 +60,7 @@ from taiyi_bench.harness.atomic_files import atomic_write_text
 from taiyi_bench.harness.errors import ConfigError
 
 STAGE_MARKER = integrity.STAGE_MARKER  # written last into a finished stage's adapter directory
+CONTAMINATION_REPORT = "contamination.json"  # <out>/: the evaluation units the recipe's data holds
 CHECKPOINT_MARKER = integrity.CHECKPOINT_MARKER  # written last into a finished checkpoint
 # Keys that may differ between a run and its resumption (they do not change what is trained).
 RESUMABLE_CHANGES = {
@@ -220,7 +221,9 @@ def train(
         for stage in run.stages:
             if stage_finished_earlier(run, stage):
                 continue
-            sources = sources or data_mod.load_sources(run.config["data"], search_dirs=recipe_search_dirs(run.config))
+            if sources is None:
+                sources = data_mod.load_sources(run.config["data"], search_dirs=recipe_search_dirs(run.config))
+                write_contamination_report(run, sources)
             samples, report = stage_data(run, stage, sources)  # 5. data
             model = attach_adapter(run, model, stage)  # 6. adapter
             batches = StageBatches(run, stage, samples)
@@ -517,6 +520,25 @@ def stage_data(run: Run, stage: int, sources: Any) -> tuple[list[EncodedSample],
         _print_data_report(run.accelerator, stage, mixture, encode_report)
     run.log.write("data", **report)
     return samples, encode_report
+
+
+def write_contamination_report(run: Run, sources: Any) -> None:
+    """<out>/contamination.json: the evaluation units the data of every stage of the recipe holds
+    (`taiyi contamination --recipe`), against the evaluation splits of the data directory it reads."""
+    from taiyi_bench.harness.contamination import (
+        contamination_report,
+        contamination_summary,
+        evaluation_splits,
+    )
+
+    if not run.main:
+        return
+    data_cfg = run.config["data"]
+    splits, missing = evaluation_splits(data_dir=data_cfg["tasks"]["data_dir"])
+    conversations = data_mod.trained_conversations(sources, data_cfg, sorted(run.config["stages"]))
+    report = contamination_report(conversations, splits, missing=missing)
+    atomic_write_text(run.out / CONTAMINATION_REPORT, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    run.log.write("contamination", report=str(run.out / CONTAMINATION_REPORT), share=contamination_summary(report))
 
 
 # ---- model --------------------------------------------------------------------------------
@@ -991,6 +1013,8 @@ def save_stage(run: Run, model: Any, stage: int, result: dict[str, Any]) -> Any:
         "steps": result["total_steps"],
         "recipe": run.config["name"],
         "eval": eval_record(run.config, run.base),  # how to evaluate it (taiyi_bench.finetune.adapter_eval)
+        # what its data holds of the evaluation splits (taiyi_bench.harness.contamination.adapter_report)
+        "contamination": os.path.relpath(run.out / CONTAMINATION_REPORT, adapter_dir),
     }
     _save_adapter(accelerator, model, run.tokenizer, adapter_dir, marker)
     result["adapter"] = str(adapter_dir)

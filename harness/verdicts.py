@@ -7,8 +7,10 @@ on every unit (a test checks it on the real splits with perturbed gold). The res
 lm-eval logs it in each samples line, as does the BERT writer. The kind follows the matching rule:
 
 mention_set (NER)   predicted: matched | boundary (lenient-only match: same type, one mention
-                    contains the other) | wrong_type (a gold mention of another type) | spurious.
-                    gold: matched | boundary | wrong_type | missed.
+                    contains the other, `scoring.lenient_match`) | lenient_refused (contains or is
+                    contained in a missed gold mention of its type, but the length bound refused
+                    the match: a copied clause) | wrong_type (a gold mention of another type) |
+                    spurious. gold: matched | boundary | wrong_type | missed.
 ordered_triples     predicted: matched | reversed | wrong_relation (a gold pair under another
 (RE over strings)   predicate) | wrong_relation_reversed | spurious. gold: matched | missed, or
                     the verdict of the predicted triple that stands for it.
@@ -32,7 +34,7 @@ from typing import Any
 from taiyi_bench.harness.normalize import normalize_mention
 from taiyi_bench.harness.records import Example, Prediction
 from taiyi_bench.harness.registry import DatasetSpec
-from taiyi_bench.harness.scoring import UnitScore, max_matching, overlaps, prf, score_unit, sum_per_type
+from taiyi_bench.harness.scoring import UnitScore, lenient_pairs, prf, score_unit, sum_per_type
 
 VERDICTS_VERSION = 1
 
@@ -42,7 +44,8 @@ GROUNDED_RULES = frozenset({"mention_set", "ordered_triples", "concept_pairs"})
 # Predicted-item verdicts that are errors, and how the report names them.
 VERDICT_TEXT = {
     "matched": "matched", "missed": "missed", "spurious": "spurious", "wrong_type": "wrong type",
-    "boundary": "boundary only (lenient match)", "reversed": "reversed direction", "wrong_relation": "wrong relation",
+    "boundary": "boundary only (lenient match)", "lenient_refused": "overlap refused (length bound)",
+    "reversed": "reversed direction", "wrong_relation": "wrong relation",
     "wrong_relation_reversed": "wrong relation, reversed", "wrong_label": "wrong label", "extra_label": "extra label",
     "unknown_label": "label outside the set", "correct": "correct", "wrong_option": "wrong option",
     "no_choice": "no option chosen",
@@ -90,6 +93,7 @@ def unit_verdicts(spec: DatasetSpec, example: Example, prediction: Prediction, u
     }
     if unit.lenient is not None:
         out["lenient"] = dict(zip(("tp", "fp", "fn"), map(int, unit.lenient), strict=True))
+        out["lenient_refused"] = unit.lenient_refused
     if unit.correct is not None:
         out["correct"] = bool(unit.correct)
     if rule in GROUNDED_RULES:
@@ -133,11 +137,10 @@ def _mention_set(spec: DatasetSpec, example: Example, prediction: Prediction, un
             gold_written.setdefault((entity.type, norm), [])
             if entity.mention not in gold_written[(entity.type, norm)]:
                 gold_written[(entity.type, norm)].append(entity.mention)
-    # The scorer's maximum one-to-one matching of spurious to missed items under the lenient rule
-    # (same type, `overlaps`): its size is what the lenient count adds, its pairs what a reader sees.
-    unmatched_pred, unmatched_gold = sorted(spurious), sorted(missed)
-    lenient = max_matching(unmatched_pred, unmatched_gold, lambda p, g: p[0] == g[0] and overlaps(p[1], g[1]))
-    boundary = [(unmatched_pred[i], unmatched_gold[j]) for i, j in lenient]
+    # The scorer's own lenient pairs (`lenient_pairs`): what its lenient counts add and refuse,
+    # each (prediction, gold) pair shown to a reader.
+    boundary, refused = lenient_pairs(spurious, missed)
+    predicted_pair = {p: ("boundary", g) for p, g in boundary} | {p: ("lenient_refused", g) for p, g in refused}
     gold_types: dict[str, set[str]] = {}
     for entity_type, mention in matched | missed:
         gold_types.setdefault(mention, set()).add(entity_type)
@@ -145,8 +148,9 @@ def _mention_set(spec: DatasetSpec, example: Example, prediction: Prediction, un
     for entity_type, mention in matched | spurious:
         pred_types.setdefault(mention, set()).add(entity_type)
 
-    def side(items: set, written_of: dict, boundary_of: dict, other_types: dict, other: str, unmatched: str) -> list:
-        """One side's entries; `other` names the other side in a boundary or wrong-type entry."""
+    def side(items: set, written_of: dict, paired: dict, other_types: dict, other: str, unmatched: str) -> list:
+        """One side's entries; `paired` maps an item to its lenient verdict and partner, `other`
+        names the other side in a paired or wrong-type entry."""
         entries = []
         for item in sorted(items):
             entity_type, mention = item
@@ -155,8 +159,9 @@ def _mention_set(spec: DatasetSpec, example: Example, prediction: Prediction, un
                 entry["grounded"] = found(mention)
             if item in matched:
                 entry["verdict"] = "matched"
-            elif item in boundary_of:
-                entry.update({"verdict": "boundary", f"{other}_mention": boundary_of[item][1]})
+            elif item in paired:
+                verdict, partner = paired[item]
+                entry.update({"verdict": verdict, f"{other}_mention": partner[1]})
             elif wrong := other_types.get(mention, set()) - {entity_type}:
                 entry.update({"verdict": "wrong_type", f"{other}_type": sorted(wrong)[0]})
             else:
@@ -164,8 +169,9 @@ def _mention_set(spec: DatasetSpec, example: Example, prediction: Prediction, un
             entries.append(entry)
         return entries
 
-    predicted = side(matched | spurious, written, dict(boundary), gold_types, "gold", "spurious")
-    return predicted, side(matched | missed, gold_written, {g: p for p, g in boundary}, pred_types, "predicted", "missed"), {}
+    predicted = side(matched | spurious, written, predicted_pair, gold_types, "gold", "spurious")
+    gold_pair = {g: ("boundary", p) for p, g in boundary}  # a refused gold item stays missed, as scored
+    return predicted, side(matched | missed, gold_written, gold_pair, pred_types, "predicted", "missed"), {}
 
 
 def _triple_verdict(triple: tuple[str, str, str], gold: set[tuple[str, str, str]]) -> tuple[str, tuple | None]:

@@ -35,7 +35,8 @@ class TaiyiTask(ConfigurableTask):
     Its metadata, which lm-eval copies into the results file, carries the shared provenance keys
     (`taiyi_bench.harness.provenance.task_metadata`): where the documents and the few-shot pool
     came from (so a run on the bundled samples can never pass for a real one), the variant, the
-    versions of the code, prompts and scoring rules, the data files' checksums, and the budget.
+    versions of the code, prompts and scoring rules, the data files' checksums, the budget and, for
+    a fine-tuned adapter, what its training data held of the set (`contamination`).
     The set's spec, variant included, comes with the documents (`load_task_dataset`) and is the
     one the prompts, the parser and the scorer get (`spec`).
 
@@ -46,6 +47,7 @@ class TaiyiTask(ConfigurableTask):
     """
 
     spec: DatasetSpec | None = None
+    _adapter: str | None = None  # the `peft` folder evaluated, read before the metadata is made portable
 
     def __init__(self, config: dict[str, Any] | None = None, **kwargs: Any) -> None:
         config = {k: v for k, v in (config or {}).items() if k != "class"}
@@ -143,8 +145,12 @@ class TaiyiTask(ConfigurableTask):
         self._record_metadata()
 
     def _record_metadata(self) -> None:
-        if not isinstance(self.config.metadata, dict):
-            self.config.metadata = {}
+        # lm-eval copies the model args (`pretrained`, `peft`), `data_dir` and the YAML's path into
+        # the metadata: recorded as the model's identity and placeholders, never this machine's paths.
+        metadata = self.config.metadata if isinstance(self.config.metadata, dict) else {}
+        if "model_identity" not in metadata:  # the first call: `peft` still names the adapter's folder
+            self._adapter = metadata.get("peft") if isinstance(metadata.get("peft"), str) else None
+        self.config.metadata = provenance.portable_task_metadata(metadata)
         dataset = getattr(self, "dataset", None)
         evaluation = getattr(dataset, "evaluation", None)
         if evaluation is None:  # not built by load_task_dataset: only what the documents say
@@ -163,6 +169,7 @@ class TaiyiTask(ConfigurableTask):
                 self._task_budget, None if effective is None else int(effective), self._budget_source, self._thinking_allowance
             ),
             thinking_allowance=self._thinking_allowance, evaluated_units=getattr(self, "_evaluated_units", None),
+            adapter=self._adapter,
         ))
 
 

@@ -4,11 +4,13 @@ what the console shows, reuse."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from taiyi_bench.harness.apps.demo import BASE_BASELINE, BERT_NAME, FINETUNED_NAME, Demo, DemoSettings
+from taiyi_bench.harness.apps.leaderboard.bootstrap import MIN_UNITS_FOR_INFERENCE
 
 pytestmark = pytest.mark.slow
 
@@ -50,6 +52,8 @@ def test_reduced_demo_produces_every_artefact_and_reuses_finished_steps(tmp_path
         assert "taiyi_per_type" in json.loads(results[-1].read_text(encoding="utf-8")), model  # stored with each run
     for task in TASKS:
         assert f'id="errors-{task.removeprefix("taiyi_")}"' in page
+    assert re.search(r"A = SmolLM2-135M-Instruct[^<]*<br>B = taiyi-style-smollm2-135m", page)  # base against tuned
+    assert not re.search(r"\[[-+]?\d+\.\d, [-+]?\d+\.\d\]", page)  # a few units a set: counts, no intervals
 
     runs = tmp_path / "demo" / "runs"
     for model in (BASE_BASELINE, FINETUNED_NAME, BERT_NAME):
@@ -71,6 +75,9 @@ def test_reduced_demo_produces_every_artefact_and_reuses_finished_steps(tmp_path
     assert any("Where everything went" in line for line in log)
     # the demo's own cap, said on screen before the columns it cuts appear
     assert any(f"stop after {settings.max_gen_toks} new tokens" in line and "(budget cut)" in line for line in log)
+    # and that its few units per set carry no interval or p-value
+    assert any(f"units: {settings.units} per set" in line and f"fewer than the {MIN_UNITS_FOR_INFERENCE}" in line
+               for line in log)
 
     # a second run reuses every finished step; a lost marker reruns only that step
     again: list[str] = []

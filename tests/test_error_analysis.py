@@ -143,8 +143,9 @@ def test_leaderboard_by_type_shows_every_run_with_intervals(runs, tmp_path, caps
     dis = rows["dis"]
     assert (dis["planted [samples] f1"], dis["planted [samples] precision"], dis["planted [samples] recall"]) == ("50.0", "40.0", "66.7")
     assert (dis["planted [samples] support"], dis["oracle [samples] f1"]) == ("3", "100.0")
-    low, high = float(dis["planted [samples] ci_low"]), float(dis["planted [samples] ci_high"])
-    assert low <= 50.0 <= high and high > low  # an interval around the point, from resampled units
+    # 3 units: below the small-sample threshold, so no interval (tests/test_leaderboard_honesty.py
+    # checks that a run with enough units gets one)
+    assert (dis["planted [samples] ci_low"], dis["planted [samples] ci_high"]) == ("", "")
 
 
 def test_ungrounded_rate_is_the_hand_computed_share_and_zero_for_the_oracle(runs):
@@ -177,18 +178,21 @@ def test_compare_counts_add_up_and_list_the_planted_differences(runs, tmp_path, 
         planted_units.setdefault(task, set()).add(unit)
     assert set(data["tasks"]) == set(TASKS)
     for task, result in data["tasks"].items():
-        assert result["both_right"] + result["only_a_right"] + result["only_b_right"] + result["both_wrong"] == result["units"] == 3
-        assert result["only_a_right"] == 0 and result["only_b_right"] == len(planted_units[task])
+        assert result["a_higher"] + result["b_higher"] + result["both_right"] + result["tied_below"] == result["units"] == 3
+        assert result["a_higher"] == 0 and result["b_higher"] == len(planted_units[task])
         assert {u["id"] for u in result["differing_units"]} == planted_units[task]
-        assert all(u["right"] == "B" for u in result["differing_units"])
-        assert 0 < result["paired_bootstrap"]["p_value"] <= 1
+        assert all(u["gap"] < 0 and u["b"]["score"] == 1 for u in result["differing_units"])
+        assert result["paired_bootstrap"]["p_value"] is None  # 3 units: withheld
         for unit in planted_units[task]:
-            assert f"{task} unit {unit}: B right, A wrong" in printed
+            assert re.search(rf"{task} unit {unit}: A (wrong|F1 0\.\d\d .*), B (right|F1 1\.00 )", printed)
     cmeee = {u["id"]: u for u in data["tasks"]["taiyi_cmeee"]["differing_units"]}
     assert cmeee["dev-0"]["a"]["prediction"]["entities"] == [["dis", "哮喘"], ["sym", "沙丁胺醇"]]
     assert "糖尿病" in cmeee["dev-1"]["a"]["output"]
     types = data["tasks"]["taiyi_cmeee"]["per_type"]
-    assert types["dis"]["only_b_right"] == 2 and types["bod"]["both_right"] == 2
+    # dis is in the gold of dev-0 (boundary: B higher) and dev-2 (both right); dev-1's dis are A's spurious ones
+    assert types["dis"] == {"units": 2, "a_higher": 0, "b_higher": 1, "both_right": 1, "tied_below": 0,
+                            "a_spurious": 1, "b_spurious": 0}
+    assert types["bod"]["both_right"] == 2 and types["sym"]["a_spurious"] == 1
     assert "dis: 糖尿病 → spurious, not in the text" in printed
 
 

@@ -296,7 +296,7 @@ def test_report_headline_names_the_rule_of_each_row(tmp_path: Path) -> None:
     _run(tmp_path)
     table = leaderboard_table([tmp_path / "runs"], published="A:sota")
     page: list[str] = []
-    _headline(page, table, list(PAPER_ORDER))
+    _headline(page, table, list(PAPER_ORDER), few={}, touched={})
     text = "\n".join(page)
     assert "<th>Rule</th>" in text
     row = next(line for line in text.splitlines() if 'data-set="hoc" data-rule="abstract_label_set"' in line)

@@ -79,6 +79,16 @@ def _edit_results(results: Path, change: Callable[[dict[str, Any]], None]) -> No
     results.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
 
 
+def _name_model(name: str) -> Callable[[dict[str, Any]], None]:
+    """An edit naming the run's model `name` wherever a reader takes the name from: lm-eval's
+    `model_name` and the model identity each task records."""
+    def change(data: dict[str, Any]) -> None:
+        data["model_name"] = name
+        for config in data["configs"].values():
+            config["metadata"]["model_identity"]["name"] = name
+    return change
+
+
 def _rows(samples: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in samples.read_text(encoding="utf-8").splitlines() if line.strip()]
 
@@ -363,7 +373,7 @@ def test_a_malformed_verdicts_entry_is_one_line_naming_file_and_line(tmp_path, c
 @pytest.mark.parametrize("name", ["$\\frac{x$ model", "cost $5 model", "a $x^2$ b"])
 def test_a_dollar_in_a_model_name_is_drawn_as_written(tmp_path, capsys, name):
     results = _copy_run(BASE, "kuake_qic", tmp_path / "runs")
-    _edit_results(results, lambda data: data.update(model_name=name))
+    _edit_results(results, _name_model(name))
     code, _out, err = _cli(capsys, "report", tmp_path / "runs", "--out", tmp_path / "page", "--resamples", "50")
     assert code == 0 and "Traceback" not in err
     assert (tmp_path / "page" / "report.html").is_file()
@@ -397,7 +407,7 @@ def _leaderboard_csv(tmp_path: Path) -> str:
     from taiyi_bench.harness.apps.leaderboard.render import render_csv
 
     results = _copy_run(BASE, "hoc", tmp_path)
-    _edit_results(results, lambda data: data.update(model_name=INJECTED))
+    _edit_results(results, _name_model(INJECTED))
     return render_csv(leaderboard_table([tmp_path], include_partial=True, published="none"))
 
 
@@ -406,8 +416,8 @@ def _paired_csv(tmp_path: Path) -> str:
     from taiyi_bench.harness.apps.leaderboard.render import render_paired_csv
 
     a, b = _copy_run(BASE, "hoc", tmp_path), _copy_run(TUNED, "hoc", tmp_path)
-    _edit_results(a, lambda data: data.update(model_name=INJECTED))
-    _edit_results(b, lambda data: data.update(model_name="@SUM(1+1)"))
+    _edit_results(a, _name_model(INJECTED))
+    _edit_results(b, _name_model("@SUM(1+1)"))
     return render_paired_csv(paired_report(a, b, n_resamples=50))
 
 

@@ -26,14 +26,16 @@ UNITS_PER_SET = 600  # the first units of each split: every rule and kind of err
 
 
 def _perturbed(spec, example: Example, rng: random.Random) -> Prediction:
-    """The gold with errors of every kind: items dropped, retyped, cut short, reversed, relabelled,
-    and spurious items from the text and from nowhere."""
+    """The gold with errors of every kind: items dropped, retyped, cut short, copied with the text
+    after them, reversed, relabelled, and spurious items from the text and from nowhere."""
     rule = spec.matching_rule
     if rule == "mention_set":
         entities = set()
         for index, entity in enumerate(example.entities):
             kind = index % 5
             if kind == 0:
+                if index % 10 == 5:  # a copied clause holding the mention: refused by the lenient bound
+                    entities.add((entity.type, f"{entity.mention} {example.text}"))
                 continue
             if kind == 1 and len(spec.labels) > 1:
                 entities.add((spec.labels[(spec.labels.index(entity.type) + 1) % len(spec.labels)], entity.mention))
@@ -91,6 +93,8 @@ def test_verdicts_agree_with_the_scorer_on_the_real_split(spec, shared_data_dir)
         assert verdict_counts(verdicts) == unit.counts, example.id
         if unit.lenient is not None:
             assert lenient_counts(verdicts) == tuple(unit.lenient), example.id
+            refused = [item for item in verdicts["predicted"] if item["verdict"] == "lenient_refused"]
+            assert len(refused) == unit.lenient_refused == verdicts["lenient_refused"], example.id
         assert {k: tuple(v) for k, v in verdicts["per_type"].items()} == {
             k: tuple(v) for k, v in unit.per_type.items() if any(v)
         }, example.id
@@ -100,7 +104,7 @@ def test_verdicts_agree_with_the_scorer_on_the_real_split(spec, shared_data_dir)
     assert oracle_ungrounded == 0  # every gold mention/argument is in its unit's text
     rule = spec.matching_rule
     expected_kinds = {
-        "mention_set": {"matched", "spurious", "boundary"} | ({"wrong_type"} if len(spec.labels) > 1 else set()),
+        "mention_set": {"matched", "spurious", "boundary", "lenient_refused"} | ({"wrong_type"} if len(spec.labels) > 1 else set()),
         "ordered_triples": {"matched", "reversed", "wrong_relation", "spurious"},
         "concept_pairs": {"matched", "reversed", "spurious"},
         "label_set": {"matched", "extra_label", "wrong_label", "unknown_label"},

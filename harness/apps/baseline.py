@@ -30,6 +30,7 @@ def run_steps(invocation: Any, skipped: dict[str, str]) -> int:
     from taiyi_bench.baselines import llm_run
     from taiyi_bench.harness.apps.console import LM_EVAL_PROGRESS, StepConsole, headline_summary
     from taiyi_bench.harness.apps.report import build_report
+    from taiyi_bench.harness.lmeval.cost import add_price
     from taiyi_bench.harness.results_io import amend_results, new_date_id, newest_results
 
     log_path = Path(invocation.output_path) / f"run_{new_date_id()}.log"
@@ -45,6 +46,7 @@ def run_steps(invocation: Any, skipped: dict[str, str]) -> int:
                     raise _StepFailed
             with console.step("report"):
                 amend_results(newest, skipped)  # the skipped sets and per-type scores, stored with the run
+                add_price(newest, invocation.price)  # API configs: the token counts at the config's price
                 report = build_report([newest], newest.parent / "report")
         except _StepFailed:
             print(f"taiyi baseline: error: lm_eval exited with status {status} and no results file; "

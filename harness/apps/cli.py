@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, str] = {
     "baseline": "taiyi_bench.harness.apps.baseline",  # taiyi_bench.baselines.cli, with the console and report
     "demo": "taiyi_bench.harness.apps.demo",
     "compare": "taiyi_bench.harness.apps.compare",
+    "contamination": "taiyi_bench.harness.apps.contamination",
     "report": "taiyi_bench.harness.apps.report",
     "reference": "taiyi_bench.harness.apps.reference",
     "rescore": "taiyi_bench.harness.apps.rescore",

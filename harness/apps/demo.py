@@ -39,7 +39,7 @@ from taiyi_bench.harness.paths import resolve_data_dir
 DEFAULT_OUT = Path("runs") / "demo"
 BASE_BASELINE = "smollm2-135m-instruct"
 FINETUNED_NAME = "taiyi-style-smollm2-135m"
-BERT_NAME = "minilm-l6-bert"
+BERT_NAME = "minilm-l6-bert"  # the BERT runs' folder; the runs are named after the encoder, as everywhere
 FINETUNE_RECIPE = "cpu_smollm2_tiny"
 STEPS = ("eval-base", "finetune", "eval-finetuned", "bert", "leaderboard", "report")  # each a method of Demo
 
@@ -175,6 +175,7 @@ class Demo:
         import torch
 
         from taiyi_bench.harness.apps.console import LM_EVAL_PROGRESS, StepConsole
+        from taiyi_bench.harness.apps.leaderboard.bootstrap import MIN_UNITS_FOR_INFERENCE, too_few_units
 
         self.s.check()
         self.finetune_config()  # the recipe with the demo's overrides, checked before any step runs
@@ -191,6 +192,9 @@ class Demo:
                          "data: BUNDLED SAMPLES (no TAIYI_DATA_DIR): the scores say nothing about the models")
                 self.say(f"budget: LLM answers stop after {self.s.max_gen_toks} new tokens (--max-gen-toks), below most "
                          "tasks' own budgets, to bound CPU time; such cells are marked (budget cut)")
+                if too_few_units(self.s.units):
+                    self.say(f"units: {self.s.units} per set (--units), fewer than the {MIN_UNITS_FOR_INFERENCE} an interval or "
+                             "p-value needs, so none is shown: the scores show that the pipeline runs, not how good a model is")
                 for name in STEPS:
                     previous = self.finished(name)
                     if previous is not None:
@@ -325,7 +329,7 @@ class Demo:
             result = runner.train(
                 task, encoder=encoder, data_dir=resolve_data_dir(self.s.data_dir),
                 output_dir=self.out / "bert" / task, hyperparameters={"max_steps": self.s.bert_steps},
-                limit=self.s.units, results_dir=self.runs_dir, model_name=BERT_NAME,
+                limit=self.s.units, results_dir=self.runs_dir / BERT_NAME,
             )
             _write_json_atomically(marker, {"fingerprint": self.s.fingerprint(), "results": str(result.results_path)})
             written.append(str(result.results_path))
@@ -343,7 +347,8 @@ class Demo:
     def report(self) -> dict[str, Any]:
         from taiyi_bench.harness.apps.report import build_report
 
-        path = build_report([self.runs_dir], self.out / "report", title="taiyi demo: error report")
+        path = build_report([self.runs_dir], self.out / "report", title="taiyi demo: error report",
+                            pair=(BASE_BASELINE, FINETUNED_NAME))  # base against tuned, whatever the column order
         return {"report": str(path)}
 
 

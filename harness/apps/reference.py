@@ -22,6 +22,12 @@ by a run killed between lm-eval's two writes, is said, moved aside as `*.incompl
 again), and the fine-tuning continues from its last checkpoint. The comparison names every set it
 could not compare, and why. Each step's wall time is printed and kept in `<out>/timings.json`;
 `<out>/plan.json` records the sets shown as "no train split" (never as zero).
+
+Everything it keeps is made portable when it finishes (`make_portable`): no file under <out> names
+a path of the machine that ran it (models are named by their identity, folders by placeholders
+such as `<data_dir>` and `<work>`), and lm-eval's run folders, named after the model's path, take
+the model's name. Resuming reads only the results and samples files' contents, so a portable run
+still counts as done.
 """
 
 from __future__ import annotations
@@ -33,19 +39,24 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from taiyi_bench.baselines.results import keep_predicted_spans
 from taiyi_bench.harness.atomic_files import atomic_write_text
 from taiyi_bench.harness.errors import ConfigError
+from taiyi_bench.harness.lmeval.plugin import tasks_dir
+from taiyi_bench.harness.local_models import local_model_folders
 from taiyi_bench.harness.paths import resolve_data_dir
+from taiyi_bench.harness.provenance import DATA_DIR_PLACEHOLDER, TASKS_PLACEHOLDER, is_machine_path, portable
 from taiyi_bench.harness.registry import PAPER_ORDER, REGISTRY, get_spec, iter_specs
 from taiyi_bench.harness.results_io import (
     RESULTS_GLOB,
     date_id_of,
-    iter_jsonl,
+    model_args_of,
+    portable_results,
     read_results,
     samples_beside,
     samples_file,
@@ -58,6 +69,8 @@ SEED = 42
 LLM_CONFIG = "smollm2-135m-instruct"
 RECIPE = "cpu_smollm2_reference"
 TUNED_NAME = "smollm2-135m-reference-ft"
+# What the kept files say instead of the folders this command was given (`make_portable`).
+WORK_PLACEHOLDER, OUT_PLACEHOLDER = "<work>", "<out>"
 # The MiniLM steps per set, fixed before any run and sized to the CPU (not tuned on any split):
 # batch 16, lr 2e-4 (a 6-layer encoder), each set's max_length from baselines/encoders.yaml except
 # PubMedQA (384 sub-words) and BC5CDR CID (192, tagger windows and pair texts alike; 35-40% of the
@@ -94,24 +107,6 @@ def _taiyi(*args: str) -> list[str]:
 
 
 SAMPLES_LIMIT = 1_000_000  # bytes: larger samples files are not committed (a full NER test split: 11 MB)
-
-
-def keep_predicted_spans(samples: Path) -> Path | None:
-    """Beside a span model's samples file, `predicted_spans_<task>_<date>.jsonl`: each unit's doc id
-    and predicted (type, start, end) spans, the part of a large samples file that the
-    occurrence-level strict F1 needs (kept when the samples are not committed). None: no spans."""
-    def refuse(number: int, why: str) -> None:
-        raise ValueError(f"{samples}, line {number}: {why}")
-
-    lines = []
-    for number, row in iter_jsonl(samples, refuse):
-        spans = (row.get("prediction") or {}).get("spans") if isinstance(row, dict) else None
-        if spans is None:
-            return None
-        lines.append(json.dumps({"doc_id": row.get("doc_id", number - 1), "spans": spans}, ensure_ascii=False))
-    target = samples.with_name(samples.name.replace("samples_", "predicted_spans_", 1))
-    atomic_write_text(target, "\n".join(lines) + "\n")
-    return target
 
 
 def park_large_samples(out: Path, work: Path) -> None:
@@ -354,9 +349,57 @@ def run_tuned(steps: Steps, out: Path, work: Path, data_dir: Path, wanted: Seque
 
 
 def _latest(folder: Path) -> Path | None:
-    """The newest results file below `folder` (by the date in its name)."""
-    found = sorted(folder.glob(f"**/{RESULTS_GLOB}"))
+    """The newest results file below `folder`, by the date in its name (not by its folder's name:
+    a portable run's folder and a new run's path-named one sort in no useful order)."""
+    found = sorted(folder.glob(f"**/{RESULTS_GLOB}"), key=lambda path: (date_id_of(path) or "", str(path)))
     return found[-1] if found else None
+
+
+# Files whose bytes are hashed into their results file (`task_hashes`): never rewritten.
+_HASHED_FILES = ("samples_*.jsonl", "predicted_spans_*.jsonl")
+
+
+def make_portable(out: Path, replacements: Mapping[str, str]) -> list[Path]:
+    """Rewrite what is kept under `out` so that no file names a path of the machine that made it:
+    each results file through `results_io.portable_results` (models by their identity, the data
+    and task folders by placeholders), its lm-eval run folder (named after the model's path) renamed
+    to the model's name, and every other text file (logs, fine-tuning records) with `replacements`
+    (machine path -> placeholder) and the same model names. Samples files hold no paths and stay
+    byte for byte. Re-runnable: a portable file is left as it is. Returns the files rewritten."""
+    table = {**local_model_folders(), **replacements}
+    changed = []
+    for path in sorted(out.glob(f"**/{RESULTS_GLOB}")):
+        data = read_results(path)
+        rewritten = portable_results(data, table)
+        old_folder, new_folder = data.get("model_name_sanitized"), rewritten.get("model_name_sanitized")
+        before, after = model_args_of(data), model_args_of(rewritten)  # the model folders, for the logs
+        table.update({value: after[key] for key, value in before.items() if isinstance(value, str) and is_machine_path(value)})
+        if rewritten != data:
+            atomic_write_text(path, json.dumps(rewritten, indent=2, ensure_ascii=False, default=str) + "\n")
+            changed.append(path)
+        run_folder = next((f for f in (path.parent, path.parent.parent) if f.name == old_folder), None)
+        if run_folder is not None and isinstance(new_folder, str) and new_folder != old_folder:
+            table[old_folder] = new_folder
+            _merge_folder(run_folder, run_folder.with_name(new_folder))
+    for path in sorted(p for p in out.rglob("*") if p.is_file() and not p.match(RESULTS_GLOB)
+                       and not any(p.match(pattern) for pattern in _HASHED_FILES)):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        if (portable_text := portable(text, table)) != text:
+            atomic_write_text(path, portable_text)
+            changed.append(path)
+    return changed
+
+
+def _merge_folder(source: Path, target: Path) -> None:
+    """Move everything in `source` into `target` (made if needed), then remove `source`: a
+    run folder renamed into one that earlier runs of the same model already use."""
+    target.mkdir(exist_ok=True)
+    for child in source.iterdir():
+        child.replace(target / child.name)
+    source.rmdir()
 
 
 def slice_units(out: Path, part: str, key: str) -> tuple[Any, dict[str, Any]] | str:
@@ -511,4 +554,9 @@ def run(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         actions[part]()
         print(f"[reference] part {part}: {time.perf_counter() - started:.0f} s", flush=True)
+    if not args.dry_run and out.is_dir():
+        rewritten = make_portable(out, {str(data_dir): DATA_DIR_PLACEHOLDER, str(work): WORK_PLACEHOLDER,
+                                        str(out): OUT_PLACEHOLDER, str(tasks_dir()): TASKS_PLACEHOLDER})
+        print(f"[reference] made portable (no machine paths, run folders named after their models): "
+              f"{len(rewritten)} file(s) rewritten", flush=True)
     return 0

@@ -1,16 +1,25 @@
 """`taiyi report RUN [RUN ...] --out DIR`: one self-contained HTML page about some runs.
 
-The page (`DIR/report.html`) needs no network: styles, the small filter script and the plot (an
-SVG data URI) are inside it. It shows, for every run column found under the RUN paths (results
-files or folders; partial runs included, marked):
+The page (`DIR/report.html`) needs no network: styles, the small script and the plots (SVG data
+URIs) are inside it, and its fonts are local families (CJK ones first, so Chinese reads where such
+a font is installed; a line at the top says when the browser has none). It shows, for every run
+column found under the RUN paths (results files or folders; partial runs included, marked):
 
-- the headline table (micro-F1 or accuracy per set, 95% bootstrap intervals) and its bar plot;
+- the headline table (micro-F1 or accuracy per set, 95% bootstrap intervals) and its bar plot; a
+  cell of a fine-tuned run whose fine-tuning data holds units of the set's evaluation split (its
+  contamination report, `taiyi contamination`) is marked with their share, and those units listed;
+- each run's score against its cost (generated tokens, seconds and USD per unit) and the cost table;
+- run B against run A (the first two runs, or `--pair`): B minus A per set with its paired
+  bootstrap interval and p-value (plot and table), and the units where they differ, side by side;
 - per set, P/R/F1 and support per entity type, relation or label, runs side by side;
 - grounding: the share of predicted mentions/arguments found nowhere in the unit's text;
-- the verdict counts (matched, missed, spurious, wrong type, boundary, reversed, extra label, ...);
-- parse failures and their reasons;
+- the verdicts: a plot of the share of each kind per set and run, and their counts;
+- parse failures: a plot of their rate per set and run, and their reasons;
 - per set and run, the error units, worst first: text, prompt, output, parsed prediction, gold,
   and every item's verdict, filterable by kind of error.
+
+Wherever an interval or p-value would stand on fewer than `MIN_UNITS_FOR_INFERENCE` units, the
+page shows the count instead, greyed, with `too_few_units`'s reason as its title.
 """
 
 from __future__ import annotations
@@ -29,44 +38,14 @@ from typing import Any
 
 from taiyi_bench.harness.apps.assets import asset
 from taiyi_bench.harness.apps.cli import add_bootstrap_options, errors_in_one_line, whole_number_at_least
+from taiyi_bench.harness.apps.leaderboard.bootstrap import too_few_units
+from taiyi_bench.harness.apps.run_views import RunView, UnitView, item_text, verdict_text
 from taiyi_bench.harness.registry import PAPER_ORDER, REGISTRY
 from taiyi_bench.harness.verdicts import VERDICT_TEXT, error_verdicts, verdict_totals
 
 DEFAULT_MAX_UNITS = 50
 REPORT_NAME = "report.html"
 esc = html.escape
-
-
-def item_text(rule: str, item: Mapping[str, Any]) -> str:
-    """One predicted or gold item as a reader writes it."""
-    if rule == "mention_set":
-        return f"{item['type']}: {item['mention']}"
-    if rule == "ordered_triples":
-        return f"[{item['head']}, {item['relation']}, {item['tail']}]"
-    if rule == "concept_pairs":
-        if "head_names" in item:  # a gold concept pair
-            return f"[{item['head_names'][0]} ({item['head']}), {item['tail_names'][0]} ({item['tail']})]"
-        return f"[{item['head']}, {item['tail']}]"
-    if rule == "label_set":
-        return str(item["label"])
-    return f"{item.get('option')}. {item.get('text', '')}".strip()
-
-
-def verdict_text(item: Mapping[str, Any]) -> str:
-    """The item's verdict in words, with what it was mistaken for."""
-    verdict = item["verdict"]
-    text = VERDICT_TEXT.get(verdict, verdict)
-    if verdict == "wrong_type":
-        other = item.get("gold_type") or item.get("predicted_type")
-        text += f" ({'gold' if 'gold_type' in item else 'predicted'}: {other})"
-    elif verdict == "boundary":
-        other = item.get("gold_mention") or item.get("predicted_mention")
-        text += f" ({'gold' if 'gold_mention' in item else 'predicted'}: {other})"
-    elif verdict in ("reversed", "wrong_relation", "wrong_relation_reversed") and isinstance(item.get("gold"), list):
-        text += f" (gold: [{', '.join(item['gold'])}])"
-    if item.get("counted") is False:
-        text += "; counted once with an earlier pair"
-    return text
 
 
 def _grounded_text(item: Mapping[str, Any]) -> str:
@@ -83,13 +62,21 @@ def _chip(kind: str, label: str | None = None) -> str:
     return f'<span class="chip v-{esc(kind)}">{esc(label or VERDICT_TEXT.get(kind, kind.replace("_", " ")))}</span>'
 
 
+def _img(svg: bytes, alt: str) -> str:
+    """A plot inlined as an SVG data URI (the page loads nothing)."""
+    return f'<img class="plot" alt="{esc(alt)}" src="data:image/svg+xml;base64,{base64.b64encode(svg).decode()}">'
+
+
 def _pct(value: float | None) -> str:
     from taiyi_bench.harness.apps.leaderboard.table import fmt_pct
 
     return fmt_pct(None if value is None else value * 100)
 
 
-def _headline(page: list[str], table, keys: Sequence[str]) -> None:
+def _headline(page: list[str], table, keys: Sequence[str], few: Mapping[tuple[str, str], str],
+              touched: Mapping[tuple[str, str], str]) -> None:
+    """The headline table and plot; `few`: (run, set) -> why that cell has no interval; `touched`:
+    (run, set) -> how the run's fine-tuning data holds units of the set (`_touched_rule`)."""
     from taiyi_bench.harness.apps.leaderboard.plot import plot_bytes
     from taiyi_bench.harness.apps.leaderboard.rules import legend, short_name
     from taiyi_bench.harness.apps.leaderboard.table import (
@@ -104,11 +91,13 @@ def _headline(page: list[str], table, keys: Sequence[str]) -> None:
     columns = [c for c in table.columns if c.kind in ("run", "published")]
     rows = [row for row in table.rule_rows() if row.key in keys]
     page += ['<section id="headline"><h2>Headline</h2>',
-             f'<p class="muted">{esc(table.caption)} Brackets: 95% bootstrap intervals over units.</p>',
+             f'<p class="muted">{esc(table.caption)} Brackets: 95% bootstrap intervals over units; a grey value has '
+             "none (too few units: hover for why).</p>",
              '<table id="headline-table"><thead><tr><th>Set</th><th>Rule</th>'
              + "".join(f'<th class="num">{esc(c.display_header)}</th>' for c in columns) + "</tr></thead><tbody>"]
     for row in rows:
-        cells = "".join(f'<td class="num" data-{"run" if c.kind == "run" else "published"}="{esc(c.display_header)}">'
+        cells = "".join(f'<td{_number_cell(few.get((c.display_header, row.key)), touched.get((c.display_header, row.key)))} '
+                        f'data-{"run" if c.kind == "run" else "published"}="{esc(c.display_header)}">'
                         f"{esc(row_cell_text(c, row))}</td>" for c in columns)
         label = row_label(REGISTRY[row.key]) if row.first else ""
         rule = f'<td class="muted" title="{esc(row.rule or "")}">{esc(short_name(row.rule))}</td>'
@@ -121,10 +110,104 @@ def _headline(page: list[str], table, keys: Sequence[str]) -> None:
     shown = list(dict.fromkeys(row.rule for row in rows if row.rule))
     page.append('<p class="muted">Rules:</p><ul class="muted">' + "".join(f"<li>{esc(line)}</li>" for line in legend(shown))
                 + "</ul>")
-    svg = plot_bytes(dataclasses.replace(table, rows=tuple(keys)), "svg")  # the sets the runs have
-    page.append(f'<img class="plot" alt="Bar plot of the headline table" src="data:image/svg+xml;base64,{base64.b64encode(svg).decode()}">')
+    page.append(_img(plot_bytes(dataclasses.replace(table, rows=tuple(keys)), "svg"), "Bar plot of the headline table"))
     if table.notes:
         page.append("<ul class=\"muted\">" + "".join(f"<li>{esc(n)}</li>" for n in table.notes) + "</ul>")
+    page.append("</section>")
+
+
+def _number_cell(reason: str | None, touched: str | None = None) -> str:
+    """A number cell's attributes: greyed, with the reason as its title, where its units are too few
+    for an interval (`too_few_units`); tinted, with the rule as its title, where the run's fine-tuning
+    data holds units of the set (`touched`, `_touched_rule`)."""
+    classes = "num" + (" few" if reason else "") + (" contaminated" if touched else "")
+    title = " ".join(text for text in (reason, touched) if text)
+    return f' class="{classes}"' + (f' title="{esc(title)}"' if title else "")
+
+
+def _touched_sets(views: Sequence[RunView], keys: Sequence[str]) -> list[tuple[RunView, str, dict[str, Any]]]:
+    """(run, set, contamination record) wherever the run's fine-tuning data holds units of the set."""
+    return [(view, key, record) for view in views for key in keys
+            if key in view.results and (record := view.results[key].contamination) and record.get("share")]
+
+
+def _touched_count(key: str, record: Mapping[str, Any]) -> str:
+    """How many of the set's units the fine-tuning data holds, and by what n-gram."""
+    from taiyi_bench.harness.apps.leaderboard.columns import share_text
+
+    token = "character" if REGISTRY[key].language == "zh" else "word"
+    return (f"{len(record['touched_units'])} of the {record.get('units')} units of its {record.get('split')} split "
+            f"({share_text(record['share'])}), exactly or by a {record.get('n_tokens')}-{token} n-gram")
+
+
+def _touched_rule(key: str, record: Mapping[str, Any]) -> str:
+    """The title of a marked cell: what the mark counts, and by which rule."""
+    return (f"The fine-tuning data of this run's adapter holds {_touched_count(key, record)} (exactly: all of a unit's "
+            "text inside one conversation after the scorer's normalisation; n-gram: that many tokens in a row shared "
+            "with one turn; taiyi contamination). Listed under Contamination.")
+
+
+def _contamination(page: list[str], views: Sequence[RunView], keys: Sequence[str], max_units: int) -> None:
+    """Per run and set whose evaluation units the run's fine-tuning data holds: those units, the ones
+    the run evaluated first, with their text. A run whose data held none is said so once, by the
+    headline table's note."""
+    from taiyi_bench.harness.apps.contamination import one_line
+
+    page += ['<section id="contamination"><h2>Contamination</h2>',
+             '<p class="muted">Units of a set\'s evaluation split that the fine-tuning data of the run\'s adapter holds, '
+             "per run and set, as its contamination report (taiyi contamination) found them: exactly (all of a unit's "
+             "text inside one conversation, after the scorer's normalisation) or by an n-gram (a run of n words, or n "
+             "Chinese characters, shared with one turn). The units this run evaluated come first, with their text from "
+             "its samples (shortened). The run's cells of these sets are marked and count these units; taiyi "
+             "leaderboard --untouched-only leaves them out.</p>"]
+    shown_run = None
+    for view, key, record in _touched_sets(views, keys):
+        if view is not shown_run:
+            page.append(f"<h3>{esc(view.label)}</h3>")
+            shown_run = view
+        task = view.tasks.get(key)
+        units = task.units if task else {}
+        touched = sorted(record["touched_units"], key=lambda unit: unit not in units)  # the ones in the score first
+        evaluated = f"{sum(unit in units for unit in touched)} of them evaluated by this run" if task else "no samples: ids only"
+        page += [f"<h4>{esc(REGISTRY[key].display_name)}: {esc(_touched_count(key, record))}; {esc(evaluated)}</h4>",
+                 '<ol class="touched">' + "".join(
+                     f"<li><code>{esc(unit)}</code> "
+                     + (esc(one_line(units[unit].text, 240)) if unit in units else '<span class="muted">not evaluated</span>')
+                     + "</li>" for unit in touched[:max_units]) + "</ol>"]
+        if len(touched) > max_units:
+            page.append(f'<p class="muted">{len(touched) - max_units} more not listed (taiyi report --max-units).</p>')
+    page.append("</section>")
+
+
+def _cost(page: list[str], views: Sequence[RunView], keys: Sequence[str], cost) -> None:
+    """Each run's score against what its units cost (the plot), and `cost`, the leaderboard's cost
+    table of the same runs (`leaderboard.build.cost_table`)."""
+    from taiyi_bench.harness.apps.leaderboard.table import COST_HEADERS
+    from taiyi_bench.harness.apps.report_plots import cost_points, cost_score_svg
+
+    points, shared, unrecorded = cost_points(views, keys)
+    names = ", ".join(REGISTRY[key].display_name for key in shared)
+    page.append('<section id="cost"><h2>Cost</h2>')
+    if points:
+        page += [f'<p class="muted">Per run, its mean headline score over the sets every plotted run has ({esc(names)}) '
+                 "against what a unit cost on them: generated tokens, seconds and, for an API config with a price "
+                 "table, the estimated USD per 1,000 units (each the mean of the sets' cost per unit). The table lists "
+                 "every set as the run recorded it.</p>",
+                 _img(cost_score_svg(points, len(shared)), "Each run's mean score against its cost per unit")]
+    elif len(unrecorded) < len(views):
+        page.append('<p class="warn">The runs with a cost record share no set they each scored: no plot.</p>')
+    if unrecorded:
+        page.append(f'<p class="muted">No cost record in its results, so not plotted: '
+                    f"{esc('; '.join(unrecorded))}.</p>")
+    if len(unrecorded) < len(views):
+        align = ["" if index < 2 else ' class="num"' for index in range(len(COST_HEADERS))]  # Run, Set, then figures
+        page += ['<ul class="muted">' + "".join(f"<li>{esc(line)}</li>" for line in cost.legend) + "</ul>",
+                 '<table id="cost-table"><thead><tr>'
+                 + "".join(f"<th{a}>{esc(header)}</th>" for a, header in zip(align, COST_HEADERS, strict=True))
+                 + "</tr></thead><tbody>"]
+        page.extend("<tr>" + "".join(f"<td{a}>{esc(cell)}</td>" for a, cell in zip(align, row, strict=True)) + "</tr>"
+                    for row in cost.rows)
+        page.append('</tbody></table><ul class="muted">' + "".join(f"<li>{esc(note)}</li>" for note in cost.notes) + "</ul>")
     page.append("</section>")
 
 
@@ -142,13 +225,13 @@ def _per_type(page: list[str], views, keys: Sequence[str], n_resamples: int, see
         runs = [(v.label, [u.verdicts.get("per_type", {}) for u in v.tasks[key].units.values()]) for v in views if key in v.tasks]
         table = by_type_table(spec, runs, n_resamples=n_resamples, seed=seed)
         page += [f'<h3 id="per-type-{esc(key)}">{esc(spec.display_name)}</h3>', render_by_type_html_table(table)]
-        page.extend(f'<p class="muted">{esc(note)}</p>' for note in table.notes[1:] if note.startswith("No gold"))
+        page.extend(f'<p class="muted">{esc(note)}</p>' for note in table.notes[1:] if note.startswith(("No gold", "No interval")))
     page.append("</section>")
 
 
-def _task_matrix(page: list[str], section: str, title: str, intro: str, views, keys, cell) -> None:
-    """A table of sets (rows) by runs (columns) whose cells `cell(TaskSamples)` renders."""
-    page += [f'<section id="{section}"><h2>{esc(title)}</h2><p class="muted">{esc(intro)}</p>',
+def _task_matrix(page: list[str], section: str, title: str, intro: str, views, keys, cell, plot: str = "") -> None:
+    """A table of sets (rows) by runs (columns) whose cells `cell(TaskSamples)` renders, under `plot`."""
+    page += [f'<section id="{section}"><h2>{esc(title)}</h2><p class="muted">{esc(intro)}</p>{plot}',
              "<table><thead><tr><th>Set</th>" + "".join(f"<th>{esc(v.label)}</th>" for v in views) + "</tr></thead><tbody>"]
     for key in keys:
         row = "".join(cell(v.tasks[key]) if key in v.tasks else "<td>—</td>" for v in views)
@@ -191,19 +274,31 @@ def _prediction_text(prediction: Mapping[str, Any]) -> str:
     return "{\n" + ",\n".join(lines) + "\n}"
 
 
-def _unit_html(unit, rule: str) -> str:
+def _score_text(unit: UnitView) -> str:
+    return "correct" if unit.verdicts.get("correct") else ("wrong" if "correct" in unit.verdicts else f"F1 {_pct(unit.score)}")
+
+
+def _error_chips(unit: UnitView) -> str:
     kinds = error_verdicts(unit.verdicts)
-    chips = "".join(_chip(kind, f"{VERDICT_TEXT.get(kind, kind.replace('_', ' '))} ×{n}") for kind, n in sorted(kinds.items()))
-    score = "correct" if unit.verdicts.get("correct") else ("wrong" if "correct" in unit.verdicts else f"F1 {_pct(unit.score)}")
+    return "".join(_chip(kind, f"{VERDICT_TEXT.get(kind, kind.replace('_', ' '))} ×{n}") for kind, n in sorted(kinds.items()))
+
+
+def _output_html(unit: UnitView) -> str:
+    """What the model wrote, and why it could not be read where it could not."""
+    out = f"<pre>{esc(unit.output) if unit.output is not None else '(not recorded)'}</pre>"
+    if unit.verdicts.get("parse_fail"):
+        out += f'<p>{_chip("parse_fail", "parse failure")} {esc(unit.verdicts["parse_fail"])}</p>'
+    return out
+
+
+def _unit_html(unit: UnitView, rule: str) -> str:
+    kinds = error_verdicts(unit.verdicts)
     out = [f'<details class="unit" data-unit="{esc(unit.id)}" data-kinds="{esc(" ".join(sorted(kinds)))}">',
-           f"<summary><code>{esc(unit.id)}</code> · {esc(score)} {chips}</summary>",
+           f"<summary><code>{esc(unit.id)}</code> · {esc(_score_text(unit))} {_error_chips(unit)}</summary>",
            "<h4>Text</h4>", f"<pre>{esc(unit.text)}</pre>"]
     if unit.prompt is not None:
         out.append(f"<details><summary>Prompt</summary><pre>{esc(unit.prompt)}</pre></details>")
-    out += ["<h4>Output</h4>", f"<pre>{esc(unit.output) if unit.output is not None else '(not recorded)'}</pre>"]
-    if unit.verdicts.get("parse_fail"):
-        out.append(f'<p>{_chip("parse_fail", "parse failure")} {esc(unit.verdicts["parse_fail"])}</p>')
-    out += ["<h4>Parsed prediction</h4>",
+    out += ["<h4>Output</h4>", _output_html(unit), "<h4>Parsed prediction</h4>",
             f"<pre>{esc(_prediction_text(unit.verdicts['prediction']))}</pre>",
             "<h4>Verdicts</h4>", "<table><thead><tr><th>side</th><th>item</th><th>verdict</th><th>grounding</th></tr></thead><tbody>"]
     for side in ("predicted", "gold"):
@@ -244,8 +339,116 @@ def _errors(page: list[str], views, keys: Sequence[str], max_units: int) -> None
     page.append("</section>")
 
 
-def render_report(views, table, *, title: str, warnings: Sequence[str], n_resamples: int, seed: int, max_units: int) -> str:
+def _pair_html(unit_a: UnitView, unit_b: UnitView) -> str:
+    """One unit the two runs answered differently: its text once, each run's output, parsed
+    prediction and errors side by side (as `taiyi compare` words them), then the gold."""
+    from taiyi_bench.harness.apps.compare import describe_errors, describe_gold, describe_prediction
+
+    rows = [("Output", _output_html), ("Parsed", lambda u: esc(describe_prediction(u.verdicts))),
+            ("Errors", lambda u: esc(describe_errors(u.verdicts)))]
+    body = "".join(f"<tr><th>{name}</th><td>{show(unit_a)}</td><td>{show(unit_b)}</td></tr>" for name, show in rows)
+    return "\n".join([
+        f'<details class="unit" data-unit="{esc(unit_a.id)}">',
+        f"<summary><code>{esc(unit_a.id)}</code> · A: {esc(_score_text(unit_a))} · B: {esc(_score_text(unit_b))}</summary>",
+        "<h4>Text</h4>", f"<pre>{esc(unit_a.text)}</pre>",
+        f'<table class="pair"><thead><tr><th></th><th>A</th><th>B</th></tr></thead><tbody>{body}</tbody></table>',
+        "<h4>Gold</h4>", f"<p>{esc(describe_gold(unit_a.verdicts))}</p>", "</details>"])
+
+
+def _pair_deltas(page: list[str], a: RunView, b: RunView, keys: Sequence[str], *, n_resamples: int, seed: int,
+                 warnings: list[str]) -> None:
+    """Run B against run A: per set, B minus A with its paired bootstrap interval (plot and table)."""
+    from taiyi_bench.harness.apps.leaderboard.bootstrap import MIN_UNITS_FOR_INFERENCE, DifferentDataError
+    from taiyi_bench.harness.apps.leaderboard.build import paired_columns
+    from taiyi_bench.harness.apps.leaderboard.columns import RunColumn
+    from taiyi_bench.harness.apps.leaderboard.table import fmt_pct
+    from taiyi_bench.harness.apps.report_plots import paired_deltas_svg
+
+    shared = [key for key in keys if key in a.tasks and key in b.tasks]
+    page += ['<section id="pair"><h2>Run B against run A</h2>',
+             f"<p>A = {esc(a.label)}<br>B = {esc(b.label)}</p>",
+             '<p class="muted">On the units both runs scored (taiyi report --pair names two other runs): B minus A per '
+             "set in percentage points, with its 95% paired bootstrap interval and two-sided p-value; a set of fewer than "
+             f"{MIN_UNITS_FOR_INFERENCE} units shows its count and no interval (grey; hover for why).</p>"]
+    if not shared:
+        page.append('<p class="warn">The two runs have no set in common (with samples).</p></section>')
+        return
+    try:  # B first: the report's delta is its first run minus its second
+        b_minus_a = paired_columns(RunColumn(b.column, b.results), RunColumn(a.column, a.results),
+                                   n_resamples=n_resamples, seed=seed, tasks=shared)
+    except DifferentDataError as exc:
+        page.append(f'<p class="warn">Not paired: {esc(str(exc))}.</p></section>')
+        return
+    warnings += b_minus_a.warnings
+    page += [_img(paired_deltas_svg(b_minus_a, shared), "B minus A per set with paired bootstrap intervals"),
+             '<table id="pair-table"><thead><tr><th>Set</th><th class="num">units</th><th class="num">A</th>'
+             '<th class="num">B</th><th class="num">B − A</th><th class="num">95% CI</th><th class="num">p</th></tr></thead><tbody>']
+    for key in shared:
+        if (result := b_minus_a.rows.get(key)) is None:
+            continue
+        few = too_few_units(result.n_units)
+        signed = [fmt_pct(x * 100, signed=True) for x in (result.delta, result.low, result.high)]
+        inference = ["—", "—"] if few else [f"[{signed[1]}, {signed[2]}]", f"{result.p_value:.3f}"]
+        cells = [str(result.n_units), fmt_pct(result.point_b * 100), fmt_pct(result.point_a * 100), signed[0], *inference]
+        page.append(f'<tr data-set="{esc(key)}"><td>{esc(REGISTRY[key].display_name)}</td>'
+                    + "".join(f"<td{_number_cell(few)}>{esc(cell)}</td>" for cell in cells) + "</tr>")
+    page.append("</tbody></table></section>")
+
+
+def _pair_units(page: list[str], a: RunView, b: RunView, keys: Sequence[str], max_units: int) -> None:
+    """The units where runs A and B differ, side by side, per set, largest score gap first."""
+    from taiyi_bench.harness.apps.compare import compare_tasks
+    from taiyi_bench.harness.apps.leaderboard.bootstrap import DifferentDataError
+
+    page += ['<section id="pair-units"><h2>Units where A and B differ</h2>',
+             f'<p class="muted">A = {esc(a.label)}; B = {esc(b.label)}. Per set, the units whose score or parsed '
+             "prediction differs, largest score gap first; open one for its text, both outputs, parsed predictions "
+             "and errors, and the gold.</p>"]
+    for key in (key for key in keys if key in a.tasks and key in b.tasks):
+        try:
+            comparison = compare_tasks(a.tasks[key], b.tasks[key])
+        except DifferentDataError as exc:
+            page.append(f'<p class="warn">{esc(REGISTRY[key].display_name)}: not paired: {esc(str(exc))}.</p>')
+            continue
+        differing = comparison.differing
+        page.append(f'<h3 id="pair-{esc(key)}">{esc(REGISTRY[key].display_name)}: {len(differing)} of '
+                    f"{comparison.tally.units} units differ</h3>")
+        page.extend(_pair_html(diff.a, diff.b) for diff in differing[:max_units])
+        if len(differing) > max_units:
+            page.append(f'<p class="muted">{len(differing) - max_units} more not shown (taiyi report --max-units).</p>')
+    page.append("</section>")
+
+
+def pick_pair(views: Sequence[RunView], names: Sequence[str] | None) -> tuple[RunView, RunView] | None:
+    """The two runs `--pair` names (each by its number in the headline table, its name, or a part of
+    its name no other run's has), by default the first two; None when there are fewer than two."""
+    if not names:
+        return (views[0], views[1]) if len(views) >= 2 else None
+    listed = "; ".join(f"{number} = {view.label}" for number, view in enumerate(views, 1))
+    picked = []
+    for name in names:
+        if name.isdigit() and 1 <= int(name) <= len(views):
+            picked.append(views[int(name) - 1])
+            continue
+        wanted = name.casefold()
+        found = [v for v in views if v.label.casefold() == wanted] or [v for v in views if wanted in v.label.casefold()]
+        if len(found) != 1:
+            raise ValueError(f"--pair {name!r} names {len(found)} runs, not one (runs: {listed})")
+        picked.append(found[0])
+    if picked[0] is picked[1]:
+        raise ValueError(f"--pair names the same run twice (runs: {listed})")
+    return picked[0], picked[1]
+
+
+def render_report(views: Sequence[RunView], table, cost, *, title: str, warnings: list[str], n_resamples: int, seed: int,
+                  max_units: int, pair: tuple[RunView, RunView] | None = None) -> str:
+    """The page (`table`: the headline table, `cost`: the cost table of the same runs); `warnings`
+    gains those met while pairing `pair`'s runs."""
+    from taiyi_bench.harness.apps.report_plots import parse_failures_svg, verdict_kinds_svg
+
     keys = [key for key in PAPER_ORDER if any(key in v.tasks for v in views)]
+    few = {(v.label, key): reason for v in views for key, task in v.tasks.items() if (reason := too_few_units(len(task.units)))}
+    touched = {(view.label, key): _touched_rule(key, record) for view, key, record in _touched_sets(views, keys)}
     page: list[str] = []
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     page += ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
@@ -253,13 +456,24 @@ def render_report(views, table, *, title: str, warnings: Sequence[str], n_resamp
              f"<title>{esc(title)}</title>", f"<style>{asset('report.css')}</style>", "</head>", "<body>", "<header>",
              f"<h1>{esc(title)}</h1>", f'<p class="muted">Generated {generated} by taiyi report; '
              f"{len(views)} run(s), {len(keys)} set(s).</p>",
-             '<nav><a href="#headline">Headline</a><a href="#per-type">Per type</a><a href="#grounding">Grounding</a>'
-             '<a href="#verdicts">Verdicts</a><a href="#parse-failures">Parse failures</a><a href="#errors">Error units</a>'
-             '<a href="#runs">Runs</a></nav>', "</header>", "<main>"]
+             '<nav><a href="#headline">Headline</a>' + ('<a href="#contamination">Contamination</a>' if touched else "")
+             + ('<a href="#pair">B against A</a>' if pair else "") + '<a href="#cost">Cost</a>'
+             + '<a href="#per-type">Per type</a><a href="#grounding">Grounding</a>'
+             '<a href="#verdicts">Verdicts</a><a href="#parse-failures">Parse failures</a>'
+             + ('<a href="#pair-units">A and B unit by unit</a>' if pair else "") + '<a href="#errors">Error units</a>'
+             '<a href="#runs">Runs</a></nav>',
+             '<p id="cjk-warning" class="warn" hidden>Chinese text on this page is drawn as empty boxes: this browser '
+             "finds no CJK font. Install Noto Sans CJK (Debian/Ubuntu: apt-get install fonts-noto-cjk) and reload.</p>",
+             "</header>", "<main>"]
     if not views:
         page.append('<p class="warn">No run with samples files was found.</p>')
     else:
-        _headline(page, table, keys)
+        _headline(page, table, keys, few, touched)
+        if touched:
+            _contamination(page, views, keys, max_units)
+        if pair:
+            _pair_deltas(page, *pair, keys, n_resamples=n_resamples, seed=seed, warnings=warnings)
+        _cost(page, views, keys, cost)
         _per_type(page, views, keys, n_resamples, seed)
         grounded = [k for k in keys if any(k in v.tasks and any("grounding" in u.verdicts for u in v.tasks[k].units.values())
                                             for v in views)]
@@ -267,16 +481,20 @@ def render_report(views, table, *, title: str, warnings: Sequence[str], n_resamp
                      "Ungrounded predictions: percent of predicted mentions (NER) and relation arguments (RE) found "
                      "nowhere in the unit's text after the scorer's normalisation (lower is better).", views, grounded, _grounding_cell)
         _task_matrix(page, "verdicts", "Verdicts", "How many gold items each run matched and missed, and each kind of "
-                     "error among its predictions.", views, keys, _verdicts_cell)
+                     "error among its predictions.", views, keys, _verdicts_cell,
+                     _img(verdict_kinds_svg(views, keys), "Stacked bars of the verdict kinds per set and run"))
         _task_matrix(page, "parse-failures", "Parse failures", "Units whose output could not be read, and why; they are "
-                     "scored as empty predictions.", views, keys, _parse_fail_cell)
+                     "scored as empty predictions.", views, keys, _parse_fail_cell,
+                     _img(parse_failures_svg(views, keys), "Bars of the parse-failure rate per set and run"))
+        if pair:
+            _pair_units(page, *pair, keys, max_units)
         _errors(page, views, keys, max_units)
     page.append('<section id="runs"><h2>Runs</h2>')
     for view in views:
         page.append(f"<details><summary>{esc(view.label)}</summary><ul>"
                     + "".join(f"<li>{esc(line)}</li>" for line in view.column.provenance) + "</ul></details>")
     page.append("</section>")
-    if warnings:
+    if warnings := list(dict.fromkeys(warnings)):
         page.append('<section id="warnings"><h2>Warnings</h2><ul class="warn">' + "".join(f"<li>{esc(w)}</li>" for w in warnings)
                     + "</ul></section>")
     page += ["</main>", f"<script>{asset('report.js')}</script>", "</body>", "</html>"]
@@ -285,10 +503,11 @@ def render_report(views, table, *, title: str, warnings: Sequence[str], n_resamp
 
 def build_report(
     paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *, n_resamples: int = 1000, seed: int = 0,
-    max_units: int = DEFAULT_MAX_UNITS, title: str = "taiyi-bench report",
+    max_units: int = DEFAULT_MAX_UNITS, title: str = "taiyi-bench report", pair: Sequence[str] | None = None,
 ) -> Path:
-    """Write `out_dir/report.html` for the runs under `paths`; returns its path."""
-    from taiyi_bench.harness.apps.leaderboard.build import leaderboard_table
+    """Write `out_dir/report.html` for the runs under `paths` (`pair`: two runs to set side by side,
+    `pick_pair`); returns its path."""
+    from taiyi_bench.harness.apps.leaderboard.build import cost_table, leaderboard_table
     from taiyi_bench.harness.apps.run_views import run_views
     from taiyi_bench.harness.atomic_files import atomic_write_text
 
@@ -300,8 +519,8 @@ def build_report(
                          "run lm_eval with --log_samples, or name the folder its results are in")
     table = leaderboard_table(paths, include_partial=True, include_budget_cut=True, include_incomplete=True,
                               published="none", ci=True, n_resamples=n_resamples, seed=seed)
-    warnings = list(dict.fromkeys(warnings + table.warnings))
-    page = render_report(views, table, title=title, warnings=warnings, n_resamples=n_resamples, seed=seed, max_units=max_units)
+    page = render_report(views, table, cost_table(paths, include_partial=True), title=title, warnings=warnings + table.warnings, n_resamples=n_resamples, seed=seed,
+                         max_units=max_units, pair=pick_pair(views, pair))
     return atomic_write_text(Path(out_dir) / REPORT_NAME, page)
 
 
@@ -317,6 +536,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                         help="error units listed per set and run (default %(default)s)")
     add_bootstrap_options(parser)
     parser.add_argument("--title", default="taiyi-bench report", help="the page's title")
+    parser.add_argument("--pair", nargs=2, metavar=("A", "B"),
+                        help="the two runs to compare (B minus A, and their differing units side by side): each a "
+                             "run's number in the headline table or (part of) its name; default the first two")
     parser.set_defaults(func=run)
     return parser
 
@@ -327,6 +549,6 @@ def run(args: argparse.Namespace) -> int:
     from rich.text import Text
 
     path = build_report(args.runs, args.out, n_resamples=args.resamples, seed=args.seed, max_units=args.max_units,
-                        title=args.title)
+                        title=args.title, pair=args.pair)
     Console().print(Text(f"wrote {path}", style="green"), soft_wrap=True)
     return 0

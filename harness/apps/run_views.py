@@ -1,4 +1,5 @@
-"""Runs and their samples, loaded for analysis: every unit with its prompt, output and verdicts.
+"""Runs and their samples, loaded for analysis: every unit with its prompt, output and verdicts,
+and how a predicted or gold item and its verdict read.
 
 Shared by `taiyi compare`, `taiyi report` and the leaderboard's paired view; it sits below all
 three (it imports none of them) so that they can use it without importing one another.
@@ -7,7 +8,7 @@ three (it imports none of them) so that they can use it without importing one an
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from taiyi_bench.harness.records import Example
 from taiyi_bench.harness.registry import PAPER_ORDER, DatasetSpec, get_spec
 from taiyi_bench.harness.results_io import iter_jsonl, record_example, record_output, record_verdicts
 from taiyi_bench.harness.scoring import prf
-from taiyi_bench.harness.verdicts import unit_is_right, verdicts_problem
+from taiyi_bench.harness.verdicts import VERDICT_TEXT, unit_is_right, verdicts_problem
 
 
 @dataclass
@@ -37,12 +38,12 @@ class UnitView:
     @property
     def score(self) -> float:
         """The unit's own headline score: 1/0 for an option, else the unit's F1 (1.0 when there
-        was nothing to find and nothing was found)."""
+        was nothing to find and nothing was found, 0.0 when the output could not be parsed)."""
         if "correct" in self.verdicts:
             return float(bool(self.verdicts["correct"]))
         counts = self.verdicts["counts"]
         if not (counts["tp"] or counts["fp"] or counts["fn"]):
-            return 1.0
+            return float(self.right)  # a parse failure finds nothing too, but is no right answer
         return prf(counts["tp"], counts["fp"], counts["fn"])[2]
 
     @property
@@ -69,6 +70,38 @@ class RunView:
     column: Any  # taiyi_bench.harness.apps.leaderboard.table.Column
     results: dict[str, Any]  # registry key -> TaskResult
     tasks: dict[str, TaskSamples] = field(default_factory=dict)
+
+
+def item_text(rule: str, item: Mapping[str, Any]) -> str:
+    """One predicted or gold item as a reader writes it."""
+    if rule == "mention_set":
+        return f"{item['type']}: {item['mention']}"
+    if rule == "ordered_triples":
+        return f"[{item['head']}, {item['relation']}, {item['tail']}]"
+    if rule == "concept_pairs":
+        if "head_names" in item:  # a gold concept pair
+            return f"[{item['head_names'][0]} ({item['head']}), {item['tail_names'][0]} ({item['tail']})]"
+        return f"[{item['head']}, {item['tail']}]"
+    if rule == "label_set":
+        return str(item["label"])
+    return f"{item.get('option')}. {item.get('text', '')}".strip()
+
+
+def verdict_text(item: Mapping[str, Any]) -> str:
+    """The item's verdict in words, with what it was mistaken for."""
+    verdict = item["verdict"]
+    text = VERDICT_TEXT.get(verdict, verdict)
+    if verdict == "wrong_type":
+        other = item.get("gold_type") or item.get("predicted_type")
+        text += f" ({'gold' if 'gold_type' in item else 'predicted'}: {other})"
+    elif verdict in ("boundary", "lenient_refused"):
+        other = item.get("gold_mention") or item.get("predicted_mention")
+        text += f" ({'gold' if 'gold_mention' in item else 'predicted'}: {other})"
+    elif verdict in ("reversed", "wrong_relation", "wrong_relation_reversed") and isinstance(item.get("gold"), list):
+        text += f" (gold: [{', '.join(item['gold'])}])"
+    if item.get("counted") is False:
+        text += "; counted once with an earlier pair"
+    return text
 
 
 def _prompt(record: dict[str, Any]) -> str | None:

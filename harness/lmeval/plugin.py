@@ -9,7 +9,8 @@ that patches lm-eval modules only when a process imports them:
 - `lm_eval.api.registry`: the model types `taiyi-hf` and `taiyi-vllm` (`lmeval.models`) become
   lazy registry entries;
 - `lm_eval.evaluator`: `simple_evaluate` runs `lmeval.preflight.check_run` before the model loads
-  (lm-eval builds the model before the tasks, so no task-side hook can check in time).
+  (lm-eval builds the model before the tasks, so no task-side hook can check in time), and
+  `evaluate` records each task's tokens and time in the results (`lmeval.cost`).
 
 On an lm-eval outside the tested range nothing is patched, with one warning naming
 `--include_path` (tasks) or `--model hf` (prompt formats) instead.
@@ -110,10 +111,14 @@ def patch_model_registry(registry_module) -> bool:
 
 def patch_evaluator(evaluator_module: Any) -> bool:
     """Wrap `evaluator_module.simple_evaluate` so that `taiyi_bench.harness.lmeval.preflight.check_run` sees
-    its arguments before the model is built. Returns True if patched now."""
+    its arguments before the model is built, and `evaluate` so that its results carry the run's cost
+    (`taiyi_bench.harness.lmeval.cost.meter_evaluate`). Returns True if patched now."""
     import functools
     import inspect
     import logging
+
+    from taiyi_bench.harness.lmeval.cost import meter_evaluate
+
     original = getattr(evaluator_module, "simple_evaluate", None)
     if original is None or getattr(original, "_taiyi_bench_patched", False):
         return False
@@ -140,6 +145,7 @@ def patch_evaluator(evaluator_module: Any) -> bool:
 
     simple_evaluate._taiyi_bench_patched = True
     evaluator_module.simple_evaluate = simple_evaluate
+    evaluator_module.evaluate = meter_evaluate(evaluator_module.evaluate)
     return True
 
 

@@ -41,7 +41,7 @@ install_excepthook()  # `lm_eval` prints a bad data file as one line (taiyi_benc
 
 SAMPLES_BANNER = (
     "\n" + "!" * 78 + "\n"
-    "!! taiyi-bench: {task} runs on the BUNDLED SAMPLES written by the team, not the real test set.\n"
+    "!! taiyi-bench: {task} runs on the BUNDLED SAMPLES written by the team, not the real {split} set.\n"
     "!! Its scores say nothing about the model. Set TAIYI_DATA_DIR or pass --metadata '{{\"data_dir\": \"...\"}}'.\n"
     + "!" * 78
 )
@@ -151,7 +151,7 @@ def warn_samples_once(task: str) -> None:
     """The samples banner, once per process (lm-eval builds a task several times per run); later
     tasks on the samples get one plain log line."""
     if not _BANNER_SHOWN:
-        logger.warning(SAMPLES_BANNER.format(task=task))
+        logger.warning(SAMPLES_BANNER.format(task=task, split=get_spec(task).eval_split))
     elif task not in _BANNER_SHOWN:
         logger.info("taiyi-bench: %s also runs on the BUNDLED SAMPLES", task)
     _BANNER_SHOWN.add(task)

@@ -3,6 +3,7 @@ compared with the published numbers, and a paired comparison of two runs."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -19,9 +20,23 @@ from taiyi_bench.harness.apps.leaderboard.bootstrap import (
     bootstrap_ci,
     paired_bootstrap,
     read_units,
+    too_few_units,
+    unit_id,
 )
-from taiyi_bench.harness.apps.leaderboard.columns import RunColumn, build_run_columns
-from taiyi_bench.harness.apps.leaderboard.parse import Collection, TaskResult, collect_runs, display_path
+from taiyi_bench.harness.apps.leaderboard.columns import (
+    UNTOUCHED_MARK,
+    RunColumn,
+    build_run_columns,
+    contamination_flag,
+)
+from taiyi_bench.harness.apps.leaderboard.parse import (
+    DEFAULT_FILTER,
+    Collection,
+    RunFile,
+    TaskResult,
+    collect_runs,
+    display_path,
+)
 from taiyi_bench.harness.apps.leaderboard.published import (
     PublishedTable,
     flag_note,
@@ -31,9 +46,14 @@ from taiyi_bench.harness.apps.leaderboard.published import (
 from taiyi_bench.harness.apps.leaderboard.rules import BY_RULE_CAPTION, NO_LIKE_METRIC
 from taiyi_bench.harness.apps.leaderboard.table import (
     AVERAGE_KEYS,
+    COST_HEADERS,
+    FEW_UNITS_NOTE,
+    MISSING,
     Column,
+    CostTable,
     Table,
     delta_column,
+    few_units_flag,
     rule_notes,
     sets_of,
 )
@@ -61,6 +81,10 @@ def _load_task_units(result: TaskResult, warnings: list[str]):
         return None
     spec = REGISTRY[result.key]
     units = read_units(result.samples_path, spec.headline_metric, spec.metric, filter_name=result.filter_name, warnings=warnings)
+    if result.left_out is not None:  # --untouched-only: the units its fine-tuning data holds are not resampled
+        keep = [i for i, uid in enumerate(units.ids) if uid not in result.left_out]
+        hashes = None if units.hashes is None else tuple(units.hashes[i] for i in keep)
+        units = Units(tuple(units.ids[i] for i in keep), units.values[keep], units.kind, units.path, hashes)
     if len(units) == 0:
         warnings.append(f"{display_path(result.samples_path)}: no usable {spec.headline_metric!r} values; no interval")
         return None
@@ -70,13 +94,16 @@ def _load_task_units(result: TaskResult, warnings: list[str]):
 def attach_intervals(
     run_columns: Sequence[RunColumn], *, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
     warnings: list[str],
-) -> None:
-    """Add 95% bootstrap intervals to run cells, and to averages whose sets all have samples.
+) -> bool:
+    """Add 95% bootstrap intervals to run cells, and to averages whose sets all have intervals.
+    A cell on too few units (`too_few_units`) gets no interval but a flag with its count; returns
+    whether any did, so that the table says why once (`FEW_UNITS_NOTE`).
 
     An average's interval averages the per-set resample statistics (sets are resampled
     independently: they share no units), so it costs nothing beyond the per-set bootstraps.
     """
     seeds = _set_seeds(seed)
+    withheld = False
     for run_column in run_columns:
         column = run_column.column
         resamples: dict[str, np.ndarray] = {}
@@ -94,11 +121,16 @@ def attach_intervals(
                     f"{display_path(result.samples_path)}: recomputed {result.task} = {boot.point * 100:.2f} "
                     f"but {display_path(result.run.path)} says {result.value:.2f}; interval kept, check the files"
                 )
-            if result.n_effective is not None and len(units) != result.n_effective:
+            if result.n_effective is not None and result.left_out is None and len(units) != result.n_effective:
                 warnings.append(
                     f"{display_path(result.samples_path)}: {len(units)} units, but the results file counts {result.n_effective}"
                 )
-            column.cells[key].ci = (boot.low * 100, boot.high * 100)
+            cell = column.cells[key]
+            if too_few_units(len(units)):
+                cell.flag = ", ".join(filter(None, [cell.flag, few_units_flag(len(units))]))
+                withheld = True
+                continue
+            cell.ci = (boot.low * 100, boot.high * 100)
             resamples[key] = boot.resamples * 100
         for group in AVERAGE_KEYS:
             keys = sets_of(group)
@@ -108,6 +140,62 @@ def attach_intervals(
                 column.average_cis[group] = (float(low), float(high))
         if resamples:
             column.provenance.append(CI_NOTE.format(n=n_resamples, seed=seed))
+    return withheld
+
+
+def keep_untouched_units(runs: Sequence[RunFile], warnings: list[str]) -> None:
+    """`--untouched-only`: each result whose fine-tuning mixture touched units of its set gets its
+    values (the headline and every other metric) recomputed from its samples file without those
+    units, by the metric table's own aggregations; its interval leaves them out too
+    (`_load_task_units`). Without a usable samples file it keeps the file's values, and its mark
+    says it could not be filtered."""
+    from taiyi_bench.harness.results_io import iter_jsonl
+    from taiyi_bench.harness.scoring import aggregation_of
+
+    for result in (r for run in runs for r in run.tasks.values()):
+        touched = result.touched_units
+        if not touched or result.value is None:
+            continue
+        records: dict[str, dict] = {}  # by unit id; a repeated id keeps its last line, as read_units does
+        if result.samples_path is not None:
+            try:
+                records = {unit_id(record): record for _, record in iter_jsonl(result.samples_path, lambda _line, _why: None)
+                           if isinstance(record, dict) and record.get("filter", DEFAULT_FILTER) == result.filter_name}
+            except (OSError, UnicodeDecodeError) as exc:
+                warnings.append(f"{display_path(result.samples_path)}: cannot be read ({exc}); {result.task} not filtered")
+        if not records:
+            result.untouched_note = "not filtered: no samples"
+            continue
+        kept = [record for uid, record in records.items() if uid not in touched]
+        values: dict[str, float] = {}
+        for name in (result.spec.headline_metric, *result.metrics):
+            per_unit = [record.get(name) for record in kept]
+            if kept and None not in per_unit:
+                with contextlib.suppress(TypeError, ValueError, KeyError, ZeroDivisionError):  # unreadable values: no number
+                    values[name] = aggregation_of(result.spec, name)(per_unit) * 100
+        result.value = values.pop(result.spec.headline_metric, None)
+        result.metrics, result.left_out = values, touched
+        result.untouched_note = f"{len(records) - len(kept)} of {len(records)} evaluated units left out"
+
+
+def _contamination_notes(run_columns: Sequence[RunColumn]) -> list[str]:
+    """What the contamination marks mean, said once; a column whose mixture touched nothing says so."""
+    results = [result for rc in run_columns for result in rc.results.values()]
+    notes = []
+    if any(contamination_flag(result) for result in results):
+        notes.append(
+            "Cells marked (contaminated: X% of units): the fine-tuning data of the run's adapter holds X% of the set's "
+            "evaluation split, exactly or by a long shared n-gram (`taiyi contamination`); "
+            + (f"columns marked {UNTOUCHED_MARK} are recomputed from their samples without those units, intervals "
+               "included (the mark says how many of the evaluated units were left out); a cell marked (not filtered) "
+               "had no samples and stays out of the averages." if any(r.untouched_note for r in results)
+               else "the value covers every unit, the touched ones included (--untouched-only leaves them out).")
+        )
+    for rc in run_columns:
+        records = [result.contamination for result in rc.results.values() if result.contamination]
+        if records and not any(record.get("share") for record in records):
+            notes.append(f"{rc.column.display_header}: mixture checked: no evaluation unit found.")
+    return notes
 
 
 def _published_flag_notes(columns: Sequence[Column], tables: dict[str, PublishedTable]) -> list[str]:
@@ -122,29 +210,32 @@ def leaderboard_table(
     paths: Sequence[str | os.PathLike], *, include_partial: bool = False, include_budget_cut: bool = False,
     include_incomplete: bool = False, partial_shown_under: Sequence[str | os.PathLike] = (),
     published: str = "A", ci: bool = False, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
-    title: str = "taiyi-bench leaderboard", slug: str = "leaderboard",
+    title: str = "taiyi-bench leaderboard", slug: str = "leaderboard", untouched_only: bool = False,
 ) -> Table:
-    """Published columns (`published` selection) followed by one column per model run and variant."""
+    """Published columns (`published` selection) followed by one column per model run and variant;
+    `untouched_only`: fine-tuned runs without the evaluation units their mixture holds."""
     collection = collect_runs(paths)
     warnings = collection.warnings
+    if untouched_only:
+        keep_untouched_units(collection.runs, warnings)
     run_columns = build_run_columns(
         collection, include_partial=include_partial, include_budget_cut=include_budget_cut,
         include_incomplete=include_incomplete, warnings=warnings, partial_shown_under=partial_shown_under,
     )
     if not collection.runs:
         warnings.append("no run results found; only the published columns are shown")
-    if ci:
-        attach_intervals(run_columns, n_resamples=n_resamples, seed=seed, warnings=warnings)
+    few_units = ci and attach_intervals(run_columns, n_resamples=n_resamples, seed=seed, warnings=warnings)
     tables = load_published()
     pub = published_columns(published, tables)
     columns = [*pub, *(rc.column for rc in run_columns)]
-    notes = _published_flag_notes(columns, tables)
+    notes = _published_flag_notes(columns, tables) + ([FEW_UNITS_NOTE] if few_units else [])
     if any(c.partial for c in columns):
         notes.append(
             "Columns marked [samples] ran on the bundled samples, [demos from samples] took their few-shot "
             "demonstrations from the bundled samples, [slice of N] ran on the first N units: not comparable with full runs."
         )
     notes += _run_notes(columns, include_budget_cut=include_budget_cut, include_incomplete=include_incomplete)
+    notes += _contamination_notes(run_columns)
     if pub and any(rc.mismatches_published() for rc in run_columns):
         notes.append(f"The published numbers are {published_variant()}; columns labelled otherwise are another variant.")
     notes.append("An average is shown only when every set of its group has a value.")
@@ -195,24 +286,25 @@ def paper_tables(directory: str | os.PathLike | None = None) -> list[Table]:
     return [tables[letter].to_table() for letter in sorted(tables)]
 
 
-def _explicit_run_columns(run: str | os.PathLike, warnings: list[str], *, ci: bool, n_resamples: int, seed: int) -> list[RunColumn]:
+def _explicit_run_columns(run: str | os.PathLike, warnings: list[str], untouched_only: bool = False) -> list[RunColumn]:
     # A run named explicitly is shown even when partial (the user asked for it); it stays marked.
     collection: Collection = collect_runs([run])
     warnings.extend(collection.warnings)
-    columns = build_run_columns(collection, include_partial=True, warnings=warnings)
-    if ci:
-        attach_intervals(columns, n_resamples=n_resamples, seed=seed, warnings=warnings)
-    return columns
+    if untouched_only:
+        keep_untouched_units(collection.runs, warnings)
+    return build_run_columns(collection, include_partial=True, warnings=warnings)
 
 
 def compare_table(
     run: str | os.PathLike, *, against: str = "A:taiyi1", ci: bool = False,
-    n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+    n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, untouched_only: bool = False,
 ) -> Table:
-    """A reproduced run beside published columns, with `run - published` delta columns."""
+    """A reproduced run beside published columns, with `run - published` delta columns
+    (`untouched_only`: as `leaderboard_table`)."""
     warnings: list[str] = []
-    all_columns = _explicit_run_columns(run, warnings, ci=ci, n_resamples=n_resamples, seed=seed)
+    all_columns = _explicit_run_columns(run, warnings, untouched_only)
     run_columns = matching_published_variant(all_columns, warnings)
+    few_units = ci and attach_intervals(run_columns, n_resamples=n_resamples, seed=seed, warnings=warnings)
     tables = load_published()
     references = published_columns(against, tables)
     columns: list[Column] = []
@@ -224,8 +316,8 @@ def compare_table(
     elif not run_columns:
         warnings.append(f"{run}: no run of the published variant ({published_variant()}); nothing compared")
     name = Path(run).name.removesuffix(".json") or "run"
-    notes = _published_flag_notes(columns, tables)
-    notes += _run_notes(columns, include_budget_cut=False)
+    notes = _published_flag_notes(columns, tables) + ([FEW_UNITS_NOTE] if few_units else [])
+    notes += _run_notes(columns, include_budget_cut=False) + _contamination_notes(run_columns)
     notes.append(f"Δ = reproduced minus published, in percentage points. The published numbers are {published_variant()}.")
     notes.append(
         "Δ is taken only between numbers by the same rule: each Δ stands in the row of its published cell's rule, "
@@ -303,15 +395,24 @@ def paired_report(
     warnings: list[str] = []
     picked = []
     for run in (run_a, run_b):
-        columns = _explicit_run_columns(run, warnings, ci=False, n_resamples=n_resamples, seed=seed)
+        columns = _explicit_run_columns(run, warnings)
         if len(columns) != 1:
             found = ", ".join(c.column.display_header for c in columns) or "none"
             raise ValueError(f"{run}: expected exactly one model run, found {len(columns)} ({found}); name a results file")
         picked.append(columns[0])
+    return paired_columns(*picked, n_resamples=n_resamples, seed=seed, tasks=tasks, warnings=warnings)
+
+
+def paired_columns(
+    a: RunColumn, b: RunColumn, *, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+    tasks: Sequence[str] | None = None, warnings: list[str] | None = None,
+) -> PairedReport:
+    """`paired_report` of two run columns already read (`taiyi report` pairs two of its runs)."""
+    warnings = [] if warnings is None else warnings
     seeds = _set_seeds(seed)
     rows: dict[str, PairedResult] = {}
     for key in PAPER_ORDER:
-        ra, rb = picked[0].results.get(key), picked[1].results.get(key)
+        ra, rb = a.results.get(key), b.results.get(key)
         if ra is None or rb is None or (tasks is not None and key not in tasks):
             continue
         ua, ub = _load_task_units(ra, warnings), _load_task_units(rb, warnings)
@@ -331,7 +432,7 @@ def paired_report(
             )
         rows[key] = result
     # The same file named twice (or shared folders) would repeat its warnings.
-    return PairedReport(picked[0].column, picked[1].column, rows, n_resamples, seed, list(dict.fromkeys(warnings)))
+    return PairedReport(a.column, b.column, rows, n_resamples, seed, list(dict.fromkeys(warnings)))
 
 
 @dataclass
@@ -392,7 +493,7 @@ def by_type_table(
             if row is None or not (row["tp"] or row["fp"] or row["fn"]):
                 continue  # nothing of this type in the run's gold or predictions: no score, not 0
             interval = None
-            if units:
+            if units and not too_few_units(len(units)):
                 values = np.asarray([list(u.get(key, (0, 0, 0))) for u in units], dtype=np.int64).reshape(-1, 3)
                 # One stream per (set, type), the same for every column: paired across runs like the sets.
                 type_seed = np.random.SeedSequence(seed, spawn_key=(PAPER_ORDER.index(spec.key), 1 + type_index))
@@ -407,6 +508,9 @@ def by_type_table(
     if empty:
         notes.append(f"No gold item and no prediction in any run: {', '.join(spec.label_name(k) for k in empty)}.")
     notes.append(CI_NOTE.format(n=n_resamples, seed=seed).replace("; averages resample every set", "") + " Interval of F1.")
+    few = [f"{header}: {len(units)} units" for header, units in runs if units and too_few_units(len(units))]
+    if few:
+        notes.append(f"No interval ({', '.join(few)}). {FEW_UNITS_NOTE}")
     return ByTypeTable(spec, [header for header, _ in runs], keys, cells, notes, warnings if warnings is not None else [])
 
 
@@ -504,3 +608,61 @@ def leaderboard_grounding(
     columns = build_run_columns(collection, include_partial=include_partial, include_budget_cut=True,
                                 include_incomplete=True, warnings=[], partial_shown_under=partial_shown_under)
     return grounding_table(columns)
+
+
+def _figure(value: object) -> str:
+    """A measured number to three significant digits, never in exponent form; the missing marker
+    for anything that is not a finite number."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        return MISSING
+    decimals = max(0, 2 - math.floor(math.log10(abs(value)))) if value else 0
+    return f"{value:,.{decimals}f}"
+
+
+def _cost_cells(summary: dict | None) -> list[str]:
+    """units, generated tokens per unit, seconds per unit, tokens per second, estimated USD."""
+    if summary is None:
+        return [MISSING] * (len(COST_HEADERS) - 2)
+    units, generated = summary.get("units"), summary.get("generated_tokens")
+    counted = isinstance(units, int) and not isinstance(units, bool)
+    per_unit = generated / units if isinstance(generated, (int, float)) and counted and units > 0 else None
+    return [f"{units:,}" if counted else MISSING, _figure(per_unit), _figure(summary.get("seconds_per_unit")),
+            _figure(summary.get("generated_tokens_per_second")), _figure(summary.get("estimated_usd"))]
+
+
+def cost_table(
+    paths: Sequence[str | os.PathLike], *, include_partial: bool = False,
+    partial_shown_under: Sequence[str | os.PathLike] = (),
+) -> CostTable:
+    """Per run column of the leaderboard (same runs, same order) and set: what the run recorded of
+    its cost (`taiyi_bench.harness.lmeval.cost`). A run written before runs recorded it is one row of
+    missing markers, said once in a note."""
+    from taiyi_bench.harness.lmeval.cost import TIME_NOTE
+
+    run_columns = build_run_columns(collect_runs(paths), include_partial=include_partial, include_budget_cut=True,
+                                    include_incomplete=True, warnings=[], partial_shown_under=partial_shown_under)
+    rows, legend, notes = [], [], []
+    unrecorded = False  # a run without any cost record
+    for number, rc in enumerate(run_columns, start=1):
+        run_id = f"R{number}"
+        legend.append(f"{run_id} = {rc.column.display_header}")
+        costs = {key: (result.run.cost or {}).get(result.task) for key, result in rc.results.items()}
+        if not any(costs.values()):
+            unrecorded = True
+            rows.append([run_id, "all sets", *_cost_cells(None)])
+            continue
+        rows += [[run_id, REGISTRY[key].display_name, *_cost_cells(costs[key])] for key in PAPER_ORDER if key in costs]
+        sources = sorted({str(cost.get("tokenizer")) for cost in costs.values() if cost})
+        prices = {tuple(sorted(r.run.price.items())) for r in rc.results.values() if r.run.price}
+        priced = "; ".join(
+            f"USD at {price.get('input_usd_per_million')} input / {price.get('output_usd_per_million')} output per million "
+            f"tokens (price table of {price.get('date')}, {price.get('source')})" for price in map(dict, sorted(prices)))
+        notes.append(f"{run_id}: tokens from {' + '.join(sources)}" + (f"; {priced}" if priced else "") + ".")
+    notes.insert(0, "Per run and set, as the run recorded it (taiyi_cost in its results file): the units evaluated, "
+                    "generated tokens per unit, seconds per unit and generated tokens per second, and for an API config "
+                    "with a price table the estimated USD. Seconds: " + TIME_NOTE + ".")
+    missing = [f"{MISSING} in every measure: the run was written before runs recorded their cost"] if unrecorded else []
+    if any(MISSING in row[3:] for row in rows if row[2] != MISSING):
+        missing.append(f"{MISSING} in one measure: the backend exposed no token count, or no price table priced the run")
+    notes += ["; ".join(missing) + "."] if missing else []
+    return CostTable(rows, legend, notes)

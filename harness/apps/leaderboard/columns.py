@@ -22,6 +22,8 @@ from taiyi_bench.harness.apps.leaderboard.table import Cell, Column
 from taiyi_bench.harness.registry import PAPER_ORDER, REGISTRY
 
 GroupKey = tuple[str, str, RunVariant]  # (model, "full" or the partial kind, variant)
+# The header mark of a column whose values `--untouched-only` recomputed without touched units.
+UNTOUCHED_MARK = "[untouched units only]"
 
 
 @dataclass
@@ -105,8 +107,11 @@ def _run_column(
     for key, result in chosen.items():
         cut = bool(result.budget_cut)
         flags = (["budget cut"] if cut else []) + ([result.data_problem] if result.data_problem else [])
+        flags += [contaminated] if (contaminated := contamination_flag(result)) else []
         flag = ", ".join(flags) or None
-        counted = (include_budget_cut or not cut) and (include_incomplete or not result.data_problem)
+        # --untouched-only that could not leave the touched units out: not a number of the untouched ones.
+        unfiltered = result.untouched_note is not None and result.left_out is None
+        counted = (include_budget_cut or not cut) and (include_incomplete or not result.data_problem) and not unfiltered
         cells[key] = Cell(result.value, flag=flag, in_averages=counted, rule=headline_rule(key))
         rule_cells.update(_rule_cells(result, flag, counted))
     skipped: dict[str, str] = {}
@@ -115,11 +120,13 @@ def _run_column(
             if key not in chosen:
                 skipped.setdefault(key, reason)
                 cells[key] = Cell(None, flag="skipped", rule=headline_rule(key))
+    header = short_model(model) + (f" ({', '.join(suffixes)})" if suffixes else "")
+    if any(result.left_out is not None for result in chosen.values()):
+        header += f" {UNTOUCHED_MARK}"
     column = Column(
-        key=f"run:{model}:{kind}:{variant_id(variant)}",
-        header=short_model(model) + (f" ({', '.join(suffixes)})" if suffixes else ""), kind="run", cells=cells,
+        key=f"run:{model}:{kind}:{variant_id(variant)}", header=header, kind="run", cells=cells,
         provenance=provenance(model, chosen, skipped)
-        + exclusion_notes(chosen, budget_cut, include_budget_cut, include_incomplete),
+        + exclusion_notes(chosen, budget_cut, include_budget_cut, include_incomplete) + _contamination_provenance(chosen),
         partial=_partial_reason(list(chosen.values())) if kind != "full" else None,
         rule_cells=rule_cells,
     )
@@ -136,6 +143,34 @@ def _run_column(
             + " and their averages are left empty"
         )
     return RunColumn(column, chosen, model=model, kind=kind, variant=variant)
+
+
+def share_text(share: float) -> str:
+    """A share of units as a percent with one decimal; "<0.1%" for a share too small to show so."""
+    return "<0.1%" if 0 < share < 0.0005 else f"{share:.1%}"
+
+
+def contamination_flag(result: TaskResult) -> str | None:
+    """The mark of a cell whose evaluation units the run's fine-tuning mixture touched
+    ("contaminated: 3.1% of units", the share of the set's split), with what --untouched-only did."""
+    share = (result.contamination or {}).get("share")
+    if not share:
+        return None
+    return f"contaminated: {share_text(share)} of units" + (f"; {result.untouched_note}" if result.untouched_note else "")
+
+
+def _contamination_provenance(chosen: dict[str, TaskResult]) -> list[str]:
+    """The contamination report of the column's fine-tuning mixture, in one sentence (none unrecorded)."""
+    records = {key: result.contamination for key, result in chosen.items() if result.contamination}
+    if not records:
+        return []
+    digests = ", ".join(sorted({str(record.get("report_sha256"))[:12] for record in records.values()}))
+    touched = [f"{REGISTRY[k].display_name} {share_text(records[k]['share'])}" for k in PAPER_ORDER
+               if records.get(k, {}).get("share")]
+    unchecked = [REGISTRY[k].display_name for k in PAPER_ORDER if records.get(k, {}).get("checked") is False]
+    found = f"it holds units of {', '.join(touched)}" if touched else "no evaluation unit found"
+    return [f"Fine-tuning mixture checked against the evaluation splits (contamination report sha256 {digests}): "
+            f"{found}" + (f"; not checked: {', '.join(unchecked)}" if unchecked else "") + "."]
 
 
 def _rule_cells(result: TaskResult, flag: str | None, counted: bool) -> dict[tuple[str, str], Cell]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from taiyi_bench.harness.provenance import folder_model_name, is_machine_path
 from taiyi_bench.harness.registry import REGISTRY
 
 if TYPE_CHECKING:  # parse.py imports this module
@@ -127,15 +128,9 @@ def form_name(key: str, value: Any, *, short: bool = False) -> str:
 
 
 def short_model(model: str) -> str:
-    """A model's name in a header: a local checkpoint's folder name; hub ids ("org/name") whole."""
-    if model.startswith(("/", "./", "../", "~")) or "\\" in model:
-        path = Path(model)
-        # A fine-tuning run's adapter (`<run>/stage2/adapter`, finetune/README.md) is named by
-        # its run: "adapter" alone would say nothing.
-        if path.name in ("adapter", "merged") and path.parent.name.startswith("stage"):
-            return f"{path.parent.parent.name} ({path.parent.name} {path.name})"
-        return path.name or model
-    return model
+    """A model's name in a header: its recorded identity's name already is one; a path (files
+    written before identities were recorded) is named as its folder; hub ids ("org/name") whole."""
+    return folder_model_name(Path(model)) if is_machine_path(model) else model
 
 
 def varying_parts(variants: Sequence[RunVariant]) -> set[str]:

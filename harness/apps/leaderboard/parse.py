@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from taiyi_bench.harness.apps.leaderboard.identity import RunVariant, run_variant
+from taiyi_bench.harness.lmeval.cost import COST_KEY, cost_summary
 from taiyi_bench.harness.provenance import COMPLETENESS_VALUES, DATA_PROBLEMS
 from taiyi_bench.harness.registry import REGISTRY, DatasetSpec
 from taiyi_bench.harness.results_io import (
@@ -33,6 +34,7 @@ from taiyi_bench.harness.results_io import (
     date_id_of,
     find_results_files,
     read_results,
+    recorded_identity,
     samples_beside,
 )
 
@@ -74,6 +76,18 @@ class TaskResult:
     # Every other metric of the set the file holds, in percent: a published number by another rule
     # than the headline's is set beside one of these. A metric the file lacks is absent, never 0.
     metrics: dict[str, float] = field(default_factory=dict, repr=False)
+    # What the fine-tuning mixture of the evaluated adapter held of the set
+    # (`taiyi_bench.harness.provenance.contamination_record`); None when not recorded.
+    contamination: dict[str, Any] | None = field(default=None, repr=False)
+    # --untouched-only (`build.keep_untouched_units`): the units left out of the recomputed values
+    # (None: the values are the file's), and what was done, for the cell's mark.
+    left_out: frozenset[str] | None = None
+    untouched_note: str | None = None
+
+    @property
+    def touched_units(self) -> frozenset[str]:
+        """The ids of the set's evaluation units the fine-tuning mixture holds (none when unchecked)."""
+        return frozenset((self.contamination or {}).get("touched_units") or ())
 
     @property
     def task(self) -> str:
@@ -147,6 +161,10 @@ class RunFile:
     gen_kwargs_max_gen_toks: int | None = None
     # Sets the runner skipped (registry key -> why), shown as missing, never as zero.
     skipped: dict[str, str] = field(default_factory=dict)
+    # What the run cost per task (`taiyi_bench.harness.lmeval.cost.cost_summary`), and the price table
+    # it was priced by; None for a file written before runs recorded their cost.
+    cost: dict[str, dict[str, Any]] | None = field(default=None, repr=False)
+    price: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def partial_kind(self) -> str | None:
@@ -292,15 +310,35 @@ def _task_result(task: str, data: dict[str, Any], run: RunFile, where: str, warn
         thinking_allowance=_int_or_none(metadata.get("thinking_allowance")) or 0, eval_units=eval_units,
         expected_units=expected_units, completeness=checked, provenance=dict(_dict(metadata.get("provenance"))),
         metrics=_other_metrics(entry, spec, metric_key),
+        contamination=_contamination(metadata.get("contamination"), where, task, warnings),
     )
+
+
+def _contamination(raw: Any, where: str, task: str, warnings: list[str]) -> dict[str, Any] | None:
+    """The task's contamination record when it can be read: a set left unchecked, or a share of
+    units in [0, 1] with the touched ids (as strings); anything else is warned about and not shown."""
+    if raw is None:
+        return None
+    record = _dict(raw)
+    share, touched = record.get("share"), record.get("touched_units")
+    if record.get("checked") is False:
+        return record
+    is_share = isinstance(share, (int, float)) and not isinstance(share, bool) and 0 <= share <= 1
+    if not is_share or not isinstance(touched, list):
+        warnings.append(f"{where}: {task} has a malformed 'contamination' record (no share in [0, 1] with its "
+                        "touched_units); not shown")
+        return None
+    return {**record, "touched_units": [str(unit) for unit in touched]}
 
 
 def _run_file(path: Path, data: dict[str, Any]) -> RunFile:
     """The run-level fields of a results file (model, backend, dates, versions, chat template)."""
     config = _dict(data.get("config"))
     model_args = config.get("model_args")
+    identity = recorded_identity(data)
     model = (
-        _str_or_none(data.get("model_name"))
+        (identity or {}).get("name")  # the portable name the run recorded (`provenance.model_identity`)
+        or _str_or_none(data.get("model_name"))
         or _model_from_args(model_args)
         or _str_or_none(config.get("model_name"))
         or path.parent.name  # last resort: the folder the user chose (results/runs/<model_slug>/...)
@@ -316,6 +354,7 @@ def _run_file(path: Path, data: dict[str, Any]) -> RunFile:
         # lm-eval records the template it applied (and its hash); null when none was.
         chat_template=data.get("chat_template") is not None or data.get("chat_template_sha") is not None,
         gen_kwargs_max_gen_toks=_int_or_none(_key_values(config.get("gen_kwargs")).get("max_gen_toks")),
+        cost=cost_summary(data), price=_dict(_dict(data.get(COST_KEY)).get("price")) or None,
     )
 
 

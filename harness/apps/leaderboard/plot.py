@@ -5,27 +5,40 @@ one bar per non-delta column. Partial runs are hatched, published columns drawn 
 bootstrap intervals become error bars. A score of 0 is drawn as a flat bar with a "0" over it; a
 missing cell (no result, skipped, or an average with a missing set) as a grey "n/a": the two can
 never look alike. The figure carries no provenance: that goes to a caption file beside it
-(`<name>.caption.txt`, `caption_text`) and to the tables.
+(`<name>.caption.txt`, `caption_text`) and to the tables. `figure_bytes` and `save_figure` draw
+any figure in the same fonts (CJK-capable first) and settings: `taiyi report`'s plots use them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
+import logging
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from taiyi_bench.harness.apps.leaderboard.rules import headline_rule
 from taiyi_bench.harness.apps.leaderboard.table import ALL, Column, Table, average_label, provenance_lines
 from taiyi_bench.harness.atomic_files import atomic_write_text, atomic_write_with
 from taiyi_bench.harness.registry import REGISTRY, TASK_TYPE_NAMES
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+# Every plot's fonts: CJK-capable families first, so that Chinese in a label is drawn where one is
+# installed (Debian/Ubuntu: fonts-noto-cjk; macOS: PingFang; Windows: Microsoft YaHei), then
+# matplotlib's own DejaVu Sans, which has no Chinese, for everything else.
+FONT_FAMILIES = ["Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "PingFang SC", "Microsoft YaHei",
+                 "DejaVu Sans"]
 OTHER_RULE = object()  # marker: a published cell by another rule than its bar group's
 
 
-def _figure(table: Table):
+def _figure(table: Table) -> Figure:
     import matplotlib
-
-    matplotlib.use("Agg", force=False)  # headless machines; no-op if Agg is already active
     from matplotlib.figure import Figure  # a bare Figure avoids pyplot's global state
 
     columns = [c for c in table.columns if c.kind != "delta"]
@@ -141,26 +154,56 @@ def caption_path(plot_path: str | os.PathLike) -> Path:
 
 def plot_bytes(table: Table, fmt: str = "svg") -> bytes:
     """The plot as PNG or SVG bytes (for pages that embed it)."""
-    import io
+    return figure_bytes(lambda: _figure(table), fmt)
 
+
+def figure_bytes(build: Callable[[], Figure], fmt: str = "svg") -> bytes:
+    """The figure `build()` makes, drawn in the house style, as PNG or SVG bytes."""
     buffer = io.BytesIO()
-    _save(table, buffer, fmt)
+    save_figure(build, buffer, fmt)
     return buffer.getvalue()
 
 
-def _save(table: Table, handle, fmt: str) -> None:
-    fig = _figure(table)
+@functools.cache
+def _learn_new_system_fonts() -> None:
+    """Matplotlib caches the system's font list once per matplotlib version, so a CJK font installed
+    after its first use stays unknown to it (boxes for Chinese) until that cache is deleted. When
+    none of `FONT_FAMILIES`' CJK fonts is known, add the font files it has not seen (once a process)."""
+    from matplotlib import font_manager
+
+    manager = font_manager.fontManager
+    if {font.name for font in manager.ttflist} & set(FONT_FAMILIES[:-1]):
+        return
+    known = {font.fname for font in manager.ttflist}
+    for path in font_manager.findSystemFonts():
+        if path not in known:
+            with contextlib.suppress(Exception):  # a file FreeType cannot read is one font less, not a failed plot
+                manager.addfont(path)
+
+
+def save_figure(build: Callable[[], Figure], handle, fmt: str) -> None:
+    """Build the figure and save it, with the fonts and settings every plot of ours uses (a text's
+    font is fixed when it is made, so the figure is built inside them too)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)  # headless machines; no-op if Agg is already active
+    _learn_new_system_fonts()
     # Fixed metadata keeps regenerated files byte-stable (no timestamps) for version control.
     metadata = {"Date": None} if fmt == "svg" else {"Software": None}
-    with warnings.catch_warnings():
-        # A CJK character in a model path has no glyph in the default font: draw a box, do not warn.
-        warnings.filterwarnings("ignore", message="Glyph .* missing from")
-        import matplotlib
-
-        # SVG text stays text (searchable, selectable, and a fraction of the size of glyph paths).
-        # usetex off: a TeX install would read `$`, `_` and `%` in model names as TeX.
-        with matplotlib.rc_context({"svg.hashsalt": "taiyi-bench", "svg.fonttype": "none", "text.usetex": False}):
-            fig.savefig(handle, format=fmt, dpi=150, metadata=metadata)
+    font_log = logging.getLogger("matplotlib.font_manager")
+    quiet, font_log.disabled = font_log.disabled, True  # one "not found" line per missing family and text
+    try:
+        with warnings.catch_warnings():
+            # A character no font of the list has (Chinese without a CJK font) is drawn as a box: no warning.
+            warnings.filterwarnings("ignore", message="Glyph .* missing from")
+            # SVG text stays text (searchable, selectable, and a fraction of the size of glyph paths) and
+            # names the whole font list, which the browser resolves. usetex off: a TeX install would
+            # read `$`, `_` and `%` in model names as TeX.
+            with matplotlib.rc_context({"svg.hashsalt": "taiyi-bench", "svg.fonttype": "none", "text.usetex": False,
+                                        "font.family": FONT_FAMILIES}):
+                build().savefig(handle, format=fmt, dpi=150, metadata=metadata)
+    finally:
+        font_log.disabled = quiet
 
 
 def write_plot(table: Table, path: str | os.PathLike, fmt: str | None = None) -> Path:
@@ -170,6 +213,6 @@ def write_plot(table: Table, path: str | os.PathLike, fmt: str | None = None) ->
     fmt = (fmt or target.suffix.lstrip(".")).lower()
     if fmt not in ("png", "svg"):
         raise ValueError(f"plot format must be png or svg, not {fmt!r}")
-    atomic_write_with(target, lambda handle: _save(table, handle, fmt))
+    atomic_write_with(target, lambda handle: save_figure(lambda: _figure(table), handle, fmt))
     atomic_write_text(caption_path(target), caption_text(table))
     return target

@@ -66,7 +66,8 @@ def _run_parts(run: RunFile, results: Sequence[TaskResult]) -> list[str]:
 
 
 def _data_text(results: Sequence[TaskResult]) -> str:
-    data_text = {"data": "official data", "samples": "BUNDLED SAMPLES, not the test sets", "unknown": "data source not recorded"}
+    splits = "/".join(sorted({REGISTRY[r.key].eval_split for r in results}))
+    data_text = {"data": "official data", "samples": f"BUNDLED SAMPLES, not the {splits} splits", "unknown": "data source not recorded"}
     not_official = [r for r in results if r.data_problem]
     if not_official:
         data_text["data"] = "data directory, NOT the official split for " + ", ".join(

@@ -17,6 +17,8 @@ from typing import Any
 
 from taiyi_bench.harness.apps.assets import asset
 from taiyi_bench.harness.apps.leaderboard.rules import (
+    BY_RULE_CAPTION,
+    BY_RULE_CAPTION_NARROW,
     MIXED,
     legend,
     mixes_rules,
@@ -25,11 +27,16 @@ from taiyi_bench.harness.apps.leaderboard.rules import (
     short_name,
 )
 from taiyi_bench.harness.apps.leaderboard.table import (
+    COST_HEADERS,
+    FEW_UNITS_NOTE,
     Cell,
     Column,
+    CostTable,
     RuleRow,
     Table,
     average_cell_text,
+    average_text,
+    few_units_flag,
     fmt_pct,
     iter_average_rows,
     iter_rule_rows,
@@ -50,38 +57,31 @@ ALL_FORMATS = (*TEXT_FORMATS, *PLOT_FORMATS)
 def render_terminal(table: Table, console=None, *, show_warnings: bool = True, provenance_in: Path | None = None) -> None:
     """Print the table with rich; `console` defaults to a new stdout console. With
     `provenance_in` (a file that holds the full provenance), each column's provenance is cut to
-    its first sentence and the file is named: a person reads the table, a file keeps the rest."""
+    its first sentence and the file is named: a person reads the table, a file keeps the rest.
+
+    A table wider than the console is never cut short (rich would elide names with "…"): first the
+    published columns, then the run columns are shown by a short id named above the table, with the
+    Type and Rule columns folded into the Set column and notes and flags as numbered marks named
+    below it; columns that still do not fit go on in a further table."""
     from rich.console import Console
-    from rich.table import Table as RichTable
     from rich.text import Text
 
     console = console or Console()
-    # Text objects throughout: headers like "model [samples]" must not be read as rich markup.
-    rich_table = RichTable(title=Text(table.title, style="bold"), caption=Text(table.caption), show_lines=False)
-    rich_table.add_column("Type")
-    rich_table.add_column("Set")
-    if table.by_rule:
-        rich_table.add_column("Rule", style="dim", no_wrap=True)
-    for column in table.columns:
-        style = "yellow" if column.partial else ("cyan" if column.kind == "run" else None)
-        rich_table.add_column(Text(column.display_header, style=style or ""), justify="right")
-    previous_type = None
-    rows = list(iter_rule_rows(table))
-    for index, (type_label, label, row) in enumerate(rows):
-        shown_type = type_label if type_label != previous_type else ""
-        previous_type = type_label
-        last_of_type = index + 1 == len(rows) or rows[index + 1][0] != type_label
-        rich_table.add_row(
-            Text(shown_type), Text(label if row.first else ""), *_rule_cell(table, row, Text),
-            *(Text(row_cell_text(c, row)) for c in table.columns), end_section=last_of_type,
-        )
-    for group_label, label, group in iter_average_rows():
-        style = "bold" if group == "all" else ""
-        rich_table.add_row(
-            Text(group_label, style=style), Text(label, style=style), *_rule_cell(table, None, Text),
-            *(Text(average_cell_text(table, c, group), style=style) for c in table.columns),
-        )
-    console.print(rich_table)
+    for by_id in _LAYOUTS:
+        marks: dict[str, str] = {}
+        ids = _column_ids(table, by_id) if by_id else None
+        tables = [_rich_table(table, table.columns, ids, marks)]
+        if _natural_width(console, tables[0]) <= console.width:
+            break
+    else:  # not even the narrowest layout fits in one table: its columns go on in further tables
+        marks = {}
+        tables = _split_tables(table, ids, console, marks)
+    for key, column_id in (ids or {}).items():
+        console.print(Text(f"{column_id} = {table.column(key).display_header}"), soft_wrap=True)
+    for rich_table in tables:
+        console.print(rich_table)
+    if marks:
+        console.print(Text("Marks: " + "; ".join(f"{mark} {text}" for text, mark in marks.items())), soft_wrap=True)
     if table.by_rule:
         console.print(Text("Rules", style="bold"))
         for line in legend(rules_shown(table)):
@@ -98,6 +98,103 @@ def render_terminal(table: Table, console=None, *, show_warnings: bool = True, p
     if show_warnings:
         for warning in table.warnings:
             console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
+
+
+def _column_ids(table: Table, by_id: Sequence[str]) -> dict[str, str]:
+    """Column key -> short id, for the kinds shown by id: P1, P2 (published), R1 (runs), D1 (deltas)."""
+    ids: dict[str, str] = {}
+    for kind in by_id:
+        for index, column in enumerate((c for c in table.columns if c.kind == kind), start=1):
+            ids[column.key] = f"{kind[0].upper()}{index}"
+    return ids
+
+
+_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+# The terminal layouts, tried in turn until the table fits: the column kinds shown by a short id
+# (published columns before run names), the last split over several tables if it must.
+_LAYOUTS: tuple[tuple[str, ...], ...] = ((), ("published",), ("published", "run", "delta"))
+
+
+def _natural_width(console: Any, rich_table: Any) -> int:
+    """The width a rich table takes unwrapped (rich's measure stops at the console's width)."""
+    return console.measure(rich_table, options=console.options.update_width(10**6)).maximum
+
+
+def _split_tables(table: Table, ids: dict[str, str], console: Any, marks: dict[str, str]) -> list[Any]:
+    """The narrow layout over as many tables as it takes for each to fit the console (at least
+    one value column each)."""
+    tables, rest = [], list(table.columns)
+    while rest:
+        count = len(rest)
+        while count > 1 and _natural_width(console, _rich_table(table, rest[:count], ids, {})) > console.width:
+            count -= 1
+        tables.append(_rich_table(table, rest[:count], ids, marks))
+        rest = rest[count:]
+    return tables
+
+
+def _rich_table(table: Table, columns: Sequence[Column], ids: dict[str, str] | None, marks: dict[str, str]) -> Any:
+    """One rich table of `columns`. `ids` None: the full layout (Type, Set and Rule columns, notes,
+    flags and intervals in the cells). Otherwise the narrow one: a column in `ids` is headed by its id,
+    types are section rows, a set's other rules are indented rows under it, and a cell's note or
+    flag is a numbered mark added to `marks` (its interval on a line of its own)."""
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    narrow = ids is not None
+    # Text objects throughout: headers like "model [samples]" must not be read as rich markup.
+    caption = BY_RULE_CAPTION_NARROW if narrow and table.caption == BY_RULE_CAPTION else table.caption
+    rich_table = RichTable(title=Text(table.title, style="bold"), caption=Text(caption), show_lines=False)
+    if not narrow:
+        rich_table.add_column("Type")
+    rich_table.add_column("Set", no_wrap=narrow)
+    if table.by_rule and not narrow:
+        rich_table.add_column("Rule", style="dim", no_wrap=True)
+    for column in columns:
+        style = "yellow" if column.partial else ("cyan" if column.kind == "run" else None)
+        header = ids.get(column.key, column.display_header) if narrow else column.display_header
+        rich_table.add_column(Text(header, style=style or ""), justify="right")
+
+    def shown(full: str, bare: str, annotation: str, interval: str) -> Text:
+        """A cell's text; narrow: its note or flag (`annotation`) as a mark, its interval below."""
+        if not narrow:
+            return Text(full)
+        if annotation.strip():
+            bare += marks.setdefault(annotation.strip(), str(len(marks) + 1).translate(_SUPERSCRIPT))
+        return Text(bare + (f"\n{interval.strip()}" if interval.strip() else ""))
+
+    previous_type = None
+    rows = list(iter_rule_rows(table))
+    for index, (type_label, label, row) in enumerate(rows):
+        shown_type = type_label if type_label != previous_type else ""
+        previous_type = type_label
+        last_of_type = index + 1 == len(rows) or rows[index + 1][0] != type_label
+        cells = []
+        for c in columns:
+            full, annotated = row_cell_text(c, row), row_cell_text(c, row, with_ci=False)
+            bare = row_cell_text(c, row, with_ci=False, with_note=False)
+            cells.append(shown(full, bare, annotated[len(bare):], full[len(annotated):]))
+        if not narrow:
+            rich_table.add_row(Text(shown_type), Text(label if row.first else ""), *_rule_cell(table, row, Text), *cells,
+                               end_section=last_of_type)
+            continue
+        if shown_type:
+            rich_table.add_row(Text(shown_type, style="bold"), *("" for _ in columns))
+        name = label if row.first else f"  {short_name(row.rule)}"
+        rich_table.add_row(Text(name, style="" if row.first else "dim"), *cells, end_section=last_of_type)
+    for group_label, label, group in iter_average_rows():
+        style = "bold" if group == "all" else ""
+        cells = []
+        for c in columns:
+            bare = average_text(c, group, with_ci=False)
+            annotation = average_cell_text(table, c, group, with_ci=False)[len(bare):]
+            cells.append(shown(average_cell_text(table, c, group), bare, annotation, average_text(c, group)[len(bare):]))
+        for cell in cells:
+            cell.stylize(style)
+        heads = [Text(label, style=style)] if narrow else [Text(group_label, style=style), Text(label, style=style),
+                                                           *_rule_cell(table, None, Text)]
+        rich_table.add_row(*heads, *cells)
+    return rich_table
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|#])")
@@ -355,29 +452,39 @@ def write_table(table: Table, out_dir: str | os.PathLike, formats: Iterable[str]
 
 
 def _paired_rows(report) -> list[list[str]]:
-    """Set, A, B, delta, CI of delta, p, units: one row per set both runs have samples for."""
+    """Set, A, B, delta, CI of delta, p, units: one row per set both runs have samples for; on too
+    few units the interval and p cells give the count instead (`FEW_UNITS_NOTE`)."""
+    from taiyi_bench.harness.apps.leaderboard.bootstrap import too_few_units
+
     rows = []
     for key in PAPER_ORDER:
         result = report.rows.get(key)
         if result is None:
             continue
+        inference = [f"[{fmt_pct(result.low * 100, signed=True)}, {fmt_pct(result.high * 100, signed=True)}]",
+                     f"{result.p_value:.3f}"]
+        if too_few_units(result.n_units):
+            inference = [f"({few_units_flag(result.n_units)})"] * 2
         rows.append([
             REGISTRY[key].display_name, fmt_pct(result.point_a * 100), fmt_pct(result.point_b * 100),
-            fmt_pct(result.delta * 100, signed=True),
-            f"[{fmt_pct(result.low * 100, signed=True)}, {fmt_pct(result.high * 100, signed=True)}]",
-            f"{result.p_value:.3f}", str(result.n_units),
+            fmt_pct(result.delta * 100, signed=True), *inference, str(result.n_units),
         ])
     return rows
 
 
-def _paired_headers(report) -> list[str]:
-    return ["Set", f"A: {report.a.display_header}", f"B: {report.b.display_header}", "Δ (A−B)", "95% CI of Δ", "p", "units"]
+def _paired_headers(report, *, short: bool = False) -> list[str]:
+    """Column headers; `short`: runs as A and B (named above the table), so the table fits 80 columns."""
+    runs = ["A", "B"] if short else [f"A: {report.a.display_header}", f"B: {report.b.display_header}"]
+    return ["Set", *runs, "Δ (A−B)", "95% CI of Δ", "p", "units"]
 
 
 def _paired_footer(report) -> list[str]:
+    from taiyi_bench.harness.apps.leaderboard.bootstrap import too_few_units
+
+    few = [FEW_UNITS_NOTE] if any(too_few_units(r.n_units) for r in report.rows.values()) else []
     return [
         f"Paired bootstrap over the units both runs scored (matched by unit id and document), {report.n_resamples} resamples, "
-        f"seed {report.seed}; two-sided p-value against no difference.",
+        f"seed {report.seed}; two-sided p-value against no difference.", *few,
         f"A = {report.a.display_header}: " + " ".join(report.a.provenance),
         f"B = {report.b.display_header}: " + " ".join(report.b.provenance),
     ]
@@ -389,8 +496,10 @@ def render_paired_terminal(report, console=None) -> None:
     from rich.text import Text
 
     console = console or Console()
+    for letter, column in (("A", report.a), ("B", report.b)):
+        console.print(Text(f"{letter} = {column.display_header}"), soft_wrap=True)
     rich_table = RichTable(title=Text("Paired bootstrap test", style="bold"))
-    for index, header in enumerate(_paired_headers(report)):
+    for index, header in enumerate(_paired_headers(report, short=True)):
         rich_table.add_column(Text(header), justify="left" if index == 0 else "right")
     for row in _paired_rows(report):
         rich_table.add_row(*(Text(x) for x in row))
@@ -515,4 +624,70 @@ def render_by_type_html(table) -> str:
 def write_by_type(table, out_dir: str | os.PathLike, formats: Iterable[str]) -> list[Path]:
     """Markdown, CSV and HTML of a per-type table (plots and LaTeX do not apply to it)."""
     writers = {"md": render_by_type_markdown, "csv": render_by_type_csv, "html": render_by_type_html}
+    return [atomic_write_text(Path(out_dir) / f"{table.slug}.{fmt}", writers[fmt](table)) for fmt in formats if fmt in writers]
+
+
+# --- the cost table (`taiyi leaderboard --cost`) --------------------------------------------------
+
+
+def render_cost_terminal(table: CostTable, console=None) -> None:
+    """The runs by short id above the table (as the narrow leaderboard names them): seven narrow
+    columns, so the table fits 80 columns whatever the models are called."""
+    from rich.console import Console
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    console = console or Console()
+    for line in table.legend:
+        console.print(Text(line), soft_wrap=True)
+    rich_table = RichTable(title=Text(table.title, style="bold"))
+    for index, header in enumerate(COST_HEADERS):
+        rich_table.add_column(Text(header), justify="left" if index < 2 else "right", no_wrap=True)
+    for row in table.rows:
+        rich_table.add_row(*(Text(cell) for cell in row))
+    console.print(rich_table)
+    for note in table.notes:
+        console.print(Text(f"Note: {note}", style="dim"), soft_wrap=True)
+
+
+def render_cost_markdown(table: CostTable) -> str:
+    out = [f"# {md_escape(table.title)}", "", *(f"- {md_escape(line)}" for line in table.legend), "",
+           _md_row(COST_HEADERS), "|" + "|".join([":--", ":--", *("--:" for _ in COST_HEADERS[2:])]) + "|",
+           *(_md_row(row) for row in table.rows)]
+    out += ["", "## Notes", "", *(f"- {md_escape(note)}" for note in table.notes)]
+    return "\n".join(out) + "\n"
+
+
+def render_cost_csv(table: CostTable) -> str:
+    return _csv_text([COST_HEADERS, *table.rows, [], ["# runs"], *([line] for line in table.legend),
+                      [], ["# notes"], *([note] for note in table.notes)])
+
+
+def render_cost_latex(table: CostTable) -> str:
+    out = ["% Generated by `taiyi leaderboard --cost` (taiyi-bench). Needs \\usepackage{booktabs}.",
+           "\\begin{table}[t]", "\\centering", "\\small", f"\\caption{{{tex_escape(table.title)}}}",
+           f"\\label{{tab:{table.slug}}}", f"\\begin{{tabular}}{{ll{'r' * (len(COST_HEADERS) - 2)}}}", "\\toprule",
+           " & ".join(map(tex_escape, COST_HEADERS)) + " \\\\", "\\midrule",
+           *(" & ".join(map(tex_escape, row)) + " \\\\" for row in table.rows),
+           "\\bottomrule", "\\end{tabular}", "", "\\par\\smallskip", "\\begin{minipage}{\\linewidth}\\footnotesize",
+           *(tex_escape(line) + "\\par" for line in [*table.legend, *table.notes]), "\\end{minipage}", "\\end{table}"]
+    return "\n".join(out) + "\n"
+
+
+def render_cost_html(table: CostTable) -> str:
+    esc = html.escape
+    head = "".join(f'<th{"" if i < 2 else " class=num"}>{esc(h)}</th>' for i, h in enumerate(COST_HEADERS))
+    body = ["<tr>" + "".join(f'<td{"" if i < 2 else " class=num"}>{esc(c)}</td>' for i, c in enumerate(row)) + "</tr>"
+            for row in table.rows]
+    out = ["<!DOCTYPE html>", '<html lang="en">', '<head><meta charset="utf-8">', f"<title>{esc(table.title)}</title>",
+           f"<style>{asset('leaderboard.css')}</style></head><body>", f"<h1>{esc(table.title)}</h1>",
+           "<ul>", *(f"<li>{esc(line)}</li>" for line in table.legend), "</ul>",
+           f'<table id="{esc(table.slug)}"><thead><tr>{head}</tr></thead><tbody>', *body, "</tbody></table>",
+           *_html_list("notes", "Notes", table.notes), "</body>", "</html>"]
+    return "\n".join(out) + "\n"
+
+
+def write_cost(table: CostTable, out_dir: str | os.PathLike, formats: Iterable[str]) -> list[Path]:
+    """`<out_dir>/<table.slug>.<fmt>` of the cost table for each text format (plots do not apply)."""
+    writers = {"md": render_cost_markdown, "csv": render_cost_csv, "tex": render_cost_latex, "html": render_cost_html}
     return [atomic_write_text(Path(out_dir) / f"{table.slug}.{fmt}", writers[fmt](table)) for fmt in formats if fmt in writers]

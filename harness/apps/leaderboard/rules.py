@@ -41,6 +41,9 @@ NOT_IN_FILE = "no like metric in file"
 MIXED = "mixed"
 # The caption of a by-rule table (a row's numbers are all by its rule, not all micro-F1/accuracy).
 BY_RULE_CAPTION = "Percent, each row by the rule in its Rule column (listed below). Averages recomputed from the cells."
+# The same in the terminal's narrow layout, where the rules are rows under their set, not a column.
+BY_RULE_CAPTION_NARROW = ("Percent; a set's first row is by its headline rule, an indented row by the rule it names (listed "
+                          "below). Averages recomputed from the cells.")
 
 
 def short_name(rule: str | None) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal, NamedTuple
 
+from taiyi_bench.harness.apps.leaderboard.bootstrap import MIN_UNITS_FOR_INFERENCE
 from taiyi_bench.harness.apps.leaderboard.rules import (
     MIXED,
     NO_LIKE_METRIC,
@@ -30,6 +31,19 @@ TYPE_ORDER: tuple[str, ...] = tuple(dict.fromkeys(REGISTRY[key].task_type for ke
 ALL = "all"
 AVERAGE_KEYS: tuple[str, ...] = (*TYPE_ORDER, ALL)
 MISSING = "—"
+
+
+# Said once under a table whose cells or rows withhold an interval or p-value (`bootstrap.too_few_units`).
+FEW_UNITS_NOTE = (
+    f"Marked (N units): fewer than {MIN_UNITS_FOR_INFERENCE} units, so no bootstrap interval or p-value is shown, for "
+    "the value nor for an average over it: on so few units the bootstrap's interval is too narrow and its p-value too "
+    "small to report (README, Leaderboard)."
+)
+
+
+def few_units_flag(n_units: int) -> str:
+    """The mark of a value computed on too few units for an interval: its count."""
+    return f"{n_units} units"
 
 
 def sets_of(group: str) -> tuple[str, ...]:
@@ -355,3 +369,19 @@ def rule_notes(table: Table) -> list[str]:
             "scored before it existed (`taiyi rescore` adds it)."
         )
     return notes
+
+
+COST_HEADERS = ("Run", "Set", "units", "gen. tok/unit", "s/unit", "tokens/s", "est. USD")
+
+
+@dataclass
+class CostTable:
+    """What each run cost per set (`taiyi leaderboard --cost`): rows of text cells under
+    `COST_HEADERS`, each run named by a short id (R1, R2 ...: the leaderboard's run columns, in
+    order) that `legend` spells out."""
+
+    rows: list[list[str]]
+    legend: list[str]
+    notes: list[str]
+    title: str = "taiyi-bench: what each run cost"
+    slug: str = "leaderboard_cost"
