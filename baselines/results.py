@@ -24,6 +24,7 @@ from lm_eval.utils import hash_string
 from taiyi_bench.harness import provenance, scoring
 from taiyi_bench.harness.atomic_files import atomic_write_text
 from taiyi_bench.harness.errors import DataNotFoundError
+from taiyi_bench.harness.lmeval.cost import COST_KEY, discriminative_cost
 from taiyi_bench.harness.loading import split_files
 from taiyi_bench.harness.paths import SAMPLES_DIR
 from taiyi_bench.harness.prompts import render_answer
@@ -241,6 +242,7 @@ def write_run(
         "chat_template": None, "chat_template_sha": None,
         "start_time": started, "end_time": finished,
         "total_evaluation_time_seconds": str(finished - started),
+        COST_KEY: discriminative_cost(task, len(examples), finished - started),
         "taiyi_baseline": baseline_info or {},
         PER_TYPE_KEY: {task: scored.per_type},
     }

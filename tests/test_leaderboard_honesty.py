@@ -150,3 +150,14 @@ def test_the_lm_eval_samples_banner_names_the_split_it_stands_in_for(monkeypatch
     with caplog.at_level("WARNING", logger="taiyi-bench"):
         tasks.warn_samples_once("taiyi_cmeee")
     assert REGISTRY["cmeee"].eval_split == "dev" and "not the real dev set" in caplog.text
+
+
+def test_a_label_outside_the_label_set_is_named_so_in_the_per_type_table() -> None:
+    from taiyi_bench.harness.apps.leaderboard.build import leaderboard_by_type
+
+    spec = get_spec("kuake_qic")
+    table = leaderboard_by_type([REFERENCE / "smollm2-base", REFERENCE / "smollm2-ft"], "kuake_qic", n_resamples=50)
+    strays = [key for key in table.rows if key not in spec.labels]
+    assert strays  # the base model echoed a query as its label (the committed run)
+    assert all(table.label(key).endswith("[outside the label set]") for key in strays)
+    assert not any("outside" in table.label(key) for key in table.rows if key in spec.labels)

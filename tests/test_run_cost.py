@@ -264,3 +264,23 @@ def test_baseline_run_prices_the_apis_reported_tokens_and_never_writes_the_key(
     written = [p for p in (tmp_path / "runs").rglob("*") if p.is_file()]
     assert written and not [p for p in written if API_KEY.encode() in p.read_bytes()]
     assert API_KEY not in out + err
+
+
+def test_a_bert_run_records_its_prediction_time_and_no_generated_tokens(tmp_path: Path) -> None:
+    import time
+
+    from taiyi_bench.baselines.results import write_run
+    from taiyi_bench.harness.records import Entity, Example, Prediction
+    from taiyi_bench.harness.registry import get_spec
+
+    spec = get_spec("ncbi_disease")
+    examples = [Example(id=f"u{i}", dataset=spec.key, split="test", text="BRCA1 in breast cancer",
+                        entities=[Entity("Disease", "breast cancer")]) for i in range(4)]
+    started = time.time() - 2.0  # as if the encoder took two seconds over the four units
+    path = write_run(spec, examples, [Prediction(entities={("Disease", "breast cancer")})] * 4, model_name="bert-x",
+                     model_args={}, data_source="samples", results_dir=tmp_path, n_original=4, split="test",
+                     start_time=started)
+    (task, cost), = cost_summary(read_results(path)).items()
+    assert task == spec.task_name and cost["units"] == 4 and cost["generated_tokens"] == 0
+    assert cost["prompt_tokens"] is None and 0.5 <= cost["seconds_per_unit"] < 5
+    assert cost["seconds"] == pytest.approx(cost["seconds_per_unit"] * 4)

@@ -314,7 +314,7 @@ def run_finetune(steps: Steps, out: Path, work: Path, data_dir: Path) -> None:
         shutil.copytree(final, adapter_dir(work))
     # The small records of the run travel with the results (the adapter stays in --work).
     keep = out / "smollm2-ft" / "finetune"
-    for name in ("resolved_config.yaml", "train_log.jsonl", "lm_eval_command.txt",
+    for name in ("resolved_config.yaml", "train_log.jsonl", "lm_eval_command.txt", "contamination.json",
                  "stage1/data_report.json", "stage1/run_info.json", "stage2/data_report.json", "stage2/run_info.json"):
         source = run_dir / name
         if source.is_file():

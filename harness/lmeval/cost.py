@@ -11,8 +11,9 @@ Token counts come from the first source a request has:
   2. the model's tokenizer (`lm.tok_encode`): the prompt as sent, and the returned text re-encoded;
   3. none: the counts are null and `tokenizer` says "none exposed" (nothing is guessed).
 
-`taiyi baseline run` prices the counts with the config's `price` table (`add_price`); the
-leaderboard and the report read the record back through `cost_summary`.
+`taiyi baseline run` prices the counts with the config's `price` table (`add_price`); a BERT run
+writes `discriminative_cost`; the leaderboard and the report read the record back through
+`cost_summary`.
 """
 
 from __future__ import annotations
@@ -231,6 +232,18 @@ def meter_evaluate(evaluate: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # --- price and read-back -------------------------------------------------------------------------
+
+
+DISCRIMINATIVE = "none: a discriminative model generates no tokens"
+
+
+def discriminative_cost(task: str, units: int, seconds: float) -> dict[str, Any]:
+    """The COST_KEY record of a discriminative (BERT) run: its prediction wall time over `units`
+    (training excluded), no generated tokens, its input tokens not counted."""
+    summary = {**_summary(units, [_Tally(requests=units, sources={NOT_EXPOSED}, seconds=seconds)]),
+               "generated_tokens": 0, "tokenizer": DISCRIMINATIVE}
+    return {"tasks": {task: summary}, "total": dict(summary),
+            "note": "prediction wall time of the encoder over the evaluated units, scoring included, training excluded"}
 
 
 def priced(record: Mapping[str, Any], price: Mapping[str, Any]) -> dict[str, Any]:

@@ -470,6 +470,8 @@ class ByTypeTable:
         return f"by_type_{self.spec.key}"
 
     def label(self, key: str) -> str:
+        if key not in self.spec.labels:  # a model's label (an echoed query, say): never a type of the set
+            return f"{key} [outside the label set]"
         name = self.spec.label_name(key)
         return key if name == key else f"{name} ({key})"
 
@@ -504,7 +506,7 @@ def by_type_table(
     empty = [k for k in keys if not any((k, index) in cells for index in range(len(runs)))]
     keys = [k for k in keys if k not in empty]
     notes = ["P/R/F1 in percent, micro over the run's units; support = gold items of the type; a type that was only "
-             "predicted (a wrong type, a label outside the set) has support 0; — : nothing of the type in that run."]
+             "predicted (a wrong type, a label outside the set, marked so) has support 0; — : nothing of the type in that run."]
     if empty:
         notes.append(f"No gold item and no prediction in any run: {', '.join(spec.label_name(k) for k in empty)}.")
     notes.append(CI_NOTE.format(n=n_resamples, seed=seed).replace("; averages resample every set", "") + " Interval of F1.")
