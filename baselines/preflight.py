@@ -10,15 +10,12 @@ is off do we ask the Hub, with a short timeout, whether it exists.
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import json
 import os
-import re
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -26,16 +23,10 @@ from urllib.parse import urlparse
 
 from taiyi_bench.harness.errors import ConfigError
 from taiyi_bench.harness.integrity import adapter_problems
+from taiyi_bench.harness.lmeval.preflight import HUB_ID, looks_like_path, offline_mode
+from taiyi_bench.harness.local_models import LOCAL_MODELS, LOCAL_PREFIX
 from taiyi_bench.harness.model_args_check import model_arg_problem
 
-# Models that need no download, as `local:<name>`; resolved lazily (building one takes seconds).
-LOCAL_MODELS: dict[str, str] = {
-    "smollm2": "taiyi_bench.harness.local_models:smollm2_dir",
-    "minilm": "taiyi_bench.harness.local_models:minilm_dir",
-}
-LOCAL_PREFIX = "local:"
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
-_TRUTHY = {"1", "true", "yes", "on"}
 DEFAULT_TIMEOUT_S = 3.0
 
 
@@ -50,16 +41,6 @@ class ModelSource:
     requested: str
     kind: Literal["builtin", "path", "hub"]
     location: str
-
-
-def offline_mode() -> bool:
-    """True when Hugging Face libraries are told not to touch the network."""
-    return any(os.environ.get(var, "").strip().lower() in _TRUTHY for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-
-
-def _looks_like_path(name: str) -> bool:
-    # A Hub id has at most one "/"; anything rooted, relative-dotted or deeper is a path.
-    return name.startswith(("/", "./", "../", "~", ".")) or name.count("/") > 1 or "\\" in name
 
 
 def resolve_model(name: str) -> ModelSource:
@@ -79,10 +60,8 @@ def resolve_model(name: str) -> ModelSource:
         key = name[len(LOCAL_PREFIX):]
         if key not in LOCAL_MODELS:
             raise PreflightError(f"unknown local model {name!r}; local models: {', '.join(LOCAL_PREFIX + k for k in LOCAL_MODELS)}")
-        module_name, _, function = LOCAL_MODELS[key].partition(":")
-        builder: Callable[[], Path] = getattr(importlib.import_module(module_name), function)
         try:
-            return ModelSource(name, "builtin", str(builder()))
+            return ModelSource(name, "builtin", str(LOCAL_MODELS[key].folder()))
         except (FileNotFoundError, ImportError) as exc:
             raise PreflightError(f"local model {name!r} is not available: {exc}") from exc
     path = Path(name).expanduser()
@@ -90,7 +69,7 @@ def resolve_model(name: str) -> ModelSource:
         if not path.is_dir():
             raise PreflightError(f"model path {path} is a file; give the model directory")
         return ModelSource(name, "path", str(path.resolve()))
-    if _looks_like_path(name) or not _HUB_ID.match(name):
+    if looks_like_path(name) or not HUB_ID.match(name):
         raise PreflightError(
             f"model {name!r} is neither an existing directory nor a Hugging Face model id (org/name): "
             f"{path} does not exist"
@@ -253,7 +232,7 @@ def check_adapter_reference(setting: str, value: str) -> None:
     """An adapter given in model_args (`peft=`): a local folder must hold a complete adapter (a
     `taiyi finetune` stage adapter with its marker); a Hub id is left to lm-eval."""
     path = Path(value).expanduser()
-    if path.exists() or _looks_like_path(value):
+    if path.exists() or looks_like_path(value):
         problems = adapter_problems(path)
         if problems:
             raise PreflightError(f"{setting}: " + "; ".join(problems))

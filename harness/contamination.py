@@ -24,6 +24,7 @@ at paper scale and names the conversation behind every hit in the same pass.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import unicodedata
@@ -254,7 +255,12 @@ def evaluation_splits(
     whose files the data directory lacks (key -> why)."""
     specs = [get_spec(name) for name in sets] if sets else list(iter_specs())
     missing = {m.spec.key: m.reason for m in missing_sets(specs, data_dir)}
-    return [load_split(spec, None, data_dir) for spec in specs if spec.key not in missing], missing
+    splits = [load_split(spec, None, data_dir, warn_samples=False) for spec in specs if spec.key not in missing]
+    if any(split.source == "samples" for split in splits):
+        logging.getLogger("taiyi-bench").warning(
+            "taiyi-bench: no data directory, so the mixture is checked against the BUNDLED SAMPLES of the sets, "
+            "not their real evaluation splits (set $TAIYI_DATA_DIR or pass --data-dir)")
+    return splits, missing
 
 
 def contamination_report(

@@ -43,7 +43,6 @@ from taiyi_bench.harness.provenance import file_sha256
 from taiyi_bench.harness.registry import DatasetSpec, Source, iter_specs, specs_for_selection
 
 MANIFEST = "taiyi-fetch.json"  # in the data directory: what fetch placed, from where, with which sha256
-CACHE_ENV = "TAIYI_CACHE_DIR"
 CHUNK = 1 << 20
 ATTEMPTS = 3  # per URL; each attempt after the first resumes where the last one stopped
 USER_AGENT = "taiyi-bench-fetch"
@@ -81,14 +80,6 @@ class _Got:
     path: Path  # the complete file, in the cache or a local mirror folder
     origin: str  # the URL (or local file) it came from, for messages and the manifest
     aside: Path | None  # the cache file to move aside if it fails verification (None: not ours)
-
-
-def default_cache_dir() -> Path:
-    """$TAIYI_CACHE_DIR, else $XDG_CACHE_HOME/taiyi-bench, else ~/.cache/taiyi-bench."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "taiyi-bench"
 
 
 def select_sets(names: Iterable[str] | None) -> list[DatasetSpec]:

@@ -108,7 +108,8 @@ def available_splits(name: SetName, data_dir: str | os.PathLike | None = None, *
 
 
 def load_split(
-    name: SetName, split: str | None = None, data_dir: str | os.PathLike | None = None, **options: Any
+    name: SetName, split: str | None = None, data_dir: str | os.PathLike | None = None, *, warn_samples: bool = True,
+    **options: Any,
 ) -> LoadedSplit:
     """Load one split of a set as `Example`s (split None = the set's evaluation split).
 
@@ -123,7 +124,7 @@ def load_split(
     if source == "data" and not root.is_dir():
         raise DataNotFoundError(f"data directory {root} does not exist (given as argument or ${DATA_DIR_ENV})")
     paths = split_files(spec, split, root)
-    if source == "samples":
+    if source == "samples" and warn_samples:  # a caller reading many sets says it once itself
         _warn_samples(spec.display_name, split)
     return LoadedSplit(list(_read_cached(spec, split, paths)), source, paths, spec, split, root)
 

@@ -39,9 +39,11 @@ def _wheel_dir(package: str, install_line: str) -> Path:
 
 
 def cache_root() -> Path:
-    """Where locally converted models live: $TAIYI_CACHE_DIR, else ~/.cache/taiyi-bench."""
-    override = os.environ.get(CACHE_ENV)
-    return Path(override).expanduser() if override else Path.home() / ".cache" / "taiyi-bench"
+    """The project's cache (converted models, downloads): $TAIYI_CACHE_DIR, else
+    $XDG_CACHE_HOME/taiyi-bench, else ~/.cache/taiyi-bench."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "taiyi-bench"
 
 
 def _read_marker(target: Path) -> dict | None:

@@ -4,6 +4,7 @@ English and Chinese, the command, and the report a fine-tuning run writes and po
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from taiyi_bench.harness.contamination import (
     adapter_report,
     contamination_report,
     contamination_summary,
+    evaluation_splits,
     tokens,
     unit_texts,
 )
@@ -152,3 +154,11 @@ def test_finetune_writes_the_report_and_the_adapter_points_to_it(tmp_path):
     adapter = out / "stage1" / "adapter"
     assert json.loads((adapter / STAGE_MARKER).read_text(encoding="utf-8"))["contamination"] == "../../contamination.json"
     assert adapter_report(adapter) == report
+
+
+def test_checking_against_the_bundled_samples_is_said_once(caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="taiyi-bench"):
+        splits, missing = evaluation_splits(["ncbi_disease", "cmeee", "hoc"], data_dir=None)
+    assert [split.source for split in splits] == ["samples"] * 3 and not missing
+    said = [record.getMessage() for record in caplog.records if "BUNDLED SAMPLES" in record.getMessage()]
+    assert len(said) == 1 and "not their real evaluation splits" in said[0]

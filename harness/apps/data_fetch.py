@@ -20,15 +20,8 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from rich.text import Text
 
 from taiyi_bench.harness.errors import ConfigError
-from taiyi_bench.harness.fetch import (
-    CACHE_ENV,
-    MANIFEST,
-    FetchAborted,
-    Fetcher,
-    SetResult,
-    default_cache_dir,
-    select_sets,
-)
+from taiyi_bench.harness.fetch import MANIFEST, FetchAborted, Fetcher, SetResult, select_sets
+from taiyi_bench.harness.local_models import CACHE_ENV, cache_root
 from taiyi_bench.harness.paths import DATA_DIR_ENV, resolve_data_dir
 from taiyi_bench.harness.registry import DatasetSpec
 
@@ -88,7 +81,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         target = resolve_data_dir(args.to)
         if target is None:
             raise ConfigError(f"say where the data goes: --to DIR, or set ${DATA_DIR_ENV}")
-        cache = Path(args.cache).expanduser() if args.cache else default_cache_dir()
+        cache = Path(args.cache).expanduser() if args.cache else cache_root()
         refuse_unwritable("--to", target, "folder")
         refuse_unwritable("--cache", cache, "folder")
         if args.source and not any(source.name == args.source for spec in specs for source in spec.sources):
@@ -163,7 +156,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "<set folder>/<file>); repeat to try several in order. With a mirror the sources' own "
                             "hosts are not contacted")
     fetch.add_argument("--cache", metavar="DIR",
-                       help=f"where downloads are kept and resumed (default ${CACHE_ENV}, else ~/.cache/taiyi-bench)")
+                       help=f"where downloads are kept and resumed (default ${CACHE_ENV}, else $XDG_CACHE_HOME/taiyi-bench, else ~/.cache/taiyi-bench)")
     fetch.add_argument("--allow-unverified", action="store_true",
                        help="also fetch files the registry has no sha256 for (CHEMDNER, official LitCovid CSVs, train "
                             f"splits), recording the sha256 seen in DIR/{MANIFEST}")

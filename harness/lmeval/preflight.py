@@ -49,7 +49,7 @@ class PromptFormatError(ConfigError):
     `lmeval.models` (which re-exports it): preflight raises it too, and models imports preflight."""
 
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 
 
 def known_metadata_keys() -> list[str]:
@@ -225,8 +225,9 @@ def offline_mode() -> bool:
     return any(os.environ.get(var, "").strip().lower() in _TRUTHY for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
-def _looks_like_path(name: str) -> bool:
-    # A Hub id has at most one "/"; anything rooted, dotted, home-relative or deeper is a path.
+def looks_like_path(name: str) -> bool:
+    """Whether `name` is written as a path: a Hub id has at most one "/"; anything rooted, dotted,
+    home-relative or deeper is a path."""
     return name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name
 
 
@@ -250,7 +251,7 @@ def check_model_location(arg: str, value: Any, marker: str, *, revision: str | N
         return  # vLLM loads a GGUF file itself
     if path.exists():
         raise ConfigError(f"{arg}={value} is a file; give the folder that holds {marker}")
-    if _looks_like_path(value) or not _HUB_ID.match(value):
+    if looks_like_path(value) or not HUB_ID.match(value):
         raise ConfigError(f"{arg}={value} is neither a local folder (there is no such directory) nor a Hugging Face model id")
     if not offline_mode():
         return
