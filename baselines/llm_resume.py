@@ -13,14 +13,13 @@ from typing import Any
 
 from taiyi_bench.baselines.llm_registry import LLMBaseline
 from taiyi_bench.baselines.llm_run import Invocation
-from taiyi_bench.harness.atomic_files import atomic_write_text
 from taiyi_bench.harness.errors import DataNotFoundError
 from taiyi_bench.harness.loading import split_files
 from taiyi_bench.harness.paths import SAMPLES_DIR, resolve_data_dir
 from taiyi_bench.harness.prompts import PROMPT_VERSION
 from taiyi_bench.harness.provenance import SAMPLES_PREFIX, data_file_key, file_sha256
 from taiyi_bench.harness.registry import DatasetSpec
-from taiyi_bench.harness.results_io import RESULTS_GLOB, newest_results, read_results
+from taiyi_bench.harness.results_io import RESULTS_GLOB, newest_results, read_results, write_results
 from taiyi_bench.harness.scoring import SCORING_RULES_VERSION
 
 RESUME_KEY = "taiyi_resume_key"
@@ -78,4 +77,4 @@ def mark_done(output_path: Path, key: str) -> None:
     if path is not None:
         data = read_results(path)
         data[RESUME_KEY] = key
-        atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+        write_results(path, data)

@@ -88,6 +88,11 @@ def write_run_files(results_path: Path, results: Mapping[str, Any], samples: Map
     return results_path
 
 
+def write_results(path: Path, data: Mapping[str, Any]) -> None:
+    """(Re)write a results file atomically, as lm-eval lays it out (indented, Chinese as written)."""
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
 def iter_jsonl(path: Path, on_bad_line: Callable[[int, str], None]) -> Iterator[tuple[int, Any]]:
     """(line number, value) for each non-blank line of a JSON-lines file (samples files, training
     conversations). A line that is not JSON goes to `on_bad_line(line number, reason)`, which
@@ -212,7 +217,7 @@ def amend_results(results_path: Path, skipped: Mapping[str, str] | None = None) 
         data[SKIPPED_SETS_KEY] = dict(skipped)
     amended = portable_results(data)
     if amended != read_results(results_path):
-        atomic_write_text(results_path, json.dumps(amended, indent=2, ensure_ascii=False, default=str) + "\n")
+        write_results(results_path, amended)
     return tables
 
 

@@ -61,6 +61,7 @@ from taiyi_bench.harness.results_io import (
     samples_beside,
     samples_file,
     samples_problem,
+    write_results,
 )
 
 PARTS = ("minilm", "base", "finetune", "tuned", "compare")
@@ -375,7 +376,7 @@ def make_portable(out: Path, replacements: Mapping[str, str]) -> list[Path]:
         before, after = model_args_of(data), model_args_of(rewritten)  # the model folders, for the logs
         table.update({value: after[key] for key, value in before.items() if isinstance(value, str) and is_machine_path(value)})
         if rewritten != data:
-            atomic_write_text(path, json.dumps(rewritten, indent=2, ensure_ascii=False, default=str) + "\n")
+            write_results(path, rewritten)
             changed.append(path)
         run_folder = next((f for f in (path.parent, path.parent.parent) if f.name == old_folder), None)
         if run_folder is not None and isinstance(new_folder, str) and new_folder != old_folder:

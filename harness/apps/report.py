@@ -58,13 +58,21 @@ def _grounded_text(item: Mapping[str, Any]) -> str:
     return "in text" if grounded else "NOT in text"
 
 
+def _kind_text(kind: str) -> str:
+    return VERDICT_TEXT.get(kind, kind.replace("_", " "))
+
+
 def _chip(kind: str, label: str | None = None) -> str:
-    return f'<span class="chip v-{esc(kind)}">{esc(label or VERDICT_TEXT.get(kind, kind.replace("_", " ")))}</span>'
+    return f'<span class="chip v-{esc(kind)}">{esc(label or _kind_text(kind))}</span>'
 
 
 def _img(svg: bytes, alt: str) -> str:
     """A plot inlined as an SVG data URI (the page loads nothing)."""
     return f'<img class="plot" alt="{esc(alt)}" src="data:image/svg+xml;base64,{base64.b64encode(svg).decode()}">'
+
+
+def _bullets(items: Sequence[str], css: str = "muted") -> str:
+    return f'<ul class="{css}">' + "".join(f"<li>{esc(item)}</li>" for item in items) + "</ul>"
 
 
 def _pct(value: float | None) -> str:
@@ -108,11 +116,10 @@ def _headline(page: list[str], table, keys: Sequence[str], few: Mapping[tuple[st
             page.append(f'<tr class="avg" data-average="{esc(group)}"><td>{esc(label)}</td><td></td>{cells}</tr>')
     page.append("</tbody></table>")
     shown = list(dict.fromkeys(row.rule for row in rows if row.rule))
-    page.append('<p class="muted">Rules:</p><ul class="muted">' + "".join(f"<li>{esc(line)}</li>" for line in legend(shown))
-                + "</ul>")
+    page.append('<p class="muted">Rules:</p>' + _bullets(legend(shown)))
     page.append(_img(plot_bytes(dataclasses.replace(table, rows=tuple(keys)), "svg"), "Bar plot of the headline table"))
     if table.notes:
-        page.append("<ul class=\"muted\">" + "".join(f"<li>{esc(n)}</li>" for n in table.notes) + "</ul>")
+        page.append(_bullets(table.notes))
     page.append("</section>")
 
 
@@ -182,7 +189,7 @@ def _contamination(page: list[str], views: Sequence[RunView], keys: Sequence[str
 def _cost(page: list[str], views: Sequence[RunView], keys: Sequence[str], cost) -> None:
     """Each run's score against what its units cost (the plot), and `cost`, the leaderboard's cost
     table of the same runs (`leaderboard.build.cost_table`)."""
-    from taiyi_bench.harness.apps.leaderboard.table import COST_HEADERS
+    from taiyi_bench.harness.apps.leaderboard.render import render_cost_html_table
     from taiyi_bench.harness.apps.report_plots import cost_points, cost_score_svg
 
     points, shared, unrecorded = cost_points(views, keys)
@@ -200,14 +207,7 @@ def _cost(page: list[str], views: Sequence[RunView], keys: Sequence[str], cost) 
         page.append(f'<p class="muted">No cost record in its results, so not plotted: '
                     f"{esc('; '.join(unrecorded))}.</p>")
     if len(unrecorded) < len(views):
-        align = ["" if index < 2 else ' class="num"' for index in range(len(COST_HEADERS))]  # Run, Set, then figures
-        page += ['<ul class="muted">' + "".join(f"<li>{esc(line)}</li>" for line in cost.legend) + "</ul>",
-                 '<table id="cost-table"><thead><tr>'
-                 + "".join(f"<th{a}>{esc(header)}</th>" for a, header in zip(align, COST_HEADERS, strict=True))
-                 + "</tr></thead><tbody>"]
-        page.extend("<tr>" + "".join(f"<td{a}>{esc(cell)}</td>" for a, cell in zip(align, row, strict=True)) + "</tr>"
-                    for row in cost.rows)
-        page.append('</tbody></table><ul class="muted">' + "".join(f"<li>{esc(note)}</li>" for note in cost.notes) + "</ul>")
+        page += [_bullets(cost.legend), render_cost_html_table(cost, "cost-table") + _bullets(cost.notes)]
     page.append("</section>")
 
 
@@ -250,7 +250,7 @@ def _grounding_cell(task) -> str:
 
 def _verdicts_cell(task) -> str:
     totals = verdict_totals(u.verdicts for u in task.units.values())
-    return "<td>" + "".join(_chip(kind, f"{VERDICT_TEXT.get(kind, kind.replace('_', ' '))} {n}") for kind, n in totals.items()) + "</td>"
+    return "<td>" + "".join(_chip(kind, f"{_kind_text(kind)} {n}") for kind, n in totals.items()) + "</td>"
 
 
 def _parse_fail_cell(task) -> str:
@@ -280,7 +280,7 @@ def _score_text(unit: UnitView) -> str:
 
 def _error_chips(unit: UnitView) -> str:
     kinds = error_verdicts(unit.verdicts)
-    return "".join(_chip(kind, f"{VERDICT_TEXT.get(kind, kind.replace('_', ' '))} ×{n}") for kind, n in sorted(kinds.items()))
+    return "".join(_chip(kind, f"{_kind_text(kind)} ×{n}") for kind, n in sorted(kinds.items()))
 
 
 def _output_html(unit: UnitView) -> str:
@@ -326,7 +326,7 @@ def _errors(page: list[str], views, keys: Sequence[str], max_units: int) -> None
             page.append(f"<h4>{esc(view.label)}: {len(wrong)} of {len(task.units)} units with errors</h4>")
             if not wrong:
                 continue
-            options = "".join(f'<option value="{esc(k)}">{esc(VERDICT_TEXT.get(k, k.replace("_", " ")))}</option>' for k in kinds)
+            options = "".join(f'<option value="{esc(k)}">{esc(_kind_text(k))}</option>' for k in kinds)
             page += [f'<label class="muted">show <select class="kind-filter" data-list="{list_id}">'
                      f'<option value="">every error</option>{options}</select></label>',
                      f'<div class="unit-list" id="{list_id}">']
@@ -495,8 +495,7 @@ def render_report(views: Sequence[RunView], table, cost, *, title: str, warnings
                     + "".join(f"<li>{esc(line)}</li>" for line in view.column.provenance) + "</ul></details>")
     page.append("</section>")
     if warnings := list(dict.fromkeys(warnings)):
-        page.append('<section id="warnings"><h2>Warnings</h2><ul class="warn">' + "".join(f"<li>{esc(w)}</li>" for w in warnings)
-                    + "</ul></section>")
+        page.append('<section id="warnings"><h2>Warnings</h2>' + _bullets(warnings, "warn") + "</section>")
     page += ["</main>", f"<script>{asset('report.js')}</script>", "</body>", "</html>"]
     return "\n".join(page) + "\n"
 
@@ -519,8 +518,9 @@ def build_report(
                          "run lm_eval with --log_samples, or name the folder its results are in")
     table = leaderboard_table(paths, include_partial=True, include_budget_cut=True, include_incomplete=True,
                               published="none", ci=True, n_resamples=n_resamples, seed=seed)
-    page = render_report(views, table, cost_table(paths, include_partial=True), title=title, warnings=warnings + table.warnings, n_resamples=n_resamples, seed=seed,
-                         max_units=max_units, pair=pick_pair(views, pair))
+    page = render_report(views, table, cost_table(paths, include_partial=True), title=title,
+                         warnings=warnings + table.warnings, n_resamples=n_resamples, seed=seed, max_units=max_units,
+                         pair=pick_pair(views, pair))
     return atomic_write_text(Path(out_dir) / REPORT_NAME, page)
 
 

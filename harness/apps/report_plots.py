@@ -69,7 +69,8 @@ def _set_axis(ax: Axes, keys: Sequence[str]) -> None:
     ax.set_axisbelow(True)
 
 
-def _title(text: str, width: int = 60) -> str:
+def _wrapped(text: str, width: int) -> str:
+    """`text` on lines of at most `width` characters (a run's name in a title, legend or label)."""
     return "\n".join(textwrap.wrap(text, width)) or text
 
 
@@ -103,7 +104,7 @@ def verdict_kinds_svg(views: Sequence[RunView], keys: Sequence[str]) -> bytes:
                 ax.text(101, row, f"{total}", va="center", fontsize=7, color="#444")
             ax.set_xlim(0, 108)
             ax.set_xlabel("share of judged items (%); the number: items judged")
-            ax.set_title(_title(view.label, 50), fontsize=9, parse_math=False)
+            ax.set_title(_wrapped(view.label, 50), fontsize=9, parse_math=False)
         _kind_legend(fig, shown)
         fig.suptitle("Verdicts: what became of every gold and predicted item", fontsize=11)
         return fig
@@ -144,7 +145,7 @@ def paired_deltas_svg(report: PairedReport, keys: Sequence[str]) -> bytes:
         low, high = ax.get_xlim()
         ax.set_xlim(min(low, -5), max(high, 5))  # all-zero differences: points, not hundredths of one
         ax.set_xlabel("difference in percentage points (micro-F1 / accuracy), 95% paired bootstrap interval")
-        ax.set_title(_title(f"{report.a.display_header} minus {report.b.display_header}", 100), fontsize=10, parse_math=False)
+        ax.set_title(_wrapped(f"{report.a.display_header} minus {report.b.display_header}", 100), fontsize=10, parse_math=False)
         fig.legend(handles=[Patch(color=colors[k], label=text) for k, text in (
             ("up", "interval above 0"), ("down", "interval below 0"), ("either", "interval includes 0"),
             ("few", "too few units for an interval"))], loc="outside lower center", ncols=4, fontsize=8, frameon=False)
@@ -165,7 +166,7 @@ def parse_failures_svg(views: Sequence[RunView], keys: Sequence[str]) -> bytes:
             ys = [row - 0.4 + height * (index + 0.5) for row, _ in tasks]
             failed = [sum(1 for unit in task.units.values() if unit.verdicts.get("parse_fail")) for _, task in tasks]
             rates = [100 * n / len(task.units) for n, (_, task) in zip(failed, tasks, strict=True)]
-            ax.barh(ys, rates, height=height * 0.9, color=RUN_COLORS[index % len(RUN_COLORS)], label=_title(view.label, 80))
+            ax.barh(ys, rates, height=height * 0.9, color=RUN_COLORS[index % len(RUN_COLORS)], label=_wrapped(view.label, 80))
             for y, rate, n, (_, task) in zip(ys, rates, failed, tasks, strict=True):
                 ax.text(rate + 0.5, y, f"{n}/{len(task.units)}", va="center", fontsize=6.5)
         ax.set_xlim(0, 108)
@@ -257,7 +258,7 @@ def cost_score_svg(points: Sequence[CostPoint], n_sets: int) -> bytes:
             for point in drawn:
                 # A name to the left of a point in the right half: the axes' edge cuts no name.
                 left = scaled(point.costs[measure]) - low > (high - low) / 2
-                ax.annotate(_title(point.label, 30), (point.costs[measure], point.score), xytext=(-6 if left else 6, 4),
+                ax.annotate(_wrapped(point.label, 30), (point.costs[measure], point.score), xytext=(-6 if left else 6, 4),
                             textcoords="offset points", ha="right" if left else "left", fontsize=7.5, parse_math=False)
             ax.grid(linewidth=0.3, alpha=0.6)
             ax.set_axisbelow(True)

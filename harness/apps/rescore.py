@@ -284,70 +284,78 @@ def rescore_results_file(
     new_samples: dict[str, list[dict[str, Any]]] = {}
     for task, block in results.items():
         spec = _BY_TASK.get(task)
-        if spec is None or not isinstance(block, dict):
-            continue
-        config = configs.setdefault(task, {})
-        metadata = config.setdefault("metadata", {}) if isinstance(config, dict) else None
-        provenance = metadata.setdefault("provenance", {}) if isinstance(metadata, dict) else None
-        if not isinstance(provenance, dict):
-            raise ValueError(f"{results_path}: configs.{task}.metadata.provenance is not a mapping")
-        before, producer = provenance.get("scoring_rules_version"), _producer(config)
-        outcome = TaskRescore(results_path, task, "current", from_version=before)
-        outcomes.append(outcome)
-        samples = samples_beside(results_path, task)
-        spans = predicted_spans_beside(results_path, task) if producer == "discriminative" and samples is None else None
-        rows = _read_rows(samples) if samples is not None else None
-        record: dict[str, Any] = {}
-        headline_key = f"{headline_metric_name(spec)},{rows[0].get('filter', 'none') if rows else 'none'}"
-        outcome.headline_before, block_before = block.get(headline_key), dict(block)
-        if before == SCORING_RULES_VERSION and (producer == "discriminative" or rows is None):
-            continue  # kept predictions score as they did under the same rules
-        if rows is None and spans is None:
-            if reason := _why_not_current(spec, block, producer, before):
-                outcome.status, outcome.reason = "needs a re-run", reason
-                continue
-            outcome.reason = record["reason"] = f"no rule change since v{before} affects this set"
-        else:
-            # A samples file cut at a line or with lines twice rescored to 100.0 from 1 unit of 5 while
-            # n-samples still said 5: rescoring trusts the samples only where they are the run's own.
-            problem = samples_problem(results_path, data, task, samples) if samples is not None else None
-            if problem:
-                raise ValueError(f"{problem}; nothing rescored (rerun {task}, or restore its samples file)")
-            per_unit = samples or spans
-            assert per_unit is not None
-            if producer == "discriminative":
-                units = _discriminative_units(results_path, data, task, spec, per_unit, rows, data_dir)
-                if units is None:
-                    outcome.status = "needs the data"
-                    outcome.reason = f"{per_unit.name} is scored against the data: give --data-dir or set ${DATA_DIR_ENV}"
-                    continue
-                written = _rescore_discriminative(results_path, data, task, spec, per_unit, units, rows, outcome)
-                if rows is not None:
-                    new_samples[task] = written
-            else:
-                assert rows is not None and samples is not None
-                if any(_generated_texts(row) is None for row in rows):
-                    outcome.status, outcome.reason = "needs a re-run", "its samples hold no generated text to parse"
-                    continue
-                outcome.units = len(rows)
-                outcome.units_changed = _rescore_rows(spec, rows, samples)
-                if before == SCORING_RULES_VERSION and outcome.units_changed == 0:
-                    outcome.headline_after = outcome.headline_before
-                    continue
-                _aggregate_into(block, spec, rows, headline_key.split(",", 1)[1], samples)
-                _record_metric_list(data, config, task, spec, rows[0]["metrics"])
-                new_samples[task] = rows
-        outcome.status, outcome.headline_after = "rescored", block.get(headline_key)
-        outcome.moved = _moved(block_before, block, headline_metric_name(spec))
-        provenance["scoring_rules_version"] = SCORING_RULES_VERSION
-        metadata["rescored"] = {
-            "from_scoring_rules_version": before, "to_scoring_rules_version": SCORING_RULES_VERSION,
-            "units_changed": outcome.units_changed, "git_commit": commit,
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), **record,
-        }
+        if spec is not None and isinstance(block, dict):
+            outcomes.append(_rescore_task(results_path, data, task, spec, new_samples, commit=commit, data_dir=data_dir))
     if not check and any(o.status == "rescored" for o in outcomes):
         write_run_files(results_path, data, new_samples)
     return outcomes
+
+
+def _rescore_task(
+    results_path: Path, data: dict[str, Any], task: str, spec: DatasetSpec, new_samples: dict[str, list[dict[str, Any]]],
+    *, commit: str | None, data_dir: str | Path | None,
+) -> TaskRescore:
+    """Rescore one task of the results file read into `data`, in place: its block, config and
+    provenance; its new samples lines go into `new_samples`."""
+    block, config = data["results"][task], data["configs"].setdefault(task, {})
+    metadata = config.setdefault("metadata", {}) if isinstance(config, dict) else None
+    provenance = metadata.setdefault("provenance", {}) if isinstance(metadata, dict) else None
+    if not isinstance(provenance, dict):
+        raise ValueError(f"{results_path}: configs.{task}.metadata.provenance is not a mapping")
+    before, producer = provenance.get("scoring_rules_version"), _producer(config)
+    outcome = TaskRescore(results_path, task, "current", from_version=before)
+    samples = samples_beside(results_path, task)
+    spans = predicted_spans_beside(results_path, task) if producer == "discriminative" and samples is None else None
+    rows = _read_rows(samples) if samples is not None else None
+    record: dict[str, Any] = {}
+    headline_key = f"{headline_metric_name(spec)},{rows[0].get('filter', 'none') if rows else 'none'}"
+    outcome.headline_before, block_before = block.get(headline_key), dict(block)
+    if before == SCORING_RULES_VERSION and (producer == "discriminative" or rows is None):
+        return outcome  # kept predictions score as they did under the same rules
+    if rows is None and spans is None:
+        if reason := _why_not_current(spec, block, producer, before):
+            outcome.status, outcome.reason = "needs a re-run", reason
+            return outcome
+        outcome.reason = record["reason"] = f"no rule change since v{before} affects this set"
+    else:
+        # A samples file cut at a line or with lines twice rescored to 100.0 from 1 unit of 5 while
+        # n-samples still said 5: rescoring trusts the samples only where they are the run's own.
+        problem = samples_problem(results_path, data, task, samples) if samples is not None else None
+        if problem:
+            raise ValueError(f"{problem}; nothing rescored (rerun {task}, or restore its samples file)")
+        per_unit = samples or spans
+        assert per_unit is not None
+        if producer == "discriminative":
+            units = _discriminative_units(results_path, data, task, spec, per_unit, rows, data_dir)
+            if units is None:
+                outcome.status = "needs the data"
+                outcome.reason = f"{per_unit.name} is scored against the data: give --data-dir or set ${DATA_DIR_ENV}"
+                return outcome
+            written = _rescore_discriminative(results_path, data, task, spec, per_unit, units, rows, outcome)
+            if rows is not None:
+                new_samples[task] = written
+        else:
+            assert rows is not None and samples is not None
+            if any(_generated_texts(row) is None for row in rows):
+                outcome.status, outcome.reason = "needs a re-run", "its samples hold no generated text to parse"
+                return outcome
+            outcome.units = len(rows)
+            outcome.units_changed = _rescore_rows(spec, rows, samples)
+            if before == SCORING_RULES_VERSION and outcome.units_changed == 0:
+                outcome.headline_after = outcome.headline_before
+                return outcome
+            _aggregate_into(block, spec, rows, headline_key.split(",", 1)[1], samples)
+            _record_metric_list(data, config, task, spec, rows[0]["metrics"])
+            new_samples[task] = rows
+    outcome.status, outcome.headline_after = "rescored", block.get(headline_key)
+    outcome.moved = _moved(block_before, block, headline_metric_name(spec))
+    provenance["scoring_rules_version"] = SCORING_RULES_VERSION
+    metadata["rescored"] = {
+        "from_scoring_rules_version": before, "to_scoring_rules_version": SCORING_RULES_VERSION,
+        "units_changed": outcome.units_changed, "git_commit": commit,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), **record,
+    }
+    return outcome
 
 
 def rescore(

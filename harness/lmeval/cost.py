@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -30,8 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from taiyi_bench.harness.atomic_files import atomic_write_text
-from taiyi_bench.harness.results_io import read_results
+from taiyi_bench.harness.results_io import read_results, write_results
 
 COST_KEY = "taiyi_cost"
 FROM_API_USAGE = "the API's usage report (tokens billed)"
@@ -271,7 +269,7 @@ def add_price(results_path: Path, price: Mapping[str, Any] | None) -> bool:
     if not isinstance(record, dict):
         return False
     data[COST_KEY] = priced(record, price)
-    atomic_write_text(results_path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    write_results(results_path, data)
     return True
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from taiyi_bench.harness.apps.assets import asset
+from taiyi_bench.harness.apps.leaderboard.bootstrap import too_few_units
 from taiyi_bench.harness.apps.leaderboard.rules import (
     BY_RULE_CAPTION,
     BY_RULE_CAPTION_NARROW,
@@ -454,8 +455,6 @@ def write_table(table: Table, out_dir: str | os.PathLike, formats: Iterable[str]
 def _paired_rows(report) -> list[list[str]]:
     """Set, A, B, delta, CI of delta, p, units: one row per set both runs have samples for; on too
     few units the interval and p cells give the count instead (`FEW_UNITS_NOTE`)."""
-    from taiyi_bench.harness.apps.leaderboard.bootstrap import too_few_units
-
     rows = []
     for key in PAPER_ORDER:
         result = report.rows.get(key)
@@ -479,8 +478,6 @@ def _paired_headers(report, *, short: bool = False) -> list[str]:
 
 
 def _paired_footer(report) -> list[str]:
-    from taiyi_bench.harness.apps.leaderboard.bootstrap import too_few_units
-
     few = [FEW_UNITS_NOTE] if any(too_few_units(r.n_units) for r in report.rows.values()) else []
     return [
         f"Paired bootstrap over the units both runs scored (matched by unit id and document), {report.n_resamples} resamples, "
@@ -526,10 +523,16 @@ def render_paired_csv(report) -> str:
                       *([line] for line in _paired_footer(report))])
 
 
+def _write_each(item: Any, writers: dict[str, Callable[[Any], str]], out_dir: str | os.PathLike,
+                formats: Iterable[str]) -> list[Path]:
+    """`<out_dir>/<item.slug>.<fmt>` for each of `formats` that `writers` renders (the others do not
+    apply to `item`), each atomically."""
+    return [atomic_write_text(Path(out_dir) / f"{item.slug}.{fmt}", writers[fmt](item)) for fmt in formats if fmt in writers]
+
+
 def write_paired(report, out_dir: str | os.PathLike, formats: Iterable[str]) -> list[Path]:
     """Markdown and CSV of a paired report (the other formats do not apply to it)."""
-    writers = {"md": render_paired_markdown, "csv": render_paired_csv}
-    return [atomic_write_text(Path(out_dir) / f"{report.slug}.{fmt}", writers[fmt](report)) for fmt in formats if fmt in writers]
+    return _write_each(report, {"md": render_paired_markdown, "csv": render_paired_csv}, out_dir, formats)
 
 
 def _type_row(table, key: str) -> list[str]:
@@ -612,10 +615,15 @@ def render_by_type_html_table(table) -> str:
             f"<tr>{sub}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
-def render_by_type_html(table) -> str:
+def _html_page_top(title: str) -> list[str]:
+    """A standalone page's lines up to its heading (the per-type and cost pages)."""
     esc = html.escape
-    out = ["<!DOCTYPE html>", '<html lang="en">', '<head><meta charset="utf-8">', f"<title>{esc(table.title)}</title>",
-           f"<style>{asset('leaderboard.css')}</style></head><body>", f"<h1>{esc(table.title)}</h1>", render_by_type_html_table(table)]
+    return ["<!DOCTYPE html>", '<html lang="en">', '<head><meta charset="utf-8">', f"<title>{esc(title)}</title>",
+            f"<style>{asset('leaderboard.css')}</style></head><body>", f"<h1>{esc(title)}</h1>"]
+
+
+def render_by_type_html(table) -> str:
+    out = [*_html_page_top(table.title), render_by_type_html_table(table)]
     out += _html_list("notes", "Notes", table.notes) + _html_list("warnings", "Warnings", table.warnings)
     out += ["</body>", "</html>"]
     return "\n".join(out) + "\n"
@@ -624,7 +632,7 @@ def render_by_type_html(table) -> str:
 def write_by_type(table, out_dir: str | os.PathLike, formats: Iterable[str]) -> list[Path]:
     """Markdown, CSV and HTML of a per-type table (plots and LaTeX do not apply to it)."""
     writers = {"md": render_by_type_markdown, "csv": render_by_type_csv, "html": render_by_type_html}
-    return [atomic_write_text(Path(out_dir) / f"{table.slug}.{fmt}", writers[fmt](table)) for fmt in formats if fmt in writers]
+    return _write_each(table, writers, out_dir, formats)
 
 
 # --- the cost table (`taiyi leaderboard --cost`) --------------------------------------------------
@@ -674,20 +682,23 @@ def render_cost_latex(table: CostTable) -> str:
     return "\n".join(out) + "\n"
 
 
-def render_cost_html(table: CostTable) -> str:
+def render_cost_html_table(table: CostTable, table_id: str) -> str:
+    """The cost table as one HTML <table> (for the leaderboard's cost page and `taiyi report`)."""
     esc = html.escape
-    head = "".join(f'<th{"" if i < 2 else " class=num"}>{esc(h)}</th>' for i, h in enumerate(COST_HEADERS))
-    body = ["<tr>" + "".join(f'<td{"" if i < 2 else " class=num"}>{esc(c)}</td>' for i, c in enumerate(row)) + "</tr>"
+    align = ["" if index < 2 else ' class="num"' for index in range(len(COST_HEADERS))]  # Run, Set, then figures
+    head = "".join(f"<th{a}>{esc(header)}</th>" for a, header in zip(align, COST_HEADERS, strict=True))
+    body = ["<tr>" + "".join(f"<td{a}>{esc(cell)}</td>" for a, cell in zip(align, row, strict=True)) + "</tr>"
             for row in table.rows]
-    out = ["<!DOCTYPE html>", '<html lang="en">', '<head><meta charset="utf-8">', f"<title>{esc(table.title)}</title>",
-           f"<style>{asset('leaderboard.css')}</style></head><body>", f"<h1>{esc(table.title)}</h1>",
-           "<ul>", *(f"<li>{esc(line)}</li>" for line in table.legend), "</ul>",
-           f'<table id="{esc(table.slug)}"><thead><tr>{head}</tr></thead><tbody>', *body, "</tbody></table>",
-           *_html_list("notes", "Notes", table.notes), "</body>", "</html>"]
+    return "\n".join([f'<table id="{esc(table_id)}"><thead><tr>{head}</tr></thead><tbody>', *body, "</tbody></table>"])
+
+
+def render_cost_html(table: CostTable) -> str:
+    out = [*_html_page_top(table.title), "<ul>", *(f"<li>{html.escape(line)}</li>" for line in table.legend), "</ul>",
+           render_cost_html_table(table, table.slug), *_html_list("notes", "Notes", table.notes), "</body>", "</html>"]
     return "\n".join(out) + "\n"
 
 
 def write_cost(table: CostTable, out_dir: str | os.PathLike, formats: Iterable[str]) -> list[Path]:
     """`<out_dir>/<table.slug>.<fmt>` of the cost table for each text format (plots do not apply)."""
     writers = {"md": render_cost_markdown, "csv": render_cost_csv, "tex": render_cost_latex, "html": render_cost_html}
-    return [atomic_write_text(Path(out_dir) / f"{table.slug}.{fmt}", writers[fmt](table)) for fmt in formats if fmt in writers]
+    return _write_each(table, writers, out_dir, formats)
