@@ -3,8 +3,8 @@ dictionary baseline by a wide margin on (a fixed slice of) the real test splits.
 
 The trivial baseline tags every exact, case-insensitive, word-bounded occurrence of a training
 mention - on the full test sets it scores micro-F1 65.9 (BC5CDR-Chem) and 59.5 (NCBI), which is
-the bar a model that only memorised names would reach. Steps are kept to what fits about two
-minutes per set on 2 CPU cores; baselines/README.md reports the full-test-set numbers.
+the bar a model that only memorised names would reach. Steps are kept to what fits about a minute
+per set on 2 CPU cores; baselines/README.md reports the full-test-set numbers.
 """
 
 from __future__ import annotations
@@ -20,9 +20,12 @@ from taiyi_bench.harness.loading import load_split
 from taiyi_bench.harness.records import Example, Prediction
 from taiyi_bench.harness.registry import get_spec
 
-STEPS = 300
 TEST_UNITS = 600  # the first 600 test sentences (BC5CDR: about 1/8 of the split; NCBI: 64%)
-HYPERPARAMETERS = {"max_steps": STEPS, "batch_size": 16, "learning_rate": 2e-4, "max_length": 128, "seed": 42}
+HYPERPARAMETERS = {"batch_size": 16, "learning_rate": 3e-4, "max_length": 128, "seed": 42}
+# Steps per set, measured on 2 cores (micro-F1 / dictionary; the bars are dictionary + 8 points and 70):
+# BC5CDR-Chem 150 steps 81.3 / 63.1 (300 steps at lr 2e-4 gave 84.5, 1 min more; 150 at 2e-4: 79.7);
+# NCBI needs more: 225 steps 77.1 / 59.1 (300 at lr 2e-4: 79.3; 200 at 3e-4: 74.9; 150 at 4e-4: 71.7).
+STEPS = {"bc5cdr_chem": 150, "ncbi_disease": 225}
 
 
 def dictionary_f1(task: str, data_dir, train: list[Example], test: list[Example]) -> float:
@@ -35,7 +38,7 @@ def dictionary_f1(task: str, data_dir, train: list[Example], test: list[Example]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", ["bc5cdr_chem", "ncbi_disease"])
+@pytest.mark.parametrize("task", list(STEPS))
 def test_minilm_beats_the_dictionary_baseline_on_real_data(task, shared_data_dir, tmp_path):
     import transformers
 
@@ -48,12 +51,12 @@ def test_minilm_beats_the_dictionary_baseline_on_real_data(task, shared_data_dir
 
     result = runner.train(
         task, encoder="minilm", data_dir=shared_data_dir, output_dir=tmp_path / "ckpt",
-        hyperparameters=HYPERPARAMETERS, limit=TEST_UNITS, results_dir=tmp_path / "results",
+        hyperparameters={**HYPERPARAMETERS, "max_steps": STEPS[task]}, limit=TEST_UNITS, results_dir=tmp_path / "results",
     )
     f1 = result.metrics["micro_f1"]
-    print(f"{task}: MiniLM {STEPS} steps micro_f1={f1:.3f} seqeval_f1={result.metrics['seqeval_f1']:.3f} "
+    print(f"{task}: MiniLM {STEPS[task]} steps micro_f1={f1:.3f} seqeval_f1={result.metrics['seqeval_f1']:.3f} "
           f"dictionary={floor:.3f} train {result.train_stats['tagger']['seconds']}s")
-    assert result.train_stats["tagger"]["steps"] == STEPS
+    assert result.train_stats["tagger"]["steps"] == STEPS[task]
     assert f1 >= floor + 0.08, (f1, floor)
     assert f1 >= 0.70
     # The results file says it is the real data, and a limited run.

@@ -38,7 +38,9 @@ def test_minilm_predicts_hallmarks_on_real_hoc(shared_data_dir):
     train = load_split(spec.key, "train", shared_data_dir).examples[:TRAIN]
     dev = load_split(spec.key, "dev", shared_data_dir).examples[:DEV]
     test = load_split(spec.key, "test", shared_data_dir).examples[:TEST]
-    config = settings.head_config(spec.key, "sequence", {"max_steps": 80, "batch_size": 16, "learning_rate": 2e-4, "seed": 42})
+    # 60 steps: micro-F1 0.246 vs all-labels 0.076 on 2 cores (80 steps: 0.277); 40 steps fall
+    # to 0.121, just over the 1.5x bar: fewer than 60 would leave the assertion no room.
+    config = settings.head_config(spec.key, "sequence", {"max_steps": 60, "batch_size": 16, "learning_rate": 2e-4, "seed": 42})
     baseline = TextClassifier.create(spec, str(minilm_dir()), {"sequence": config}, train)
     stats = baseline.fit(train)
     assert min(stats["model"]["positive_weights"]) > 1  # every hallmark is the rare outcome

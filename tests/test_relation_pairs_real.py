@@ -42,7 +42,10 @@ def test_minilm_pair_classifier_predicts_relations_on_real_bc5cdr(shared_data_di
     train = load_split(spec.key, "train", shared_data_dir).examples[:TRAIN_DOCS]
     dev = load_split(spec.key, "dev", shared_data_dir).examples[:DEV_DOCS]
     test = load_split(spec.key, "test", shared_data_dir).examples[:TEST_DOCS]
-    common = {"batch_size": 16, "learning_rate": 2e-4, "max_length": 128, "seed": 42}
+    # max_length 96 (abstracts are cut there, as at 128) trains a quarter faster; measured on 2
+    # cores, micro-F1 was 0.488 at 96 and 0.509 at 128 against the all-positive 0.379 (bar: +0.05).
+    # Fewer steps do not hold: 20 steps (or batch 8) call almost every pair CID.
+    common = {"batch_size": 16, "learning_rate": 2e-4, "max_length": 96, "seed": 42}
     configs = {
         "tagger": settings.head_config(spec.key, "tagger", {**common, "max_steps": 1}),  # unused: gold arguments
         "pairs": settings.head_config(spec.key, "pairs", {**common, "max_steps": 40}),
